@@ -1,0 +1,34 @@
+/* rvisor: a virtual machine monitor for RISC-V guests. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/run_cmd.h"
+
+static void usage(FILE *f) {
+    fprintf(f, "Usage: rvisor COMMAND [OPTIONS]\n"
+               "\n"
+               "Commands:\n"
+               "  run      boot a virtual machine on this terminal (rvisor run --help)\n"
+               "  help     show this help\n"
+               "  version  show the version\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 1;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "run") == 0) return run_command(argc - 1, argv + 1);
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("rvisor %s\n", RVISOR_VERSION);
+        return 0;
+    }
+    fprintf(stderr, "rvisor: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 1;
+}

@@ -1,0 +1,142 @@
+#include "cli/options.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vm/platform.h"
+
+#define MiB (1024ull * 1024)
+
+void print_run_help(const char *prog) {
+    printf("Usage: %s run [OPTIONS]\n"
+           "Boot one RISC-V virtual machine with its console on this terminal.\n"
+           "\n"
+           "  --kernel FILE    Linux kernel Image (arch/riscv/boot/Image)\n"
+           "  --initrd FILE    initial ramdisk (cpio, gzip-compressed or not)\n"
+           "  --append STRING  kernel command line (default: \"console=ttyS0\")\n"
+           "  --mem SIZE       guest RAM: a number of MiB, or with suffix K, M or G\n"
+           "                   (default 256M; at most the host's physical memory)\n"
+           "  --cpus N         number of harts, 1 to %d (default 1)\n"
+           "  --bios FILE      M-mode firmware or bare-metal program (ELF, or raw binary\n"
+           "                   loaded at 0x80000000). Without it the SBI is provided by\n"
+           "                   rvisor and the kernel starts in S-mode. A bare-metal ELF may\n"
+           "                   end the run through the HTIF tohost symbol.\n"
+           "  -h, --help       show this help\n"
+           "\n"
+           "Console: Ctrl-A x quits, Ctrl-A h helps, Ctrl-A Ctrl-A sends Ctrl-A.\n"
+           "\n"
+           "Exit status:\n"
+           "  0  the guest powered off (or a bare-metal test passed)\n"
+           "  1  rvisor could not start the guest (bad option, missing or bad file)\n"
+           "  2  the guest asked for a reboot\n"
+           "  3  the guest kernel panicked\n"
+           "  4  the guest hit an unrecoverable fault (e.g. a trap with no handler)\n"
+           "  5  a bare-metal test reported failure\n"
+           "  6  stopped by the user (Ctrl-A x) or a signal\n",
+           prog, VM_MAX_HARTS);
+}
+
+bool parse_size(const char *s, uint64_t *bytes) {
+    if (!s || !isdigit((unsigned char)*s)) return false;
+    errno = 0;
+    char *end;
+    unsigned long long n = strtoull(s, &end, 10);
+    if (errno) return false;
+    uint64_t unit = MiB;
+    if (*end) {
+        switch (toupper((unsigned char)*end)) {
+        case 'K': unit = 1024; break;
+        case 'M': unit = MiB; break;
+        case 'G': unit = 1024 * MiB; break;
+        default: return false;
+        }
+        end++;
+        if (toupper((unsigned char)*end) == 'I') end++;
+        if (toupper((unsigned char)*end) == 'B') end++;
+        if (*end) return false;
+    }
+    if (n > UINT64_MAX / unit) return false;
+    *bytes = n * unit;
+    return true;
+}
+
+static uint64_t host_memory(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : UINT64_MAX;
+}
+
+enum parse_result parse_run_options(int argc, char **argv, struct run_options *o) {
+    enum { OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_BIOS };
+    static const struct option longopts[] = {
+        {"kernel", required_argument, 0, OPT_KERNEL}, {"initrd", required_argument, 0, OPT_INITRD},
+        {"append", required_argument, 0, OPT_APPEND}, {"mem", required_argument, 0, OPT_MEM},
+        {"cpus", required_argument, 0, OPT_CPUS},     {"bios", required_argument, 0, OPT_BIOS},
+        {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
+    };
+    *o = (struct run_options){.mem_size = 256 * MiB, .cpus = 1, .append = "console=ttyS0"};
+    const char *mem_arg = NULL, *cpus_arg = NULL;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_KERNEL: o->kernel = optarg; break;
+        case OPT_INITRD: o->initrd = optarg; break;
+        case OPT_APPEND: o->append = optarg; break;
+        case OPT_MEM: mem_arg = optarg; break;
+        case OPT_CPUS: cpus_arg = optarg; break;
+        case OPT_BIOS: o->bios = optarg; break;
+        case 'h': print_run_help("rvisor"); return PARSE_HELP;
+        case ':': fprintf(stderr, "rvisor: option '%s' needs a value\n", argv[optind - 1]); return PARSE_ERROR;
+        default: fprintf(stderr, "rvisor: unknown option '%s' (see rvisor run --help)\n", argv[optind - 1]); return PARSE_ERROR;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "rvisor: unexpected argument '%s' (see rvisor run --help)\n", argv[optind]);
+        return PARSE_ERROR;
+    }
+    if (mem_arg) {
+        if (!parse_size(mem_arg, &o->mem_size)) {
+            fprintf(stderr, "rvisor: --mem '%s' is not a size (examples: 256, 256M, 1G)\n", mem_arg);
+            return PARSE_ERROR;
+        }
+        if (o->mem_size < MiB) {
+            fprintf(stderr, "rvisor: --mem %s is too small: a guest needs at least 1 MiB\n", mem_arg);
+            return PARSE_ERROR;
+        }
+        if (o->mem_size > host_memory()) {
+            fprintf(stderr, "rvisor: --mem %s is more than this host's %llu MiB of memory\n", mem_arg,
+                    (unsigned long long)(host_memory() / MiB));
+            return PARSE_ERROR;
+        }
+        if (o->mem_size > 0x80000000ull * 31) { /* RAM must stay below the top of the Sv48 physical space */
+            fprintf(stderr, "rvisor: --mem %s is too large\n", mem_arg);
+            return PARSE_ERROR;
+        }
+        o->mem_size = (o->mem_size + 4095) & ~4095ull;
+    }
+    if (cpus_arg) {
+        char *end;
+        errno = 0;
+        long n = strtol(cpus_arg, &end, 10);
+        if (errno || *end || end == cpus_arg || n < 1 || n > VM_MAX_HARTS) {
+            fprintf(stderr, "rvisor: --cpus must be a number from 1 to %d, not '%s'\n", VM_MAX_HARTS, cpus_arg);
+            return PARSE_ERROR;
+        }
+        o->cpus = (unsigned)n;
+    }
+    if (!o->kernel && !o->bios) {
+        fprintf(stderr, "rvisor: nothing to run: give --kernel (or --bios); see rvisor run --help\n");
+        return PARSE_ERROR;
+    }
+    if (o->initrd && !o->kernel) {
+        fprintf(stderr, "rvisor: --initrd needs --kernel\n");
+        return PARSE_ERROR;
+    }
+    return PARSE_RUN;
+}

@@ -1,0 +1,27 @@
+/* Command-line options of `rvisor run`. */
+#ifndef RVISOR_OPTIONS_H
+#define RVISOR_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct run_options {
+    const char *kernel, *initrd, *append, *bios;
+    uint64_t mem_size;
+    unsigned cpus;
+};
+
+enum parse_result {
+    PARSE_RUN,   /* options are valid: run the guest */
+    PARSE_HELP,  /* help was printed: exit 0 */
+    PARSE_ERROR, /* an error was printed: exit 1 */
+};
+
+/* Parses argv (argv[0] is "run"). */
+enum parse_result parse_run_options(int argc, char **argv, struct run_options *o);
+/* Parses "256", "256M", "1G", "65536K" (a bare number is MiB). */
+bool parse_size(const char *s, uint64_t *bytes);
+
+void print_run_help(const char *prog);
+
+#endif

@@ -1,0 +1,69 @@
+#include "cli/run_cmd.h"
+
+#include <stdio.h>
+#include <unistd.h>
+
+#include "cli/console.h"
+#include "cli/options.h"
+#include "vm/boot.h"
+#include "vm/vm.h"
+
+enum {
+    EXIT_POWEROFF = 0,
+    EXIT_ERROR = 1,
+    EXIT_RESET = 2,
+    EXIT_PANIC = 3,
+    EXIT_GUEST_FAULT = 4,
+    EXIT_TEST_FAIL = 5,
+    EXIT_QUIT = 6,
+};
+
+static int exit_status(enum vm_exit_reason why) {
+    switch (why) {
+    case VM_EXIT_POWEROFF: return EXIT_POWEROFF;
+    case VM_EXIT_RESET: return EXIT_RESET;
+    case VM_EXIT_PANIC: return EXIT_PANIC;
+    case VM_EXIT_GUEST_FAULT: return EXIT_GUEST_FAULT;
+    case VM_EXIT_TEST_FAIL: return EXIT_TEST_FAIL;
+    case VM_EXIT_QUIT: return EXIT_QUIT;
+    case VM_RUNNING: break;
+    }
+    return EXIT_ERROR;
+}
+
+int run_command(int argc, char **argv) {
+    struct run_options o;
+    switch (parse_run_options(argc, argv, &o)) {
+    case PARSE_HELP: return 0;
+    case PARSE_ERROR: return EXIT_ERROR;
+    case PARSE_RUN: break;
+    }
+
+    struct console con;
+    char err[512];
+    struct vm_config cfg = {.mem_size = o.mem_size, .ncpus = o.cpus};
+    struct vm_console vc = {.write = console_write, .ctx = &con};
+    struct vm *vm = vm_create(&cfg, &vc, err, sizeof err);
+    if (!vm) {
+        fprintf(stderr, "rvisor: %s\n", err);
+        return EXIT_ERROR;
+    }
+    struct boot_config bc = {.kernel = o.kernel, .initrd = o.initrd, .append = o.append, .bios = o.bios};
+    if (!vm_boot(vm, &bc, err, sizeof err)) {
+        fprintf(stderr, "rvisor: %s\n", err);
+        vm_destroy(vm);
+        return EXIT_ERROR;
+    }
+    if (!console_open(&con, STDIN_FILENO, STDOUT_FILENO)) {
+        perror("rvisor: console");
+        vm_destroy(vm);
+        return EXIT_ERROR;
+    }
+    struct vm_io io = {.wake_fd = con.wake_fd, .poll = console_poll, .ctx = &con};
+    enum vm_exit_reason why = vm_run(vm, &io);
+    console_close(&con);
+    int status = exit_status(why);
+    if (status != EXIT_POWEROFF) fprintf(stderr, "\nrvisor: %s\n", vm->exit_message);
+    vm_destroy(vm);
+    return status;
+}

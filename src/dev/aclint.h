@@ -1,0 +1,36 @@
+/* The SiFive CLINT layout of QEMU's virt board (ACLINT MSWI + MTIMER in
+ * one 64 KiB region): msip at 4*hart, mtimecmp at 0x4000 + 8*hart, mtime
+ * at 0xbff8. mtime is the VM's clock as given by now(); it is read-only
+ * here because the monitor owns virtual time and the harts' time CSR must
+ * keep agreeing with it, so guest writes to mtime are ignored.
+ *
+ * Thread safe: register accesses and aclint_update may run concurrently;
+ * hart_set_mip is called with the ACLINT's lock held. */
+#ifndef RVISOR_ACLINT_H
+#define RVISOR_ACLINT_H
+
+#include <stdint.h>
+
+#include "dev/mmio.h"
+
+#define ACLINT_MAX_HARTS 4095 /* mtimecmp array must end below mtime */
+#define ACLINT_SIZE 0x10000
+
+struct hart;
+struct aclint;
+
+/* now(now_ctx) returns mtime in timebase ticks. The harts (not the array)
+ * must outlive the ACLINT. NULL if nharts is 0 or above ACLINT_MAX_HARTS,
+ * or on allocation failure. */
+struct aclint *aclint_create(unsigned nharts, struct hart **harts, uint64_t (*now)(void *ctx), void *now_ctx);
+void aclint_destroy(struct aclint *a);
+
+/* Sets or clears each hart's MTIP for mtime == now. */
+void aclint_update(struct aclint *a, uint64_t now);
+/* Smallest mtimecmp among harts whose MTIP is clear (UINT64_MAX if none):
+ * the next time aclint_update has something to do. */
+uint64_t aclint_next_deadline(const struct aclint *a);
+
+extern const struct mmio_ops aclint_mmio_ops;
+
+#endif

@@ -1,0 +1,152 @@
+/* Register semantics follow QEMU's documented goldfish RTC and what
+ * Linux's rtc-goldfish driver expects. */
+#include "dev/goldfish_rtc.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+enum {
+    TIME_LOW = 0x00,        /* reading latches TIME_HIGH */
+    TIME_HIGH = 0x04,
+    ALARM_LOW = 0x08,       /* writing arms the alarm */
+    ALARM_HIGH = 0x0c,
+    IRQ_ENABLED = 0x10,
+    CLEAR_ALARM = 0x14,
+    ALARM_STATUS = 0x18,    /* 1 while armed */
+    CLEAR_INTERRUPT = 0x1c,
+};
+
+struct goldfish_rtc {
+    pthread_mutex_t lock;
+    struct irq_line irq;
+    uint64_t offset;        /* guest time - host time, modulo 2^64 */
+    uint64_t alarm;
+    uint32_t high_latch;    /* TIME_HIGH as of the last TIME_LOW read */
+    uint32_t high_written;  /* TIME_HIGH as written, applied by TIME_LOW */
+    bool high_pending;
+    bool alarm_armed, irq_pending, irq_enabled;
+};
+
+static uint64_t host_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t guest_ns(const struct goldfish_rtc *r) { return host_ns() + r->offset; }
+
+static void update_irq(struct goldfish_rtc *r) { irq_line_set(&r->irq, r->irq_pending && r->irq_enabled); }
+
+static void check_alarm(struct goldfish_rtc *r) {
+    if (r->alarm_armed && guest_ns(r) >= r->alarm) {
+        r->alarm_armed = false;
+        r->irq_pending = true;
+    }
+    update_irq(r);
+}
+
+static uint32_t reg_read(struct goldfish_rtc *r, uint64_t off) {
+    uint64_t t;
+    switch (off) {
+    case TIME_LOW:
+        /* Latching keeps a LOW-then-HIGH read pair consistent across a
+         * carry into the high word. */
+        t = guest_ns(r);
+        r->high_latch = (uint32_t)(t >> 32);
+        return (uint32_t)t;
+    case TIME_HIGH:
+        return r->high_latch;
+    case ALARM_LOW:
+        return (uint32_t)r->alarm;
+    case ALARM_HIGH:
+        return (uint32_t)(r->alarm >> 32);
+    case IRQ_ENABLED:
+        return r->irq_enabled;
+    case ALARM_STATUS:
+        return r->alarm_armed;
+    }
+    return 0;
+}
+
+static void reg_write(struct goldfish_rtc *r, uint64_t off, uint32_t v) {
+    uint64_t t;
+    switch (off) {
+    case TIME_LOW:
+        /* Linux writes HIGH then LOW; a lone LOW write keeps the current
+         * high word. */
+        t = guest_ns(r);
+        if (r->high_pending) t = (uint64_t)r->high_written << 32;
+        r->high_pending = false;
+        r->offset = ((t & ~0xffffffffull) | v) - host_ns();
+        break;
+    case TIME_HIGH:
+        r->high_written = v;
+        r->high_pending = true;
+        break;
+    case ALARM_LOW:
+        r->alarm = (r->alarm & ~0xffffffffull) | v;
+        r->alarm_armed = true;
+        break;
+    case ALARM_HIGH:
+        r->alarm = (r->alarm & 0xffffffffull) | (uint64_t)v << 32;
+        break;
+    case IRQ_ENABLED:
+        r->irq_enabled = v & 1;
+        break;
+    case CLEAR_ALARM:
+        r->alarm_armed = false;
+        break;
+    case CLEAR_INTERRUPT:
+        r->irq_pending = false;
+        break;
+    }
+}
+
+/* Registers are 32-bit; other sizes or misaligned offsets read 0 and are
+ * dropped, as the split of a 64-bit time write would be ambiguous. */
+static uint64_t rtc_read(void *dev, uint64_t off, unsigned size) {
+    struct goldfish_rtc *r = dev;
+    if (size != 4 || off % 4) return 0;
+    pthread_mutex_lock(&r->lock);
+    uint32_t v = reg_read(r, off);
+    pthread_mutex_unlock(&r->lock);
+    return v;
+}
+
+static void rtc_write(void *dev, uint64_t off, uint64_t val, unsigned size) {
+    struct goldfish_rtc *r = dev;
+    if (size != 4 || off % 4) return;
+    pthread_mutex_lock(&r->lock);
+    reg_write(r, off, (uint32_t)val);
+    /* An alarm set in the past fires at once rather than at the next tick. */
+    check_alarm(r);
+    pthread_mutex_unlock(&r->lock);
+}
+
+const struct mmio_ops goldfish_rtc_mmio_ops = {rtc_read, rtc_write};
+
+void goldfish_rtc_update(struct goldfish_rtc *r) {
+    pthread_mutex_lock(&r->lock);
+    check_alarm(r);
+    pthread_mutex_unlock(&r->lock);
+}
+
+struct goldfish_rtc *goldfish_rtc_create(struct irq_line irq) {
+    struct goldfish_rtc *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    if (pthread_mutex_init(&r->lock, NULL)) {
+        free(r);
+        return NULL;
+    }
+    r->irq = irq;
+    return r;
+}
+
+void goldfish_rtc_destroy(struct goldfish_rtc *r) {
+    if (!r) return;
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}

@@ -1,0 +1,26 @@
+/* The Goldfish RTC of QEMU's virt board ("google,goldfish-rtc"): a 64-bit
+ * nanosecond wall clock with one alarm. The clock is host CLOCK_REALTIME
+ * plus an offset the guest sets by writing TIME_HIGH then TIME_LOW, so a
+ * guest that sets its clock does not disturb the host's.
+ *
+ * Thread safe; the irq line is driven with the RTC's lock held. */
+#ifndef RVISOR_GOLDFISH_RTC_H
+#define RVISOR_GOLDFISH_RTC_H
+
+#include "dev/irq.h"
+#include "dev/mmio.h"
+
+#define GOLDFISH_RTC_SIZE 0x1000
+
+struct goldfish_rtc;
+
+struct goldfish_rtc *goldfish_rtc_create(struct irq_line irq);
+void goldfish_rtc_destroy(struct goldfish_rtc *r);
+
+/* Fires the alarm if its time has come; call it periodically (alarms have
+ * second granularity in Linux, so a coarse period is enough). */
+void goldfish_rtc_update(struct goldfish_rtc *r);
+
+extern const struct mmio_ops goldfish_rtc_mmio_ops;
+
+#endif

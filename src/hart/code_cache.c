@@ -1,0 +1,22 @@
+#include "hart/code_cache.h"
+
+#include <stdlib.h>
+
+struct code_page *code_page_new(void) {
+    struct code_page *cp = malloc(sizeof *cp);
+    if (!cp) return NULL;
+    for (unsigned i = 0; i < CODE_SLOTS; i++) cp->slot[i] = (struct insn){.fn = op_decode};
+    return cp;
+}
+
+void code_page_free(struct code_page *cp) { free(cp); }
+
+void code_page_invalidate(struct code_page *cp, unsigned off, unsigned len) {
+    /* A 4-byte instruction starting one parcel earlier also covers off. */
+    unsigned first = off >= 2 ? (off - 2) / 2 : 0;
+    unsigned last = (off + len - 1) / 2;
+    if (last >= CODE_SLOTS) last = CODE_SLOTS - 1;
+    /* Only fn is reset: the handler of a store that overwrites its own
+     * instruction still reads its other fields after the store. */
+    for (unsigned s = first; s <= last; s++) cp->slot[s].fn = op_decode;
+}

@@ -1,0 +1,361 @@
+/* Handlers for RV64I, M, A, Zicsr, Zifencei and the privileged
+ * instructions. Each either completes the instruction and advances pc, or
+ * raises an exception and leaves pc on the instruction. */
+#include "hart/code_cache.h"
+#include "hart/csr.h"
+#include "hart/exec.h"
+#include "mmu/mmu.h"
+
+#define X(r) (h->x[r])
+#define NEXT() (h->pc += i->len)
+
+/* ---- RV64I ---- */
+
+void op_lui(struct hart *h, const struct insn *i) { X(i->rd) = (uint64_t)(int64_t)i->imm; NEXT(); }
+void op_auipc(struct hart *h, const struct insn *i) { X(i->rd) = h->pc + (uint64_t)(int64_t)i->imm; NEXT(); }
+
+void op_jal(struct hart *h, const struct insn *i) {
+    X(i->rd) = h->pc + i->len;
+    h->pc += (uint64_t)(int64_t)i->imm;
+}
+
+void op_jalr(struct hart *h, const struct insn *i) {
+    uint64_t target = (X(i->rs1) + (uint64_t)(int64_t)i->imm) & ~1ull;
+    X(i->rd) = h->pc + i->len;
+    h->pc = target;
+}
+
+#define BRANCH(name, cond)                                                    \
+    void op_##name(struct hart *h, const struct insn *i) {                    \
+        uint64_t a = X(i->rs1), b = X(i->rs2);                                \
+        (void)a; (void)b;                                                     \
+        h->pc += (cond) ? (uint64_t)(int64_t)i->imm : i->len;                 \
+    }
+BRANCH(beq, a == b)
+BRANCH(bne, a != b)
+BRANCH(blt, (int64_t)a < (int64_t)b)
+BRANCH(bge, (int64_t)a >= (int64_t)b)
+BRANCH(bltu, a < b)
+BRANCH(bgeu, a >= b)
+
+#define LOAD(name, bits, type, ext)                                           \
+    void op_##name(struct hart *h, const struct insn *i) {                    \
+        uint##bits##_t v;                                                     \
+        if (!mem_load##bits(h, X(i->rs1) + (uint64_t)(int64_t)i->imm, &v))    \
+            return;                                                           \
+        X(i->rd) = (uint64_t)(ext)(type)v;                                    \
+        NEXT();                                                               \
+    }
+LOAD(lb, 8, int8_t, int64_t)
+LOAD(lh, 16, int16_t, int64_t)
+LOAD(lw, 32, int32_t, int64_t)
+LOAD(ld, 64, uint64_t, uint64_t)
+LOAD(lbu, 8, uint8_t, uint64_t)
+LOAD(lhu, 16, uint16_t, uint64_t)
+LOAD(lwu, 32, uint32_t, uint64_t)
+
+#define STORE(name, bits)                                                                            \
+    void op_##name(struct hart *h, const struct insn *i) {                                           \
+        if (!mem_store##bits(h, X(i->rs1) + (uint64_t)(int64_t)i->imm, (uint##bits##_t)X(i->rs2)))   \
+            return;                                                                                  \
+        NEXT();                                                                                      \
+    }
+STORE(sb, 8)
+STORE(sh, 16)
+STORE(sw, 32)
+STORE(sd, 64)
+
+#define ALU_IMM(name, expr)                                                   \
+    void op_##name(struct hart *h, const struct insn *i) {                    \
+        uint64_t a = X(i->rs1), b = (uint64_t)(int64_t)i->imm;                \
+        X(i->rd) = (expr);                                                    \
+        NEXT();                                                               \
+    }
+#define ALU_REG(name, expr)                                                   \
+    void op_##name(struct hart *h, const struct insn *i) {                    \
+        uint64_t a = X(i->rs1), b = X(i->rs2);                                \
+        X(i->rd) = (expr);                                                    \
+        NEXT();                                                               \
+    }
+#define SEXT32(v) ((uint64_t)(int64_t)(int32_t)(uint32_t)(v))
+
+ALU_IMM(addi, a + b)
+ALU_IMM(slti, (int64_t)a < (int64_t)b)
+ALU_IMM(sltiu, a < b)
+ALU_IMM(xori, a ^ b)
+ALU_IMM(ori, a | b)
+ALU_IMM(andi, a & b)
+ALU_IMM(slli, a << (b & 63))
+ALU_IMM(srli, a >> (b & 63))
+ALU_IMM(srai, (uint64_t)((int64_t)a >> (b & 63)))
+ALU_REG(add, a + b)
+ALU_REG(sub, a - b)
+ALU_REG(sll, a << (b & 63))
+ALU_REG(slt, (int64_t)a < (int64_t)b)
+ALU_REG(sltu, a < b)
+ALU_REG(xor, a ^ b)
+ALU_REG(srl, a >> (b & 63))
+ALU_REG(sra, (uint64_t)((int64_t)a >> (b & 63)))
+ALU_REG(or, a | b)
+ALU_REG(and, a & b)
+ALU_IMM(addiw, SEXT32(a + b))
+ALU_IMM(slliw, SEXT32((uint32_t)a << (b & 31)))
+ALU_IMM(srliw, SEXT32((uint32_t)a >> (b & 31)))
+ALU_IMM(sraiw, SEXT32((int32_t)a >> (b & 31)))
+ALU_REG(addw, SEXT32(a + b))
+ALU_REG(subw, SEXT32(a - b))
+ALU_REG(sllw, SEXT32((uint32_t)a << (b & 31)))
+ALU_REG(srlw, SEXT32((uint32_t)a >> (b & 31)))
+ALU_REG(sraw, SEXT32((int32_t)a >> (b & 31)))
+
+/* ---- M ---- */
+
+static uint64_t div_s(uint64_t a, uint64_t b) {
+    if (b == 0) return ~0ull;
+    if ((int64_t)a == INT64_MIN && (int64_t)b == -1) return a;
+    return (uint64_t)((int64_t)a / (int64_t)b);
+}
+static uint64_t rem_s(uint64_t a, uint64_t b) {
+    if (b == 0) return a;
+    if ((int64_t)a == INT64_MIN && (int64_t)b == -1) return 0;
+    return (uint64_t)((int64_t)a % (int64_t)b);
+}
+static uint64_t div_w(uint64_t a, uint64_t b) {
+    int32_t x = (int32_t)a, y = (int32_t)b;
+    if (y == 0) return ~0ull;
+    if (x == INT32_MIN && y == -1) return SEXT32(x);
+    return SEXT32(x / y);
+}
+static uint64_t rem_w(uint64_t a, uint64_t b) {
+    int32_t x = (int32_t)a, y = (int32_t)b;
+    if (y == 0) return SEXT32(x);
+    if (x == INT32_MIN && y == -1) return 0;
+    return SEXT32(x % y);
+}
+
+ALU_REG(mul, a * b)
+ALU_REG(mulh, (uint64_t)(((__int128)(int64_t)a * (__int128)(int64_t)b) >> 64))
+ALU_REG(mulhsu, (uint64_t)(((__int128)(int64_t)a * (__int128)(unsigned __int128)b) >> 64))
+ALU_REG(mulhu, (uint64_t)(((unsigned __int128)a * b) >> 64))
+ALU_REG(div, div_s(a, b))
+ALU_REG(divu, b ? a / b : ~0ull)
+ALU_REG(rem, rem_s(a, b))
+ALU_REG(remu, b ? a % b : a)
+ALU_REG(mulw, SEXT32((uint32_t)a * (uint32_t)b))
+ALU_REG(divw, div_w(a, b))
+ALU_REG(divuw, (uint32_t)b ? SEXT32((uint32_t)a / (uint32_t)b) : ~0ull)
+ALU_REG(remw, rem_w(a, b))
+ALU_REG(remuw, (uint32_t)b ? SEXT32((uint32_t)a % (uint32_t)b) : SEXT32(a))
+
+/* ---- A ----
+ * LR remembers the address and the value it read; SC succeeds if the word
+ * still holds that value, with a host compare-and-swap. That is what makes
+ * LR/SC correct when harts of one VM run on several host threads. */
+
+void op_lr_w(struct hart *h, const struct insn *i) {
+    uint64_t va = X(i->rs1);
+    uint8_t *p = mmu_atomic_ptr(h, va, 4, false);
+    if (!p) return;
+    int32_t v = __atomic_load_n((int32_t *)p, __ATOMIC_SEQ_CST);
+    h->reservation = (uintptr_t)p;
+    h->reservation_value = (uint32_t)v;
+    X(i->rd) = (uint64_t)(int64_t)v;
+    NEXT();
+}
+
+void op_lr_d(struct hart *h, const struct insn *i) {
+    uint64_t va = X(i->rs1);
+    uint8_t *p = mmu_atomic_ptr(h, va, 8, false);
+    if (!p) return;
+    uint64_t v = __atomic_load_n((uint64_t *)p, __ATOMIC_SEQ_CST);
+    h->reservation = (uintptr_t)p;
+    h->reservation_value = v;
+    X(i->rd) = v;
+    NEXT();
+}
+
+void op_sc_w(struct hart *h, const struct insn *i) {
+    uint8_t *p = mmu_atomic_ptr(h, X(i->rs1), 4, true);
+    if (!p) return;
+    uint32_t expected = (uint32_t)h->reservation_value;
+    bool ok = h->reservation == (uintptr_t)p &&
+              __atomic_compare_exchange_n((uint32_t *)p, &expected, (uint32_t)X(i->rs2), false, __ATOMIC_SEQ_CST,
+                                          __ATOMIC_SEQ_CST);
+    h->reservation = ~0ull;
+    X(i->rd) = !ok;
+    NEXT();
+}
+
+void op_sc_d(struct hart *h, const struct insn *i) {
+    uint8_t *p = mmu_atomic_ptr(h, X(i->rs1), 8, true);
+    if (!p) return;
+    uint64_t expected = h->reservation_value;
+    bool ok = h->reservation == (uintptr_t)p &&
+              __atomic_compare_exchange_n((uint64_t *)p, &expected, X(i->rs2), false, __ATOMIC_SEQ_CST,
+                                          __ATOMIC_SEQ_CST);
+    h->reservation = ~0ull;
+    X(i->rd) = !ok;
+    NEXT();
+}
+
+#define AMO_FETCH(name, type, size, builtin)                                                   \
+    void op_##name(struct hart *h, const struct insn *i) {                                     \
+        type *p = (type *)mmu_atomic_ptr(h, X(i->rs1), size, true);                            \
+        if (!p) return;                                                                        \
+        type old = builtin(p, (type)X(i->rs2), __ATOMIC_SEQ_CST);                              \
+        X(i->rd) = (uint64_t)(int64_t)old;                                                     \
+        NEXT();                                                                                \
+    }
+AMO_FETCH(amoswap_w, int32_t, 4, __atomic_exchange_n)
+AMO_FETCH(amoadd_w, int32_t, 4, __atomic_fetch_add)
+AMO_FETCH(amoxor_w, int32_t, 4, __atomic_fetch_xor)
+AMO_FETCH(amoand_w, int32_t, 4, __atomic_fetch_and)
+AMO_FETCH(amoor_w, int32_t, 4, __atomic_fetch_or)
+AMO_FETCH(amoswap_d, int64_t, 8, __atomic_exchange_n)
+AMO_FETCH(amoadd_d, int64_t, 8, __atomic_fetch_add)
+AMO_FETCH(amoxor_d, int64_t, 8, __atomic_fetch_xor)
+AMO_FETCH(amoand_d, int64_t, 8, __atomic_fetch_and)
+AMO_FETCH(amoor_d, int64_t, 8, __atomic_fetch_or)
+
+#define AMO_MINMAX(name, type, size, pick)                                                            \
+    void op_##name(struct hart *h, const struct insn *i) {                                            \
+        type *p = (type *)mmu_atomic_ptr(h, X(i->rs1), size, true);                                   \
+        if (!p) return;                                                                               \
+        type b = (type)X(i->rs2);                                                                     \
+        type a = __atomic_load_n(p, __ATOMIC_SEQ_CST);                                                \
+        while (!__atomic_compare_exchange_n(p, &a, (pick) ? a : b, false, __ATOMIC_SEQ_CST,           \
+                                            __ATOMIC_SEQ_CST)) {                                      \
+        }                                                                                             \
+        X(i->rd) = sizeof(type) == 4 ? SEXT32(a) : (uint64_t)a;                                       \
+        NEXT();                                                                                       \
+    }
+AMO_MINMAX(amomin_w, int32_t, 4, a < b)
+AMO_MINMAX(amomax_w, int32_t, 4, a > b)
+AMO_MINMAX(amominu_w, uint32_t, 4, a < b)
+AMO_MINMAX(amomaxu_w, uint32_t, 4, a > b)
+AMO_MINMAX(amomin_d, int64_t, 8, a < b)
+AMO_MINMAX(amomax_d, int64_t, 8, a > b)
+AMO_MINMAX(amominu_d, uint64_t, 8, a < b)
+AMO_MINMAX(amomaxu_d, uint64_t, 8, a > b)
+
+/* ---- fences, system ---- */
+
+void op_fence(struct hart *h, const struct insn *i) {
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    NEXT();
+}
+
+/* The decode cache is kept coherent with every store, so fence.i has nothing to do. */
+void op_fence_i(struct hart *h, const struct insn *i) { NEXT(); }
+
+void op_ecall(struct hart *h, const struct insn *i) {
+    (void)i;
+    if (h->priv == PRIV_S && h->sbi_in_monitor) {
+        h->env->sbi_call(h->owner, h);
+        return; /* the SBI advances pc (or the hart stops) */
+    }
+    hart_raise(h, h->priv == PRIV_U ? EXC_ECALL_U : h->priv == PRIV_S ? EXC_ECALL_S : EXC_ECALL_M, 0);
+}
+
+void op_ebreak(struct hart *h, const struct insn *i) {
+    (void)i;
+    hart_raise(h, EXC_BREAKPOINT, h->pc);
+}
+
+void op_illegal(struct hart *h, const struct insn *i) { hart_raise(h, EXC_ILLEGAL_INSN, (uint32_t)i->imm); }
+
+static void set_priv(struct hart *h, int priv) {
+    h->priv = priv;
+    h->reservation = ~0ull;
+    hart_update_tlb_sets(h);
+    hart_break(h);
+}
+
+void op_mret(struct hart *h, const struct insn *i) {
+    if (h->priv < PRIV_M) {
+        op_illegal(h, i);
+        return;
+    }
+    uint64_t s = h->mstatus;
+    int prev = (int)((s & MSTATUS_MPP) >> 11);
+    s = (s & ~MSTATUS_MIE) | ((s & MSTATUS_MPIE) ? MSTATUS_MIE : 0);
+    s |= MSTATUS_MPIE;
+    s &= ~MSTATUS_MPP; /* MPP becomes U */
+    if (prev != PRIV_M) s &= ~MSTATUS_MPRV;
+    h->mstatus = s;
+    h->pc = h->mepc;
+    set_priv(h, prev);
+}
+
+void op_sret(struct hart *h, const struct insn *i) {
+    if (h->priv < PRIV_S || (h->priv == PRIV_S && (h->mstatus & MSTATUS_TSR))) {
+        op_illegal(h, i);
+        return;
+    }
+    uint64_t s = h->mstatus;
+    int prev = (s & MSTATUS_SPP) ? PRIV_S : PRIV_U;
+    s = (s & ~MSTATUS_SIE) | ((s & MSTATUS_SPIE) ? MSTATUS_SIE : 0);
+    s |= MSTATUS_SPIE;
+    s &= ~(MSTATUS_SPP | MSTATUS_MPRV);
+    h->mstatus = s;
+    h->pc = h->sepc;
+    set_priv(h, prev);
+}
+
+void op_wfi(struct hart *h, const struct insn *i) {
+    if ((h->priv == PRIV_S && (h->mstatus & MSTATUS_TW)) || h->priv == PRIV_U) {
+        op_illegal(h, i);
+        return;
+    }
+    NEXT();
+    if (!hart_pending_irqs(h)) {
+        h->wfi = true;
+        hart_break(h);
+    }
+}
+
+void op_sfence_vma(struct hart *h, const struct insn *i) {
+    if (h->priv == PRIV_U || (h->priv == PRIV_S && (h->mstatus & MSTATUS_TVM))) {
+        op_illegal(h, i);
+        return;
+    }
+    hart_flush_tlb(h);
+    NEXT();
+}
+
+/* ---- Zicsr ---- */
+
+static void csr_op(struct hart *h, const struct insn *i, uint64_t operand, int kind, bool writes) {
+    unsigned csr = (unsigned)i->imm;
+    uint64_t old = 0;
+    bool reads = kind != 0 || i->rd != 32; /* csrrw to x0 does not read */
+    if (reads && !csr_read(h, csr, &old)) {
+        hart_raise(h, EXC_ILLEGAL_INSN, 0);
+        return;
+    }
+    if (writes && !csr_write(h, csr, kind == 0 ? operand : kind == 1 ? old | operand : old & ~operand)) {
+        hart_raise(h, EXC_ILLEGAL_INSN, 0);
+        return;
+    }
+    X(i->rd) = old;
+    NEXT();
+}
+
+/* imm holds the CSR number, so an illegal CSR access reports mtval 0 (allowed by the spec). */
+void op_csrrw(struct hart *h, const struct insn *i) { csr_op(h, i, X(i->rs1), 0, true); }
+void op_csrrs(struct hart *h, const struct insn *i) { csr_op(h, i, X(i->rs1), 1, i->rs1 != 0); }
+void op_csrrc(struct hart *h, const struct insn *i) { csr_op(h, i, X(i->rs1), 2, i->rs1 != 0); }
+void op_csrrwi(struct hart *h, const struct insn *i) { csr_op(h, i, i->rs1, 0, true); }
+void op_csrrsi(struct hart *h, const struct insn *i) { csr_op(h, i, i->rs1, 1, i->rs1 != 0); }
+void op_csrrci(struct hart *h, const struct insn *i) { csr_op(h, i, i->rs1, 2, i->rs1 != 0); }
+
+/* A 32-bit instruction whose second half is on the next page: fetched and
+ * decoded on every execution, since the next page may map anywhere. */
+void op_cross_page(struct hart *h, const struct insn *i) {
+    (void)i;
+    uint16_t lo, hi;
+    if (!mmu_fetch_parcel(h, h->pc, &lo) || !mmu_fetch_parcel(h, h->pc + 2, &hi)) return;
+    struct insn once;
+    decode((uint32_t)lo | ((uint32_t)hi << 16), &once);
+    once.fn(h, &once);
+}

@@ -1,0 +1,174 @@
+/* One RISC-V hart (RV64IMAFDC, M/S/U modes): its architectural state and the
+ * entry points the VM layer uses to run it. Everything a hart owns is in
+ * struct hart; nothing is global, so any number of harts of any number of
+ * VMs can exist side by side. */
+#ifndef RVISOR_HART_H
+#define RVISOR_HART_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mmu/tlb.h"
+
+struct hart;
+struct insn;
+struct phys_ops;
+
+/* What a hart asks of the monitor that runs it. */
+struct hart_env {
+    /* An ecall from S-mode when the SBI lives in the monitor. */
+    void (*sbi_call)(void *owner, struct hart *h);
+    /* The platform timer (mtime), in timebase ticks. */
+    uint64_t (*time)(void *owner);
+    /* The guest did something no real hart survives (trap loop with no handler). */
+    void (*fatal)(void *owner, struct hart *h, const char *why);
+};
+
+enum priv { PRIV_U = 0, PRIV_S = 1, PRIV_M = 3 };
+
+/* A decoded instruction. The interpreter calls fn with the hart and the
+ * decoded operands; fn either completes the instruction (updating pc) or
+ * takes a trap (see hart_raise). rd is 32, a sink register, when the
+ * instruction names x0 as destination, so handlers never test for x0. */
+typedef void (*insn_fn)(struct hart *h, const struct insn *i);
+struct insn {
+    insn_fn fn;
+    int32_t imm;  /* immediate, CSR number, or shift amount */
+    uint8_t rd, rs1, rs2, rs3;
+    uint8_t rm;   /* FP rounding mode field, or AMO aq/rl bits, or funct bits */
+    uint8_t len;  /* 2 (compressed) or 4 */
+};
+
+/* Exception causes (mcause with the interrupt bit clear). */
+enum {
+    EXC_INSN_MISALIGNED = 0,
+    EXC_INSN_ACCESS = 1,
+    EXC_ILLEGAL_INSN = 2,
+    EXC_BREAKPOINT = 3,
+    EXC_LOAD_MISALIGNED = 4,
+    EXC_LOAD_ACCESS = 5,
+    EXC_STORE_MISALIGNED = 6,
+    EXC_STORE_ACCESS = 7,
+    EXC_ECALL_U = 8,
+    EXC_ECALL_S = 9,
+    EXC_ECALL_M = 11,
+    EXC_INSN_PAGE_FAULT = 12,
+    EXC_LOAD_PAGE_FAULT = 13,
+    EXC_STORE_PAGE_FAULT = 15,
+};
+
+/* Interrupt numbers (bit positions in mip/mie). */
+enum {
+    IRQ_SSI = 1, IRQ_MSI = 3, IRQ_STI = 5, IRQ_MTI = 7, IRQ_SEI = 9, IRQ_MEI = 11,
+};
+#define MIP_SSIP (1ull << IRQ_SSI)
+#define MIP_MSIP (1ull << IRQ_MSI)
+#define MIP_STIP (1ull << IRQ_STI)
+#define MIP_MTIP (1ull << IRQ_MTI)
+#define MIP_SEIP (1ull << IRQ_SEI)
+#define MIP_MEIP (1ull << IRQ_MEI)
+
+/* mstatus fields */
+#define MSTATUS_SIE (1ull << 1)
+#define MSTATUS_MIE (1ull << 3)
+#define MSTATUS_SPIE (1ull << 5)
+#define MSTATUS_UBE (1ull << 6)
+#define MSTATUS_MPIE (1ull << 7)
+#define MSTATUS_SPP (1ull << 8)
+#define MSTATUS_VS (3ull << 9)
+#define MSTATUS_MPP (3ull << 11)
+#define MSTATUS_FS (3ull << 13)
+#define MSTATUS_XS (3ull << 15)
+#define MSTATUS_MPRV (1ull << 17)
+#define MSTATUS_SUM (1ull << 18)
+#define MSTATUS_MXR (1ull << 19)
+#define MSTATUS_TVM (1ull << 20)
+#define MSTATUS_TW (1ull << 21)
+#define MSTATUS_TSR (1ull << 22)
+#define MSTATUS_UXL (3ull << 32)
+#define MSTATUS_SXL (3ull << 34)
+#define MSTATUS_SD (1ull << 63)
+#define MSTATUS_FS_SHIFT 13
+
+/* Why hart_run returned. */
+enum hart_stop {
+    HART_RAN,      /* budget used up, call again */
+    HART_IDLE,     /* in wfi with nothing pending: sleep until an interrupt */
+    HART_STOPPED,  /* HSM stopped (not started yet, or hart_stop) */
+    HART_EXIT,     /* the VM asked to stop (power off, reset, fatal error) */
+};
+
+struct hart {
+    /* Hot state first: the interpreter touches these on every instruction. */
+    uint64_t x[33];          /* x[32] is the sink for writes to x0 */
+    uint64_t pc;
+    uint64_t cur_vpage;      /* page the inner loop is running in; 1 forces an exit */
+    uint8_t *cur_host_page;  /* host address of that page (for lazy decoding) */
+    int64_t budget;          /* instructions left in this slice */
+    struct tlb_set *dtlb;    /* data accesses: the set for the effective privilege */
+    struct tlb_set *itlb;    /* fetches: the set for the current privilege */
+    const struct phys_ops *phys;   /* guest-physical memory and devices */
+    const struct hart_env *env;    /* the monitor services below */
+    void *owner;                   /* passed to phys and env callbacks (the VM) */
+
+    uint64_t f[32];          /* NaN-boxed FP registers */
+    uint32_t fflags;         /* accrued exceptions NV DZ OF UF NX (bits 4..0) */
+    uint32_t frm;            /* dynamic rounding mode */
+
+    int priv;
+    unsigned id;             /* mhartid */
+    uint64_t icount;         /* instructions retired before this slice */
+    int64_t slice;           /* budget this slice started with */
+
+    /* LR/SC reservation: a guest-physical address, or ~0 when none. */
+    uint64_t reservation;
+    uint64_t reservation_value;  /* what LR read: SC succeeds only if memory still holds it */
+
+    /* Machine-level CSRs */
+    uint64_t mstatus, misa, medeleg, mideleg, mie, mtvec, mscratch, mepc, mcause, mtval;
+    uint64_t mcounteren, menvcfg;
+    uint64_t mip;            /* software-writable bits; written atomically by devices */
+    uint64_t pmpcfg[16], pmpaddr[64];
+    /* Supervisor-level CSRs (sstatus, sie, sip are views of the m-level ones) */
+    uint64_t stvec, sscratch, sepc, scause, stval, satp, scounteren, senvcfg;
+    uint64_t stimecmp;       /* monitor-SBI timer deadline for this hart (mtime units) */
+
+    bool wfi;                /* waiting for an interrupt */
+    bool exit_request;       /* the VM is stopping: return HART_EXIT */
+    bool sbi_in_monitor;     /* ecall from S-mode is a hypercall, not a trap to M-mode */
+    bool hsm_stopped;        /* SBI HSM: not started, or stopped; the hart does not run */
+    uint64_t hsm_start_pc, hsm_start_arg;
+
+    /* Software TLB: one set per privilege level (index by enum priv). */
+    struct tlb_set tlb[4];
+};
+
+void hart_init(struct hart *h, unsigned id, const struct phys_ops *phys, const struct hart_env *env,
+               void *owner);
+/* Runs up to `budget` instructions. */
+enum hart_stop hart_run(struct hart *h, int64_t budget);
+
+/* Takes an exception at the current pc: sets up the trap and leaves the
+ * inner loop. Handlers return right after calling it. */
+void hart_raise(struct hart *h, uint64_t cause, uint64_t tval);
+/* Delivers a pending, enabled interrupt if there is one. Returns true if it did. */
+bool hart_take_interrupt(struct hart *h);
+/* Interrupts pending and enabled, ignoring the global enables (wfi wake-up test). */
+uint64_t hart_pending_irqs(const struct hart *h);
+/* Sets or clears bits in mip from a device or another hart (thread safe). */
+void hart_set_mip(struct hart *h, uint64_t mask, bool level);
+
+/* Recomputes dtlb/itlb after a change of privilege or of mstatus.MPRV/MPP. */
+void hart_update_tlb_sets(struct hart *h);
+/* Drops every cached translation of this hart. */
+void hart_flush_tlb(struct hart *h);
+
+/* Leaves the inner loop after the current instruction (e.g. after a CSR
+ * write that may have unmasked an interrupt). */
+static inline void hart_break(struct hart *h) { h->cur_vpage = 1; }
+
+static inline uint64_t hart_instret(const struct hart *h) {
+    return h->icount + (uint64_t)(h->slice - h->budget);
+}
+
+#endif

@@ -1,0 +1,171 @@
+/* Slow paths of guest-virtual memory access: software TLB misses, MMIO,
+ * misaligned and page-crossing accesses, stores into frames holding decoded
+ * code. On success a RAM page is entered in the software TLB so the next
+ * access to it takes the inline fast path. */
+#include "hart/code_cache.h"
+#include "mmu/mmu.h"
+#include "mmu/phys.h"
+
+static int access_fault(enum access acc) {
+    return acc == ACCESS_FETCH ? EXC_INSN_ACCESS : acc == ACCESS_WRITE ? EXC_STORE_ACCESS : EXC_LOAD_ACCESS;
+}
+
+static bool crosses_page(uint64_t va, unsigned size) { return (va & ~PAGE_MASK) + size > PAGE_SIZE; }
+
+/* Loads or stores a page-crossing access one byte at a time; each byte
+ * translates on its own so a fault reports the byte that faulted. */
+static bool load_bytewise(struct hart *h, uint64_t va, unsigned size, uint64_t *val) {
+    uint64_t v = 0;
+    for (unsigned b = 0; b < size; b++) {
+        uint8_t byte;
+        if (!mem_load8(h, va + b, &byte)) return false;
+        v |= (uint64_t)byte << (8 * b);
+    }
+    *val = v;
+    return true;
+}
+
+bool mmu_load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *val) {
+    if (crosses_page(va, size)) return load_bytewise(h, va, size, val);
+    uint64_t gpa;
+    int cause = mmu_translate(h, va, ACCESS_READ, mmu_data_priv(h), &gpa);
+    if (cause) {
+        hart_raise(h, (uint64_t)cause, va);
+        return false;
+    }
+    struct phys_page pp;
+    if (h->phys->page(h->owner, gpa, false, &pp)) {
+        struct tlb_entry *e = &h->dtlb->read[tlb_index(va)];
+        e->tag = va & PAGE_MASK;
+        e->addend = (uintptr_t)pp.host - (va & PAGE_MASK);
+        uint64_t v = 0;
+        memcpy(&v, pp.host + (va & ~PAGE_MASK), size);
+        *val = v;
+        return true;
+    }
+    if ((va & (size - 1)) == 0 && h->phys->mmio_read(h->owner, gpa, size, val)) {
+        /* Devices return size bytes; keep only those. */
+        if (size < 8) *val &= (1ull << (8 * size)) - 1;
+        return true;
+    }
+    hart_raise(h, EXC_LOAD_ACCESS, va);
+    return false;
+}
+
+bool mmu_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val) {
+    if (crosses_page(va, size)) {
+        /* Check both pages before writing anything, so a fault leaves memory unchanged. */
+        uint64_t gpa;
+        uint64_t second = (va | ~PAGE_MASK) + 1;
+        uint64_t bad = va;
+        int cause = mmu_translate(h, va, ACCESS_WRITE, mmu_data_priv(h), &gpa);
+        if (!cause) {
+            bad = second;
+            cause = mmu_translate(h, second, ACCESS_WRITE, mmu_data_priv(h), &gpa);
+        }
+        if (cause) {
+            hart_raise(h, (uint64_t)cause, bad);
+            return false;
+        }
+        for (unsigned b = 0; b < size; b++)
+            if (!mem_store8(h, va + b, (uint8_t)(val >> (8 * b)))) return false;
+        return true;
+    }
+    uint64_t gpa;
+    int cause = mmu_translate(h, va, ACCESS_WRITE, mmu_data_priv(h), &gpa);
+    if (cause) {
+        hart_raise(h, (uint64_t)cause, va);
+        return false;
+    }
+    struct phys_page pp;
+    if (h->phys->page(h->owner, gpa, true, &pp)) {
+        unsigned off = (unsigned)(va & ~PAGE_MASK);
+        if (*pp.code) {
+            code_page_invalidate(*pp.code, off, size);
+        } else {
+            struct tlb_entry *e = &h->dtlb->write[tlb_index(va)];
+            e->tag = va & PAGE_MASK;
+            e->addend = (uintptr_t)pp.host - (va & PAGE_MASK);
+        }
+        memcpy(pp.host + off, &val, size);
+        return true;
+    }
+    if ((va & (size - 1)) == 0 && h->phys->mmio_write(h->owner, gpa, size, val)) return true;
+    hart_raise(h, EXC_STORE_ACCESS, va);
+    return false;
+}
+
+uint8_t *mmu_atomic_ptr(struct hart *h, uint64_t va, unsigned size, bool for_store) {
+    if (va & (size - 1)) {
+        hart_raise(h, for_store ? EXC_STORE_MISALIGNED : EXC_LOAD_MISALIGNED, va);
+        return NULL;
+    }
+    const struct tlb_entry *e = &h->dtlb->write[tlb_index(va)];
+    if (e->tag == (va & PAGE_MASK)) return (uint8_t *)(uintptr_t)(va + e->addend);
+    if (!for_store) {
+        /* LR only reads. */
+        e = &h->dtlb->read[tlb_index(va)];
+        if (e->tag == (va & PAGE_MASK)) return (uint8_t *)(uintptr_t)(va + e->addend);
+    }
+    enum access acc = for_store ? ACCESS_WRITE : ACCESS_READ;
+    uint64_t gpa;
+    int cause = mmu_translate(h, va, acc, mmu_data_priv(h), &gpa);
+    if (cause) {
+        hart_raise(h, (uint64_t)cause, va);
+        return NULL;
+    }
+    struct phys_page pp;
+    if (!h->phys->page(h->owner, gpa, for_store, &pp)) {
+        /* Atomics to devices are not supported, as on most real platforms. */
+        hart_raise(h, (uint64_t)access_fault(acc), va);
+        return NULL;
+    }
+    unsigned off = (unsigned)(va & ~PAGE_MASK);
+    if (for_store && *pp.code) code_page_invalidate(*pp.code, off, size);
+    return pp.host + off;
+}
+
+struct fetch_entry *mmu_fetch_fill(struct hart *h, uint64_t va) {
+    uint64_t gpa;
+    int cause = mmu_translate(h, va, ACCESS_FETCH, h->priv, &gpa);
+    if (cause) {
+        hart_raise(h, (uint64_t)cause, va);
+        return NULL;
+    }
+    struct phys_page pp;
+    if (!h->phys->page(h->owner, gpa, false, &pp)) {
+        hart_raise(h, EXC_INSN_ACCESS, va);
+        return NULL;
+    }
+    if (!*pp.code) {
+        struct code_page *cp = code_page_new();
+        if (!cp) {
+            h->env->fatal(h->owner, h, "out of host memory for decoded code");
+            return NULL;
+        }
+        *pp.code = cp;
+        /* From now on stores to this frame must see the code: drop write mappings. */
+        h->phys->code_added(h->owner, gpa & PAGE_MASK);
+    }
+    struct fetch_entry *e = &h->itlb->fetch[tlb_index(va)];
+    e->tag = va & PAGE_MASK;
+    e->addend = (uintptr_t)pp.host - (va & PAGE_MASK);
+    e->code = *pp.code;
+    return e;
+}
+
+bool mmu_fetch_parcel(struct hart *h, uint64_t va, uint16_t *out) {
+    uint64_t gpa;
+    int cause = mmu_translate(h, va, ACCESS_FETCH, h->priv, &gpa);
+    if (cause) {
+        hart_raise(h, (uint64_t)cause, va);
+        return false;
+    }
+    struct phys_page pp;
+    if (!h->phys->page(h->owner, gpa, false, &pp)) {
+        hart_raise(h, EXC_INSN_ACCESS, va);
+        return false;
+    }
+    memcpy(out, pp.host + (gpa & ~PAGE_MASK), 2);
+    return true;
+}

@@ -1,0 +1,71 @@
+/* Guest-virtual memory access for the interpreter: Sv39/Sv48 translation
+ * behind the software TLB. The inline fast paths are a tag compare and an
+ * add; everything else (walks, A/D updates, MMIO, misaligned accesses,
+ * self-modifying code) is in the slow paths. A slow path that fails has
+ * already raised the exception on the hart and returns false. */
+#ifndef RVISOR_MMU_H
+#define RVISOR_MMU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "hart/hart.h"
+#include "mmu/tlb.h"
+
+enum access { ACCESS_READ, ACCESS_WRITE, ACCESS_FETCH };
+
+#define SATP_MODE_BARE 0
+#define SATP_MODE_SV39 8
+#define SATP_MODE_SV48 9
+
+/* Translates va for `acc` at privilege `priv` (with mstatus SUM/MXR of the
+ * hart) to a guest-physical address, updating A/D bits. Returns 0 or the
+ * exception cause to raise. */
+int mmu_translate(struct hart *h, uint64_t va, enum access acc, int priv, uint64_t *gpa);
+
+bool mmu_load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *val);
+bool mmu_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val);
+/* Host address of a naturally aligned RAM word that may be read and written
+ * (for LR/SC and AMOs). NULL after raising the fault. */
+uint8_t *mmu_atomic_ptr(struct hart *h, uint64_t va, unsigned size, bool for_store);
+/* Fills the fetch TLB for va; NULL after raising the fault. */
+struct fetch_entry *mmu_fetch_fill(struct hart *h, uint64_t va);
+/* Fetches the 16-bit parcel at va without the decode cache (slow path). */
+bool mmu_fetch_parcel(struct hart *h, uint64_t va, uint16_t *out);
+
+/* Privilege used by loads and stores (mstatus.MPRV may lend MPP to M-mode). */
+static inline int mmu_data_priv(const struct hart *h) {
+    if (h->priv == PRIV_M && (h->mstatus & MSTATUS_MPRV))
+        return (int)((h->mstatus & MSTATUS_MPP) >> 11);
+    return h->priv;
+}
+
+#define MMU_ACCESSORS(bits, type)                                                           \
+    static inline bool mem_load##bits(struct hart *h, uint64_t va, type *out) {             \
+        const struct tlb_entry *e = &h->dtlb->read[tlb_index(va)];                          \
+        if (__builtin_expect(e->tag == tlb_key(va, sizeof(type)), 1)) {                     \
+            memcpy(out, (const void *)(uintptr_t)(va + e->addend), sizeof(type));           \
+            return true;                                                                    \
+        }                                                                                   \
+        uint64_t v;                                                                         \
+        if (!mmu_load_slow(h, va, sizeof(type), &v)) return false;                          \
+        *out = (type)v;                                                                     \
+        return true;                                                                        \
+    }                                                                                       \
+    static inline bool mem_store##bits(struct hart *h, uint64_t va, type val) {             \
+        const struct tlb_entry *e = &h->dtlb->write[tlb_index(va)];                         \
+        if (__builtin_expect(e->tag == tlb_key(va, sizeof(type)), 1)) {                     \
+            memcpy((void *)(uintptr_t)(va + e->addend), &val, sizeof(type));                \
+            return true;                                                                    \
+        }                                                                                   \
+        return mmu_store_slow(h, va, sizeof(type), val);                                    \
+    }
+
+MMU_ACCESSORS(8, uint8_t)
+MMU_ACCESSORS(16, uint16_t)
+MMU_ACCESSORS(32, uint32_t)
+MMU_ACCESSORS(64, uint64_t)
+#undef MMU_ACCESSORS
+
+#endif

@@ -1,0 +1,9 @@
+#include "mmu/tlb.h"
+
+void tlb_set_flush(struct tlb_set *t) {
+    for (unsigned i = 0; i < TLB_SIZE; i++) {
+        t->read[i].tag = TLB_INVALID;
+        t->write[i].tag = TLB_INVALID;
+        t->fetch[i].tag = TLB_INVALID;
+    }
+}

@@ -1,0 +1,266 @@
+/* VM assembly (memory, harts, board devices) and the single-threaded run
+ * loop: harts take turns in slices, devices and timers are serviced between
+ * slices, and when every hart waits for an interrupt the loop sleeps until
+ * the next timer deadline or host input. */
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dev/aclint.h"
+#include "dev/goldfish_rtc.h"
+#include "dev/plic.h"
+#include "dev/pvpanic.h"
+#include "dev/syscon.h"
+#include "dev/uart16550.h"
+#include "mmu/phys.h"
+#include "vm/htif.h"
+#include "vm/sbi.h"
+
+#define SLICE_INSNS 20000      /* instructions a hart runs before devices are serviced */
+#define IO_POLL_NS 2000000ull  /* host input is polled at least this often while busy */
+
+static uint64_t host_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t vm_time(const struct vm *vm) {
+    return (host_ns() - vm->clock_base_ns) / (1000000000ull / VIRT_TIMEBASE_HZ);
+}
+
+void vm_request_exit(struct vm *vm, enum vm_exit_reason why, int code, const char *fmt, ...) {
+    if (vm->exit_reason != VM_RUNNING) return;
+    vm->exit_reason = why;
+    vm->exit_code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(vm->exit_message, sizeof vm->exit_message, fmt, ap);
+    va_end(ap);
+    for (unsigned i = 0; i < vm->nharts; i++) {
+        vm->harts[i]->exit_request = true;
+        hart_break(vm->harts[i]);
+    }
+}
+
+/* ---- what the MMU sees ---- */
+
+static bool phys_page(void *owner, uint64_t gpa, bool write, struct phys_page *out) {
+    (void)write;
+    struct vm *vm = owner;
+    out->host = p2m_frame(&vm->mem, gpa, &out->code);
+    return out->host != NULL;
+}
+
+static bool phys_mmio_read(void *owner, uint64_t gpa, unsigned size, uint64_t *val) {
+    struct vm *vm = owner;
+    return mmio_bus_read(&vm->bus, gpa, size, val);
+}
+
+static bool phys_mmio_write(void *owner, uint64_t gpa, unsigned size, uint64_t val) {
+    struct vm *vm = owner;
+    return mmio_bus_write(&vm->bus, gpa, size, val);
+}
+
+static void phys_code_added(void *owner, uint64_t gpa) {
+    (void)gpa;
+    struct vm *vm = owner;
+    /* Write entries are cheap to refill; dropping all of them is simpler than finding aliases. */
+    for (unsigned i = 0; i < vm->nharts; i++)
+        for (int p = 0; p < 4; p++)
+            for (unsigned e = 0; e < TLB_SIZE; e++) vm->harts[i]->tlb[p].write[e].tag = TLB_INVALID;
+}
+
+static const struct phys_ops vm_phys_ops = {
+    .page = phys_page,
+    .mmio_read = phys_mmio_read,
+    .mmio_write = phys_mmio_write,
+    .code_added = phys_code_added,
+};
+
+/* ---- what a hart asks of the monitor ---- */
+
+static uint64_t env_time(void *owner) { return vm_time(owner); }
+
+static void env_fatal(void *owner, struct hart *h, const char *why) {
+    vm_request_exit(owner, VM_EXIT_GUEST_FAULT, 0, "hart %u: %s (pc=0x%llx mcause=0x%llx mtval=0x%llx)", h->id, why,
+                    (unsigned long long)h->pc, (unsigned long long)h->mcause, (unsigned long long)h->mtval);
+}
+
+static void env_sbi(void *owner, struct hart *h) { sbi_call(owner, h); }
+
+static const struct hart_env vm_hart_env = {
+    .sbi_call = env_sbi,
+    .time = env_time,
+    .fatal = env_fatal,
+};
+
+/* ---- devices ---- */
+
+static void uart_out(void *ctx, uint8_t byte) {
+    struct vm *vm = ctx;
+    if (vm->console.write) vm->console.write(vm->console.ctx, &byte, 1);
+}
+
+static uint64_t aclint_now(void *ctx) { return vm_time(ctx); }
+
+static void syscon_event(void *ctx, enum syscon_event ev, unsigned code) {
+    struct vm *vm = ctx;
+    switch (ev) {
+    case SYSCON_POWEROFF: vm_request_exit(vm, VM_EXIT_POWEROFF, 0, "guest powered off"); break;
+    case SYSCON_RESET: vm_request_exit(vm, VM_EXIT_RESET, 0, "guest requested a reset"); break;
+    case SYSCON_FAIL: vm_request_exit(vm, VM_EXIT_TEST_FAIL, (int)code, "guest reported failure code %u", code); break;
+    }
+}
+
+static void pvpanic_event(void *ctx, unsigned events) {
+    vm_request_exit(ctx, VM_EXIT_PANIC, (int)events, "guest kernel panicked");
+}
+
+static bool add_devices(struct vm *vm, char *err, size_t errlen) {
+    vm->plic = plic_create(vm->nharts, vm->harts);
+    vm->aclint = aclint_create(vm->nharts, vm->harts, aclint_now, vm);
+    vm->uart = uart_create((struct irq_line){plic_set_irq, vm->plic, VIRT_UART_IRQ}, uart_out, vm);
+    vm->rtc = goldfish_rtc_create((struct irq_line){plic_set_irq, vm->plic, VIRT_RTC_IRQ});
+    vm->syscon = syscon_create(syscon_event, vm);
+    vm->pvpanic = pvpanic_create(pvpanic_event, vm);
+    if (!vm->plic || !vm->aclint || !vm->uart || !vm->rtc || !vm->syscon || !vm->pvpanic) {
+        snprintf(err, errlen, "out of memory creating devices");
+        return false;
+    }
+    bool ok = mmio_bus_add(&vm->bus, VIRT_PLIC_BASE, VIRT_PLIC_SIZE, &plic_mmio_ops, vm->plic) &&
+              mmio_bus_add(&vm->bus, VIRT_CLINT_BASE, VIRT_CLINT_SIZE, &aclint_mmio_ops, vm->aclint) &&
+              mmio_bus_add(&vm->bus, VIRT_UART_BASE, VIRT_UART_SIZE, &uart_mmio_ops, vm->uart) &&
+              mmio_bus_add(&vm->bus, VIRT_RTC_BASE, VIRT_RTC_SIZE, &goldfish_rtc_mmio_ops, vm->rtc) &&
+              mmio_bus_add(&vm->bus, VIRT_SYSCON_BASE, VIRT_SYSCON_SIZE, &syscon_mmio_ops, vm->syscon) &&
+              mmio_bus_add(&vm->bus, VIRT_PVPANIC_BASE, VIRT_PVPANIC_SIZE, &pvpanic_mmio_ops, vm->pvpanic);
+    if (!ok) snprintf(err, errlen, "device map overlaps");
+    return ok;
+}
+
+struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *console, char *err, size_t errlen) {
+    if (cfg->ncpus < 1 || cfg->ncpus > VM_MAX_HARTS) {
+        snprintf(err, errlen, "--cpus must be between 1 and %d", VM_MAX_HARTS);
+        return NULL;
+    }
+    struct vm *vm = calloc(1, sizeof *vm);
+    if (!vm) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    vm->cfg = *cfg;
+    if (console) vm->console = *console;
+    if (!p2m_init(&vm->mem, VIRT_RAM_BASE, cfg->mem_size)) {
+        snprintf(err, errlen, "cannot reserve %llu MiB of guest memory: %s",
+                 (unsigned long long)(cfg->mem_size >> 20), strerror(errno));
+        free(vm);
+        return NULL;
+    }
+    vm->nharts = cfg->ncpus;
+    for (unsigned i = 0; i < vm->nharts; i++) {
+        vm->harts[i] = aligned_alloc(64, (sizeof(struct hart) + 63) & ~(size_t)63);
+        if (!vm->harts[i]) {
+            snprintf(err, errlen, "out of memory");
+            vm_destroy(vm);
+            return NULL;
+        }
+        hart_init(vm->harts[i], i, &vm_phys_ops, &vm_hart_env, vm);
+    }
+    if (!add_devices(vm, err, errlen)) {
+        vm_destroy(vm);
+        return NULL;
+    }
+    vm->clock_base_ns = host_ns();
+    return vm;
+}
+
+void vm_destroy(struct vm *vm) {
+    if (!vm) return;
+    uart_destroy(vm->uart);
+    plic_destroy(vm->plic);
+    aclint_destroy(vm->aclint);
+    goldfish_rtc_destroy(vm->rtc);
+    syscon_destroy(vm->syscon);
+    pvpanic_destroy(vm->pvpanic);
+    for (unsigned i = 0; i < vm->nharts; i++) free(vm->harts[i]);
+    p2m_destroy(&vm->mem);
+    free(vm);
+}
+
+size_t vm_console_input(struct vm *vm, const uint8_t *buf, size_t n) { return uart_receive(vm->uart, buf, n); }
+size_t vm_console_input_space(const struct vm *vm) { return uart_rx_space(vm->uart); }
+
+/* ---- time and the run loop ---- */
+
+void vm_update_timers(struct vm *vm) {
+    uint64_t now = vm_time(vm);
+    aclint_update(vm->aclint, now);
+    goldfish_rtc_update(vm->rtc);
+    if (vm->sbi_in_monitor)
+        for (unsigned i = 0; i < vm->nharts; i++) {
+            struct hart *h = vm->harts[i];
+            if (now >= h->stimecmp) hart_set_mip(h, MIP_STIP, true);
+        }
+}
+
+/* Earliest mtime at which a timer interrupt becomes due. */
+static uint64_t next_deadline(const struct vm *vm) {
+    uint64_t d = aclint_next_deadline(vm->aclint);
+    if (vm->sbi_in_monitor)
+        for (unsigned i = 0; i < vm->nharts; i++)
+            if (vm->harts[i]->stimecmp < d) d = vm->harts[i]->stimecmp;
+    return d;
+}
+
+static void sleep_until_event(struct vm *vm, const struct vm_io *io) {
+    uint64_t deadline = next_deadline(vm);
+    uint64_t now = vm_time(vm);
+    int timeout_ms = 100; /* wake up now and then even with no deadline (RTC alarms, safety) */
+    if (deadline <= now) return;
+    uint64_t ticks = deadline - now;
+    uint64_t ms = ticks / (VIRT_TIMEBASE_HZ / 1000);
+    if (ms < (uint64_t)timeout_ms) timeout_ms = (int)ms;
+    if (timeout_ms == 0) {
+        /* Sub-millisecond deadlines: nanosleep is precise where poll is not. */
+        uint64_t ns = ticks * (1000000000ull / VIRT_TIMEBASE_HZ);
+        struct timespec ts = {0, (long)ns};
+        nanosleep(&ts, NULL);
+        return;
+    }
+    struct pollfd pfd = {.fd = io ? io->wake_fd : -1, .events = POLLIN};
+    poll(&pfd, pfd.fd >= 0 ? 1 : 0, timeout_ms);
+}
+
+enum vm_exit_reason vm_run(struct vm *vm, const struct vm_io *io) {
+    uint64_t next_poll = 0;
+    while (vm->exit_reason == VM_RUNNING) {
+        bool any_busy = false;
+        for (unsigned i = 0; i < vm->nharts; i++) {
+            enum hart_stop s = hart_run(vm->harts[i], SLICE_INSNS);
+            if (s == HART_RAN) any_busy = true;
+        }
+        vm_update_timers(vm);
+        htif_poll(vm);
+        uint64_t now = host_ns();
+        if (io && io->poll && (now >= next_poll || !any_busy)) {
+            io->poll(io->ctx, vm);
+            next_poll = now + IO_POLL_NS;
+        }
+        if (!any_busy && vm->exit_reason == VM_RUNNING) {
+            bool pending = false;
+            for (unsigned i = 0; i < vm->nharts; i++)
+                if (!vm->harts[i]->hsm_stopped && hart_pending_irqs(vm->harts[i])) pending = true;
+            if (!pending) {
+                sleep_until_event(vm, io);
+                vm_update_timers(vm);
+                if (io && io->poll) io->poll(io->ctx, vm);
+            }
+        }
+    }
+    return vm->exit_reason;
+}

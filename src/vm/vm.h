@@ -1,0 +1,105 @@
+/* One virtual machine: its harts, guest-physical memory, devices and
+ * virtual clock, and why it stopped. A VM owns everything it uses; several
+ * VMs can exist in one process. */
+#ifndef RVISOR_VM_H
+#define RVISOR_VM_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dev/mmio.h"
+#include "hart/hart.h"
+#include "vm/p2m.h"
+#include "vm/platform.h"
+
+struct uart16550;
+struct plic;
+struct aclint;
+struct goldfish_rtc;
+struct syscon;
+struct pvpanic;
+
+enum vm_exit_reason {
+    VM_RUNNING = 0,
+    VM_EXIT_POWEROFF,    /* the guest powered off (or a bare-metal test passed) */
+    VM_EXIT_RESET,       /* the guest asked for a reboot */
+    VM_EXIT_PANIC,       /* the guest kernel reported a panic (pvpanic) */
+    VM_EXIT_TEST_FAIL,   /* a bare-metal test reported failure (HTIF or test finisher) */
+    VM_EXIT_GUEST_FAULT, /* the guest did something no hart survives */
+    VM_EXIT_QUIT,        /* the user or the monitor stopped it */
+};
+
+struct vm_config {
+    uint64_t mem_size;
+    unsigned ncpus;
+};
+
+/* Host side of the console: where guest output goes. */
+struct vm_console {
+    void (*write)(void *ctx, const uint8_t *buf, size_t n);
+    void *ctx;
+};
+
+/* HTIF tohost/fromhost words of a bare-metal test program (0 if absent). */
+struct htif {
+    uint64_t tohost, fromhost;
+};
+
+struct vm {
+    struct vm_config cfg;
+    struct p2m mem;
+    struct mmio_bus bus;
+    unsigned nharts;
+    struct hart *harts[VM_MAX_HARTS];
+
+    struct uart16550 *uart;
+    struct plic *plic;
+    struct aclint *aclint;
+    struct goldfish_rtc *rtc;
+    struct syscon *syscon;
+    struct pvpanic *pvpanic;
+
+    struct vm_console console;
+    struct htif htif;
+    bool sbi_in_monitor;       /* no M-mode firmware: the monitor answers SBI calls */
+    uint64_t clock_base_ns;    /* host CLOCK_MONOTONIC when mtime was 0 */
+
+    enum vm_exit_reason exit_reason;
+    int exit_code;             /* test failure code, reset type */
+    char exit_message[256];
+};
+
+/* Creates a VM with cfg's memory and harts and the board's devices. On
+ * failure returns NULL with a message in err. */
+struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *console, char *err, size_t errlen);
+void vm_destroy(struct vm *vm);
+
+/* mtime: virtual platform time in timebase ticks. */
+uint64_t vm_time(const struct vm *vm);
+
+/* Stops the VM for `why`; the first reason given wins. */
+void vm_request_exit(struct vm *vm, enum vm_exit_reason why, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Host input for the console UART; returns the bytes accepted. */
+size_t vm_console_input(struct vm *vm, const uint8_t *buf, size_t n);
+size_t vm_console_input_space(const struct vm *vm);
+
+/* Host event source for vm_run: when the VM is idle it sleeps until a timer
+ * is due or wake_fd becomes readable, then calls poll. poll is also called
+ * every few milliseconds while harts run. */
+struct vm_io {
+    int wake_fd; /* -1 if none */
+    void (*poll)(void *ctx, struct vm *vm);
+    void *ctx;
+};
+
+/* Runs the VM until it exits; returns the reason. */
+enum vm_exit_reason vm_run(struct vm *vm, const struct vm_io *io);
+
+/* Timer and device housekeeping (the idle deadline, interrupts from time). */
+void vm_update_timers(struct vm *vm);
+
+#endif
