@@ -716,6 +716,8 @@ static void fcvt_d_s(struct hart *h, const struct insn *i) {
     if (is_nan(false, a)) {
         fl = is_snan(false, a) ? NV : 0;
         r = CANON_D;
+    } else if (is_inf(false, a)) {
+        r = (a & SIGN_S) << 32 | 0x7ff0000000000000ull;
     } else {
         struct num n = unpack(false, a);
         r = round_pack(true, n.sign, n.exp, n.sig, FP_RM_RNE, &fl);

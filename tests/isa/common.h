@@ -118,6 +118,10 @@
 #define CHECK_EQ(reg, val) \
   li t6, val; beq reg, t6, 7771f; j fail; 7771:
 
+/* branch to fail unless reg >= val (unsigned) */
+#define CHECK_GEU(reg, val) \
+  li t6, val; bgeu reg, t6, 7773f; j fail; 7773:
+
 /* branch to fail unless reg1 == reg2 */
 #define CHECK_REG_EQ(reg1, reg2) \
   beq reg1, reg2, 7772f; j fail; 7772:

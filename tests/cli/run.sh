@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Bad input to `rvisor run`: every case must end with one clear message on
+# stderr and the documented non-zero exit status, quickly, without a crash.
+# usage: tests/cli/run.sh RVISOR ISA_BUILD_DIR   (guest from $RVISOR_GUEST)
+set -u
+rvisor=${1:-build/rvisor}
+isa=${2:-build/isa}
+guest=${RVISOR_GUEST:-$HOME/.cache/rvisor/default}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+
+# expect NAME STATUS PATTERN -- ARGS...: runs rvisor ARGS with a 30 s limit.
+expect() {
+  local name=$1 want=$2 pattern=$3
+  shift 4
+  timeout -s KILL 30 "$rvisor" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  if [ "$rc" = "$want" ] && grep -Eq -- "$pattern" "$tmp/err"; then
+    passed=$((passed + 1)); echo "PASS $name"
+  else
+    failed=$((failed + 1)); echo "FAIL $name: exit $rc (want $want), stderr:"; head -c 600 "$tmp/err"; echo
+  fi
+}
+
+head -c 100000 "$guest/Image" > "$tmp/truncated"
+head -c 100000 /dev/urandom > "$tmp/random"
+: > "$tmp/empty"
+head -c $((12 * 1024 * 1024)) /dev/urandom > "$tmp/big-initrd"
+K=(--kernel "$guest/Image")
+
+expect no-arguments 1 "Usage" --
+expect unknown-command 1 "unknown command" -- frobnicate
+expect unknown-flag 1 "unknown option '--frobnicate'" -- run --frobnicate
+expect flag-without-value 1 "needs a value" -- run --kernel
+expect nothing-to-run 1 "nothing to run" -- run --mem 64M
+expect missing-kernel 1 "cannot open kernel '/nonexistent/Image'" -- run --kernel /nonexistent/Image
+expect kernel-is-directory 1 "not a regular file" -- run --kernel /tmp
+expect empty-kernel 1 "is empty" -- run --kernel "$tmp/empty"
+expect truncated-kernel 1 "is truncated" -- run --kernel "$tmp/truncated"
+expect random-kernel 1 "not a RISC-V Linux Image" -- run --kernel "$tmp/random"
+expect x86-elf-kernel 1 "ELF file" -- run --kernel /bin/true
+expect mem-zero 1 "too small" -- run "${K[@]}" --mem 0
+expect mem-garbage 1 "not a size" -- run "${K[@]}" --mem lots
+expect mem-huge 1 "more than this host" -- run "${K[@]}" --mem 100000G
+expect mem-too-small-for-kernel 1 "needs [0-9]+ MiB" -- run "${K[@]}" --mem 4M
+expect initrd-does-not-fit 1 "does not fit" -- run "${K[@]}" --initrd "$tmp/big-initrd" --mem 16M
+expect missing-initrd 1 "cannot open initrd" -- run "${K[@]}" --initrd /nonexistent.gz
+expect cpus-zero 1 "--cpus must be" -- run "${K[@]}" --cpus 0
+expect cpus-too-many 1 "--cpus must be" -- run "${K[@]}" --cpus 9
+expect bios-x86-elf 1 "not RISC-V" -- run --bios /bin/true
+expect bios-missing 1 "cannot open bios" -- run --bios /nonexistent.elf
+expect illegal-insn-in-m-mode 4 "no usable trap handler" -- run --bios "$isa/negative/illegal_m.elf"
+expect jump-to-unmapped 4 "no usable trap handler" -- run --bios "$isa/negative/jump_unmapped.elf"
+expect test-failure-code 5 "code 5" -- run --bios "$isa/negative/fail_code.elf"
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
