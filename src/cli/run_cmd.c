@@ -1,6 +1,7 @@
 #include "cli/run_cmd.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "cli/console.h"
@@ -64,6 +65,11 @@ int run_command(int argc, char **argv) {
     console_close(&con);
     int status = exit_status(why);
     if (status != EXIT_POWEROFF) fprintf(stderr, "\nrvisor: %s\n", vm->exit_message);
+    if (getenv("RVISOR_STATS")) {
+        uint64_t n = 0;
+        for (unsigned i = 0; i < vm->nharts; i++) n += vm->harts[i]->icount;
+        fprintf(stderr, "rvisor: %llu instructions retired\n", (unsigned long long)n);
+    }
     vm_destroy(vm);
     return status;
 }

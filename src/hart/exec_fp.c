@@ -295,29 +295,57 @@ uint64_t fp_soft(enum fp_soft_op op, bool dbl, uint64_t a, uint64_t b, uint64_t 
 /* ------------------------------------------------------------------ */
 /* Host FPU: one operation in a given rounding mode (RNE, RTZ, RDN, RUP),
  * returning the RISC-V flags it raised. The operands pass through the asm
- * that loads the control register and the result through the one that reads
- * the flags back, so the compiler cannot move the operation outside. */
+ * that sets up the control register and the result through the one that
+ * reads the flags back, so the compiler cannot move the operation outside.
+ *
+ * `acc` is the guest's accrued fflags. On x86-64 the host flags are sticky
+ * like fflags, and clearing them (LDMXCSR changing a flag) costs far more
+ * than the operation, so they are not cleared when every flag already set
+ * in MXCSR is also set in acc: such a stale flag reported again is a no-op
+ * once OR-ed into fflags. Anything else (a flag the guest has cleared since,
+ * one raised by other host code, a foreign control setting) is reset first.
+ * The rounding control is always back to nearest afterwards. */
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(EXEC_FP_PORTABLE) /* the fallback can be forced for tests */
 
-#define MXCSR_DEFAULT 0x1f80u /* all exceptions masked, RNE, no FTZ/DAZ */
+#define MXCSR_DEFAULT 0x1f80u /* all exceptions masked, RNE, no FTZ/DAZ, no flags */
+#define MXCSR_RC 0x6000u
+#define MXCSR_DE 0x0002u      /* denormal operand: no RISC-V equivalent, ignored */
 static const uint32_t mxcsr_rc[4] = {0x0000, 0x6000, 0x2000, 0x4000}; /* RNE RTZ RDN RUP */
 
-#define HOST_ENTER(rm, x, y, z)                                                   \
-    uint32_t mx_in_ = MXCSR_DEFAULT | mxcsr_rc[rm], mx_out_, mx_def_ = MXCSR_DEFAULT; \
-    __asm__ volatile("ldmxcsr %3" : "+x"(x), "+x"(y), "+x"(z) : "m"(mx_in_))
+static inline uint32_t mx_from_fflags(uint32_t f) {
+    return (f & NV) >> 4 | (f & DZ) >> 1 | (f & OF) << 1 | (f & UF) << 3 | (f & NX) << 5;
+}
+static inline uint32_t fflags_from_mx(uint32_t m) {
+    return (m & 1) << 4        /* IE -> NV */
+           | (m & 4) << 1      /* ZE -> DZ */
+           | (m & 8) >> 1      /* OE -> OF */
+           | (m & 16) >> 3     /* UE -> UF */
+           | (m & 32) >> 5;    /* PE -> NX */
+}
 
-#define HOST_LEAVE(rm, r, fl)                                                                     \
-    do {                                                                                          \
-        if ((rm) == FP_RM_RNE)                                                                    \
-            __asm__ volatile("stmxcsr %0" : "=m"(mx_out_) : "x"(r));                              \
-        else                                                                                      \
-            __asm__ volatile("stmxcsr %0\n\tldmxcsr %2" : "=m"(mx_out_) : "x"(r), "m"(mx_def_));   \
-        *(fl) = (mx_out_ & 1) << 4        /* IE -> NV */                                         \
-                | (mx_out_ & 4) << 1      /* ZE -> DZ */                                         \
-                | (mx_out_ & 8) >> 1      /* OE -> OF */                                         \
-                | (mx_out_ & 16) >> 3     /* UE -> UF */                                         \
-                | (mx_out_ & 32) >> 5;    /* PE -> NX */                                         \
+/* The MXCSR value to run an operation with, given the current one. */
+static inline uint32_t mx_setup(uint32_t cur, int rm, uint32_t acc) {
+    uint32_t keep = mx_from_fflags(acc) | MXCSR_DE;
+    uint32_t flags = (cur & ~keep) == MXCSR_DEFAULT ? cur & 0x3f : 0;
+    return MXCSR_DEFAULT | mxcsr_rc[rm] | flags;
+}
+
+#define HOST_ENTER(rm, acc, x, y, z)                                                     \
+    uint32_t mx_cur_, mx_out_, mx_rne_;                                              \
+    __asm__ volatile("stmxcsr %0" : "=m"(mx_cur_));                                  \
+    uint32_t mx_in_ = mx_setup(mx_cur_, rm, acc);                                    \
+    if (UNLIKELY(mx_in_ != mx_cur_)) __asm__ volatile("ldmxcsr %0" : : "m"(mx_in_)); \
+    __asm__ volatile("" : "+x"(x), "+x"(y), "+x"(z))
+
+#define HOST_LEAVE(rm, r, fl)                                        \
+    do {                                                             \
+        __asm__ volatile("stmxcsr %0" : "=m"(mx_out_) : "x"(r));     \
+        if ((rm) != FP_RM_RNE) {                                     \
+            mx_rne_ = mx_out_ & ~MXCSR_RC;                           \
+            __asm__ volatile("ldmxcsr %0" : : "m"(mx_rne_));         \
+        }                                                            \
+        *(fl) = fflags_from_mx(mx_out_);                             \
     } while (0)
 
 #else /* Portable fallback through <fenv.h>. Note: correct only on hosts that
@@ -326,8 +354,9 @@ static const uint32_t mxcsr_rc[4] = {0x0000, 0x6000, 0x2000, 0x4000}; /* RNE RTZ
 #include <fenv.h>
 static const int fenv_rm[4] = {FE_TONEAREST, FE_TOWARDZERO, FE_DOWNWARD, FE_UPWARD};
 
-#define HOST_ENTER(rm, x, y, z)                               \
-    if ((rm) != FP_RM_RNE) fesetround(fenv_rm[rm]);           \
+#define HOST_ENTER(rm, acc, x, y, z)                          \
+    (void)(acc);                                              \
+    if (fegetround() != fenv_rm[rm]) fesetround(fenv_rm[rm]); \
     feclearexcept(FE_ALL_EXCEPT);                             \
     __asm__ volatile("" : "+m"(x), "+m"(y), "+m"(z) : : "memory")
 
@@ -344,10 +373,11 @@ static const int fenv_rm[4] = {FE_TONEAREST, FE_TOWARDZERO, FE_DOWNWARD, FE_UPWA
 #endif
 
 /* op is a compile-time constant wherever this is inlined. */
-ALWAYS uint64_t host_arith(enum fp_soft_op op, bool dbl, uint64_t a, uint64_t b, uint64_t c, int rm, uint32_t *fl) {
+ALWAYS uint64_t host_arith(enum fp_soft_op op, bool dbl, uint64_t a, uint64_t b, uint64_t c, int rm, uint32_t acc,
+                           uint32_t *fl) {
     if (dbl) {
         double x = d_of(a), y = d_of(b), z = d_of(c), r;
-        HOST_ENTER(rm, x, y, z);
+        HOST_ENTER(rm, acc, x, y, z);
         switch (op) {
         case FP_SOFT_ADD: r = x + y; break;
         case FP_SOFT_SUB: r = x - y; break;
@@ -364,7 +394,7 @@ ALWAYS uint64_t host_arith(enum fp_soft_op op, bool dbl, uint64_t a, uint64_t b,
         return bits_d(r);
     } else {
         float x = s_of(a), y = s_of(b), z = s_of(c), r;
-        HOST_ENTER(rm, x, y, z);
+        HOST_ENTER(rm, acc, x, y, z);
         switch (op) {
         case FP_SOFT_ADD: r = x + y; break;
         case FP_SOFT_SUB: r = x - y; break;
@@ -383,9 +413,9 @@ ALWAYS uint64_t host_arith(enum fp_soft_op op, bool dbl, uint64_t a, uint64_t b,
 }
 
 /* FCVT.S.D of a non-NaN double. */
-static uint64_t host_cvt_s_d(uint64_t a, int rm, uint32_t *fl) {
+static uint64_t host_cvt_s_d(uint64_t a, int rm, uint32_t acc, uint32_t *fl) {
     double x = d_of(a), y = 0, z = 0;
-    HOST_ENTER(rm, x, y, z);
+    HOST_ENTER(rm, acc, x, y, z);
     float r = (float)x;
     HOST_LEAVE(rm, r, fl);
     return bits_s(r);
@@ -452,6 +482,15 @@ static inline bool is_fma(enum fp_soft_op op) {
     return op == FP_SOFT_MADD || op == FP_SOFT_MSUB || op == FP_SOFT_NMSUB || op == FP_SOFT_NMADD;
 }
 
+static inline bool is_finite(bool dbl, uint64_t b) {
+    return dbl ? (b & ~SIGN_D) < 0x7ff0000000000000ull : (b & 0x7fffffffu) < 0x7f800000u;
+}
+
+/* Whether the operands the operation reads are all finite (fp_soft's domain). */
+static inline bool operands_finite(enum fp_soft_op op, bool dbl, uint64_t a, uint64_t b, uint64_t c) {
+    return is_finite(dbl, a) && (op == FP_SOFT_SQRT || is_finite(dbl, b)) && (!is_fma(op) || is_finite(dbl, c));
+}
+
 ALWAYS void arith(struct hart *h, const struct insn *i, enum fp_soft_op op, bool dbl) {
     REQUIRE_FS(h);
     int rm = eff_rm(h, i);
@@ -464,9 +503,11 @@ ALWAYS void arith(struct hart *h, const struct insn *i, enum fp_soft_op op, bool
         r = canon(dbl);
         fl = NV;
     } else {
-        r = host_arith(op, dbl, a, b, c, rm == FP_RM_RMM ? FP_RM_RNE : rm, &fl);
-        if (UNLIKELY(rm == FP_RM_RMM) && (fl & NX)) {
-            /* Inexact, so every operand is finite: redo it exactly. */
+        r = host_arith(op, dbl, a, b, c, rm == FP_RM_RMM ? FP_RM_RNE : rm, h->fflags, &fl);
+        /* RMM differs from RNE only when the result is inexact. NX may also
+         * be a stale host flag (see HOST_ENTER): then the exact recomputation
+         * is merely unnecessary. Operations on infinities and NaNs are exact. */
+        if (UNLIKELY(rm == FP_RM_RMM) && (fl & NX) && operands_finite(op, dbl, a, b, c)) {
             fl = 0;
             r = fp_soft(op, dbl, a, b, c, FP_RM_RMM, &fl);
         } else if (is_nan(dbl, r)) {
@@ -698,8 +739,8 @@ static void fcvt_s_d(struct hart *h, const struct insn *i) {
         fl = is_snan(true, a) ? NV : 0;
         r = CANON_S;
     } else {
-        r = host_cvt_s_d(a, rm == FP_RM_RMM ? FP_RM_RNE : rm, &fl);
-        if (UNLIKELY(rm == FP_RM_RMM) && (fl & NX)) {
+        r = host_cvt_s_d(a, rm == FP_RM_RMM ? FP_RM_RNE : rm, h->fflags, &fl);
+        if (UNLIKELY(rm == FP_RM_RMM) && (fl & NX) && is_finite(true, a)) {
             fl = 0;
             r = fp_soft(FP_SOFT_CVT_S_D, false, a, 0, 0, FP_RM_RMM, &fl);
         }

@@ -4,9 +4,12 @@
  *
  * All floating-point state lives in the hart: h->f[] (NaN-boxed registers),
  * h->fflags and h->frm. The handlers use the host FPU only inside one
- * instruction and leave its control state at the default (round to nearest,
- * exceptions masked) afterwards, so fcsr reads and writes are plain field
- * accesses with nothing to synchronise with the host. */
+ * instruction and leave its rounding control at round-to-nearest. Host
+ * exception flags they leave set are never taken for guest state: each
+ * operation first checks them against the hart's fflags and clears any the
+ * hart has not accrued. So fcsr reads and writes are plain field accesses
+ * with nothing to synchronise with the host, and any number of harts may
+ * share a host thread. */
 #ifndef RVISOR_EXEC_FP_H
 #define RVISOR_EXEC_FP_H
 

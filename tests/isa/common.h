@@ -30,8 +30,9 @@
  *                   read from mepc, so code must be identity mapped);
  *     interrupt:    the interrupt's bit in mie is cleared and execution
  *                   resumes at mepc (the interrupted instruction);
- *   and if trap_mpp is >= 0 it becomes mstatus.MPP (one shot) before mret,
- *   which is how GOTO_MMODE_FROM_* climb back to M-mode.
+ *   and if trap_mpp is >= 0 it becomes mstatus.MPP (one shot, MPIE is
+ *   cleared too) before mret, which is how GOTO_MMODE_FROM_* climb back to
+ *   M-mode with mstatus.MIE = 0.
  *   Delegated traps to S-mode go to stvec, which by default points at
  *   s_trap_default (fatal); tests install their own S-mode handlers.
  */
@@ -316,7 +317,7 @@ trap_vector:
   bltz t2, .Ltv_ret
   li t0, -1
   sd t0, TR_MPP(t1)
-  li t0, MSTATUS_MPP
+  li t0, MSTATUS_MPP | MSTATUS_MPIE  /* and come back with MIE = 0 */
   csrc mstatus, t0
   slli t2, t2, 11
   csrs mstatus, t2

@@ -47,9 +47,14 @@ else
   exit 2
 fi
 
+# shellcheck disable=SC2054
 CFLAGS=(-march=rv64gc -mabi=lp64d -mcmodel=medany -fno-pic -no-pie -nostdlib -nostartfiles -static
-        -Wl,--build-id=none -Wl,--no-warn-rwx-segments
-        -T "$SRC_DIR/link.ld" -I "$SRC_DIR")
+        -Wl,--build-id=none -T "$SRC_DIR/link.ld" -I "$SRC_DIR")
+# binutils >= 2.39 warns about the (intended) RWX segment
+if "$CC" -Wl,--help 2>/dev/null | grep -q -- --no-warn-rwx-segments; then
+  # shellcheck disable=SC2054
+  CFLAGS+=(-Wl,--no-warn-rwx-segments)
+fi
 
 mkdir -p "$BUILD_DIR" "$BUILD_DIR/negative" || exit 2
 BUILD_DIR=$(cd "$BUILD_DIR" && pwd)

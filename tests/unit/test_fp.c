@@ -1119,6 +1119,95 @@ static void test_host_state_restored(void **state) {
     free_hart(h);
 }
 
+/* Flags or control bits left in the host FPU by earlier instructions or by
+ * other host code must never leak into the guest. */
+static void test_host_state_foreign(void **state) {
+    (void)state;
+    struct hart *h = new_hart();
+    const uint64_t one = bd(1.0), third = bd(1.0 / 3.0);
+    /* an inexact instruction leaves the host inexact flag set... */
+    h->fflags = 0;
+    h->f[1] = one;
+    h->f[2] = bd(3.0);
+    run_ok(h, opfp(F5_DIV, D, RNE, 4, 1, 2));
+    assert_int_equal(h->fflags, NX);
+    /* ...the guest clears fflags: an exact operation must not report NX */
+    h->fflags = 0;
+    h->f[2] = one;
+    run_ok(h, opfp(F5_ADD, D, RNE, 4, 1, 2));
+    assert_int_equal(h->f[4], bd(2.0));
+    assert_int_equal(h->fflags, 0);
+    /* accrued flags stay, new ones are added */
+    h->fflags = NX | UF;
+    run_ok(h, opfp(F5_DIV, D, RNE, 4, 1, 2));
+    assert_int_equal(h->fflags, NX | UF);
+    h->f[2] = 0;
+    run_ok(h, opfp(F5_DIV, D, RUP, 4, 1, 2));
+    assert_int_equal(h->fflags, NX | UF | DZ);
+    h->fflags = DZ;
+    h->f[2] = bd(3.0);
+    run_ok(h, opfp(F5_DIV, D, RUP, 4, 1, 2));
+    assert_int_equal(h->f[4], third + 1);
+    assert_int_equal(h->fflags, DZ | NX);
+    h->fflags = 0;
+    run_ok(h, opfp(F5_ADD, D, RUP, 4, 1, 1));
+    assert_int_equal(h->fflags, 0);
+    /* RMM with a stale NX and operands that are not finite */
+    h->fflags = 0;
+    h->f[1] = one;
+    h->f[2] = bd(3.0);
+    run_ok(h, opfp(F5_DIV, D, RNE, 4, 1, 2)); /* leaves the host's inexact flag set */
+    assert_int_equal(h->fflags, NX);
+    h->f[1] = 0x7ff0000000000000ull;
+    h->f[2] = one;
+    run_ok(h, opfp(F5_ADD, D, RMM, 4, 1, 2));
+    assert_int_equal(h->f[4], 0x7ff0000000000000ull);
+    assert_int_equal(h->fflags, NX);
+    run_ok(h, opfp(F5_CVT_FF, S, RMM, 4, 1, 1));
+    assert_int_equal(h->f[4], BOX | 0x7f800000);
+    assert_int_equal(h->fflags, NX);
+    h->f[0] = 0x7ff0000000000001ull; /* read as rs2 of fsqrt, unused */
+    h->f[1] = bd(4.0);
+    run_ok(h, opfp(F5_SQRT, D, RMM, 4, 1, 0));
+    assert_int_equal(h->f[4], bd(2.0));
+    assert_int_equal(h->fflags, NX);
+    /* other host code raised flags and changed the rounding mode */
+    volatile double x = 1.0, y = 3.0, z;
+    fesetround(FE_UPWARD);
+    feraiseexcept(FE_INEXACT | FE_INVALID | FE_OVERFLOW | FE_UNDERFLOW | FE_DIVBYZERO);
+    z = x / y;
+    (void)z;
+    h->fflags = 0;
+    h->f[1] = one;
+    h->f[2] = bd(3.0);
+    run_ok(h, opfp(F5_DIV, D, DYN, 4, 1, 2)); /* frm = RNE */
+    assert_int_equal(h->f[4], third);
+    assert_int_equal(h->fflags, NX);
+    h->fflags = 0;
+    fesetround(FE_TOWARDZERO);
+    feraiseexcept(FE_INEXACT);
+    run_ok(h, opfp(F5_ADD, D, RNE, 4, 1, 1));
+    assert_int_equal(h->f[4], bd(2.0));
+    assert_int_equal(h->fflags, 0);
+    fesetround(FE_TONEAREST);
+    feclearexcept(FE_ALL_EXCEPT);
+#if defined(__x86_64__) && !defined(EXEC_FP_PORTABLE)
+    /* flush-to-zero and denormals-are-zero set by someone else */
+    unsigned csr;
+    __asm__ volatile("stmxcsr %0" : "=m"(csr));
+    unsigned ftz = csr | 0x8040;
+    __asm__ volatile("ldmxcsr %0" : : "m"(ftz));
+    h->fflags = 0;
+    h->f[1] = 1; /* 2^-1074 */
+    h->f[2] = bd(3.0);
+    run_ok(h, opfp(F5_MUL, D, RNE, 4, 1, 2));
+    assert_int_equal(h->f[4], 3);
+    assert_int_equal(h->fflags, 0);
+    __asm__ volatile("ldmxcsr %0" : : "m"(csr));
+#endif
+    free_hart(h);
+}
+
 /* ------------------------------------------------------------------ */
 /* Random cross-check: host path against the exact software reference */
 
@@ -1207,7 +1296,10 @@ static void test_random_vs_soft(void **state) {
                     h->f[1] = dbl || cvt ? a : BOX | a;
                     h->f[2] = dbl ? b : BOX | b;
                     h->f[3] = dbl ? c : BOX | c;
-                    h->fflags = 0;
+                    /* sometimes keep the flags accrued so far (the host's
+                     * sticky flags are then reused, not cleared) */
+                    uint32_t before = rnd() % 2 ? h->fflags : (uint32_t)(rnd() % 32);
+                    h->fflags = before;
                     h->pc = PC0;
                     in.fn(h, &in);
                     assert_int_equal(h->pc, PC0 + 4);
@@ -1218,11 +1310,11 @@ static void test_random_vs_soft(void **state) {
                         assert_int_equal(got >> 32, 0xffffffffu);
                         got = (uint32_t)got;
                     }
-                    if (got != want || h->fflags != sfl) {
+                    if (got != want || h->fflags != (before | sfl)) {
                         print_error("op %d dbl %u rm %u a=%#llx b=%#llx c=%#llx: got %#llx/%#x want %#llx/%#x\n",
                                     (int)ops[k].op, dbl, rm, (unsigned long long)a, (unsigned long long)b,
                                     (unsigned long long)c, (unsigned long long)got, h->fflags,
-                                    (unsigned long long)want, sfl);
+                                    (unsigned long long)want, before | sfl);
                         fail();
                     }
                     checked++;
@@ -1236,6 +1328,80 @@ static void test_random_vs_soft(void **state) {
     }
     assert_true(checked > 100000);
     assert_true(ties > 0); /* RMM differed from RNE somewhere */
+    free_hart(h);
+}
+
+/* With an infinite or NaN operand nothing is rounded: every rounding mode
+ * gives the same result and flags, whatever flags had accrued before. */
+static uint64_t rnd_special(bool dbl) {
+    uint64_t sign = rnd() & 1, v;
+    switch (rnd() % 4) {
+    case 0: v = dbl ? 0x7ff0000000000000ull : 0x7f800000ull; break;                       /* inf */
+    case 1: v = dbl ? 0x7ff8000000000000ull | (rnd() >> 13) : 0x7fc00000ull | (rnd() >> 42); break; /* qNaN */
+    case 2: v = dbl ? 0x7ff0000000000001ull | (rnd() >> 14) : 0x7f800001ull | (rnd() >> 43); break; /* sNaN */
+    default: return rnd_finite(dbl, dbl ? 1023 : 127);
+    }
+    return v | (dbl ? sign << 63 : sign << 31);
+}
+
+static void test_random_nonfinite_all_modes(void **state) {
+    (void)state;
+    struct hart *h = new_hart();
+    static const struct {
+        unsigned opc, f5, rs2, nops;
+    } ops[] = {
+        {0x53, F5_ADD, 2, 2}, {0x53, F5_SUB, 2, 2}, {0x53, F5_MUL, 2, 2}, {0x53, F5_DIV, 2, 2},
+        {0x53, F5_SQRT, 0, 1}, {OPC_MADD, 0, 2, 3}, {OPC_MSUB, 0, 2, 3}, {OPC_NMSUB, 0, 2, 3},
+        {OPC_NMADD, 0, 2, 3}, {0x53, F5_CVT_FF, 1, 1} /* FCVT.S.D */, {0x53, F5_CVT_FF, 0, 1} /* FCVT.D.S */,
+    };
+    for (int it = 0; it < 20000; it++) {
+        unsigned k = (unsigned)(rnd() % (sizeof ops / sizeof ops[0]));
+        bool cvt = ops[k].f5 == F5_CVT_FF && ops[k].opc == 0x53;
+        unsigned fmt = cvt ? (ops[k].rs2 == 1 ? S : D) : (unsigned)(rnd() % 2);
+        bool dbl_in = cvt ? ops[k].rs2 == 1 : fmt == D;
+        uint64_t v[3];
+        bool special = false;
+        for (unsigned n = 0; n < 3; n++) {
+            v[n] = rnd_special(dbl_in);
+            unsigned expo = dbl_in ? (unsigned)((v[n] >> 52) & 0x7ff) : (unsigned)((v[n] >> 23) & 0xff);
+            if (n < ops[k].nops && expo == (dbl_in ? 0x7ffu : 0xffu)) special = true;
+            if (!dbl_in) v[n] = rnd() % 16 ? BOX | v[n] : v[n] & 0xffffffffull; /* sometimes unboxed */
+            if (!dbl_in && v[n] >> 32 != 0xffffffffu && n < ops[k].nops) special = true;
+        }
+        if (!special) continue;
+        uint32_t raw0 = ops[k].opc == 0x53 ? opfp(ops[k].f5, fmt, 0, 4, 1, ops[k].rs2) : r4(ops[k].opc, fmt, 0, 4, 1, 2, 3);
+        uint32_t before = (uint32_t)(rnd() % 32);
+        uint64_t res[5];
+        uint32_t fl[5];
+        for (unsigned rm = 0; rm < 5; rm++) {
+            h->f[0] = rnd(); /* an unused rs2 = f0 must not matter */
+            h->f[1] = v[0];
+            h->f[2] = v[1];
+            h->f[3] = v[2];
+            h->fflags = before;
+            run_ok(h, raw0 | rm << 12);
+            res[rm] = h->f[4];
+            fl[rm] = h->fflags;
+        }
+        for (unsigned rm = 1; rm < 5; rm++) {
+            if (res[rm] != res[0] || fl[rm] != fl[0]) {
+                print_error("raw %#x rm %u a=%#llx b=%#llx c=%#llx before %#x: %#llx/%#x vs RNE %#llx/%#x\n",
+                            raw0 | rm << 12, rm, (unsigned long long)v[0], (unsigned long long)v[1],
+                            (unsigned long long)v[2], before, (unsigned long long)res[rm], fl[rm],
+                            (unsigned long long)res[0], fl[0]);
+                fail();
+            }
+        }
+        /* NaN results are canonical; no rounding flags with special operands */
+        uint64_t r = res[0];
+        if (fmt == S) {
+            assert_int_equal(r >> 32, 0xffffffffu);
+            if ((r & 0x7fffffff) > 0x7f800000) assert_int_equal(r, BOX | CANON_S);
+        } else if ((r & ~(1ull << 63)) > 0x7ff0000000000000ull) {
+            assert_int_equal(r, CANON_D);
+        }
+        assert_int_equal(fl[0] & ~before & (OF | UF | NX), 0);
+    }
     free_hart(h);
 }
 
@@ -1381,7 +1547,9 @@ int main(void) {
         cmocka_unit_test(test_fs_and_flags),
         cmocka_unit_test(test_invalid_rm),
         cmocka_unit_test(test_host_state_restored),
+        cmocka_unit_test(test_host_state_foreign),
         cmocka_unit_test(test_random_vs_soft),
+        cmocka_unit_test(test_random_nonfinite_all_modes),
         cmocka_unit_test(test_random_int_conversions),
 #ifdef FP_TEST_STANDALONE
         cmocka_unit_test(test_load_store),

@@ -1,0 +1,36 @@
+"""CPU-bound busybox workloads inside the guest, rvisor vs QEMU. Each
+workload is timed by the guest itself (/proc/uptime before and after), so
+boot time does not count."""
+import argparse
+
+from common import guest_dir, guest_seconds, median, run_guest
+
+WORKLOADS = {
+    "sh-loop": "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done",
+    "gzip": "seq 1 400000 > /tmp/s; gzip -9 -c /tmp/s > /dev/null",
+    "sort": "seq 1 400000 > /tmp/s; sort -r /tmp/s > /dev/null",
+}
+
+
+def timed(cmd):
+    return ("read a b < /proc/uptime; %s; read c d < /proc/uptime; "
+            "echo T $(awk -v a=$a -v c=$c 'BEGIN{print c-a}')" % cmd)
+
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--runs", type=int, default=3)
+ap.add_argument("workloads", nargs="*", default=list(WORKLOADS))
+args = ap.parse_args()
+guest = guest_dir()
+for name in args.workloads:
+    t = {}
+    for vmm in ("qemu", "rvisor"):
+        xs = []
+        for _ in range(args.runs):
+            _, _, out = run_guest(vmm, guest, timed(WORKLOADS[name]))
+            s = guest_seconds(out, "T")
+            if s is None:
+                raise SystemExit("%s: no timing in output:\n%s" % (vmm, out[-1500:]))
+            xs.append(s)
+        t[vmm] = median(xs)
+    print("%-8s qemu %.2f s   rvisor %.2f s   ratio %.2fx" % (name, t["qemu"], t["rvisor"], t["rvisor"] / t["qemu"]))
