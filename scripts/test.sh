@@ -42,7 +42,7 @@ count_summary() {
 run_unit() {
   local dir=$1 label=$2
   for t in "$dir"/tests/unit/test_*; do
-    [ -x "$t" ] || continue
+    [ -f "$t" ] && [ -x "$t" ] || continue
     local out=$log/$(basename "$t").$label
     "$t" >"$out" 2>&1; local rc=$?
     local p f

@@ -6,6 +6,7 @@ struct code_page *code_page_new(void) {
     struct code_page *cp = malloc(sizeof *cp);
     if (!cp) return NULL;
     for (unsigned i = 0; i < CODE_SLOTS; i++) cp->slot[i] = (struct insn){.fn = op_decode};
+    cp->end = (struct insn){.fn = op_page_end};
     return cp;
 }
 

@@ -16,6 +16,7 @@
 
 struct code_page {
     struct insn slot[CODE_SLOTS];
+    struct insn end; /* op_page_end: where straight-line code runs off the page */
 };
 
 struct code_page *code_page_new(void);
@@ -25,5 +26,6 @@ void code_page_invalidate(struct code_page *cp, unsigned off, unsigned len);
 
 /* The stub every empty slot holds: decodes the instruction at h->pc. */
 void op_decode(struct hart *h, const struct insn *i);
+void op_page_end(struct hart *h, const struct insn *i);
 
 #endif

@@ -168,7 +168,7 @@ bool csr_write(struct hart *h, unsigned csr, uint64_t val) {
         return true;
     }
     case CSR_MCYCLE: case CSR_MINSTRET:
-        h->icount = val - (uint64_t)(h->slice - h->budget);
+        h->icount = val - (uint64_t)(h->slice - h->budget - h->stolen);
         return true;
     case CSR_TSELECT: case CSR_TDATA1: case CSR_TDATA2: case CSR_TDATA3: return true;
     }

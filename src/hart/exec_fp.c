@@ -462,7 +462,7 @@ static inline void done_f(struct hart *h, const struct insn *i, bool dbl, uint64
     h->f[i->rd] = dbl ? v : BOX_S | v;
     h->fflags |= fl;
     fs_dirty(h);
-    h->pc += i->len;
+    h->pc += i->len; /* ends the chain: see dispatch.h */
 }
 
 /* Completes an instruction that wrote x[rd]. */
@@ -472,7 +472,7 @@ static inline void done_x(struct hart *h, const struct insn *i, uint64_t v, uint
         h->fflags |= fl;
         fs_dirty(h);
     }
-    h->pc += i->len;
+    h->pc += i->len; /* ends the chain: see dispatch.h */
 }
 
 /* ------------------------------------------------------------------ */
@@ -784,12 +784,12 @@ static void fld(struct hart *h, const struct insn *i) {
 static void fsw(struct hart *h, const struct insn *i) {
     REQUIRE_FS(h);
     if (!mem_store32(h, h->x[i->rs1] + (uint64_t)(int64_t)i->imm, (uint32_t)h->f[i->rs2])) return;
-    h->pc += i->len;
+    h->pc += i->len; /* ends the chain: see dispatch.h */
 }
 static void fsd(struct hart *h, const struct insn *i) {
     REQUIRE_FS(h);
     if (!mem_store64(h, h->x[i->rs1] + (uint64_t)(int64_t)i->imm, h->f[i->rs2])) return;
-    h->pc += i->len;
+    h->pc += i->len; /* ends the chain: see dispatch.h */
 }
 
 /* ------------------------------------------------------------------ */

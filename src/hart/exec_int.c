@@ -3,11 +3,12 @@
  * raises an exception and leaves pc on the instruction. */
 #include "hart/code_cache.h"
 #include "hart/csr.h"
+#include "hart/dispatch.h"
 #include "hart/exec.h"
 #include "mmu/mmu.h"
 
 #define X(r) (h->x[r])
-#define NEXT() (h->pc += i->len)
+#define NEXT() NEXT_INSN(h, i)
 
 /* ---- RV64I ---- */
 
@@ -16,20 +17,20 @@ void op_auipc(struct hart *h, const struct insn *i) { X(i->rd) = h->pc + (uint64
 
 void op_jal(struct hart *h, const struct insn *i) {
     X(i->rd) = h->pc + i->len;
-    h->pc += (uint64_t)(int64_t)i->imm;
+    JUMP_TO(h, i, h->pc + (uint64_t)(int64_t)i->imm);
 }
 
 void op_jalr(struct hart *h, const struct insn *i) {
     uint64_t target = (X(i->rs1) + (uint64_t)(int64_t)i->imm) & ~1ull;
     X(i->rd) = h->pc + i->len;
-    h->pc = target;
+    JUMP_TO(h, i, target);
 }
 
 #define BRANCH(name, cond)                                                    \
     void op_##name(struct hart *h, const struct insn *i) {                    \
         uint64_t a = X(i->rs1), b = X(i->rs2);                                \
-        (void)a; (void)b;                                                     \
-        h->pc += (cond) ? (uint64_t)(int64_t)i->imm : i->len;                 \
+        if (cond) JUMP_TO(h, i, h->pc + (uint64_t)(int64_t)i->imm);           \
+        NEXT();                                                               \
     }
 BRANCH(beq, a == b)
 BRANCH(bne, a != b)
@@ -38,32 +39,61 @@ BRANCH(bge, (int64_t)a >= (int64_t)b)
 BRANCH(bltu, a < b)
 BRANCH(bgeu, a >= b)
 
-#define LOAD(name, bits, type, ext)                                           \
-    void op_##name(struct hart *h, const struct insn *i) {                    \
-        uint##bits##_t v;                                                     \
-        if (!mem_load##bits(h, X(i->rs1) + (uint64_t)(int64_t)i->imm, &v))    \
-            return;                                                           \
-        X(i->rd) = (uint64_t)(ext)(type)v;                                    \
-        NEXT();                                                               \
-    }
-LOAD(lb, 8, int8_t, int64_t)
-LOAD(lh, 16, int16_t, int64_t)
-LOAD(lw, 32, int32_t, int64_t)
-LOAD(ld, 64, uint64_t, uint64_t)
-LOAD(lbu, 8, uint8_t, uint64_t)
-LOAD(lhu, 16, uint16_t, uint64_t)
-LOAD(lwu, 32, uint32_t, uint64_t)
+/* Loads and stores: the software-TLB hit is inline; a miss goes to an out
+ * of line function that finishes the instruction, so the handlers need no
+ * stack frame. */
+static __attribute__((noinline)) void load_miss(struct hart *h, const struct insn *i, uint64_t va, unsigned size,
+                                                bool sign) {
+    if (!mmu_load_slow(h, va, size)) return;
+    uint64_t v = h->load_val;
+    if (sign && size < 8) v = (uint64_t)((int64_t)(v << (64 - 8 * size)) >> (64 - 8 * size));
+    X(i->rd) = v;
+    NEXT();
+}
 
-#define STORE(name, bits)                                                                            \
-    void op_##name(struct hart *h, const struct insn *i) {                                           \
-        if (!mem_store##bits(h, X(i->rs1) + (uint64_t)(int64_t)i->imm, (uint##bits##_t)X(i->rs2)))   \
-            return;                                                                                  \
-        NEXT();                                                                                      \
+static __attribute__((noinline)) void store_miss(struct hart *h, const struct insn *i, uint64_t va, unsigned size,
+                                                 uint64_t val) {
+    if (!mmu_store_slow(h, va, size, val)) return;
+    NEXT();
+}
+
+#define LOAD(name, type, ext, sign)                                                 \
+    void op_##name(struct hart *h, const struct insn *i) {                     \
+        uint64_t va = X(i->rs1) + (uint64_t)(int64_t)i->imm;                   \
+        const struct tlb_entry *e = &h->dtlb->read[tlb_index(va)];             \
+        if (__builtin_expect(e->tag != tlb_key(va, sizeof(type)), 0)) {         \
+            load_miss(h, i, va, sizeof(type), sign);                   \
+            return;                                                            \
+        }                                                                      \
+        type v;                                                                \
+        memcpy(&v, (const void *)(uintptr_t)(va + e->addend), sizeof v);       \
+        X(i->rd) = (uint64_t)(ext)v;                                           \
+        NEXT();                                                                \
     }
-STORE(sb, 8)
-STORE(sh, 16)
-STORE(sw, 32)
-STORE(sd, 64)
+LOAD(lb, int8_t, int64_t, true)
+LOAD(lh, int16_t, int64_t, true)
+LOAD(lw, int32_t, int64_t, true)
+LOAD(ld, uint64_t, uint64_t, false)
+LOAD(lbu, uint8_t, uint64_t, false)
+LOAD(lhu, uint16_t, uint64_t, false)
+LOAD(lwu, uint32_t, uint64_t, false)
+
+#define STORE(name, type)                                                      \
+    void op_##name(struct hart *h, const struct insn *i) {                     \
+        uint64_t va = X(i->rs1) + (uint64_t)(int64_t)i->imm;                   \
+        type v = (type)X(i->rs2);                                              \
+        const struct tlb_entry *e = &h->dtlb->write[tlb_index(va)];            \
+        if (__builtin_expect(e->tag != tlb_key(va, sizeof(type)), 0)) {         \
+            store_miss(h, i, va, sizeof(type), v);                             \
+            return;                                                            \
+        }                                                                      \
+        memcpy((void *)(uintptr_t)(va + e->addend), &v, sizeof v);             \
+        NEXT();                                                                \
+    }
+STORE(sb, uint8_t)
+STORE(sh, uint16_t)
+STORE(sw, uint32_t)
+STORE(sd, uint64_t)
 
 #define ALU_IMM(name, expr)                                                   \
     void op_##name(struct hart *h, const struct insn *i) {                    \
@@ -248,6 +278,15 @@ void op_fence(struct hart *h, const struct insn *i) {
 /* The decode cache is kept coherent with every store, so fence.i has nothing to do. */
 void op_fence_i(struct hart *h, const struct insn *i) { NEXT(); }
 
+/* The slot after the last one of a code page: control ran off the page.
+ * It executes nothing, so it gives back the budget its dispatch took. */
+void op_page_end(struct hart *h, const struct insn *i) {
+    (void)i;
+    h->budget++;
+    const struct insn *next = dispatch_other_page(h);
+    if (next) DISPATCH(h, next);
+}
+
 void op_ecall(struct hart *h, const struct insn *i) {
     (void)i;
     if (h->priv == PRIV_S && h->sbi_in_monitor) {
@@ -307,11 +346,9 @@ void op_wfi(struct hart *h, const struct insn *i) {
         op_illegal(h, i);
         return;
     }
-    NEXT();
-    if (!hart_pending_irqs(h)) {
-        h->wfi = true;
-        hart_break(h);
-    }
+    h->pc += i->len;
+    /* Back to hart_run, which sleeps the hart unless an interrupt is pending. */
+    h->wfi = !hart_pending_irqs(h);
 }
 
 void op_sfence_vma(struct hart *h, const struct insn *i) {
@@ -320,34 +357,46 @@ void op_sfence_vma(struct hart *h, const struct insn *i) {
         return;
     }
     hart_flush_tlb(h);
-    NEXT();
+    h->pc += i->len; /* translations changed: back to hart_run to refetch */
 }
 
 /* ---- Zicsr ---- */
 
-static void csr_op(struct hart *h, const struct insn *i, uint64_t operand, int kind, bool writes) {
+/* Kept out of line so the handlers below have no address-taken locals
+ * (which would stop their dispatch from being a jump). */
+static __attribute__((noinline)) bool csr_op(struct hart *h, const struct insn *i, uint64_t operand, int kind,
+                                             bool writes) {
     unsigned csr = (unsigned)i->imm;
     uint64_t old = 0;
     bool reads = kind != 0 || i->rd != 32; /* csrrw to x0 does not read */
     if (reads && !csr_read(h, csr, &old)) {
         hart_raise(h, EXC_ILLEGAL_INSN, 0);
-        return;
+        return false;
     }
     if (writes && !csr_write(h, csr, kind == 0 ? operand : kind == 1 ? old | operand : old & ~operand)) {
         hart_raise(h, EXC_ILLEGAL_INSN, 0);
-        return;
+        return false;
     }
     X(i->rd) = old;
-    NEXT();
+    h->pc += i->len;
+    return true;
 }
 
+/* A CSR write can change translation, privilege or interrupt state, so it
+ * returns to hart_run; a plain read goes on. */
+#define CSR_HANDLER(name, operand, kind, writes)                                \
+    void op_##name(struct hart *h, const struct insn *i) {                      \
+        bool w = (writes);                                                      \
+        if (csr_op(h, i, (operand), (kind), w) && !w) DISPATCH(h, i + (i->len >> 1)); \
+    }
+
 /* imm holds the CSR number, so an illegal CSR access reports mtval 0 (allowed by the spec). */
-void op_csrrw(struct hart *h, const struct insn *i) { csr_op(h, i, X(i->rs1), 0, true); }
-void op_csrrs(struct hart *h, const struct insn *i) { csr_op(h, i, X(i->rs1), 1, i->rs1 != 0); }
-void op_csrrc(struct hart *h, const struct insn *i) { csr_op(h, i, X(i->rs1), 2, i->rs1 != 0); }
-void op_csrrwi(struct hart *h, const struct insn *i) { csr_op(h, i, i->rs1, 0, true); }
-void op_csrrsi(struct hart *h, const struct insn *i) { csr_op(h, i, i->rs1, 1, i->rs1 != 0); }
-void op_csrrci(struct hart *h, const struct insn *i) { csr_op(h, i, i->rs1, 2, i->rs1 != 0); }
+CSR_HANDLER(csrrw, X(i->rs1), 0, true)
+CSR_HANDLER(csrrs, X(i->rs1), 1, i->rs1 != 0)
+CSR_HANDLER(csrrc, X(i->rs1), 2, i->rs1 != 0)
+CSR_HANDLER(csrrwi, i->rs1, 0, true)
+CSR_HANDLER(csrrsi, i->rs1, 1, i->rs1 != 0)
+CSR_HANDLER(csrrci, i->rs1, 2, i->rs1 != 0)
 
 /* A 32-bit instruction whose second half is on the next page: fetched and
  * decoded on every execution, since the next page may map anywhere. */
@@ -357,5 +406,13 @@ void op_cross_page(struct hart *h, const struct insn *i) {
     if (!mmu_fetch_parcel(h, h->pc, &lo) || !mmu_fetch_parcel(h, h->pc + 2, &hi)) return;
     struct insn once;
     decode((uint32_t)lo | ((uint32_t)hi << 16), &once);
+    /* Run it alone: with no budget its handler cannot dispatch past the
+     * local copy. The dispatch that got here already counted it. */
+    int64_t budget = h->budget;
+    h->budget = 0;
     once.fn(h, &once);
+#ifdef RVISOR_LOOP_DISPATCH
+    h->next_insn = NULL;
+#endif
+    h->budget = budget;
 }

@@ -102,9 +102,11 @@ struct hart {
     /* Hot state first: the interpreter touches these on every instruction. */
     uint64_t x[33];          /* x[32] is the sink for writes to x0 */
     uint64_t pc;
-    uint64_t cur_vpage;      /* page the inner loop is running in; 1 forces an exit */
-    uint8_t *cur_host_page;  /* host address of that page (for lazy decoding) */
-    int64_t budget;          /* instructions left in this slice */
+    uint8_t *cur_host_page;  /* host address of the code page being run (for lazy decoding) */
+    int64_t budget;          /* instructions this chain may still dispatch */
+    int64_t stolen;          /* budget taken away by hart_break */
+    uint64_t load_val;       /* result of a slow-path load */
+    const struct insn *next_insn; /* RVISOR_LOOP_DISPATCH: what the handler chose to run next */
     struct tlb_set *dtlb;    /* data accesses: the set for the effective privilege */
     struct tlb_set *itlb;    /* fetches: the set for the current privilege */
     const struct phys_ops *phys;   /* guest-physical memory and devices */
@@ -117,8 +119,8 @@ struct hart {
 
     int priv;
     unsigned id;             /* mhartid */
-    uint64_t icount;         /* instructions retired before this slice */
-    int64_t slice;           /* budget this slice started with */
+    uint64_t icount;         /* instructions retired before the current chain */
+    int64_t slice;           /* budget the current chain started with */
 
     /* LR/SC reservation: a guest-physical address, or ~0 when none. */
     uint64_t reservation;
@@ -163,12 +165,16 @@ void hart_update_tlb_sets(struct hart *h);
 /* Drops every cached translation of this hart. */
 void hart_flush_tlb(struct hart *h);
 
-/* Leaves the inner loop after the current instruction (e.g. after a CSR
- * write that may have unmasked an interrupt). */
-static inline void hart_break(struct hart *h) { h->cur_vpage = 1; }
+/* Returns to hart_run after the current instruction (e.g. when the VM is
+ * stopping), without ending the slice. */
+static inline void hart_break(struct hart *h) {
+    h->stolen += h->budget;
+    h->budget = 0;
+}
 
+/* Instructions retired before the one executing now. */
 static inline uint64_t hart_instret(const struct hart *h) {
-    return h->icount + (uint64_t)(h->slice - h->budget);
+    return h->icount + (uint64_t)(h->slice - h->budget - h->stolen);
 }
 
 #endif

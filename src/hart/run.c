@@ -1,10 +1,11 @@
-/* The interpreter loop. The outer loop handles interrupts, wfi and fetch
- * TLB misses; the inner loop runs decoded instructions of one code page
- * until control leaves the page, something needs the outer loop (a trap,
- * a CSR write, wfi: hart_break), or the slice's budget runs out. */
+/* The interpreter's outer loop: interrupts, wfi, HSM state and fetch TLB
+ * misses. It then enters a chain of decoded instructions in one code page
+ * (see dispatch.h), which runs until control leaves the page or something
+ * needs this loop again. */
 #include <string.h>
 
 #include "hart/code_cache.h"
+#include "hart/dispatch.h"
 #include "hart/exec.h"
 #include "mmu/mmu.h"
 
@@ -27,34 +28,47 @@ void op_decode(struct hart *h, const struct insn *i) {
     slot->fn(h, slot);
 }
 
+/* Runs decoded instructions from `first` on. Returns how many it executed. */
+static int64_t run_chain(struct hart *h, const struct insn *first, int64_t left) {
+    /* The first instruction is counted here, every later one by its dispatch. */
+    h->slice = h->budget = left - 1;
+    h->stolen = 0;
+#ifdef RVISOR_LOOP_DISPATCH
+    for (const struct insn *i = first; i;) {
+        h->next_insn = NULL;
+        i->fn(h, i);
+        i = h->next_insn;
+    }
+#else
+    first->fn(h, first);
+#endif
+    int64_t executed = h->slice - h->budget - h->stolen + 1;
+    h->icount += (uint64_t)executed;
+    h->slice = h->budget = h->stolen = 0;
+    return executed;
+}
+
 enum hart_stop hart_run(struct hart *h, int64_t budget) {
-    h->slice = budget;
-    h->budget = budget;
-    enum hart_stop why = HART_RAN;
-    while (h->budget > 0) {
-        if (h->exit_request) { why = HART_EXIT; break; }
-        if (h->hsm_stopped) { why = HART_STOPPED; break; }
+    int64_t left = budget;
+    while (left > 0) {
+        if (h->exit_request) return HART_EXIT;
+        if (h->hsm_stopped) return HART_STOPPED;
         if (__atomic_load_n(&h->mip, __ATOMIC_RELAXED) & h->mie) hart_take_interrupt(h);
         if (h->wfi) {
-            if (!hart_pending_irqs(h)) { why = HART_IDLE; break; }
+            if (!hart_pending_irqs(h)) return HART_IDLE;
             h->wfi = false;
         }
         uint64_t pc = h->pc;
         struct fetch_entry *e = &h->itlb->fetch[tlb_index(pc)];
         if (e->tag != (pc & PAGE_MASK)) {
             e = mmu_fetch_fill(h, pc);
-            if (!e) { h->budget--; continue; } /* fetch fault: now at the trap handler */
+            if (!e) { /* fetch fault: now at the trap handler */
+                left--;
+                continue;
+            }
         }
-        struct code_page *cp = e->code;
-        h->cur_vpage = pc & PAGE_MASK;
-        h->cur_host_page = (uint8_t *)(uintptr_t)(h->cur_vpage + e->addend);
-        do {
-            const struct insn *i = &cp->slot[(h->pc & ~PAGE_MASK) >> 1];
-            i->fn(h, i);
-        } while ((h->pc & PAGE_MASK) == h->cur_vpage && --h->budget > 0);
-        if ((h->pc & PAGE_MASK) != h->cur_vpage) h->budget--; /* count the instruction that left */
+        h->cur_host_page = (uint8_t *)(uintptr_t)((pc & PAGE_MASK) + e->addend);
+        left -= run_chain(h, &e->code->slot[(pc & ~PAGE_MASK) >> 1], left);
     }
-    h->icount += (uint64_t)(h->slice - (h->budget > 0 ? h->budget : 0));
-    h->slice = h->budget = 0;
-    return why;
+    return h->exit_request ? HART_EXIT : HART_RAN;
 }

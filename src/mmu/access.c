@@ -14,19 +14,19 @@ static bool crosses_page(uint64_t va, unsigned size) { return (va & ~PAGE_MASK) 
 
 /* Loads or stores a page-crossing access one byte at a time; each byte
  * translates on its own so a fault reports the byte that faulted. */
-static bool load_bytewise(struct hart *h, uint64_t va, unsigned size, uint64_t *val) {
+static bool load_bytewise(struct hart *h, uint64_t va, unsigned size) {
     uint64_t v = 0;
     for (unsigned b = 0; b < size; b++) {
         uint8_t byte;
         if (!mem_load8(h, va + b, &byte)) return false;
         v |= (uint64_t)byte << (8 * b);
     }
-    *val = v;
+    h->load_val = v;
     return true;
 }
 
-bool mmu_load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *val) {
-    if (crosses_page(va, size)) return load_bytewise(h, va, size, val);
+bool mmu_load_slow(struct hart *h, uint64_t va, unsigned size) {
+    if (crosses_page(va, size)) return load_bytewise(h, va, size);
     uint64_t gpa;
     int cause = mmu_translate(h, va, ACCESS_READ, mmu_data_priv(h), &gpa);
     if (cause) {
@@ -40,12 +40,13 @@ bool mmu_load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *val) {
         e->addend = (uintptr_t)pp.host - (va & PAGE_MASK);
         uint64_t v = 0;
         memcpy(&v, pp.host + (va & ~PAGE_MASK), size);
-        *val = v;
+        h->load_val = v;
         return true;
     }
-    if ((va & (size - 1)) == 0 && h->phys->mmio_read(h->owner, gpa, size, val)) {
+    uint64_t v;
+    if ((va & (size - 1)) == 0 && h->phys->mmio_read(h->owner, gpa, size, &v)) {
         /* Devices return size bytes; keep only those. */
-        if (size < 8) *val &= (1ull << (8 * size)) - 1;
+        h->load_val = size < 8 ? v & ((1ull << (8 * size)) - 1) : v;
         return true;
     }
     hart_raise(h, EXC_LOAD_ACCESS, va);

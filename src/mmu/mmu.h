@@ -24,7 +24,9 @@ enum access { ACCESS_READ, ACCESS_WRITE, ACCESS_FETCH };
  * exception cause to raise. */
 int mmu_translate(struct hart *h, uint64_t va, enum access acc, int priv, uint64_t *gpa);
 
-bool mmu_load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *val);
+/* The loaded value is left in h->load_val: handlers then take no local's
+ * address, which would keep the compiler from making their dispatch a jump. */
+bool mmu_load_slow(struct hart *h, uint64_t va, unsigned size);
 bool mmu_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val);
 /* Host address of a naturally aligned RAM word that may be read and written
  * (for LR/SC and AMOs). NULL after raising the fault. */
@@ -48,9 +50,8 @@ static inline int mmu_data_priv(const struct hart *h) {
             memcpy(out, (const void *)(uintptr_t)(va + e->addend), sizeof(type));           \
             return true;                                                                    \
         }                                                                                   \
-        uint64_t v;                                                                         \
-        if (!mmu_load_slow(h, va, sizeof(type), &v)) return false;                          \
-        *out = (type)v;                                                                     \
+        if (!mmu_load_slow(h, va, sizeof(type))) return false;                              \
+        *out = (type)h->load_val;                                                           \
         return true;                                                                        \
     }                                                                                       \
     static inline bool mem_store##bits(struct hart *h, uint64_t va, type val) {             \
