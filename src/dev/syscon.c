@@ -19,7 +19,8 @@ static uint64_t syscon_read(void *dev, uint64_t off, unsigned size) {
 
 static void syscon_write(void *dev, uint64_t off, uint64_t val, unsigned size) {
     struct syscon *s = dev;
-    if (off != 0 || size != 4 || !s->event) return;
+    /* OpenSBI writes the finisher with a 16-bit store, Linux with a 32-bit one. */
+    if (off != 0 || (size != 2 && size != 4) || !s->event) return;
     uint32_t v = (uint32_t)val;
     switch (v & 0xffff) {
     case FINISHER_PASS:

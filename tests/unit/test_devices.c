@@ -653,6 +653,10 @@ static void test_syscon(void **state) {
     syscon_mmio_ops.write(s, 0, 0x55, 1);
     assert_int_equal(rec.calls, 3);
     assert_int_equal(syscon_mmio_ops.read(s, 0, 4), 0);
+    /* A 16-bit store (as OpenSBI's sifive,test driver does) also works. */
+    syscon_mmio_ops.write(s, 0, 0x5555, 2);
+    assert_int_equal(rec.calls, 4);
+    assert_int_equal(rec.ev, SYSCON_POWEROFF);
     syscon_destroy(s);
 }
 
