@@ -18,7 +18,10 @@ def start(append="console=ttyS0 quiet", cpus=1, mem="256M"):
 def boot(**kw):
     g = start(**kw)
     g.read_until("rvisor-guest: init reached")
-    g.send("\n")
+    # Wait for the output of a command (not its echo) and the prompt after
+    # it, so that no typed line is still pending when the test begins.
+    g.send("echo rvisor-$((40 + 2))\n")
+    g.read_until(rb"\nrvisor-42\r*\n")
     g.read_until(PROMPT)
     return g
 
