@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets everything up if needed, then runs every test suite: unit tests (also
 # under AddressSanitizer and UBSan), bare-metal ISA tests, command-line
-# error handling, and end-to-end guest boots. Ends with "N passed, N failed".
+# error handling, static checks of the binary, and end-to-end guest boots.
+# Ends with "N passed, N failed".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -63,6 +64,9 @@ count_summary "isa" "$log/isa" $?
 
 bash tests/cli/run.sh "$root/build/rvisor" "$root/build/isa" >"$log/cli" 2>&1
 count_summary "cli" "$log/cli" $?
+
+bash tests/static/run.sh "$root/build/rvisor" >"$log/static" 2>&1
+count_summary "static" "$log/static" $?
 
 python3 tests/e2e/run.py >"$log/e2e" 2>&1
 count_summary "e2e" "$log/e2e" $?
