@@ -126,18 +126,24 @@ uint8_t *mmu_atomic_ptr(struct hart *h, uint64_t va, unsigned size, bool for_sto
     return pp.host + off;
 }
 
-struct fetch_entry *mmu_fetch_fill(struct hart *h, uint64_t va) {
-    uint64_t gpa;
-    int cause = mmu_translate(h, va, ACCESS_FETCH, h->priv, &gpa);
+/* The RAM frame code at va is fetched from; false after raising the fault. */
+static bool fetch_frame(struct hart *h, uint64_t va, uint64_t *gpa, struct phys_page *pp) {
+    int cause = mmu_translate(h, va, ACCESS_FETCH, h->priv, gpa);
     if (cause) {
         hart_raise(h, (uint64_t)cause, va);
-        return NULL;
+        return false;
     }
-    struct phys_page pp;
-    if (!h->phys->page(h->owner, gpa, false, &pp)) {
+    if (!h->phys->page(h->owner, *gpa, false, pp)) {
         hart_raise(h, EXC_INSN_ACCESS, va);
-        return NULL;
+        return false;
     }
+    return true;
+}
+
+struct fetch_entry *mmu_fetch_fill(struct hart *h, uint64_t va) {
+    uint64_t gpa;
+    struct phys_page pp;
+    if (!fetch_frame(h, va, &gpa, &pp)) return NULL;
     if (!*pp.code) {
         struct code_page *cp = code_page_new();
         if (!cp) {
@@ -157,16 +163,8 @@ struct fetch_entry *mmu_fetch_fill(struct hart *h, uint64_t va) {
 
 bool mmu_fetch_parcel(struct hart *h, uint64_t va, uint16_t *out) {
     uint64_t gpa;
-    int cause = mmu_translate(h, va, ACCESS_FETCH, h->priv, &gpa);
-    if (cause) {
-        hart_raise(h, (uint64_t)cause, va);
-        return false;
-    }
     struct phys_page pp;
-    if (!h->phys->page(h->owner, gpa, false, &pp)) {
-        hart_raise(h, EXC_INSN_ACCESS, va);
-        return false;
-    }
+    if (!fetch_frame(h, va, &gpa, &pp)) return false;
     memcpy(out, pp.host + (gpa & ~PAGE_MASK), 2);
     return true;
 }
