@@ -22,6 +22,10 @@ void print_run_help(const char *prog) {
            "  --mem SIZE       guest RAM: a number of MiB, or with suffix K, M or G\n"
            "                   (default 256M; at most the host's physical memory)\n"
            "  --cpus N         number of harts, 1 to %d (default 1)\n"
+           "  --machine-mem SIZE  ceiling on the host memory the monitor hands out to\n"
+           "                   guests (default: most of the host's memory). Guest RAM is\n"
+           "                   backed only when first written, so --mem may exceed it.\n"
+           "  --stats          print instructions executed and memory backed on exit\n"
            "  --bios FILE      M-mode firmware or bare-metal program (ELF, or raw binary\n"
            "                   loaded at 0x80000000). Without it the SBI is provided by\n"
            "                   rvisor and the kernel starts in S-mode. A bare-metal ELF may\n"
@@ -71,15 +75,16 @@ static uint64_t host_memory(void) {
 }
 
 enum parse_result parse_run_options(int argc, char **argv, struct run_options *o) {
-    enum { OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_BIOS };
+    enum { OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_BIOS, OPT_MACHINE_MEM, OPT_STATS };
     static const struct option longopts[] = {
         {"kernel", required_argument, 0, OPT_KERNEL}, {"initrd", required_argument, 0, OPT_INITRD},
         {"append", required_argument, 0, OPT_APPEND}, {"mem", required_argument, 0, OPT_MEM},
         {"cpus", required_argument, 0, OPT_CPUS},     {"bios", required_argument, 0, OPT_BIOS},
+        {"machine-mem", required_argument, 0, OPT_MACHINE_MEM}, {"stats", no_argument, 0, OPT_STATS},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
     *o = (struct run_options){.mem_size = 256 * MiB, .cpus = 1, .append = "console=ttyS0"};
-    const char *mem_arg = NULL, *cpus_arg = NULL;
+    const char *mem_arg = NULL, *cpus_arg = NULL, *machine_arg = NULL;
     optind = 1;
     opterr = 0;
     int c;
@@ -91,6 +96,8 @@ enum parse_result parse_run_options(int argc, char **argv, struct run_options *o
         case OPT_MEM: mem_arg = optarg; break;
         case OPT_CPUS: cpus_arg = optarg; break;
         case OPT_BIOS: o->bios = optarg; break;
+        case OPT_MACHINE_MEM: machine_arg = optarg; break;
+        case OPT_STATS: o->stats = true; break;
         case 'h': print_run_help("rvisor"); return PARSE_HELP;
         case ':': fprintf(stderr, "rvisor: option '%s' needs a value\n", argv[optind - 1]); return PARSE_ERROR;
         default: fprintf(stderr, "rvisor: unknown option '%s' (see rvisor run --help)\n", argv[optind - 1]); return PARSE_ERROR;
@@ -119,6 +126,17 @@ enum parse_result parse_run_options(int argc, char **argv, struct run_options *o
             return PARSE_ERROR;
         }
         o->mem_size = (o->mem_size + 4095) & ~4095ull;
+    }
+    if (machine_arg) {
+        if (!parse_size(machine_arg, &o->machine_mem) || o->machine_mem < 2 * MiB) {
+            fprintf(stderr, "rvisor: --machine-mem '%s' is not a size of at least 2M\n", machine_arg);
+            return PARSE_ERROR;
+        }
+        if (o->machine_mem > host_memory()) {
+            fprintf(stderr, "rvisor: --machine-mem %s is more than this host's %llu MiB of memory\n", machine_arg,
+                    (unsigned long long)(host_memory() / MiB));
+            return PARSE_ERROR;
+        }
     }
     if (cpus_arg) {
         char *end;

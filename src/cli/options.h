@@ -8,7 +8,9 @@
 struct run_options {
     const char *kernel, *initrd, *append, *bios;
     uint64_t mem_size;
+    uint64_t machine_mem;  /* 0: the default ceiling */
     unsigned cpus;
+    bool stats;
 };
 
 enum parse_result {

@@ -1,11 +1,14 @@
 #include "cli/run_cmd.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "cli/console.h"
 #include "cli/options.h"
+#include "monitor/machine_memory.h"
 #include "vm/boot.h"
 #include "vm/vm.h"
 
@@ -32,6 +35,8 @@ static int exit_status(enum vm_exit_reason why) {
     return EXIT_ERROR;
 }
 
+static int run_vm(const struct run_options *o, const struct frame_source *frames);
+
 int run_command(int argc, char **argv) {
     struct run_options o;
     switch (parse_run_options(argc, argv, &o)) {
@@ -40,9 +45,33 @@ int run_command(int argc, char **argv) {
     case PARSE_RUN: break;
     }
 
+    struct machine_memory mm;
+    uint64_t machine_bytes = o.machine_mem ? o.machine_mem : machine_memory_default_size();
+    if (!machine_memory_init(&mm, machine_bytes)) {
+        fprintf(stderr, "rvisor: cannot reserve %llu MiB of machine memory: %s\n",
+                (unsigned long long)(machine_bytes >> 20), strerror(errno));
+        return EXIT_ERROR;
+    }
+    struct frame_source frames = machine_memory_source(&mm);
+    int status = run_vm(&o, &frames);
+    machine_memory_destroy(&mm);
+    return status;
+}
+
+static void print_stats(const struct vm *vm) {
+    uint64_t n = 0;
+    for (unsigned i = 0; i < vm->nharts; i++) n += vm->harts[i]->icount;
+    uint64_t backed = vm->mem.backed << 12;
+    fprintf(stderr, "rvisor: %llu instructions executed; guest memory %llu MiB, %llu MiB backed, %llu MiB never written\n",
+            (unsigned long long)n, (unsigned long long)(vm->mem.size >> 20), (unsigned long long)(backed >> 20),
+            (unsigned long long)((vm->mem.size - backed) >> 20));
+}
+
+static int run_vm(const struct run_options *opts, const struct frame_source *frames) {
+    struct run_options o = *opts;
     struct console con;
     char err[512];
-    struct vm_config cfg = {.mem_size = o.mem_size, .ncpus = o.cpus};
+    struct vm_config cfg = {.mem_size = o.mem_size, .ncpus = o.cpus, .frames = frames};
     struct vm_console vc = {.write = console_write, .ctx = &con};
     struct vm *vm = vm_create(&cfg, &vc, err, sizeof err);
     if (!vm) {
@@ -65,11 +94,7 @@ int run_command(int argc, char **argv) {
     console_close(&con);
     int status = exit_status(why);
     if (status != EXIT_POWEROFF) fprintf(stderr, "\nrvisor: %s\n", vm->exit_message);
-    if (getenv("RVISOR_STATS")) {
-        uint64_t n = 0;
-        for (unsigned i = 0; i < vm->nharts; i++) n += vm->harts[i]->icount;
-        fprintf(stderr, "rvisor: %llu instructions retired\n", (unsigned long long)n);
-    }
+    if (o.stats) print_stats(vm);
     vm_destroy(vm);
     return status;
 }

@@ -55,8 +55,9 @@ static bool load_kernel(struct vm *vm, const char *path, uint64_t at, struct lay
             snprintf(err, errlen, "kernel '%s' needs %llu MiB but the guest has %llu MiB", path,
                      (unsigned long long)((at - vm->mem.base + image_size + MiB - 1) / MiB),
                      (unsigned long long)(vm->mem.size / MiB));
+        } else if (!p2m_write(&vm->mem, at, data, size)) {
+            snprintf(err, errlen, "not enough machine memory to load kernel '%s'", path);
         } else {
-            p2m_write(&vm->mem, at, data, size);
             l->kernel = at;
             l->kernel_end = at + (image_size > size ? image_size : size);
             ok = true;
@@ -80,8 +81,12 @@ static bool place_initrd(struct vm *vm, const char *path, struct layout *l, char
         free(data);
         return false;
     }
-    p2m_write(&vm->mem, start, data, size);
+    bool ok = p2m_write(&vm->mem, start, data, size);
     free(data);
+    if (!ok) {
+        snprintf(err, errlen, "not enough machine memory to load initrd '%s'", path);
+        return false;
+    }
     l->initrd = start;
     l->initrd_end = start + size;
     return true;
@@ -95,7 +100,11 @@ static bool write_fdt(struct vm *vm, const struct boot_config *bc, const struct 
     }
     struct fdt_params p = {.bootargs = bc->append, .initrd_start = l->initrd, .initrd_end = l->initrd_end};
     int len = fdt_build(vm, &p, buf, FDT_MAX_SIZE, err, errlen);
-    bool ok = len > 0 && p2m_write(&vm->mem, l->fdt, buf, (size_t)len);
+    bool ok = len > 0;
+    if (ok && !p2m_write(&vm->mem, l->fdt, buf, (size_t)len)) {
+        snprintf(err, errlen, "not enough machine memory for the device tree");
+        ok = false;
+    }
     free(buf);
     return ok;
 }
@@ -161,7 +170,8 @@ static bool boot_bios(struct vm *vm, const struct boot_config *bc, char *err, si
         bool ok = p2m_write(&vm->mem, vm->mem.base, data, size);
         free(data);
         if (!ok) {
-            snprintf(err, errlen, "bios '%s' (%zu bytes) does not fit in guest memory", bc->bios, size);
+            snprintf(err, errlen, "bios '%s' (%zu bytes) does not fit in guest memory%s", bc->bios, size,
+                     vm->mem.exhausted ? " (machine memory exhausted)" : "");
             return false;
         }
         entry = vm->mem.base;
@@ -180,7 +190,10 @@ static bool boot_bios(struct vm *vm, const struct boot_config *bc, char *err, si
         /* OpenSBI's fw_dynamic reads where to go next from this block (a2). */
         uint64_t info[6] = {FW_DYNAMIC_MAGIC, FW_DYNAMIC_VERSION, l.kernel, 1 /* S-mode */, 0, ~0ull};
         fw_info = l.fdt - sizeof info;
-        p2m_write(&vm->mem, fw_info, info, sizeof info);
+        if (!p2m_write(&vm->mem, fw_info, info, sizeof info)) {
+            snprintf(err, errlen, "not enough machine memory for the firmware's boot information");
+            return false;
+        }
     }
     for (unsigned i = 0; i < vm->nharts; i++) start_hart(vm->harts[i], entry, PRIV_M, l.fdt, fw_info);
     return true;

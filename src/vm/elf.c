@@ -69,8 +69,11 @@ bool elf_load(struct p2m *mem, const uint8_t *data, size_t size, struct elf_imag
                      (unsigned long long)ph[i].p_paddr, (unsigned long long)ph[i].p_memsz);
             return false;
         }
-        p2m_write(mem, ph[i].p_paddr, data + ph[i].p_offset, ph[i].p_filesz);
-        p2m_fill(mem, ph[i].p_paddr + ph[i].p_filesz, 0, ph[i].p_memsz - ph[i].p_filesz);
+        if (!p2m_write(mem, ph[i].p_paddr, data + ph[i].p_offset, ph[i].p_filesz) ||
+            !p2m_fill(mem, ph[i].p_paddr + ph[i].p_filesz, 0, ph[i].p_memsz - ph[i].p_filesz)) {
+            snprintf(err, errlen, "not enough machine memory to load ELF segment %u", i);
+            return false;
+        }
         if (ph[i].p_paddr < out->low) out->low = ph[i].p_paddr;
         if (ph[i].p_paddr + ph[i].p_memsz > out->high) out->high = ph[i].p_paddr + ph[i].p_memsz;
         loaded++;

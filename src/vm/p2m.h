@@ -1,9 +1,10 @@
-/* A VM's guest-physical memory: the map from guest frames to the host
- * memory backing them, plus the per-frame decoded-code cache. RAM is one
- * reservation of host address space that the host kernel backs on first
- * touch, so a guest frame costs nothing until written (demand-zero). All
+/* A VM's p2m: the map from its guest frames (guest-physical pages) to the
+ * machine frames backing them, with a state per entry, plus the per-frame
+ * decoded-code cache. A guest frame gets a machine frame only when first
+ * written (demand-zero): until then reads see the shared zero frame. All
  * monitor-side access to guest memory goes through p2m_read/p2m_write,
- * which check bounds and keep the code cache coherent. */
+ * which check bounds, back frames on demand and keep the code cache
+ * coherent. */
 #ifndef RVISOR_P2M_H
 #define RVISOR_P2M_H
 
@@ -11,27 +12,47 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vm/frames.h"
+
 struct code_page;
 
-struct p2m {
-    uint64_t base;               /* guest-physical address of the first RAM byte */
-    uint64_t size;               /* bytes, a multiple of 4 KiB */
-    uint8_t *host;               /* backing of the whole RAM range */
-    struct code_page **code;     /* per guest frame: decoded code, or NULL */
+enum p2m_state {
+    P2M_ZERO = 0,   /* never written: reads as zeros, no machine frame */
+    P2M_PRIVATE,    /* backed by a machine frame of its own */
+    /* Room for the states later policies add: shared copy-on-write,
+     * ballooned, swapped. */
 };
 
-/* Returns false (with errno) if the host refuses the reservation. */
-bool p2m_init(struct p2m *m, uint64_t base, uint64_t size);
+struct p2m {
+    uint64_t base;                /* guest-physical address of the first RAM byte */
+    uint64_t size;                /* bytes, a multiple of 4 KiB */
+    uint64_t nframes;
+    struct frame_source frames;
+    uint64_t *map;                /* per guest frame: mfn << 8 | state */
+    struct code_page **code;      /* per guest frame: decoded code, or NULL */
+    uint64_t backed;              /* guest frames with a machine frame */
+    bool exhausted;               /* a write found no free machine frame */
+    /* Called when a guest frame's backing changes from `old_host`: every
+     * cached translation to it must go before the new one is used. */
+    void (*shootdown)(void *ctx, uint64_t gpa, const uint8_t *old_host);
+    void *shootdown_ctx;
+};
+
+/* Returns false (with errno) on bad arguments or no host memory for the map. */
+bool p2m_init(struct p2m *m, uint64_t base, uint64_t size, const struct frame_source *frames);
+/* Gives every machine frame back to the frame source. */
 void p2m_destroy(struct p2m *m);
 
 static inline bool p2m_contains(const struct p2m *m, uint64_t gpa, uint64_t len) {
     return gpa >= m->base && len <= m->size && gpa - m->base <= m->size - len;
 }
 
-/* Host address of the frame holding gpa, or NULL if gpa is not RAM. */
-uint8_t *p2m_frame(struct p2m *m, uint64_t gpa, struct code_page ***code);
+/* Host address of the frame holding gpa, for reading or (write) for writing,
+ * backing it first if needed. NULL if gpa is not RAM, or on a write when
+ * machine memory is exhausted (then m->exhausted is set). */
+uint8_t *p2m_frame(struct p2m *m, uint64_t gpa, bool write, struct code_page ***code);
 
-/* Copy to or from guest RAM; false if any byte lies outside RAM. */
+/* Copy to or from guest RAM; false if any byte lies outside RAM (or memory ran out). */
 bool p2m_write(struct p2m *m, uint64_t gpa, const void *buf, size_t len);
 bool p2m_read(struct p2m *m, uint64_t gpa, void *buf, size_t len);
 bool p2m_fill(struct p2m *m, uint64_t gpa, uint8_t byte, size_t len);

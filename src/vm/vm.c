@@ -51,9 +51,11 @@ void vm_request_exit(struct vm *vm, enum vm_exit_reason why, int code, const cha
 /* ---- what the MMU sees ---- */
 
 static bool phys_page(void *owner, uint64_t gpa, bool write, struct phys_page *out) {
-    (void)write;
     struct vm *vm = owner;
-    out->host = p2m_frame(&vm->mem, gpa, &out->code);
+    out->host = p2m_frame(&vm->mem, gpa, write, &out->code);
+    if (!out->host && vm->mem.exhausted)
+        vm_request_exit(vm, VM_EXIT_GUEST_FAULT, 0, "machine memory exhausted: no frame to back guest address 0x%llx",
+                        (unsigned long long)gpa);
     return out->host != NULL;
 }
 
@@ -74,6 +76,26 @@ static void phys_code_added(void *owner, uint64_t gpa) {
     for (unsigned i = 0; i < vm->nharts; i++)
         for (int p = 0; p < 4; p++)
             for (unsigned e = 0; e < TLB_SIZE; e++) vm->harts[i]->tlb[p].write[e].tag = TLB_INVALID;
+}
+
+/* A guest frame's backing changed: drop every hart's read and fetch
+ * translations that lead to the old host page (writes never map a frame
+ * that can change this way). Single-threaded for now: the harts are not
+ * running while this runs. */
+static void p2m_shootdown(void *ctx, uint64_t gpa, const uint8_t *old_host) {
+    (void)gpa;
+    struct vm *vm = ctx;
+    uintptr_t old = (uintptr_t)old_host;
+    for (unsigned i = 0; i < vm->nharts; i++)
+        for (int p = 0; p < 4; p++) {
+            struct tlb_set *t = &vm->harts[i]->tlb[p];
+            for (unsigned e = 0; e < TLB_SIZE; e++) {
+                if (t->read[e].tag != TLB_INVALID && t->read[e].tag + t->read[e].addend == old)
+                    t->read[e].tag = TLB_INVALID;
+                if (t->fetch[e].tag != TLB_INVALID && t->fetch[e].tag + t->fetch[e].addend == old)
+                    t->fetch[e].tag = TLB_INVALID;
+            }
+        }
 }
 
 static const struct phys_ops vm_phys_ops = {
@@ -155,12 +177,14 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *conso
     }
     vm->cfg = *cfg;
     if (console) vm->console = *console;
-    if (!p2m_init(&vm->mem, VIRT_RAM_BASE, cfg->mem_size)) {
-        snprintf(err, errlen, "cannot reserve %llu MiB of guest memory: %s",
+    if (!cfg->frames || !p2m_init(&vm->mem, VIRT_RAM_BASE, cfg->mem_size, cfg->frames)) {
+        snprintf(err, errlen, "cannot set up %llu MiB of guest memory: %s",
                  (unsigned long long)(cfg->mem_size >> 20), strerror(errno));
         free(vm);
         return NULL;
     }
+    vm->mem.shootdown = p2m_shootdown;
+    vm->mem.shootdown_ctx = vm;
     vm->nharts = cfg->ncpus;
     for (unsigned i = 0; i < vm->nharts; i++) {
         vm->harts[i] = aligned_alloc(64, (sizeof(struct hart) + 63) & ~(size_t)63);

@@ -11,6 +11,7 @@
 
 #include "dev/mmio.h"
 #include "hart/hart.h"
+#include "vm/frames.h"
 #include "vm/p2m.h"
 #include "vm/platform.h"
 
@@ -34,6 +35,7 @@ enum vm_exit_reason {
 struct vm_config {
     uint64_t mem_size;
     unsigned ncpus;
+    const struct frame_source *frames; /* machine memory to back guest RAM with */
 };
 
 /* Host side of the console: where guest output goes. */

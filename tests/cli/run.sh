@@ -46,6 +46,8 @@ expect mem-huge 1 "more than this host" -- run "${K[@]}" --mem 100000G
 expect mem-too-small-for-kernel 1 "needs [0-9]+ MiB" -- run "${K[@]}" --mem 4M
 expect initrd-does-not-fit 1 "does not fit" -- run "${K[@]}" --initrd "$tmp/big-initrd" --mem 16M
 expect missing-initrd 1 "cannot open initrd" -- run "${K[@]}" --initrd /nonexistent.gz
+expect machine-mem-garbage 1 "--machine-mem 'lots' is not a size" -- run "${K[@]}" --machine-mem lots
+expect machine-mem-huge 1 "more than this host" -- run "${K[@]}" --machine-mem 100000G
 expect cpus-zero 1 "--cpus must be" -- run "${K[@]}" --cpus 0
 expect cpus-too-many 1 "--cpus must be" -- run "${K[@]}" --cpus 9
 expect bios-x86-elf 1 "not RISC-V" -- run --bios /bin/true
