@@ -5,3 +5,4 @@ here=$(cd "$(dirname "$0")" && pwd)
 "$here/../scripts/setup.sh"
 python3 "$here/boot.py" "$@"
 python3 "$here/cpu.py"
+python3 "$here/idle.py"
