@@ -35,17 +35,19 @@ uint64_t vm_time(const struct vm *vm) {
 }
 
 void vm_request_exit(struct vm *vm, enum vm_exit_reason why, int code, const char *fmt, ...) {
-    if (vm->exit_reason != VM_RUNNING) return;
-    vm->exit_reason = why;
+    /* Any thread may ask; the first reason wins. The harts notice at their
+     * next return to hart_run (within a slice). */
+    enum vm_exit_reason running = VM_RUNNING;
+    if (!__atomic_compare_exchange_n(&vm->exit_reason_claim, &running, why, false, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_SEQ_CST))
+        return;
     vm->exit_code = code;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(vm->exit_message, sizeof vm->exit_message, fmt, ap);
     va_end(ap);
-    for (unsigned i = 0; i < vm->nharts; i++) {
-        vm->harts[i]->exit_request = true;
-        hart_break(vm->harts[i]);
-    }
+    __atomic_store_n(&vm->exit_reason, why, __ATOMIC_SEQ_CST);
+    for (unsigned i = 0; i < vm->nharts; i++) __atomic_store_n(&vm->harts[i]->exit_request, true, __ATOMIC_SEQ_CST);
 }
 
 /* ---- what the MMU sees ---- */
@@ -241,49 +243,52 @@ static uint64_t next_deadline(const struct vm *vm) {
     return d;
 }
 
-static void sleep_until_event(struct vm *vm, const struct vm_io *io) {
-    uint64_t deadline = next_deadline(vm);
-    uint64_t now = vm_time(vm);
-    int timeout_ms = 100; /* wake up now and then even with no deadline (RTC alarms, safety) */
-    if (deadline <= now) return;
-    uint64_t ticks = deadline - now;
-    uint64_t ms = ticks / (VIRT_TIMEBASE_HZ / 1000);
-    if (ms < (uint64_t)timeout_ms) timeout_ms = (int)ms;
-    if (timeout_ms == 0) {
+enum vm_slice vm_run_slice(struct vm *vm, uint64_t *idle_ns) {
+    if (vm->exit_reason != VM_RUNNING) return VM_SLICE_EXITED;
+    bool any_busy = false;
+    for (unsigned i = 0; i < vm->nharts; i++)
+        if (hart_run(vm->harts[i], SLICE_INSNS) == HART_RAN) any_busy = true;
+    vm_update_timers(vm);
+    htif_poll(vm);
+    if (vm->exit_reason != VM_RUNNING) return VM_SLICE_EXITED;
+    if (any_busy) return VM_SLICE_BUSY;
+    for (unsigned i = 0; i < vm->nharts; i++)
+        if (!vm->harts[i]->hsm_stopped && hart_pending_irqs(vm->harts[i])) return VM_SLICE_BUSY;
+    /* Every hart waits: sleep until the next timer is due, and at most
+     * 100 ms (RTC alarms and other slow events are checked then). */
+    uint64_t deadline = next_deadline(vm), now = vm_time(vm);
+    uint64_t ticks = deadline > now ? deadline - now : 0;
+    uint64_t ns = ticks > VIRT_TIMEBASE_HZ ? 1000000000ull : ticks * (1000000000ull / VIRT_TIMEBASE_HZ);
+    *idle_ns = ns < VM_MAX_IDLE_NS ? ns : VM_MAX_IDLE_NS;
+    return VM_SLICE_IDLE;
+}
+
+static void sleep_for(uint64_t ns, int wake_fd) {
+    if (ns < 1000000) {
         /* Sub-millisecond deadlines: nanosleep is precise where poll is not. */
-        uint64_t ns = ticks * (1000000000ull / VIRT_TIMEBASE_HZ);
         struct timespec ts = {0, (long)ns};
         nanosleep(&ts, NULL);
         return;
     }
-    struct pollfd pfd = {.fd = io ? io->wake_fd : -1, .events = POLLIN};
-    poll(&pfd, pfd.fd >= 0 ? 1 : 0, timeout_ms);
+    struct pollfd pfd = {.fd = wake_fd, .events = POLLIN};
+    poll(&pfd, wake_fd >= 0 ? 1 : 0, (int)(ns / 1000000));
 }
 
 enum vm_exit_reason vm_run(struct vm *vm, const struct vm_io *io) {
     uint64_t next_poll = 0;
-    while (vm->exit_reason == VM_RUNNING) {
-        bool any_busy = false;
-        for (unsigned i = 0; i < vm->nharts; i++) {
-            enum hart_stop s = hart_run(vm->harts[i], SLICE_INSNS);
-            if (s == HART_RAN) any_busy = true;
-        }
-        vm_update_timers(vm);
-        htif_poll(vm);
+    for (;;) {
+        uint64_t idle_ns = 0;
+        enum vm_slice r = vm_run_slice(vm, &idle_ns);
+        if (r == VM_SLICE_EXITED) break;
         uint64_t now = host_ns();
-        if (io && io->poll && (now >= next_poll || !any_busy)) {
+        if (io && io->poll && (now >= next_poll || r == VM_SLICE_IDLE)) {
             io->poll(io->ctx, vm);
             next_poll = now + IO_POLL_NS;
         }
-        if (!any_busy && vm->exit_reason == VM_RUNNING) {
-            bool pending = false;
-            for (unsigned i = 0; i < vm->nharts; i++)
-                if (!vm->harts[i]->hsm_stopped && hart_pending_irqs(vm->harts[i])) pending = true;
-            if (!pending) {
-                sleep_until_event(vm, io);
-                vm_update_timers(vm);
-                if (io && io->poll) io->poll(io->ctx, vm);
-            }
+        if (r == VM_SLICE_IDLE && idle_ns > 0) {
+            sleep_for(idle_ns, io ? io->wake_fd : -1);
+            vm_update_timers(vm);
+            if (io && io->poll) io->poll(io->ctx, vm);
         }
     }
     return vm->exit_reason;

@@ -68,7 +68,8 @@ struct vm {
     bool sbi_in_monitor;       /* no M-mode firmware: the monitor answers SBI calls */
     uint64_t clock_base_ns;    /* host CLOCK_MONOTONIC when mtime was 0 */
 
-    enum vm_exit_reason exit_reason;
+    enum vm_exit_reason exit_reason;        /* set once the message below is complete */
+    enum vm_exit_reason exit_reason_claim;  /* the first requester claims it here */
     int exit_code;             /* test failure code, reset type */
     char exit_message[256];
 };
@@ -100,6 +101,16 @@ struct vm_io {
 
 /* Runs the VM until it exits; returns the reason. */
 enum vm_exit_reason vm_run(struct vm *vm, const struct vm_io *io);
+
+/* One turn of every hart (a few ms at most) and the devices' timers, for a
+ * scheduler that runs many VMs. */
+enum vm_slice {
+    VM_SLICE_BUSY,    /* something ran or is pending: run again */
+    VM_SLICE_IDLE,    /* every hart waits for an interrupt: nothing to do for *idle_ns */
+    VM_SLICE_EXITED,  /* the VM stopped (see exit_reason) */
+};
+#define VM_MAX_IDLE_NS 100000000ull
+enum vm_slice vm_run_slice(struct vm *vm, uint64_t *idle_ns);
 
 /* Timer and device housekeeping (the idle deadline, interrupts from time). */
 void vm_update_timers(struct vm *vm);

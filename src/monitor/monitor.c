@@ -1,0 +1,520 @@
+/* The monitor: a table of VMs and a pool of worker threads that run them.
+ *
+ * Scheduling is proportional share at the granularity of a VM for now (a
+ * VM's harts take turns on whichever worker runs the VM): every VM has a
+ * virtual time, the host CPU time it used divided by its shares, and a free
+ * worker runs the runnable VM with the smallest. A VM whose harts all wait
+ * in wfi is not runnable until its next timer is due or input arrives, so
+ * idle VMs cost no host CPU. A cap limits a VM to a percentage of one core
+ * per accounting period. */
+#include "monitor/monitor.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "monitor/machine_memory.h"
+#include "vm/boot.h"
+#include "vm/vm.h"
+
+#define CONSOLE_RING (64 * 1024)
+#define INPUT_RING 4096
+#define TURN_NS 4000000ull         /* a worker runs one VM for about this long */
+#define CAP_PERIOD_NS 100000000ull /* caps are enforced over windows this long */
+#define DEFAULT_SHARES 1000
+
+struct vm_entry {
+    struct vm_entry *next;
+    struct monitor *mon;
+    char name[VM_NAME_MAX + 1];
+    struct vm *vm;
+    enum vm_run_state state;
+    unsigned shares, cap_percent;
+    bool running;              /* a worker has it */
+    bool idle;                 /* waiting for wake_at_ns or input */
+    uint64_t wake_at_ns;
+    uint64_t vtime;            /* cpu_ns * DEFAULT_SHARES / shares */
+    uint64_t cpu_ns;
+    uint64_t cap_window_start, cap_window_used;
+    /* console: guest output ring, host input queue */
+    uint8_t out[CONSOLE_RING];
+    uint64_t out_total;        /* bytes ever written; out holds the last CONSOLE_RING */
+    uint8_t in[INPUT_RING];
+    size_t in_len;
+    int exit_status;
+    char exit_message[256];
+};
+
+struct monitor {
+    pthread_mutex_t lock;
+    pthread_cond_t work;       /* a VM may have become runnable, or shutdown */
+    pthread_cond_t idle_vm;    /* a worker let go of a VM */
+    struct machine_memory mem;
+    struct frame_source frames;
+    struct vm_entry *vms;
+    unsigned nworkers;
+    pthread_t *workers;
+    bool shutting_down;
+};
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t thread_cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+const char *monitor_strerror(int code) {
+    switch (code < 0 ? -code : code) {
+    case MON_OK: return "ok";
+    case MON_ENOENT: return "no such VM";
+    case MON_EEXIST: return "a VM of that name exists";
+    case MON_EINVAL: return "invalid argument";
+    case MON_ENOMEM: return "machine memory exhausted";
+    case MON_ESTATE: return "not possible in the VM's current state";
+    }
+    return "unknown error";
+}
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...) {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -code;
+}
+
+/* ---- console ---- */
+
+/* vm_console.write: runs on the worker that runs the VM. */
+static void console_out(void *ctx, const uint8_t *buf, size_t n) {
+    struct vm_entry *e = ctx;
+    pthread_mutex_lock(&e->mon->lock);
+    for (size_t i = 0; i < n; i++) e->out[(e->out_total + i) % CONSOLE_RING] = buf[i];
+    e->out_total += n;
+    pthread_mutex_unlock(&e->mon->lock);
+}
+
+/* Moves queued input into the UART; called with the lock held, by the worker that has the VM. */
+static void feed_input(struct vm_entry *e) {
+    if (!e->in_len) return;
+    size_t k = vm_console_input(e->vm, e->in, e->in_len);
+    memmove(e->in, e->in + k, e->in_len - k);
+    e->in_len -= k;
+}
+
+/* ---- lookup and state ---- */
+
+static struct vm_entry *find(struct monitor *m, const char *name) {
+    for (struct vm_entry *e = m->vms; e; e = e->next)
+        if (strcmp(e->name, name) == 0) return e;
+    return NULL;
+}
+
+static uint64_t min_runnable_vtime(struct monitor *m) {
+    uint64_t v = UINT64_MAX;
+    for (struct vm_entry *e = m->vms; e; e = e->next)
+        if (e->state == VMS_RUNNING && !e->idle && e->vtime < v) v = e->vtime;
+    return v;
+}
+
+/* A VM that was idle or paused rejoins without a backlog of credit. */
+static void make_runnable(struct monitor *m, struct vm_entry *e) {
+    uint64_t v = min_runnable_vtime(m);
+    if (v != UINT64_MAX && e->vtime < v) e->vtime = v;
+    e->idle = false;
+    pthread_cond_broadcast(&m->work);
+}
+
+static void record_exit(struct vm_entry *e) {
+    static const int status[] = {
+        [VM_RUNNING] = 1, [VM_EXIT_POWEROFF] = 0, [VM_EXIT_RESET] = 2, [VM_EXIT_PANIC] = 3,
+        [VM_EXIT_TEST_FAIL] = 5, [VM_EXIT_GUEST_FAULT] = 4, [VM_EXIT_QUIT] = 6,
+    };
+    e->state = VMS_STOPPED;
+    e->exit_status = status[e->vm->exit_reason];
+    snprintf(e->exit_message, sizeof e->exit_message, "%s", e->vm->exit_message);
+}
+
+/* ---- workers ---- */
+
+/* The runnable VM with the least virtual time; wakes idle VMs that are due. */
+static struct vm_entry *pick(struct monitor *m, uint64_t now, uint64_t *next_wake) {
+    struct vm_entry *best = NULL;
+    *next_wake = UINT64_MAX;
+    for (struct vm_entry *e = m->vms; e; e = e->next) {
+        if (e->state != VMS_RUNNING || e->running) continue;
+        if (e->idle) {
+            if (e->wake_at_ns <= now) make_runnable(m, e);
+            else {
+                if (e->wake_at_ns < *next_wake) *next_wake = e->wake_at_ns;
+                continue;
+            }
+        }
+        if (!best || e->vtime < best->vtime) best = e;
+    }
+    return best;
+}
+
+/* Runs e for one turn, without the lock. Returns the slice outcome and the idle time. */
+static enum vm_slice run_turn(struct vm_entry *e, uint64_t *idle_ns) {
+    uint64_t start = now_ns();
+    enum vm_slice r;
+    do {
+        r = vm_run_slice(e->vm, idle_ns);
+    } while (r == VM_SLICE_BUSY && now_ns() - start < TURN_NS);
+    return r;
+}
+
+static void account(struct vm_entry *e, uint64_t used, uint64_t now) {
+    e->cpu_ns += used;
+    e->vtime += used * DEFAULT_SHARES / e->shares;
+    if (now - e->cap_window_start >= CAP_PERIOD_NS) {
+        e->cap_window_start = now;
+        e->cap_window_used = 0;
+    }
+    e->cap_window_used += used;
+}
+
+static void *worker_main(void *arg) {
+    struct monitor *m = arg;
+    pthread_mutex_lock(&m->lock);
+    while (!m->shutting_down) {
+        uint64_t now = now_ns(), next_wake;
+        struct vm_entry *e = pick(m, now, &next_wake);
+        if (!e) {
+            if (next_wake == UINT64_MAX) {
+                pthread_cond_wait(&m->work, &m->lock);
+            } else {
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                uint64_t t = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + (next_wake - now);
+                ts.tv_sec = (time_t)(t / 1000000000ull);
+                ts.tv_nsec = (long)(t % 1000000000ull);
+                pthread_cond_timedwait(&m->work, &m->lock, &ts);
+            }
+            continue;
+        }
+        e->running = true;
+        feed_input(e);
+        pthread_mutex_unlock(&m->lock);
+
+        uint64_t cpu0 = thread_cpu_ns(), idle_ns = 0;
+        enum vm_slice r = run_turn(e, &idle_ns);
+        uint64_t used = thread_cpu_ns() - cpu0;
+
+        pthread_mutex_lock(&m->lock);
+        now = now_ns();
+        account(e, used, now);
+        e->running = false;
+        if (r == VM_SLICE_EXITED) {
+            record_exit(e);
+        } else if (r == VM_SLICE_IDLE && e->in_len == 0) {
+            e->idle = true;
+            e->wake_at_ns = now + idle_ns;
+        }
+        if (e->cap_percent && e->state == VMS_RUNNING &&
+            e->cap_window_used * 100 >= (uint64_t)e->cap_percent * CAP_PERIOD_NS) {
+            /* Over its cap: sit out the rest of the accounting window. */
+            uint64_t until = e->cap_window_start + CAP_PERIOD_NS;
+            if (!e->idle || e->wake_at_ns < until) {
+                e->idle = true;
+                e->wake_at_ns = until;
+            }
+        }
+        pthread_cond_broadcast(&m->idle_vm);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+/* ---- lifecycle ---- */
+
+struct monitor *monitor_create(const struct monitor_config *cfg, char *err, size_t errlen) {
+    struct monitor *m = calloc(1, sizeof *m);
+    if (!m) {
+        fail(err, errlen, MON_ENOMEM, "out of memory");
+        return NULL;
+    }
+    uint64_t bytes = cfg->machine_mem ? cfg->machine_mem : machine_memory_default_size();
+    if (!machine_memory_init(&m->mem, bytes)) {
+        fail(err, errlen, MON_ENOMEM, "cannot reserve %llu MiB of machine memory: %s",
+             (unsigned long long)(bytes >> 20), strerror(errno));
+        free(m);
+        return NULL;
+    }
+    m->frames = machine_memory_source(&m->mem);
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->work, &ca);
+    pthread_cond_init(&m->idle_vm, &ca);
+    pthread_condattr_destroy(&ca);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    m->nworkers = cfg->workers ? cfg->workers : (cores > 0 ? (unsigned)cores : 1);
+    m->workers = calloc(m->nworkers, sizeof *m->workers);
+    for (unsigned i = 0; m->workers && i < m->nworkers; i++) pthread_create(&m->workers[i], NULL, worker_main, m);
+    return m;
+}
+
+static void free_entry(struct vm_entry *e) {
+    vm_destroy(e->vm);
+    free(e);
+}
+
+void monitor_destroy(struct monitor *m) {
+    if (!m) return;
+    pthread_mutex_lock(&m->lock);
+    m->shutting_down = true;
+    for (struct vm_entry *e = m->vms; e; e = e->next) vm_request_exit(e->vm, VM_EXIT_QUIT, 0, "monitor shut down");
+    pthread_cond_broadcast(&m->work);
+    pthread_mutex_unlock(&m->lock);
+    for (unsigned i = 0; m->workers && i < m->nworkers; i++) pthread_join(m->workers[i], NULL);
+    while (m->vms) {
+        struct vm_entry *e = m->vms;
+        m->vms = e->next;
+        free_entry(e);
+    }
+    free(m->workers);
+    machine_memory_destroy(&m->mem);
+    pthread_cond_destroy(&m->work);
+    pthread_cond_destroy(&m->idle_vm);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+static bool valid_name(const char *name) {
+    size_t n = strlen(name);
+    if (n == 0 || n > VM_NAME_MAX) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+              c == '.'))
+            return false;
+    }
+    return true;
+}
+
+int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, size_t errlen) {
+    if (!valid_name(spec->name))
+        return fail(err, errlen, MON_EINVAL, "VM names are 1 to %d letters, digits, '.', '_' or '-'", VM_NAME_MAX);
+    if (spec->mem_size < (1 << 20)) return fail(err, errlen, MON_EINVAL, "guest memory must be at least 1 MiB");
+    if (spec->mem_size & 0xfff) return fail(err, errlen, MON_EINVAL, "guest memory must be a multiple of 4 KiB");
+    if (spec->cpus < 1 || spec->cpus > VM_MAX_HARTS)
+        return fail(err, errlen, MON_EINVAL, "cpus must be between 1 and %d", VM_MAX_HARTS);
+    unsigned shares = spec->shares ? spec->shares : DEFAULT_SHARES;
+    if (shares > 100000) return fail(err, errlen, MON_EINVAL, "shares must be between 1 and 100000");
+    if (spec->cap_percent > 100) return fail(err, errlen, MON_EINVAL, "cap must be between 0 and 100 percent");
+
+    struct vm_entry *e = calloc(1, sizeof *e);
+    if (!e) return fail(err, errlen, MON_ENOMEM, "out of host memory");
+    e->mon = m;
+    snprintf(e->name, sizeof e->name, "%s", spec->name);
+    e->shares = shares;
+    e->cap_percent = spec->cap_percent;
+
+    pthread_mutex_lock(&m->lock);
+    bool taken = find(m, spec->name) != NULL;
+    pthread_mutex_unlock(&m->lock);
+    if (taken) {
+        free(e);
+        return fail(err, errlen, MON_EEXIST, "a VM named '%s' exists", spec->name);
+    }
+
+    struct vm_config cfg = {.mem_size = spec->mem_size, .ncpus = spec->cpus, .frames = &m->frames};
+    struct vm_console vc = {.write = console_out, .ctx = e};
+    char why[512];
+    e->vm = vm_create(&cfg, &vc, why, sizeof why);
+    if (!e->vm) {
+        free(e);
+        return fail(err, errlen, MON_EINVAL, "%s", why);
+    }
+    struct boot_config bc = {.kernel = spec->kernel, .initrd = spec->initrd, .append = spec->append, .bios = spec->bios};
+    if (!vm_boot(e->vm, &bc, why, sizeof why)) {
+        int code = e->vm->mem.exhausted ? MON_ENOMEM : MON_EINVAL;
+        free_entry(e);
+        return fail(err, errlen, code, "%s", why);
+    }
+
+    pthread_mutex_lock(&m->lock);
+    if (find(m, spec->name)) { /* created concurrently under the same name */
+        pthread_mutex_unlock(&m->lock);
+        free_entry(e);
+        return fail(err, errlen, MON_EEXIST, "a VM named '%s' exists", spec->name);
+    }
+    e->state = VMS_CREATED;
+    e->next = m->vms;
+    m->vms = e;
+    pthread_mutex_unlock(&m->lock);
+    return 0;
+}
+
+/* Looks e up and checks its state under the lock; on success the lock stays held. */
+static struct vm_entry *locked_entry(struct monitor *m, const char *name, char *err, size_t errlen, int *rc) {
+    pthread_mutex_lock(&m->lock);
+    struct vm_entry *e = find(m, name);
+    if (!e) {
+        pthread_mutex_unlock(&m->lock);
+        *rc = fail(err, errlen, MON_ENOENT, "no VM named '%s'", name);
+    }
+    return e;
+}
+
+int monitor_vm_start(struct monitor *m, const char *name, char *err, size_t errlen) {
+    int rc = 0;
+    struct vm_entry *e = locked_entry(m, name, err, errlen, &rc);
+    if (!e) return rc;
+    if (e->state != VMS_CREATED) {
+        rc = fail(err, errlen, MON_ESTATE, "VM '%s' was already started", name);
+    } else {
+        e->state = VMS_RUNNING;
+        e->cap_window_start = now_ns();
+        e->vm->clock_base_ns = e->cap_window_start; /* the guest's clock starts now */
+        make_runnable(m, e);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int monitor_vm_pause(struct monitor *m, const char *name, char *err, size_t errlen) {
+    int rc = 0;
+    struct vm_entry *e = locked_entry(m, name, err, errlen, &rc);
+    if (!e) return rc;
+    if (e->state != VMS_RUNNING) rc = fail(err, errlen, MON_ESTATE, "VM '%s' is not running", name);
+    else e->state = VMS_PAUSED;
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int monitor_vm_resume(struct monitor *m, const char *name, char *err, size_t errlen) {
+    int rc = 0;
+    struct vm_entry *e = locked_entry(m, name, err, errlen, &rc);
+    if (!e) return rc;
+    if (e->state != VMS_PAUSED) {
+        rc = fail(err, errlen, MON_ESTATE, "VM '%s' is not paused", name);
+    } else {
+        e->state = VMS_RUNNING;
+        make_runnable(m, e);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+/* Waits (lock held) until no worker runs e. */
+static void wait_not_running(struct monitor *m, struct vm_entry *e) {
+    while (e->running) pthread_cond_wait(&m->idle_vm, &m->lock);
+}
+
+int monitor_vm_stop(struct monitor *m, const char *name, char *err, size_t errlen) {
+    int rc = 0;
+    struct vm_entry *e = locked_entry(m, name, err, errlen, &rc);
+    if (!e) return rc;
+    if (e->state == VMS_STOPPED) {
+        rc = fail(err, errlen, MON_ESTATE, "VM '%s' is already stopped", name);
+    } else {
+        vm_request_exit(e->vm, VM_EXIT_QUIT, 0, "stopped by the monitor");
+        wait_not_running(m, e);
+        record_exit(e);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int monitor_vm_destroy(struct monitor *m, const char *name, char *err, size_t errlen) {
+    int rc = 0;
+    struct vm_entry *e = locked_entry(m, name, err, errlen, &rc);
+    if (!e) return rc;
+    vm_request_exit(e->vm, VM_EXIT_QUIT, 0, "destroyed by the monitor");
+    e->state = VMS_STOPPED;
+    wait_not_running(m, e);
+    for (struct vm_entry **p = &m->vms; *p; p = &(*p)->next)
+        if (*p == e) {
+            *p = e->next;
+            break;
+        }
+    pthread_mutex_unlock(&m->lock);
+    free_entry(e);
+    return 0;
+}
+
+static void fill_info(const struct vm_entry *e, struct vm_info *out) {
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%s", e->name);
+    out->state = e->state;
+    out->cpus = e->vm->nharts;
+    out->shares = e->shares;
+    out->cap_percent = e->cap_percent;
+    out->mem_size = e->vm->mem.size;
+    out->mem_backed = __atomic_load_n(&e->vm->mem.backed, __ATOMIC_RELAXED) << 12;
+    out->cpu_ns = e->cpu_ns;
+    for (unsigned i = 0; i < e->vm->nharts; i++) out->instructions += __atomic_load_n(&e->vm->harts[i]->icount, __ATOMIC_RELAXED);
+    out->exit_status = e->exit_status;
+    snprintf(out->exit_message, sizeof out->exit_message, "%s", e->exit_message);
+}
+
+int monitor_vm_info(struct monitor *m, const char *name, struct vm_info *out) {
+    pthread_mutex_lock(&m->lock);
+    struct vm_entry *e = find(m, name);
+    if (e) fill_info(e, out);
+    pthread_mutex_unlock(&m->lock);
+    return e ? 0 : -MON_ENOENT;
+}
+
+size_t monitor_vm_list(struct monitor *m, struct vm_info *out, size_t max) {
+    size_t n = 0;
+    pthread_mutex_lock(&m->lock);
+    for (struct vm_entry *e = m->vms; e; e = e->next, n++)
+        if (n < max) fill_info(e, &out[n]);
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+size_t monitor_console_read(struct monitor *m, const char *name, uint64_t *pos, void *buf, size_t len) {
+    size_t n = 0;
+    pthread_mutex_lock(&m->lock);
+    struct vm_entry *e = find(m, name);
+    if (e) {
+        uint64_t oldest = e->out_total > CONSOLE_RING ? e->out_total - CONSOLE_RING : 0;
+        if (*pos < oldest) *pos = oldest;
+        while (n < len && *pos < e->out_total) {
+            ((uint8_t *)buf)[n++] = e->out[*pos % CONSOLE_RING];
+            (*pos)++;
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+long monitor_console_write(struct monitor *m, const char *name, const void *buf, size_t len) {
+    pthread_mutex_lock(&m->lock);
+    struct vm_entry *e = find(m, name);
+    long n = -1;
+    if (e) {
+        size_t room = INPUT_RING - e->in_len;
+        n = (long)(len < room ? len : room);
+        memcpy(e->in + e->in_len, buf, (size_t)n);
+        e->in_len += (size_t)n;
+        if (e->state == VMS_RUNNING && e->idle && n > 0) make_runnable(m, e);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+void monitor_memory(struct monitor *m, uint64_t *total_bytes, uint64_t *free_bytes) {
+    *total_bytes = (m->mem.nframes - 1) << 12;
+    *free_bytes = machine_memory_free_frames(&m->mem) << 12;
+}

@@ -1,0 +1,86 @@
+/* The monitor: many VMs in one process. It owns machine memory, the VMs
+ * (by name) and the worker threads that run them, and offers the operations
+ * the control API exposes. Every function here is thread safe. */
+#ifndef RVISOR_MONITOR_H
+#define RVISOR_MONITOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct monitor;
+
+struct monitor_config {
+    uint64_t machine_mem;  /* bytes; 0 = machine_memory_default_size() */
+    unsigned workers;      /* host threads running VMs; 0 = host core count */
+};
+
+#define VM_NAME_MAX 63
+
+struct vm_spec {
+    char name[VM_NAME_MAX + 1];  /* [A-Za-z0-9_.-], 1..63 characters */
+    const char *kernel, *initrd, *append, *bios;
+    uint64_t mem_size;
+    unsigned cpus;
+    unsigned shares;             /* proportional CPU share, 1..100000 (default 1000) */
+    unsigned cap_percent;        /* 0 = no cap, else at most this % of one host core */
+};
+
+enum vm_run_state {
+    VMS_CREATED,   /* loaded, not started */
+    VMS_RUNNING,
+    VMS_PAUSED,
+    VMS_STOPPED,   /* the guest exited or was stopped: see exit fields */
+};
+
+struct vm_info {
+    char name[VM_NAME_MAX + 1];
+    enum vm_run_state state;
+    unsigned cpus, shares, cap_percent;
+    uint64_t mem_size;       /* configured guest RAM, bytes */
+    uint64_t mem_backed;     /* bytes of machine memory backing it */
+    uint64_t cpu_ns;         /* host CPU time its harts have used */
+    uint64_t instructions;   /* guest instructions executed */
+    int exit_status;         /* as `rvisor run` would exit, once stopped */
+    char exit_message[256];
+};
+
+/* Error codes returned (negated) by the operations below. */
+enum monitor_error {
+    MON_OK = 0,
+    MON_ENOENT = 1,    /* no VM of that name */
+    MON_EEXIST,        /* a VM of that name exists */
+    MON_EINVAL,        /* bad argument (message in err) */
+    MON_ENOMEM,        /* machine memory exhausted */
+    MON_ESTATE,        /* not possible in the VM's current state */
+};
+
+const char *monitor_strerror(int code);
+
+struct monitor *monitor_create(const struct monitor_config *cfg, char *err, size_t errlen);
+/* Stops every VM and the workers, frees everything. */
+void monitor_destroy(struct monitor *m);
+
+/* Each returns 0 or a negated enum monitor_error, with a message in err. */
+int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, size_t errlen);
+int monitor_vm_start(struct monitor *m, const char *name, char *err, size_t errlen);
+int monitor_vm_pause(struct monitor *m, const char *name, char *err, size_t errlen);
+int monitor_vm_resume(struct monitor *m, const char *name, char *err, size_t errlen);
+/* Powers the guest off (it ends in VMS_STOPPED); its state stays for inspection. */
+int monitor_vm_stop(struct monitor *m, const char *name, char *err, size_t errlen);
+/* Stops it if needed and frees it: its machine memory returns to the pool. */
+int monitor_vm_destroy(struct monitor *m, const char *name, char *err, size_t errlen);
+int monitor_vm_info(struct monitor *m, const char *name, struct vm_info *out);
+/* Fills up to max entries; returns how many VMs exist. */
+size_t monitor_vm_list(struct monitor *m, struct vm_info *out, size_t max);
+
+/* Console: guest output is kept in a per-VM ring buffer (the latest 64 KiB). */
+/* Copies output from position *pos on (0 = oldest kept); advances *pos. Returns bytes copied. */
+size_t monitor_console_read(struct monitor *m, const char *name, uint64_t *pos, void *buf, size_t len);
+/* Queues input for the guest's UART; returns bytes accepted, or -1 if no such VM. */
+long monitor_console_write(struct monitor *m, const char *name, const void *buf, size_t len);
+
+/* Machine memory in frames: total and free. */
+void monitor_memory(struct monitor *m, uint64_t *total_bytes, uint64_t *free_bytes);
+
+#endif
