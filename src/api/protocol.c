@@ -1,0 +1,402 @@
+#include "api/protocol.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "cli/options.h"
+#include "vm/platform.h"
+
+#define MiB (1024ull * 1024)
+#define JSON_DEPTH 16
+
+struct op_desc {
+    const char *name;
+    enum api_op op;
+    const char *const *fields; /* allowed besides "op" */
+};
+
+static const char *const no_fields[] = {NULL};
+static const char *const name_field[] = {"name", NULL};
+static const char *const create_fields[] = {"name", "kernel", "initrd", "append", "mem",
+                                            "cpus", "shares", "cap", "bios", NULL};
+
+static const struct op_desc ops[] = {
+    {"create", API_OP_CREATE, create_fields},   {"start", API_OP_START, name_field},
+    {"pause", API_OP_PAUSE, name_field},        {"resume", API_OP_RESUME, name_field},
+    {"stop", API_OP_STOP, name_field},          {"destroy", API_OP_DESTROY, name_field},
+    {"stats", API_OP_STATS, name_field},        {"console", API_OP_CONSOLE, name_field},
+    {"list", API_OP_LIST, no_fields},           {"memory", API_OP_MEMORY, no_fields},
+    {"shutdown", API_OP_SHUTDOWN, no_fields},
+};
+
+bool api_valid_name(const char *s) {
+    size_t n = strlen(s);
+    if (n == 0 || n > VM_NAME_MAX) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+const char *api_state_name(enum vm_run_state s) {
+    switch (s) {
+    case VMS_CREATED: return "created";
+    case VMS_RUNNING: return "running";
+    case VMS_PAUSED: return "paused";
+    case VMS_STOPPED: return "stopped";
+    }
+    return "unknown";
+}
+
+const char *api_error_code(int e) {
+    switch (e) {
+    case MON_ENOENT: return "not_found";
+    case MON_EEXIST: return "exists";
+    case MON_EINVAL: return "invalid";
+    case MON_ENOMEM: return "no_memory";
+    case MON_ESTATE: return "bad_state";
+    }
+    return "error";
+}
+
+static char *finish(json_object *obj) {
+    const char *s = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    size_t n = strlen(s);
+    char *out = malloc(n + 2);
+    if (out) {
+        memcpy(out, s, n);
+        out[n] = '\n';
+        out[n + 1] = 0;
+    }
+    json_object_put(obj);
+    return out;
+}
+
+static char *verror_reply(const char *code, const char *fmt, va_list ap) {
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "ok", json_object_new_boolean(0));
+    json_object_object_add(o, "error", json_object_new_string(msg));
+    json_object_object_add(o, "code", json_object_new_string(code));
+    return finish(o);
+}
+
+char *api_error_reply(const char *code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *r = verror_reply(code, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+void api_info_to_json(const struct vm_info *info, json_object *o) {
+    char name[VM_NAME_MAX + 1];
+    snprintf(name, sizeof name, "%s", info->name);
+    char msg[sizeof info->exit_message];
+    snprintf(msg, sizeof msg, "%s", info->exit_message);
+    json_object_object_add(o, "name", json_object_new_string(name));
+    json_object_object_add(o, "state", json_object_new_string(api_state_name(info->state)));
+    json_object_object_add(o, "cpus", json_object_new_int64(info->cpus));
+    json_object_object_add(o, "shares", json_object_new_int64(info->shares));
+    json_object_object_add(o, "cap_percent", json_object_new_int64(info->cap_percent));
+    json_object_object_add(o, "mem_size", json_object_new_uint64(info->mem_size));
+    json_object_object_add(o, "mem_backed", json_object_new_uint64(info->mem_backed));
+    json_object_object_add(o, "cpu_ns", json_object_new_uint64(info->cpu_ns));
+    json_object_object_add(o, "instructions", json_object_new_uint64(info->instructions));
+    json_object_object_add(o, "exit_status", json_object_new_int64(info->exit_status));
+    json_object_object_add(o, "exit_message", json_object_new_string(msg));
+}
+
+/* ---- parsing ---- */
+
+static bool fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool fail(char *err, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+/* A string field: absent or null leaves *out NULL (an error if required). */
+static bool get_string(json_object *root, const char *key, bool required, const char **out, char *err,
+                       size_t errlen) {
+    *out = NULL;
+    json_object *v;
+    if (!json_object_object_get_ex(root, key, &v) || v == NULL) {
+        if (required) return fail(err, errlen, "missing field \"%s\"", key);
+        return true;
+    }
+    if (!json_object_is_type(v, json_type_string)) return fail(err, errlen, "field \"%s\" must be a string", key);
+    const char *s = json_object_get_string(v);
+    if ((size_t)json_object_get_string_len(v) != strlen(s))
+        return fail(err, errlen, "field \"%s\" contains a NUL character", key);
+    *out = s;
+    return true;
+}
+
+/* An integer field within [lo, hi]; absent or null leaves *out unchanged. */
+static bool get_int(json_object *root, const char *key, int64_t lo, int64_t hi, int64_t *out, char *err,
+                    size_t errlen) {
+    json_object *v;
+    if (!json_object_object_get_ex(root, key, &v) || v == NULL) return true;
+    if (!json_object_is_type(v, json_type_int))
+        return fail(err, errlen, "field \"%s\" must be an integer", key);
+    int64_t n = json_object_get_int64(v);
+    if (n < lo || n > hi) {
+        return fail(err, errlen, "field \"%s\" must be from %" PRId64 " to %" PRId64 ", not %s", key, lo, hi,
+                    json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+    }
+    *out = n;
+    return true;
+}
+
+static bool get_mem(json_object *root, uint64_t *out, char *err, size_t errlen) {
+    json_object *v;
+    if (!json_object_object_get_ex(root, "mem", &v) || v == NULL) return true;
+    uint64_t bytes;
+    if (json_object_is_type(v, json_type_string)) {
+        const char *s = json_object_get_string(v);
+        if (!parse_size(s, &bytes))
+            return fail(err, errlen, "field \"mem\": '%.64s' is not a size (examples: 256, 256M, 1G)", s);
+    } else if (json_object_is_type(v, json_type_int)) {
+        if (json_object_get_int64(v) < 0) return fail(err, errlen, "field \"mem\" must not be negative");
+        bytes = json_object_get_uint64(v);
+    } else {
+        return fail(err, errlen, "field \"mem\" must be a size string (\"256M\") or a number of bytes");
+    }
+    if (bytes < MiB) return fail(err, errlen, "field \"mem\": a guest needs at least 1 MiB");
+    if (bytes > 0x80000000ull * 31) return fail(err, errlen, "field \"mem\" is too large");
+    *out = (bytes + 4095) & ~4095ull;
+    return true;
+}
+
+static bool parse_create(json_object *root, struct api_request *req, char *err, size_t errlen) {
+    struct vm_spec *s = &req->spec;
+    s->mem_size = 256 * MiB;
+    s->cpus = 1;
+    s->shares = 1000;
+    s->cap_percent = 0;
+    if (!get_string(root, "kernel", false, &s->kernel, err, errlen)) return false;
+    if (!get_string(root, "initrd", false, &s->initrd, err, errlen)) return false;
+    if (!get_string(root, "append", false, &s->append, err, errlen)) return false;
+    if (!get_string(root, "bios", false, &s->bios, err, errlen)) return false;
+    if (!get_mem(root, &s->mem_size, err, errlen)) return false;
+    int64_t cpus = 1, shares = 1000, cap = 0;
+    if (!get_int(root, "cpus", 1, VM_MAX_HARTS, &cpus, err, errlen)) return false;
+    if (!get_int(root, "shares", 1, 100000, &shares, err, errlen)) return false;
+    if (!get_int(root, "cap", 0, 100 * cpus, &cap, err, errlen)) return false;
+    s->cpus = (unsigned)cpus;
+    s->shares = (unsigned)shares;
+    s->cap_percent = (unsigned)cap;
+    if (!s->append) s->append = "console=ttyS0";
+    if (!s->kernel && !s->bios) return fail(err, errlen, "nothing to run: give \"kernel\" (or \"bios\")");
+    if (s->initrd && !s->kernel) return fail(err, errlen, "\"initrd\" needs \"kernel\"");
+    if (s->kernel && !*s->kernel) return fail(err, errlen, "field \"kernel\" is empty");
+    if (s->initrd && !*s->initrd) return fail(err, errlen, "field \"initrd\" is empty");
+    if (s->bios && !*s->bios) return fail(err, errlen, "field \"bios\" is empty");
+    memcpy(s->name, req->name, sizeof s->name);
+    return true;
+}
+
+bool api_parse_request(const char *line, size_t len, struct api_request *req, char *err, size_t errlen) {
+    memset(req, 0, sizeof *req);
+    if (len > API_MAX_REQUEST) return fail(err, errlen, "request is larger than %d bytes", API_MAX_REQUEST);
+    json_tokener *tok = json_tokener_new_ex(JSON_DEPTH);
+    if (!tok) return fail(err, errlen, "out of memory");
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    json_object *root = json_tokener_parse_ex(tok, line, (int)len);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    size_t end = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    if (jerr == json_tokener_continue) {
+        json_object_put(root);
+        return fail(err, errlen, "malformed JSON: the request ends in the middle of a value");
+    }
+    if (jerr != json_tokener_success) {
+        json_object_put(root);
+        return fail(err, errlen, "malformed JSON at byte %zu: %s", end, json_tokener_error_desc(jerr));
+    }
+    for (size_t i = end; i < len; i++) {
+        if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r') {
+            json_object_put(root);
+            return fail(err, errlen, "malformed JSON: unexpected data after the object at byte %zu", i);
+        }
+    }
+    if (!json_object_is_type(root, json_type_object)) {
+        json_object_put(root);
+        return fail(err, errlen, "a request must be a JSON object");
+    }
+    req->root = root;
+
+    const char *opname;
+    if (!get_string(root, "op", true, &opname, err, errlen)) goto bad;
+    const struct op_desc *d = NULL;
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (strcmp(ops[i].name, opname) == 0) d = &ops[i];
+    if (!d) {
+        fail(err, errlen, "unknown op \"%.64s\" (create, start, pause, resume, stop, destroy, stats, console, "
+                          "list, memory, shutdown)", opname);
+        goto bad;
+    }
+    req->op = d->op;
+    json_object_object_foreach(root, key, val) {
+        (void)val;
+        bool known = strcmp(key, "op") == 0;
+        for (const char *const *f = d->fields; *f && !known; f++) known = strcmp(*f, key) == 0;
+        if (!known) {
+            fail(err, errlen, "unknown field \"%.64s\" for op \"%s\"", key, d->name);
+            goto bad;
+        }
+    }
+    if (d->fields[0] && strcmp(d->fields[0], "name") == 0) {
+        const char *name;
+        if (!get_string(root, "name", true, &name, err, errlen)) goto bad;
+        if (!api_valid_name(name)) {
+            fail(err, errlen, "bad VM name \"%.80s\": use 1 to %d characters of A-Z a-z 0-9 _ . -", name,
+                 VM_NAME_MAX);
+            goto bad;
+        }
+        snprintf(req->name, sizeof req->name, "%s", name);
+    }
+    if (req->op == API_OP_CREATE && !parse_create(root, req, err, errlen)) goto bad;
+    return true;
+bad:
+    api_request_free(req);
+    return false;
+}
+
+void api_request_free(struct api_request *req) {
+    if (req->root) json_object_put(req->root);
+    req->root = NULL;
+}
+
+/* ---- execution ---- */
+
+static char *ok_reply(json_object *o) {
+    json_object_object_add(o, "ok", json_object_new_boolean(1));
+    return finish(o);
+}
+
+/* The reply to an operation on one VM: its state afterwards. */
+static char *vm_reply(struct monitor *m, const char *name) {
+    json_object *o = json_object_new_object();
+    struct vm_info info;
+    memset(&info, 0, sizeof info);
+    if (monitor_vm_info(m, name, &info) == 0) {
+        api_info_to_json(&info, o);
+    } else {
+        json_object_object_add(o, "name", json_object_new_string(name)); /* destroyed meanwhile */
+    }
+    return ok_reply(o);
+}
+
+static char *monitor_error_reply(int rc, const char *err) {
+    int e = rc < 0 ? -rc : rc;
+    return api_error_reply(api_error_code(e), "%s", err[0] ? err : monitor_strerror(e));
+}
+
+static char *list_reply(struct monitor *m) {
+    size_t cap = 64, n;
+    struct vm_info *v = NULL;
+    for (;;) {
+        struct vm_info *nv = realloc(v, cap * sizeof *v);
+        if (!nv) {
+            free(v);
+            return api_error_reply("error", "out of memory");
+        }
+        v = nv;
+        memset(v, 0, cap * sizeof *v);
+        n = monitor_vm_list(m, v, cap);
+        if (n <= cap) break;
+        cap = n + 16;
+    }
+    /* Sorted by name, so that listings are stable. */
+    for (size_t i = 1; i < n; i++) {
+        for (size_t j = i; j > 0 && strncmp(v[j - 1].name, v[j].name, sizeof v->name) > 0; j--) {
+            struct vm_info t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    }
+    json_object *o = json_object_new_object();
+    json_object *arr = json_object_new_array_ext((int)n);
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_new_object();
+        api_info_to_json(&v[i], e);
+        json_object_array_add(arr, e);
+    }
+    free(v);
+    json_object_object_add(o, "vms", arr);
+    return ok_reply(o);
+}
+
+static char *execute(struct monitor *m, const struct api_request *req, enum api_after *after) {
+    char err[512] = "";
+    int rc = 0;
+    switch (req->op) {
+    case API_OP_CREATE: rc = monitor_vm_create(m, &req->spec, err, sizeof err); break;
+    case API_OP_START: rc = monitor_vm_start(m, req->name, err, sizeof err); break;
+    case API_OP_PAUSE: rc = monitor_vm_pause(m, req->name, err, sizeof err); break;
+    case API_OP_RESUME: rc = monitor_vm_resume(m, req->name, err, sizeof err); break;
+    case API_OP_STOP: rc = monitor_vm_stop(m, req->name, err, sizeof err); break;
+    case API_OP_DESTROY: {
+        rc = monitor_vm_destroy(m, req->name, err, sizeof err);
+        if (rc) return monitor_error_reply(rc, err);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(req->name));
+        return ok_reply(o);
+    }
+    case API_OP_STATS:
+    case API_OP_CONSOLE: {
+        struct vm_info info;
+        memset(&info, 0, sizeof info);
+        if (monitor_vm_info(m, req->name, &info) != 0)
+            return api_error_reply("not_found", "no VM named \"%s\"", req->name);
+        json_object *o = json_object_new_object();
+        if (req->op == API_OP_STATS) {
+            api_info_to_json(&info, o);
+        } else {
+            json_object_object_add(o, "name", json_object_new_string(req->name));
+            *after = API_AFTER_CONSOLE;
+        }
+        return ok_reply(o);
+    }
+    case API_OP_LIST: return list_reply(m);
+    case API_OP_MEMORY: {
+        uint64_t total = 0, free_bytes = 0;
+        monitor_memory(m, &total, &free_bytes);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "total", json_object_new_uint64(total));
+        json_object_object_add(o, "free", json_object_new_uint64(free_bytes));
+        json_object_object_add(o, "used", json_object_new_uint64(total - free_bytes));
+        return ok_reply(o);
+    }
+    case API_OP_SHUTDOWN:
+        *after = API_AFTER_SHUTDOWN;
+        return ok_reply(json_object_new_object());
+    }
+    if (rc) return monitor_error_reply(rc, err);
+    return vm_reply(m, req->name);
+}
+
+char *api_handle_line(struct monitor *m, const char *line, size_t len, enum api_after *after,
+                      char name[VM_NAME_MAX + 1]) {
+    *after = API_AFTER_NONE;
+    struct api_request req;
+    char err[512];
+    if (!api_parse_request(line, len, &req, err, sizeof err)) return api_error_reply("bad_request", "%s", err);
+    char *reply = execute(m, &req, after);
+    if (*after == API_AFTER_CONSOLE) memcpy(name, req.name, VM_NAME_MAX + 1);
+    api_request_free(&req);
+    return reply;
+}

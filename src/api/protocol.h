@@ -1,0 +1,121 @@
+/* The control protocol: JSON requests to a running monitor, and their replies.
+ *
+ * Transport (see api/server.h): a Unix stream socket. Each request is one JSON
+ * object on one line (ended by '\n'; a trailing '\r' is ignored), at most
+ * API_MAX_REQUEST bytes; each reply is one JSON object on one line. Requests
+ * on a connection are answered in order. Blank lines are ignored.
+ *
+ * Requests ("op" is required; any field not listed for an op is an error):
+ *
+ *   {"op": "create", "name": "vm1", "kernel": "/path/Image", "initrd": "/path/initrd.gz",
+ *    "append": "console=ttyS0", "mem": "256M", "cpus": 1, "shares": 1000, "cap": 0,
+ *    "bios": null}
+ *       name    required: 1..63 characters of [A-Za-z0-9_.-]
+ *       kernel  Linux Image; kernel or bios is required. initrd needs kernel.
+ *               Paths are opened by the monitor: give absolute ones.
+ *       append  kernel command line (default "console=ttyS0")
+ *       mem     guest RAM: a string as `rvisor run --mem` takes ("256", "256M",
+ *               "1G"; a bare number is MiB) or an integer number of bytes;
+ *               default 256M, at least 1 MiB, rounded up to 4 KiB
+ *       cpus    1..VM_MAX_HARTS (default 1)
+ *       shares  proportional CPU share, 1..100000 (default 1000)
+ *       cap     0 (no cap) or at most this percent of one host core, 1..100*cpus
+ *       bios    M-mode firmware, or null / absent
+ *     Any of initrd, append, bios may be null (= absent).
+ *   {"op": "start"|"pause"|"resume"|"stop"|"destroy"|"stats", "name": "vm1"}
+ *   {"op": "console", "name": "vm1"}
+ *       After the ok reply the connection is a raw byte stream both ways:
+ *       the guest's console output, starting from the oldest output the
+ *       monitor keeps, goes to the client (polled every ~20 ms); bytes from
+ *       the client go to the guest's UART. It ends when the client closes
+ *       (or half-closes) its side, when the VM is destroyed, or when the VM
+ *       is stopped (after all of its output has been sent).
+ *   {"op": "list"}  {"op": "memory"}  {"op": "shutdown"}
+ *
+ * Replies:
+ *   {"ok": false, "error": "message", "code": CODE}   on any failure, where CODE is
+ *       "bad_request"  malformed JSON, not an object, missing or unknown field, wrong type
+ *       "too_large"    the request line is longer than API_MAX_REQUEST bytes
+ *       "incomplete"   the connection was closed in the middle of a request line
+ *       "not_found"    no VM of that name
+ *       "exists"       a VM of that name exists already
+ *       "invalid"      the monitor refused an argument (unreadable kernel, ...)
+ *       "no_memory"    machine memory is exhausted
+ *       "bad_state"    not possible in the VM's current state
+ *       "busy"         the monitor has too many connections
+ *   {"ok": true, VM_INFO...}  for create, start, pause, resume, stop and stats
+ *       (the VM after the operation), where VM_INFO is the fields of struct vm_info:
+ *       "name", "state" ("created"|"running"|"paused"|"stopped"), "cpus",
+ *       "shares", "cap_percent", "mem_size", "mem_backed" (bytes), "cpu_ns",
+ *       "instructions", "exit_status", "exit_message"
+ *   {"ok": true, "name": "vm1"}                       for destroy and console
+ *   {"ok": true, "vms": [VM_INFO, ...]}               for list (sorted by name)
+ *   {"ok": true, "total": BYTES, "free": BYTES, "used": BYTES}   for memory
+ *   {"ok": true}                                      for shutdown (the monitor
+ *       then stops serving, stops every VM and exits)
+ */
+#ifndef RVISOR_API_PROTOCOL_H
+#define RVISOR_API_PROTOCOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "monitor/monitor.h"
+
+#define API_MAX_REQUEST 65536 /* bytes in one request line, without its '\n' */
+
+struct json_object;
+
+enum api_op {
+    API_OP_CREATE,
+    API_OP_START,
+    API_OP_PAUSE,
+    API_OP_RESUME,
+    API_OP_STOP,
+    API_OP_DESTROY,
+    API_OP_STATS,
+    API_OP_CONSOLE,
+    API_OP_LIST,
+    API_OP_MEMORY,
+    API_OP_SHUTDOWN,
+};
+
+struct api_request {
+    enum api_op op;
+    char name[VM_NAME_MAX + 1];  /* ops on one VM */
+    struct vm_spec spec;         /* create: its strings point into root */
+    struct json_object *root;    /* the parsed request; owned */
+};
+
+/* What the connection does after the reply has been sent. */
+enum api_after {
+    API_AFTER_NONE,
+    API_AFTER_CONSOLE,   /* stream the console of the VM named in the request */
+    API_AFTER_SHUTDOWN,  /* stop the server */
+};
+
+/* Parses and checks one request line (len bytes, no newline). On failure
+ * returns false with a message in err; req then needs no freeing. */
+bool api_parse_request(const char *line, size_t len, struct api_request *req, char *err, size_t errlen);
+void api_request_free(struct api_request *req);
+
+/* Parses a request line and carries it out on the monitor. Returns the reply
+ * as a malloc'd, newline-terminated string; *after says what to do next, and
+ * for API_AFTER_CONSOLE, name receives the VM's name. */
+char *api_handle_line(struct monitor *m, const char *line, size_t len, enum api_after *after,
+                      char name[VM_NAME_MAX + 1]);
+
+/* An error reply, malloc'd and newline-terminated. */
+char *api_error_reply(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The "code" string of a monitor error (enum monitor_error, positive). */
+const char *api_error_code(int monitor_error);
+/* "created", "running", "paused", "stopped". */
+const char *api_state_name(enum vm_run_state s);
+/* Adds the fields of info to obj. */
+void api_info_to_json(const struct vm_info *info, struct json_object *obj);
+
+/* True if s is a valid VM name: 1..VM_NAME_MAX characters of [A-Za-z0-9_.-]. */
+bool api_valid_name(const char *s);
+
+#endif

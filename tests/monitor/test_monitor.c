@@ -1,0 +1,290 @@
+/* The monitor with real guests: many VMs at once in one process, their
+ * isolation, proportional shares, caps, idle VMs, memory accounting and
+ * the errors of the VM operations. Needs the default guest (RVISOR_GUEST,
+ * default ~/.cache/rvisor/default); every test is skipped without it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "monitor/monitor.h"
+
+#define MiB (1024ull * 1024)
+
+struct env {
+    char kernel[512], initrd[512];
+    struct monitor *m;
+};
+
+static int setup_with(void **state, unsigned workers, uint64_t machine_mem) {
+    struct env *e = calloc(1, sizeof *e);
+    const char *g = getenv("RVISOR_GUEST");
+    char def[400];
+    if (!g) {
+        snprintf(def, sizeof def, "%s/.cache/rvisor/default", getenv("HOME") ? getenv("HOME") : "/root");
+        g = def;
+    }
+    snprintf(e->kernel, sizeof e->kernel, "%s/Image", g);
+    snprintf(e->initrd, sizeof e->initrd, "%s/initrd.gz", g);
+    if (access(e->kernel, R_OK) == 0) {
+        char err[256];
+        struct monitor_config cfg = {.machine_mem = machine_mem, .workers = workers};
+        e->m = monitor_create(&cfg, err, sizeof err);
+        if (!e->m) fprintf(stderr, "monitor_create: %s\n", err);
+    }
+    *state = e;
+    return 0;
+}
+
+static int setup(void **state) { return setup_with(state, 2, 2048 * MiB); }
+static int setup_one_worker(void **state) { return setup_with(state, 1, 2048 * MiB); }
+static int setup_small_memory(void **state) { return setup_with(state, 2, 24 * MiB); }
+
+static int teardown(void **state) {
+    struct env *e = *state;
+    monitor_destroy(e->m);
+    free(e);
+    return 0;
+}
+
+#define NEED_GUEST(e)                                      \
+    do {                                                   \
+        if (!(e)->m) skip();                               \
+    } while (0)
+
+static int create(struct env *e, const char *name, const char *run, unsigned shares, unsigned cap, char *err) {
+    char append[1024];
+    if (run) snprintf(append, sizeof append, "console=ttyS0 quiet rvisor_run=\"%s\"", run);
+    else snprintf(append, sizeof append, "console=ttyS0 quiet");
+    struct vm_spec s = {.kernel = e->kernel, .initrd = e->initrd, .append = append, .mem_size = 256 * MiB,
+                        .cpus = 1, .shares = shares, .cap_percent = cap};
+    snprintf(s.name, sizeof s.name, "%s", name);
+    return monitor_vm_create(e->m, &s, err, 256);
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Waits until the VM's console shows `text`; returns false on timeout. */
+static bool wait_console(struct env *e, const char *name, const char *text, double timeout) {
+    double end = now_s() + timeout;
+    static char buf[70000];
+    while (now_s() < end) {
+        uint64_t pos = 0;
+        size_t n = monitor_console_read(e->m, name, &pos, buf, sizeof buf - 1);
+        buf[n] = 0;
+        if (strstr(buf, text)) return true;
+        usleep(50000);
+    }
+    return false;
+}
+
+static uint64_t cpu_ns(struct env *e, const char *name) {
+    struct vm_info info;
+    assert_int_equal(monitor_vm_info(e->m, name, &info), 0);
+    return info.cpu_ns;
+}
+
+static void test_several_vms_each_on_its_own_console(void **state) {
+    struct env *e = *state;
+    NEED_GUEST(e);
+    char err[256], name[16], cmd[128], want[64];
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "vm%d", i);
+        snprintf(cmd, sizeof cmd, "echo hello-from-$((%d * 111))", i + 1);
+        assert_int_equal(create(e, name, cmd, 0, 0, err), 0);
+        assert_int_equal(monitor_vm_start(e->m, name, err, sizeof err), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "vm%d", i);
+        snprintf(want, sizeof want, "hello-from-%d", (i + 1) * 111);
+        assert_true(wait_console(e, name, want, 60));
+        /* and nobody else's output */
+        for (int j = 0; j < 4; j++) {
+            if (j == i) continue;
+            char other[64], buf[70000];
+            snprintf(other, sizeof other, "hello-from-%d", (j + 1) * 111);
+            uint64_t pos = 0;
+            size_t n = monitor_console_read(e->m, name, &pos, buf, sizeof buf - 1);
+            buf[n] = 0;
+            assert_null(strstr(buf, other));
+        }
+    }
+    struct vm_info info[8];
+    assert_int_equal(monitor_vm_list(e->m, info, 8), 4);
+}
+
+static void test_shares_two_to_one(void **state) {
+    struct env *e = *state;
+    NEED_GUEST(e);
+    char err[256];
+    const char *spin = "echo spinning; while true; do :; done";
+    assert_int_equal(create(e, "big", spin, 2000, 0, err), 0);
+    assert_int_equal(create(e, "small", spin, 1000, 0, err), 0);
+    assert_int_equal(monitor_vm_start(e->m, "big", err, sizeof err), 0);
+    assert_int_equal(monitor_vm_start(e->m, "small", err, sizeof err), 0);
+    assert_true(wait_console(e, "big", "spinning", 60));
+    assert_true(wait_console(e, "small", "spinning", 60));
+    uint64_t b0 = cpu_ns(e, "big"), s0 = cpu_ns(e, "small");
+    sleep(4);
+    uint64_t b = cpu_ns(e, "big") - b0, s = cpu_ns(e, "small") - s0;
+    double ratio = (double)b / (double)s;
+    fprintf(stderr, "shares 2:1 -> cpu %.2fs : %.2fs = %.2f\n", b / 1e9, s / 1e9, ratio);
+    assert_true(ratio > 1.8 && ratio < 2.2);
+}
+
+static void test_cap_limits_a_busy_vm(void **state) {
+    struct env *e = *state;
+    NEED_GUEST(e);
+    char err[256];
+    assert_int_equal(create(e, "capped", "echo spinning; while true; do :; done", 0, 25, err), 0);
+    assert_int_equal(monitor_vm_start(e->m, "capped", err, sizeof err), 0);
+    assert_true(wait_console(e, "capped", "spinning", 60));
+    uint64_t c0 = cpu_ns(e, "capped");
+    double t0 = now_s();
+    sleep(3);
+    double share = (double)(cpu_ns(e, "capped") - c0) / 1e9 / (now_s() - t0);
+    fprintf(stderr, "cap 25%% -> used %.1f%%\n", 100 * share);
+    assert_true(share < 0.30 && share > 0.15);
+}
+
+static void test_idle_vm_costs_almost_nothing(void **state) {
+    struct env *e = *state;
+    NEED_GUEST(e);
+    char err[256];
+    assert_int_equal(create(e, "idle", NULL, 0, 0, err), 0);
+    assert_int_equal(monitor_vm_start(e->m, "idle", err, sizeof err), 0);
+    assert_true(wait_console(e, "idle", "rvisor-guest: init reached", 60));
+    sleep(2); /* let the shell settle at its prompt */
+    uint64_t c0 = cpu_ns(e, "idle");
+    sleep(3);
+    double share = (double)(cpu_ns(e, "idle") - c0) / 1e9 / 3;
+    fprintf(stderr, "idle VM used %.2f%% of a core\n", 100 * share);
+    assert_true(share < 0.02);
+    /* It still answers. */
+    assert_int_equal(monitor_console_write(e->m, "idle", "echo $((3 * 14))-answered\n", 26), 26);
+    assert_true(wait_console(e, "idle", "42-answered", 20));
+}
+
+static void test_spinning_and_panicking_guests_leave_others_alone(void **state) {
+    struct env *e = *state;
+    NEED_GUEST(e);
+    char err[256];
+    assert_int_equal(create(e, "spinner", "while true; do :; done", 0, 0, err), 0);
+    char append[] = "console=ttyS0 quiet rdinit=/bin/false";
+    struct vm_spec s = {.kernel = e->kernel, .initrd = e->initrd, .append = append, .mem_size = 256 * MiB, .cpus = 1};
+    snprintf(s.name, sizeof s.name, "panicker");
+    assert_int_equal(monitor_vm_create(e->m, &s, err, sizeof err), 0);
+    assert_int_equal(create(e, "worker", NULL, 0, 0, err), 0);
+    assert_int_equal(monitor_vm_start(e->m, "spinner", err, sizeof err), 0);
+    assert_int_equal(monitor_vm_start(e->m, "panicker", err, sizeof err), 0);
+    assert_int_equal(monitor_vm_start(e->m, "worker", err, sizeof err), 0);
+    assert_true(wait_console(e, "worker", "init reached", 60));
+    assert_true(wait_console(e, "panicker", "Kernel panic", 60));
+    struct vm_info info;
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(monitor_vm_info(e->m, "panicker", &info), 0);
+        if (info.state == VMS_STOPPED) break;
+        usleep(100000);
+    }
+    assert_int_equal(info.state, VMS_STOPPED);
+    assert_int_equal(info.exit_status, 3);
+    assert_int_equal(monitor_vm_destroy(e->m, "spinner", err, sizeof err), 0);
+    monitor_console_write(e->m, "worker", "echo still-$((6 * 7))\n", 22);
+    assert_true(wait_console(e, "worker", "still-42", 30));
+}
+
+static void test_destroy_returns_machine_memory(void **state) {
+    struct env *e = *state;
+    NEED_GUEST(e);
+    char err[256];
+    uint64_t total, free0, free1, free2;
+    monitor_memory(e->m, &total, &free0);
+    assert_int_equal(create(e, "m1", "dd if=/dev/zero of=/tmp/f bs=1M count=20 2>/dev/null; echo filled", 0, 0, err), 0);
+    assert_int_equal(monitor_vm_start(e->m, "m1", err, sizeof err), 0);
+    assert_true(wait_console(e, "m1", "filled", 60));
+    monitor_memory(e->m, &total, &free1);
+    assert_true(free0 - free1 >= 20 * MiB);
+    struct vm_info info;
+    assert_int_equal(monitor_vm_info(e->m, "m1", &info), 0);
+    assert_true(info.mem_backed >= 20 * MiB && info.mem_backed < 60 * MiB);
+    assert_int_equal(monitor_vm_destroy(e->m, "m1", err, sizeof err), 0);
+    monitor_memory(e->m, &total, &free2);
+    assert_int_equal(free2, free0);
+}
+
+static void test_operation_errors(void **state) {
+    struct env *e = *state;
+    NEED_GUEST(e);
+    char err[256];
+    assert_int_equal(create(e, "dup", NULL, 0, 0, err), 0);
+    assert_int_equal(create(e, "dup", NULL, 0, 0, err), -MON_EEXIST);
+    assert_non_null(strstr(err, "exists"));
+    assert_int_equal(create(e, "bad name!", NULL, 0, 0, err), -MON_EINVAL);
+    assert_int_equal(create(e, "", NULL, 0, 0, err), -MON_EINVAL);
+    assert_int_equal(monitor_vm_start(e->m, "nope", err, sizeof err), -MON_ENOENT);
+    assert_non_null(strstr(err, "nope"));
+    assert_int_equal(monitor_vm_pause(e->m, "dup", err, sizeof err), -MON_ESTATE);
+    assert_int_equal(monitor_vm_start(e->m, "dup", err, sizeof err), 0);
+    assert_int_equal(monitor_vm_start(e->m, "dup", err, sizeof err), -MON_ESTATE);
+    assert_int_equal(monitor_vm_pause(e->m, "dup", err, sizeof err), 0);
+    assert_int_equal(monitor_vm_resume(e->m, "dup", err, sizeof err), 0);
+    assert_int_equal(monitor_vm_stop(e->m, "dup", err, sizeof err), 0);
+    struct vm_info info;
+    assert_int_equal(monitor_vm_info(e->m, "dup", &info), 0);
+    assert_int_equal(info.state, VMS_STOPPED);
+    assert_int_equal(info.exit_status, 6);
+    assert_int_equal(monitor_vm_stop(e->m, "dup", err, sizeof err), -MON_ESTATE);
+    assert_int_equal(monitor_vm_destroy(e->m, "dup", err, sizeof err), 0);
+    assert_int_equal(monitor_vm_info(e->m, "dup", &info), -MON_ENOENT);
+    assert_int_equal(monitor_console_write(e->m, "dup", "x", 1), -1);
+    struct vm_spec s = {.kernel = "/nonexistent", .mem_size = 256 * MiB, .cpus = 1};
+    snprintf(s.name, sizeof s.name, "ghost");
+    assert_int_equal(monitor_vm_create(e->m, &s, err, sizeof err), -MON_EINVAL);
+    assert_non_null(strstr(err, "cannot open kernel"));
+    s.kernel = e->kernel;
+    s.cpus = 9;
+    assert_int_equal(monitor_vm_create(e->m, &s, err, sizeof err), -MON_EINVAL);
+}
+
+static void test_exhausted_machine_memory_refuses_new_vms(void **state) {
+    struct env *e = *state;
+    NEED_GUEST(e);
+    char err[256], name[16];
+    int rc = 0, created = 0;
+    for (int i = 0; i < 10 && rc == 0; i++) {
+        snprintf(name, sizeof name, "vm%d", i);
+        rc = create(e, name, NULL, 0, 0, err);
+        if (rc == 0) created++;
+    }
+    assert_int_equal(rc, -MON_ENOMEM);
+    assert_non_null(strstr(err, "machine memory"));
+    assert_true(created >= 1);
+    /* The ones that fit are intact and the failed one left nothing behind. */
+    struct vm_info info[16];
+    assert_int_equal(monitor_vm_list(e->m, info, 16), (size_t)created);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_several_vms_each_on_its_own_console, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shares_two_to_one, setup_one_worker, teardown),
+        cmocka_unit_test_setup_teardown(test_cap_limits_a_busy_vm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_vm_costs_almost_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spinning_and_panicking_guests_leave_others_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_returns_machine_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_operation_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exhausted_machine_memory_refuses_new_vms, setup_small_memory, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
