@@ -19,5 +19,5 @@ void code_page_invalidate(struct code_page *cp, unsigned off, unsigned len) {
     if (last >= CODE_SLOTS) last = CODE_SLOTS - 1;
     /* Only fn is reset: the handler of a store that overwrites its own
      * instruction still reads its other fields after the store. */
-    for (unsigned s = first; s <= last; s++) cp->slot[s].fn = op_decode;
+    for (unsigned s = first; s <= last; s++) __atomic_store_n(&cp->slot[s].fn, op_decode, __ATOMIC_RELEASE);
 }

@@ -31,7 +31,6 @@ void hart_update_tlb_sets(struct hart *h) {
 
 void hart_flush_tlb(struct hart *h) {
     for (int p = 0; p < 4; p++) tlb_set_flush(&h->tlb[p]);
-    hart_break(h);
 }
 
 void hart_set_mip(struct hart *h, uint64_t mask, bool level) {

@@ -9,23 +9,42 @@
 #include "hart/exec.h"
 #include "mmu/mmu.h"
 
-void op_decode(struct hart *h, const struct insn *i) {
-    struct insn *slot = (struct insn *)i;
+/* Decodes the instruction at h->pc into slot; returns its handler. Out of
+ * line, so that op_decode has no address-taken locals and its call to the
+ * handler stays a jump (see dispatch.h). */
+static __attribute__((noinline)) insn_fn decode_slot(struct hart *h, struct insn *slot) {
     unsigned off = (unsigned)(h->pc & ~PAGE_MASK);
     uint16_t lo;
     memcpy(&lo, h->cur_host_page + off, 2);
+    struct insn d;
     if ((lo & 3) == 3) {
         if (off == PAGE_SIZE - 2) {
-            *slot = (struct insn){.fn = op_cross_page, .len = 4};
+            d = (struct insn){.fn = op_cross_page, .len = 4};
         } else {
             uint16_t hi;
             memcpy(&hi, h->cur_host_page + off + 2, 2);
-            decode((uint32_t)lo | (uint32_t)hi << 16, slot);
+            decode((uint32_t)lo | (uint32_t)hi << 16, &d);
         }
     } else {
-        decode(lo, slot);
+        decode(lo, &d);
     }
-    slot->fn(h, slot);
+    /* Other harts of the VM may be running this page: publish the operands
+     * first and the handler last, so whoever sees the new handler sees them. */
+    slot->imm = d.imm;
+    slot->rd = d.rd;
+    slot->rs1 = d.rs1;
+    slot->rs2 = d.rs2;
+    slot->rs3 = d.rs3;
+    slot->rm = d.rm;
+    slot->len = d.len;
+    __atomic_store_n(&slot->fn, d.fn, __ATOMIC_RELEASE);
+    return d.fn;
+}
+
+void op_decode(struct hart *h, const struct insn *i) {
+    struct insn *slot = (struct insn *)i;
+    insn_fn fn = decode_slot(h, slot);
+    fn(h, slot);
 }
 
 /* Runs decoded instructions from `first` on. Returns how many it executed. */

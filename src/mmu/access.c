@@ -144,15 +144,18 @@ struct fetch_entry *mmu_fetch_fill(struct hart *h, uint64_t va) {
     uint64_t gpa;
     struct phys_page pp;
     if (!fetch_frame(h, va, &gpa, &pp)) return NULL;
-    if (!*pp.code) {
+    if (!__atomic_load_n(pp.code, __ATOMIC_ACQUIRE)) {
         struct code_page *cp = code_page_new();
         if (!cp) {
             h->env->fatal(h->owner, h, "out of host memory for decoded code");
             return NULL;
         }
-        *pp.code = cp;
-        /* From now on stores to this frame must see the code: drop write mappings. */
-        h->phys->code_added(h->owner, gpa & PAGE_MASK);
+        struct code_page *none = NULL;
+        if (__atomic_compare_exchange_n(pp.code, &none, cp, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            /* From now on stores to this frame must see the code: drop write mappings. */
+            h->phys->code_added(h->owner, gpa & PAGE_MASK);
+        else
+            code_page_free(cp); /* another hart of this VM installed one first */
     }
     struct fetch_entry *e = &h->itlb->fetch[tlb_index(va)];
     e->tag = va & PAGE_MASK;

@@ -1,10 +1,11 @@
-/* The monitor: a table of VMs and a pool of worker threads that run them.
+/* The monitor: a table of VMs and a pool of worker threads that run their
+ * vCPUs (harts). Harts of one VM may run on several workers at once.
  *
- * Scheduling is proportional share at the granularity of a VM for now (a
- * VM's harts take turns on whichever worker runs the VM): every VM has a
- * virtual time, the host CPU time it used divided by its shares, and a free
- * worker runs the runnable VM with the smallest. A VM whose harts all wait
- * in wfi is not runnable until its next timer is due or input arrives, so
+ * Scheduling is proportional share between VMs: every VM has a virtual
+ * time, the host CPU time its harts used divided by its shares, and a free
+ * worker runs a runnable hart of the VM with the smallest. A hart waiting
+ * in wfi is not runnable until its next timer is due, an interrupt is
+ * pending or input arrives; an HSM-stopped hart until it is started; so
  * idle VMs cost no host CPU. A cap limits a VM to a percentage of one core
  * per accounting period. */
 #include "monitor/monitor.h"
@@ -28,6 +29,13 @@
 #define CAP_PERIOD_NS 100000000ull /* caps are enforced over windows this long */
 #define DEFAULT_SHARES 1000
 
+struct vcpu {
+    bool running;              /* a worker has it */
+    bool idle;                 /* waiting for wake_at_ns, an interrupt or input */
+    uint64_t wake_at_ns;
+    uint64_t last_turn_ns;     /* when it last got a worker: the VM's harts take turns */
+};
+
 struct vm_entry {
     struct vm_entry *next;
     struct monitor *mon;
@@ -35,9 +43,9 @@ struct vm_entry {
     struct vm *vm;
     enum vm_run_state state;
     unsigned shares, cap_percent;
-    bool running;              /* a worker has it */
-    bool idle;                 /* waiting for wake_at_ns or input */
-    uint64_t wake_at_ns;
+    struct vcpu vcpu[VM_MAX_HARTS];
+    unsigned running;          /* how many of its harts workers have now */
+    uint64_t capped_until;     /* over its cap: no hart runs before this */
     uint64_t vtime;            /* cpu_ns * DEFAULT_SHARES / shares */
     uint64_t cpu_ns;
     uint64_t cap_window_start, cap_window_used;
@@ -124,19 +132,35 @@ static struct vm_entry *find(struct monitor *m, const char *name) {
     return NULL;
 }
 
+static bool vm_idle(const struct vm_entry *e) {
+    for (unsigned i = 0; i < e->vm->nharts; i++)
+        if (e->vcpu[i].running || !e->vcpu[i].idle) return false;
+    return true;
+}
+
 static uint64_t min_runnable_vtime(struct monitor *m) {
     uint64_t v = UINT64_MAX;
     for (struct vm_entry *e = m->vms; e; e = e->next)
-        if (e->state == VMS_RUNNING && !e->idle && e->vtime < v) v = e->vtime;
+        if (e->state == VMS_RUNNING && !vm_idle(e) && e->vtime < v) v = e->vtime;
     return v;
 }
 
-/* A VM that was idle or paused rejoins without a backlog of credit. */
+/* Wakes every hart of e (input arrived, it was resumed or started). A VM
+ * that was idle or paused rejoins without a backlog of credit. */
 static void make_runnable(struct monitor *m, struct vm_entry *e) {
     uint64_t v = min_runnable_vtime(m);
     if (v != UINT64_MAX && e->vtime < v) e->vtime = v;
-    e->idle = false;
+    for (unsigned i = 0; i < e->vm->nharts; i++) e->vcpu[i].idle = false;
     pthread_cond_broadcast(&m->work);
+}
+
+/* vm->kick: an IPI or an HSM start may have made a hart runnable. */
+static void kick(void *ctx) {
+    struct vm_entry *e = ctx;
+    pthread_mutex_lock(&e->mon->lock);
+    for (unsigned i = 0; i < e->vm->nharts; i++) e->vcpu[i].idle = false;
+    pthread_cond_broadcast(&e->mon->work);
+    pthread_mutex_unlock(&e->mon->lock);
 }
 
 static void record_exit(struct vm_entry *e) {
@@ -151,30 +175,59 @@ static void record_exit(struct vm_entry *e) {
 
 /* ---- workers ---- */
 
-/* The runnable VM with the least virtual time; wakes idle VMs that are due. */
-static struct vm_entry *pick(struct monitor *m, uint64_t now, uint64_t *next_wake) {
+/* Can hart i of e run now? Wakes it if its time came or an interrupt is
+ * pending; otherwise lowers *next_wake to when it may. */
+static bool hart_runnable(struct vm_entry *e, unsigned i, uint64_t now, uint64_t *next_wake) {
+    struct vcpu *c = &e->vcpu[i];
+    struct hart *h = e->vm->harts[i];
+    if (c->running || __atomic_load_n(&h->hsm_stopped, __ATOMIC_ACQUIRE)) return false;
+    if (c->idle && (c->wake_at_ns <= now || hart_pending_irqs(h) || e->in_len)) c->idle = false;
+    if (c->idle) {
+        if (c->wake_at_ns < *next_wake) *next_wake = c->wake_at_ns;
+        return false;
+    }
+    return true;
+}
+
+/* A runnable hart of the VM with the least virtual time. */
+static struct vm_entry *pick(struct monitor *m, uint64_t now, uint64_t *next_wake, unsigned *hart) {
     struct vm_entry *best = NULL;
+    unsigned best_hart = 0;
     *next_wake = UINT64_MAX;
     for (struct vm_entry *e = m->vms; e; e = e->next) {
-        if (e->state != VMS_RUNNING || e->running) continue;
-        if (e->idle) {
-            if (e->wake_at_ns <= now) make_runnable(m, e);
-            else {
-                if (e->wake_at_ns < *next_wake) *next_wake = e->wake_at_ns;
-                continue;
-            }
+        if (e->state != VMS_RUNNING) continue;
+        if (e->capped_until > now) {
+            if (e->capped_until < *next_wake) *next_wake = e->capped_until;
+            continue;
         }
-        if (!best || e->vtime < best->vtime) best = e;
+        if (best && e->vtime >= best->vtime) {
+            /* Still note when its harts wake, for the sleep below. */
+            uint64_t ignore_wake = *next_wake;
+            for (unsigned i = 0; i < e->vm->nharts; i++) hart_runnable(e, i, now, &ignore_wake);
+            *next_wake = ignore_wake;
+            continue;
+        }
+        /* Of its runnable harts, the one that waited longest: a hart spinning
+         * on a lock must not starve the hart holding it. */
+        bool found = false;
+        for (unsigned i = 0; i < e->vm->nharts; i++)
+            if (hart_runnable(e, i, now, next_wake) &&
+                (!found || e->vcpu[i].last_turn_ns < e->vcpu[best_hart].last_turn_ns)) {
+                found = true;
+                best_hart = i;
+            }
+        if (found) best = e;
     }
+    *hart = best_hart;
     return best;
 }
 
-/* Runs e for one turn, without the lock. Returns the slice outcome and the idle time. */
-static enum vm_slice run_turn(struct vm_entry *e, uint64_t *idle_ns) {
+/* Runs hart i of e for one turn, without the lock. */
+static enum vm_slice run_turn(struct vm_entry *e, unsigned i, uint64_t *idle_ns) {
     uint64_t start = now_ns();
     enum vm_slice r;
     do {
-        r = vm_run_slice(e->vm, idle_ns);
+        r = vm_run_hart(e->vm, i, idle_ns);
     } while (r == VM_SLICE_BUSY && now_ns() - start < TURN_NS);
     return r;
 }
@@ -187,6 +240,21 @@ static void account(struct vm_entry *e, uint64_t used, uint64_t now) {
         e->cap_window_used = 0;
     }
     e->cap_window_used += used;
+    if (e->cap_percent && e->cap_window_used * 100 >= (uint64_t)e->cap_percent * CAP_PERIOD_NS)
+        e->capped_until = e->cap_window_start + CAP_PERIOD_NS; /* sit out the rest of the window */
+}
+
+static void sleep_until(struct monitor *m, uint64_t now, uint64_t wake) {
+    if (wake == UINT64_MAX) {
+        pthread_cond_wait(&m->work, &m->lock);
+        return;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t t = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + (wake - now);
+    ts.tv_sec = (time_t)(t / 1000000000ull);
+    ts.tv_nsec = (long)(t % 1000000000ull);
+    pthread_cond_timedwait(&m->work, &m->lock, &ts);
 }
 
 static void *worker_main(void *arg) {
@@ -194,46 +262,35 @@ static void *worker_main(void *arg) {
     pthread_mutex_lock(&m->lock);
     while (!m->shutting_down) {
         uint64_t now = now_ns(), next_wake;
-        struct vm_entry *e = pick(m, now, &next_wake);
+        unsigned i;
+        struct vm_entry *e = pick(m, now, &next_wake, &i);
         if (!e) {
-            if (next_wake == UINT64_MAX) {
-                pthread_cond_wait(&m->work, &m->lock);
-            } else {
-                struct timespec ts;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                uint64_t t = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + (next_wake - now);
-                ts.tv_sec = (time_t)(t / 1000000000ull);
-                ts.tv_nsec = (long)(t % 1000000000ull);
-                pthread_cond_timedwait(&m->work, &m->lock, &ts);
-            }
+            sleep_until(m, now, next_wake);
             continue;
         }
-        e->running = true;
+        struct vcpu *c = &e->vcpu[i];
+        c->running = true;
+        c->last_turn_ns = now;
+        e->running++;
         feed_input(e);
         pthread_mutex_unlock(&m->lock);
 
         uint64_t cpu0 = thread_cpu_ns(), idle_ns = 0;
-        enum vm_slice r = run_turn(e, &idle_ns);
+        enum vm_slice r = run_turn(e, i, &idle_ns);
         uint64_t used = thread_cpu_ns() - cpu0;
 
         pthread_mutex_lock(&m->lock);
         now = now_ns();
         account(e, used, now);
-        e->running = false;
+        c->running = false;
+        e->running--;
         if (r == VM_SLICE_EXITED) {
-            record_exit(e);
-        } else if (r == VM_SLICE_IDLE && e->in_len == 0) {
-            e->idle = true;
-            e->wake_at_ns = now + idle_ns;
-        }
-        if (e->cap_percent && e->state == VMS_RUNNING &&
-            e->cap_window_used * 100 >= (uint64_t)e->cap_percent * CAP_PERIOD_NS) {
-            /* Over its cap: sit out the rest of the accounting window. */
-            uint64_t until = e->cap_window_start + CAP_PERIOD_NS;
-            if (!e->idle || e->wake_at_ns < until) {
-                e->idle = true;
-                e->wake_at_ns = until;
-            }
+            /* Its other harts saw the exit request too; the last one out records it. */
+            e->state = VMS_STOPPED;
+            if (!e->running) record_exit(e);
+        } else if (r == VM_SLICE_IDLE) {
+            c->idle = true;
+            c->wake_at_ns = now + idle_ns;
         }
         pthread_cond_broadcast(&m->idle_vm);
     }
@@ -343,6 +400,8 @@ int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, 
         free(e);
         return fail(err, errlen, MON_EINVAL, "%s", why);
     }
+    e->vm->kick = kick;
+    e->vm->kick_ctx = e;
     struct boot_config bc = {.kernel = spec->kernel, .initrd = spec->initrd, .append = spec->append, .bios = spec->bios};
     if (!vm_boot(e->vm, &bc, why, sizeof why)) {
         int code = e->vm->mem.exhausted ? MON_ENOMEM : MON_EINVAL;
@@ -508,7 +567,7 @@ long monitor_console_write(struct monitor *m, const char *name, const void *buf,
         n = (long)(len < room ? len : room);
         memcpy(e->in + e->in_len, buf, (size_t)n);
         e->in_len += (size_t)n;
-        if (e->state == VMS_RUNNING && e->idle && n > 0) make_runnable(m, e);
+        if (e->state == VMS_RUNNING && n > 0) make_runnable(m, e);
     }
     pthread_mutex_unlock(&m->lock);
     return n;

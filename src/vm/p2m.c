@@ -31,6 +31,7 @@ bool p2m_init(struct p2m *m, uint64_t base, uint64_t size, const struct frame_so
     m->base = base;
     m->size = size;
     m->frames = *frames;
+    pthread_mutex_init(&m->lock, NULL);
     return true;
 }
 
@@ -41,21 +42,30 @@ void p2m_destroy(struct p2m *m) {
     }
     free(m->map);
     free(m->code);
+    pthread_mutex_destroy(&m->lock);
     memset(m, 0, sizeof *m);
 }
 
-/* Gives a never-written guest frame a machine frame of its own. */
+/* Gives a never-written guest frame a machine frame of its own (or returns
+ * the one another hart gave it meanwhile). */
 static uint8_t *back_frame(struct p2m *m, uint64_t frame) {
+    pthread_mutex_lock(&m->lock);
+    uint64_t e = __atomic_load_n(&m->map[frame], __ATOMIC_ACQUIRE);
     uint64_t mfn;
-    if (!m->frames.alloc(m->frames.pool, &mfn)) {
+    if (entry_state(e) == P2M_PRIVATE) {
+        mfn = entry_mfn(e);
+    } else if (!m->frames.alloc(m->frames.pool, &mfn)) {
         m->exhausted = true;
+        pthread_mutex_unlock(&m->lock);
         return NULL;
+    } else {
+        __atomic_store_n(&m->map[frame], mfn << STATE_BITS | P2M_PRIVATE, __ATOMIC_RELEASE);
+        __atomic_fetch_add(&m->backed, 1, __ATOMIC_RELAXED);
+        /* Translations that still read the zero frame for this guest frame must go. */
+        if (m->shootdown)
+            m->shootdown(m->shootdown_ctx, m->base + (frame << PAGE_SHIFT), frame_host(&m->frames, m->frames.zero_mfn));
     }
-    m->map[frame] = mfn << STATE_BITS | P2M_PRIVATE;
-    m->backed++;
-    /* Translations that still read the zero frame for this guest frame must go. */
-    if (m->shootdown)
-        m->shootdown(m->shootdown_ctx, m->base + (frame << PAGE_SHIFT), frame_host(&m->frames, m->frames.zero_mfn));
+    pthread_mutex_unlock(&m->lock);
     return frame_host(&m->frames, mfn);
 }
 
@@ -63,7 +73,7 @@ uint8_t *p2m_frame(struct p2m *m, uint64_t gpa, bool write, struct code_page ***
     if (!p2m_contains(m, gpa, 1)) return NULL;
     uint64_t frame = (gpa - m->base) >> PAGE_SHIFT;
     if (code) *code = &m->code[frame];
-    uint64_t e = m->map[frame];
+    uint64_t e = __atomic_load_n(&m->map[frame], __ATOMIC_ACQUIRE);
     switch (entry_state(e)) {
     case P2M_PRIVATE: return frame_host(&m->frames, entry_mfn(e));
     case P2M_ZERO: return write ? back_frame(m, frame) : frame_host(&m->frames, m->frames.zero_mfn);

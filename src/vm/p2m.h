@@ -8,6 +8,7 @@
 #ifndef RVISOR_P2M_H
 #define RVISOR_P2M_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,7 +29,8 @@ struct p2m {
     uint64_t size;                /* bytes, a multiple of 4 KiB */
     uint64_t nframes;
     struct frame_source frames;
-    uint64_t *map;                /* per guest frame: mfn << 8 | state */
+    uint64_t *map;                /* per guest frame: mfn << 8 | state (one atomic word) */
+    pthread_mutex_t lock;         /* serialises changes of map entries (harts run on several threads) */
     struct code_page **code;      /* per guest frame: decoded code, or NULL */
     uint64_t backed;              /* guest frames with a machine frame */
     bool exhausted;               /* a write found no free machine frame */

@@ -88,7 +88,8 @@ static struct sbiret hsm(struct vm *vm, struct hart *h, uint64_t fid) {
         hart_flush_tlb(t);
         hart_update_tlb_sets(t);
         t->wfi = false;
-        t->hsm_stopped = false;
+        __atomic_store_n(&t->hsm_stopped, false, __ATOMIC_RELEASE);
+        if (vm->kick) vm->kick(vm->kick_ctx);
         return (struct sbiret){SBI_SUCCESS, 0};
     }
     case 1: /* hart_stop */
@@ -125,7 +126,11 @@ static struct sbiret dispatch(struct vm *vm, struct hart *h, uint64_t eid, uint6
         }
         break;
     case EXT_IPI:
-        if (fid == 0) return (struct sbiret){for_harts(vm, A(0), A(1), send_ssip), 0};
+        if (fid == 0) {
+            int64_t rc = for_harts(vm, A(0), A(1), send_ssip);
+            if (vm->kick) vm->kick(vm->kick_ctx);
+            return (struct sbiret){rc, 0};
+        }
         break;
     case EXT_RFENCE:
         if (fid == 0) return (struct sbiret){for_harts(vm, A(0), A(1), remote_nothing), 0};

@@ -82,8 +82,8 @@ static void phys_code_added(void *owner, uint64_t gpa) {
 
 /* A guest frame's backing changed: drop every hart's read and fetch
  * translations that lead to the old host page (writes never map a frame
- * that can change this way). Single-threaded for now: the harts are not
- * running while this runs. */
+ * that can change this way). Harts may be running on other threads: each
+ * entry dies with one aligned store (see hart_flush_tlb). */
 static void p2m_shootdown(void *ctx, uint64_t gpa, const uint8_t *old_host) {
     (void)gpa;
     struct vm *vm = ctx;
@@ -93,9 +93,9 @@ static void p2m_shootdown(void *ctx, uint64_t gpa, const uint8_t *old_host) {
             struct tlb_set *t = &vm->harts[i]->tlb[p];
             for (unsigned e = 0; e < TLB_SIZE; e++) {
                 if (t->read[e].tag != TLB_INVALID && t->read[e].tag + t->read[e].addend == old)
-                    t->read[e].tag = TLB_INVALID;
+                    __atomic_store_n(&t->read[e].tag, TLB_INVALID, __ATOMIC_RELAXED);
                 if (t->fetch[e].tag != TLB_INVALID && t->fetch[e].tag + t->fetch[e].addend == old)
-                    t->fetch[e].tag = TLB_INVALID;
+                    __atomic_store_n(&t->fetch[e].tag, TLB_INVALID, __ATOMIC_RELAXED);
             }
         }
 }
@@ -235,12 +235,25 @@ void vm_update_timers(struct vm *vm) {
 }
 
 /* Earliest mtime at which a timer interrupt becomes due. */
-static uint64_t next_deadline(const struct vm *vm) {
+/* Earliest future mtime at which a timer interrupt becomes due for hart
+ * `only` (or any hart if only < 0). Timers that already fired do not count:
+ * their interrupt is pending already, and waiting for them again would spin. */
+static uint64_t next_deadline(const struct vm *vm, int only, uint64_t now) {
     uint64_t d = aclint_next_deadline(vm->aclint);
     if (vm->sbi_in_monitor)
-        for (unsigned i = 0; i < vm->nharts; i++)
-            if (vm->harts[i]->stimecmp < d) d = vm->harts[i]->stimecmp;
+        for (unsigned i = 0; i < vm->nharts; i++) {
+            uint64_t t = __atomic_load_n(&vm->harts[i]->stimecmp, __ATOMIC_RELAXED);
+            if ((only < 0 || (unsigned)only == i) && t > now && t < d) d = t;
+        }
     return d;
+}
+
+/* How long nothing is due, capped at VM_MAX_IDLE_NS. */
+static uint64_t idle_time(const struct vm *vm, int only) {
+    uint64_t now = vm_time(vm), deadline = next_deadline(vm, only, now);
+    uint64_t ticks = deadline > now ? deadline - now : 0;
+    uint64_t ns = ticks > VIRT_TIMEBASE_HZ ? 1000000000ull : ticks * (1000000000ull / VIRT_TIMEBASE_HZ);
+    return ns < VM_MAX_IDLE_NS ? ns : VM_MAX_IDLE_NS;
 }
 
 enum vm_slice vm_run_slice(struct vm *vm, uint64_t *idle_ns) {
@@ -256,10 +269,23 @@ enum vm_slice vm_run_slice(struct vm *vm, uint64_t *idle_ns) {
         if (!vm->harts[i]->hsm_stopped && hart_pending_irqs(vm->harts[i])) return VM_SLICE_BUSY;
     /* Every hart waits: sleep until the next timer is due, and at most
      * 100 ms (RTC alarms and other slow events are checked then). */
-    uint64_t deadline = next_deadline(vm), now = vm_time(vm);
-    uint64_t ticks = deadline > now ? deadline - now : 0;
-    uint64_t ns = ticks > VIRT_TIMEBASE_HZ ? 1000000000ull : ticks * (1000000000ull / VIRT_TIMEBASE_HZ);
-    *idle_ns = ns < VM_MAX_IDLE_NS ? ns : VM_MAX_IDLE_NS;
+    *idle_ns = idle_time(vm, -1);
+    return VM_SLICE_IDLE;
+}
+
+enum vm_slice vm_run_hart(struct vm *vm, unsigned i, uint64_t *idle_ns) {
+    if (vm->exit_reason != VM_RUNNING) return VM_SLICE_EXITED;
+    struct hart *h = vm->harts[i];
+    enum hart_stop s = hart_run(h, SLICE_INSNS);
+    vm_update_timers(vm);
+    if (i == 0) htif_poll(vm);
+    if (vm->exit_reason != VM_RUNNING) return VM_SLICE_EXITED;
+    if (s == HART_RAN || (s == HART_IDLE && hart_pending_irqs(h))) return VM_SLICE_BUSY;
+    if (s == HART_STOPPED) {
+        *idle_ns = VM_MAX_IDLE_NS;
+        return VM_SLICE_IDLE;
+    }
+    *idle_ns = idle_time(vm, (int)i);
     return VM_SLICE_IDLE;
 }
 

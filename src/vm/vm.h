@@ -64,6 +64,10 @@ struct vm {
     struct pvpanic *pvpanic;
 
     struct vm_console console;
+    /* Called (from any hart's thread) when a hart may have become runnable:
+     * an IPI was sent or a hart was started. */
+    void (*kick)(void *ctx);
+    void *kick_ctx;
     struct htif htif;
     bool sbi_in_monitor;       /* no M-mode firmware: the monitor answers SBI calls */
     uint64_t clock_base_ns;    /* host CLOCK_MONOTONIC when mtime was 0 */
@@ -111,6 +115,11 @@ enum vm_slice {
 };
 #define VM_MAX_IDLE_NS 100000000ull
 enum vm_slice vm_run_slice(struct vm *vm, uint64_t *idle_ns);
+
+/* The same for one hart, for a scheduler that runs a VM's harts on several
+ * threads at once: VM_SLICE_IDLE also when the hart is HSM-stopped (then
+ * *idle_ns is VM_MAX_IDLE_NS; vm->kick says when that may change). */
+enum vm_slice vm_run_hart(struct vm *vm, unsigned i, uint64_t *idle_ns);
 
 /* Timer and device housekeeping (the idle deadline, interrupts from time). */
 void vm_update_timers(struct vm *vm);

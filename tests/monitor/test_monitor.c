@@ -124,6 +124,36 @@ static void test_several_vms_each_on_its_own_console(void **state) {
     assert_int_equal(monitor_vm_list(e->m, info, 8), 4);
 }
 
+static void test_smp_guest_runs_on_several_workers(void **state) {
+    struct env *e = *state;
+    NEED_GUEST(e);
+    char err[256];
+    char append[] = "console=ttyS0 quiet rvisor_run=\"grep -c ^processor /proc/cpuinfo; echo go; "
+                    "for k in 1 2 3 4; do (i=0; while [ $i -lt 15000 ]; do i=$((i+1)); done; echo w$k-done) & done; "
+                    "wait; echo all-done\"";
+    struct vm_spec s = {.kernel = e->kernel, .initrd = e->initrd, .append = append, .mem_size = 256 * MiB, .cpus = 4};
+    snprintf(s.name, sizeof s.name, "smp");
+    assert_int_equal(monitor_vm_create(e->m, &s, err, sizeof err), 0);
+    assert_int_equal(monitor_vm_start(e->m, "smp", err, sizeof err), 0);
+    assert_true(wait_console(e, "smp", "go", 120));
+    uint64_t c0 = cpu_ns(e, "smp");
+    double t0 = now_s();
+    assert_true(wait_console(e, "smp", "all-done", 300));
+    double cores = (double)(cpu_ns(e, "smp") - c0) / 1e9 / (now_s() - t0);
+    fprintf(stderr, "4-hart guest on 2 workers used %.2f host cores\n", cores);
+    char buf[70000];
+    uint64_t pos = 0;
+    size_t n = monitor_console_read(e->m, "smp", &pos, buf, sizeof buf - 1);
+    buf[n] = 0;
+    assert_non_null(strstr(buf, "\n4\r"));
+    for (int k = 1; k <= 4; k++) {
+        char w[16];
+        snprintf(w, sizeof w, "w%d-done", k);
+        assert_non_null(strstr(buf, w));
+    }
+    assert_true(cores > 1.2); /* more than one core: the harts ran in parallel */
+}
+
 static void test_shares_two_to_one(void **state) {
     struct env *e = *state;
     NEED_GUEST(e);
@@ -278,6 +308,7 @@ static void test_exhausted_machine_memory_refuses_new_vms(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_several_vms_each_on_its_own_console, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_smp_guest_runs_on_several_workers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shares_two_to_one, setup_one_worker, teardown),
         cmocka_unit_test_setup_teardown(test_cap_limits_a_busy_vm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_vm_costs_almost_nothing, setup, teardown),
