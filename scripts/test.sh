@@ -42,7 +42,7 @@ count_summary() {
 # cmocka prints "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)".
 run_unit() {
   local dir=$1 label=$2
-  for t in "$dir"/tests/unit/test_* "$dir"/tests/monitor/test_*; do
+  for t in "$dir"/tests/unit/test_* "$dir"/tests/api/test_* "$dir"/tests/monitor/test_*; do
     [ -f "$t" ] && [ -x "$t" ] || continue
     local out=$log/$(basename "$t").$label
     "$t" >"$out" 2>&1; local rc=$?

@@ -194,7 +194,7 @@ static bool parse_create(json_object *root, struct api_request *req, char *err, 
     int64_t cpus = 1, shares = 1000, cap = 0;
     if (!get_int(root, "cpus", 1, VM_MAX_HARTS, &cpus, err, errlen)) return false;
     if (!get_int(root, "shares", 1, 100000, &shares, err, errlen)) return false;
-    if (!get_int(root, "cap", 0, 100 * cpus, &cap, err, errlen)) return false;
+    if (!get_int(root, "cap", 0, 100, &cap, err, errlen)) return false;
     s->cpus = (unsigned)cpus;
     s->shares = (unsigned)shares;
     s->cap_percent = (unsigned)cap;
@@ -213,10 +213,18 @@ bool api_parse_request(const char *line, size_t len, struct api_request *req, ch
     if (len > API_MAX_REQUEST) return fail(err, errlen, "request is larger than %d bytes", API_MAX_REQUEST);
     json_tokener *tok = json_tokener_new_ex(JSON_DEPTH);
     if (!tok) return fail(err, errlen, "out of memory");
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS | JSON_TOKENER_VALIDATE_UTF8);
     json_object *root = json_tokener_parse_ex(tok, line, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
+    if (jerr == json_tokener_continue) {
+        /* The line is all there is: a NUL ends a bare number, and shows
+         * anything else unfinished for what it is. */
+        root = json_tokener_parse_ex(tok, "", 1);
+        jerr = json_tokener_get_error(tok);
+        end = len;
+        if (jerr != json_tokener_success) jerr = json_tokener_continue;
+    }
     json_tokener_free(tok);
     if (jerr == json_tokener_continue) {
         json_object_put(root);
@@ -282,14 +290,18 @@ void api_request_free(struct api_request *req) {
 
 /* ---- execution ---- */
 
-static char *ok_reply(json_object *o) {
+/* A reply object with "ok": true as its first field. */
+static json_object *ok_object(void) {
+    json_object *o = json_object_new_object();
     json_object_object_add(o, "ok", json_object_new_boolean(1));
-    return finish(o);
+    return o;
 }
+
+static char *ok_reply(json_object *o) { return finish(o); }
 
 /* The reply to an operation on one VM: its state afterwards. */
 static char *vm_reply(struct monitor *m, const char *name) {
-    json_object *o = json_object_new_object();
+    json_object *o = ok_object();
     struct vm_info info;
     memset(&info, 0, sizeof info);
     if (monitor_vm_info(m, name, &info) == 0) {
@@ -328,7 +340,7 @@ static char *list_reply(struct monitor *m) {
             v[j - 1] = t;
         }
     }
-    json_object *o = json_object_new_object();
+    json_object *o = ok_object();
     json_object *arr = json_object_new_array_ext((int)n);
     for (size_t i = 0; i < n; i++) {
         json_object *e = json_object_new_object();
@@ -352,7 +364,7 @@ static char *execute(struct monitor *m, const struct api_request *req, enum api_
     case API_OP_DESTROY: {
         rc = monitor_vm_destroy(m, req->name, err, sizeof err);
         if (rc) return monitor_error_reply(rc, err);
-        json_object *o = json_object_new_object();
+        json_object *o = ok_object();
         json_object_object_add(o, "name", json_object_new_string(req->name));
         return ok_reply(o);
     }
@@ -362,7 +374,7 @@ static char *execute(struct monitor *m, const struct api_request *req, enum api_
         memset(&info, 0, sizeof info);
         if (monitor_vm_info(m, req->name, &info) != 0)
             return api_error_reply("not_found", "no VM named \"%s\"", req->name);
-        json_object *o = json_object_new_object();
+        json_object *o = ok_object();
         if (req->op == API_OP_STATS) {
             api_info_to_json(&info, o);
         } else {
@@ -375,7 +387,7 @@ static char *execute(struct monitor *m, const struct api_request *req, enum api_
     case API_OP_MEMORY: {
         uint64_t total = 0, free_bytes = 0;
         monitor_memory(m, &total, &free_bytes);
-        json_object *o = json_object_new_object();
+        json_object *o = ok_object();
         json_object_object_add(o, "total", json_object_new_uint64(total));
         json_object_object_add(o, "free", json_object_new_uint64(free_bytes));
         json_object_object_add(o, "used", json_object_new_uint64(total - free_bytes));
@@ -383,7 +395,7 @@ static char *execute(struct monitor *m, const struct api_request *req, enum api_
     }
     case API_OP_SHUTDOWN:
         *after = API_AFTER_SHUTDOWN;
-        return ok_reply(json_object_new_object());
+        return ok_reply(ok_object());
     }
     if (rc) return monitor_error_reply(rc, err);
     return vm_reply(m, req->name);

@@ -19,7 +19,7 @@
  *               default 256M, at least 1 MiB, rounded up to 4 KiB
  *       cpus    1..VM_MAX_HARTS (default 1)
  *       shares  proportional CPU share, 1..100000 (default 1000)
- *       cap     0 (no cap) or at most this percent of one host core, 1..100*cpus
+ *       cap     0 (no cap, the default) or at most this percent of one host core, 1..100
  *       bios    M-mode firmware, or null / absent
  *     Any of initrd, append, bios may be null (= absent).
  *   {"op": "start"|"pause"|"resume"|"stop"|"destroy"|"stats", "name": "vm1"}
@@ -42,7 +42,8 @@
  *       "invalid"      the monitor refused an argument (unreadable kernel, ...)
  *       "no_memory"    machine memory is exhausted
  *       "bad_state"    not possible in the VM's current state
- *       "busy"         the monitor has too many connections
+ *       "busy"         the monitor has too many connections (64)
+ *       "error"        the monitor itself failed (out of host memory)
  *   {"ok": true, VM_INFO...}  for create, start, pause, resume, stop and stats
  *       (the VM after the operation), where VM_INFO is the fields of struct vm_info:
  *       "name", "state" ("created"|"running"|"paused"|"stopped"), "cpus",

@@ -142,7 +142,7 @@ static void serve_connection(struct conn *c) {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) break;
         if (n == 0) {
-            if ((len && !blank(buf, len)) || discarding) {
+            if (len && !blank(buf, len)) {
                 send_reply(c->fd, api_error_reply("incomplete", "connection closed in the middle of a request "
                                                                 "(each request must end with a newline)"));
             }
@@ -305,8 +305,12 @@ static void accept_one(struct api_server *s) {
 static bool fill_addr(struct sockaddr_un *a, const char *path, char *err, size_t errlen) {
     memset(a, 0, sizeof *a);
     a->sun_family = AF_UNIX;
-    if (!*path || strlen(path) >= sizeof a->sun_path) {
-        snprintf(err, errlen, "socket path '%s' is empty or longer than %zu bytes", path, sizeof a->sun_path - 1);
+    if (!*path) {
+        snprintf(err, errlen, "the socket path is empty");
+        return false;
+    }
+    if (strlen(path) >= sizeof a->sun_path) {
+        snprintf(err, errlen, "the socket path is longer than %zu bytes: %s", sizeof a->sun_path - 1, path);
         return false;
     }
     memcpy(a->sun_path, path, strlen(path) + 1);
@@ -373,14 +377,14 @@ struct api_server *api_server_open(struct monitor *m, const char *path, char *er
     }
     struct stat st;
     if (chmod(path, 0600) != 0 || lstat(path, &st) != 0) {
-        snprintf(err, errlen, "cannot set the mode of %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot set the mode of %s: %s", s->path, strerror(errno));
         unlink(path);
         goto fail;
     }
     s->dev = st.st_dev;
     s->ino = st.st_ino;
     if (listen(s->listen_fd, 64) != 0) {
-        snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot listen on %s: %s", s->path, strerror(errno));
         unlink(path);
         goto fail;
     }

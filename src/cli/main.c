@@ -2,15 +2,27 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/client.h"
 #include "cli/run_cmd.h"
+#include "cli/serve_cmd.h"
 
 static void usage(FILE *f) {
     fprintf(f, "Usage: rvisor COMMAND [OPTIONS]\n"
                "\n"
                "Commands:\n"
                "  run      boot a virtual machine on this terminal (rvisor run --help)\n"
+               "  serve    run the monitor: many VMs behind a control socket (rvisor serve --help)\n"
                "  help     show this help\n"
-               "  version  show the version\n");
+               "  version  show the version\n"
+               "\n"
+               "Commands to a running monitor (each takes --socket PATH and --help):\n"
+               "  create NAME --kernel FILE [...]  create a VM\n"
+               "  start|pause|resume|stop NAME     change its state\n"
+               "  destroy NAME                     stop it and free its memory\n"
+               "  stats NAME [--json]              its statistics\n"
+               "  ls [--json]                      list the VMs\n"
+               "  console NAME                     attach to its console (Ctrl-A x detaches)\n"
+               "  shutdown                         stop every VM and the monitor\n");
 }
 
 int main(int argc, char **argv) {
@@ -20,6 +32,8 @@ int main(int argc, char **argv) {
     }
     const char *cmd = argv[1];
     if (strcmp(cmd, "run") == 0) return run_command(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0) return serve_command(argc - 1, argv + 1);
+    if (client_is_command(cmd)) return client_command(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return 0;

@@ -1,0 +1,647 @@
+#include "cli/client.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#define CTRL_A 0x01
+#define MAX_REPLY (64u << 20)
+
+struct client {
+    int fd;
+    const char *path;
+    char *buf;          /* bytes received and not yet consumed */
+    size_t len, cap;
+};
+
+void client_default_socket(char *buf, size_t len) {
+    const char *dir = getenv("XDG_RUNTIME_DIR");
+    if (dir && *dir)
+        snprintf(buf, len, "%s/rvisor.sock", dir);
+    else
+        snprintf(buf, len, "/tmp/rvisor-%u.sock", (unsigned)getuid());
+}
+
+/* ---- the connection ---- */
+
+static bool client_connect(struct client *c, const char *path) {
+    memset(c, 0, sizeof *c);
+    c->path = path;
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof a.sun_path) {
+        fprintf(stderr, "rvisor: cannot connect to the monitor at %s: the path is too long\n", path);
+        return false;
+    }
+    memcpy(a.sun_path, path, strlen(path) + 1);
+    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        int e = errno;
+        fprintf(stderr, "rvisor: cannot connect to the monitor at %s: %s%s\n", path, strerror(e),
+                e == ENOENT || e == ECONNREFUSED ? " (is `rvisor serve` running?)" : "");
+        if (c->fd >= 0) close(c->fd);
+        c->fd = -1;
+        return false;
+    }
+    return true;
+}
+
+static void client_close(struct client *c) {
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1;
+    free(c->buf);
+    c->buf = NULL;
+}
+
+static bool write_all(int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* Sends one request and reads its reply line. Returns the parsed reply, or
+ * NULL after printing why. Bytes after the reply line stay in c->buf. */
+static json_object *roundtrip(struct client *c, json_object *req) {
+    const char *s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    size_t n = strlen(s);
+    char *line = malloc(n + 1);
+    if (!line) return NULL;
+    memcpy(line, s, n);
+    line[n] = '\n';
+    int e = 0;
+    for (size_t done = 0; done < n + 1 && !e;) {
+        ssize_t k = send(c->fd, line + done, n + 1 - done, MSG_NOSIGNAL);
+        if (k > 0)
+            done += (size_t)k;
+        else if (k < 0 && errno != EINTR)
+            e = errno;
+    }
+    free(line);
+    if (e) {
+        fprintf(stderr, "rvisor: cannot send to the monitor at %s: %s\n", c->path, strerror(e));
+        return NULL;
+    }
+    char *nl;
+    while (!c->buf || !(nl = memchr(c->buf, '\n', c->len))) {
+        if (c->len == c->cap) {
+            if (c->cap >= MAX_REPLY) {
+                fprintf(stderr, "rvisor: the monitor's reply is too long\n");
+                return NULL;
+            }
+            size_t cap = c->cap ? c->cap * 2 : 4096;
+            char *b = realloc(c->buf, cap);
+            if (!b) return NULL;
+            c->buf = b;
+            c->cap = cap;
+        }
+        ssize_t got = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {
+            fprintf(stderr, "rvisor: the monitor at %s closed the connection without replying\n", c->path);
+            return NULL;
+        }
+        c->len += (size_t)got;
+    }
+    size_t llen = (size_t)(nl - c->buf);
+    json_tokener *tok = json_tokener_new();
+    json_object *reply = tok ? json_tokener_parse_ex(tok, c->buf, (int)llen) : NULL;
+    bool good = tok && json_tokener_get_error(tok) == json_tokener_success &&
+                json_object_is_type(reply, json_type_object);
+    if (tok) json_tokener_free(tok);
+    memmove(c->buf, nl + 1, c->len - llen - 1);
+    c->len -= llen + 1;
+    if (!good) {
+        json_object_put(reply);
+        fprintf(stderr, "rvisor: the monitor sent a reply that is not a JSON object\n");
+        return NULL;
+    }
+    return reply;
+}
+
+static bool reply_ok(json_object *reply) {
+    json_object *v;
+    return json_object_object_get_ex(reply, "ok", &v) && json_object_get_boolean(v);
+}
+
+static const char *field_str(json_object *o, const char *key) {
+    json_object *v;
+    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string)) return "";
+    return json_object_get_string(v);
+}
+
+static uint64_t field_u64(json_object *o, const char *key) {
+    json_object *v;
+    if (!json_object_object_get_ex(o, key, &v)) return 0;
+    return json_object_get_uint64(v);
+}
+
+static int64_t field_i64(json_object *o, const char *key) {
+    json_object *v;
+    if (!json_object_object_get_ex(o, key, &v)) return 0;
+    return json_object_get_int64(v);
+}
+
+/* Connects, sends req (taking it), returns the reply if it is ok; otherwise
+ * prints the error and returns NULL. */
+static json_object *call(const char *path, json_object *req) {
+    struct client c;
+    if (!client_connect(&c, path)) {
+        json_object_put(req);
+        return NULL;
+    }
+    json_object *reply = roundtrip(&c, req);
+    json_object_put(req);
+    client_close(&c);
+    if (reply && !reply_ok(reply)) {
+        fprintf(stderr, "rvisor: %s\n", field_str(reply, "error"));
+        json_object_put(reply);
+        return NULL;
+    }
+    return reply;
+}
+
+static json_object *op_request(const char *op, const char *name) {
+    json_object *req = json_object_new_object();
+    json_object_object_add(req, "op", json_object_new_string(op));
+    if (name) json_object_object_add(req, "name", json_object_new_string(name));
+    return req;
+}
+
+static void print_json(json_object *o) {
+    printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+/* ---- human-readable output ---- */
+
+static void fmt_bytes(char *out, size_t len, uint64_t b) {
+    static const char units[] = "KMGT";
+    if (b < 1024) {
+        snprintf(out, len, "%lluB", (unsigned long long)b);
+        return;
+    }
+    double v = (double)b;
+    int u = -1;
+    while (v >= 1024 && u < 3) {
+        v /= 1024;
+        u++;
+    }
+    if (v >= 100 || v == (double)(uint64_t)v)
+        snprintf(out, len, "%.0f%c", v, units[u]);
+    else
+        snprintf(out, len, "%.1f%c", v, units[u]);
+}
+
+static void fmt_seconds(char *out, size_t len, uint64_t ns) {
+    snprintf(out, len, "%.2fs", (double)ns / 1e9);
+}
+
+static void print_stats(json_object *r) {
+    char mem[32], backed[32], cpu[32];
+    fmt_bytes(mem, sizeof mem, field_u64(r, "mem_size"));
+    fmt_bytes(backed, sizeof backed, field_u64(r, "mem_backed"));
+    fmt_seconds(cpu, sizeof cpu, field_u64(r, "cpu_ns"));
+    printf("name:          %s\n", field_str(r, "name"));
+    printf("state:         %s\n", field_str(r, "state"));
+    printf("cpus:          %llu\n", (unsigned long long)field_u64(r, "cpus"));
+    printf("shares:        %llu\n", (unsigned long long)field_u64(r, "shares"));
+    uint64_t cap = field_u64(r, "cap_percent");
+    if (cap)
+        printf("cap:           %llu%% of a host core\n", (unsigned long long)cap);
+    else
+        printf("cap:           none\n");
+    printf("memory:        %s (%llu bytes)\n", mem, (unsigned long long)field_u64(r, "mem_size"));
+    printf("backed:        %s (%llu bytes of machine memory)\n", backed, (unsigned long long)field_u64(r, "mem_backed"));
+    printf("cpu time:      %s\n", cpu);
+    printf("instructions:  %llu\n", (unsigned long long)field_u64(r, "instructions"));
+    if (strcmp(field_str(r, "state"), "stopped") == 0) {
+        const char *msg = field_str(r, "exit_message");
+        printf("exit status:   %lld%s%s\n", (long long)field_i64(r, "exit_status"), *msg ? " — " : "", msg);
+    }
+}
+
+static void print_table(json_object *r) {
+    json_object *vms;
+    if (!json_object_object_get_ex(r, "vms", &vms) || !json_object_is_type(vms, json_type_array)) return;
+    size_t n = json_object_array_length(vms);
+    int w = 4;
+    for (size_t i = 0; i < n; i++) {
+        int l = (int)strlen(field_str(json_object_array_get_idx(vms, i), "name"));
+        if (l > w) w = l;
+    }
+    printf("%-*s  %-8s %4s %7s %7s %9s %6s %4s\n", w, "NAME", "STATE", "CPUS", "MEM", "BACKED", "CPU TIME", "SHARES",
+           "CAP");
+    for (size_t i = 0; i < n; i++) {
+        json_object *v = json_object_array_get_idx(vms, i);
+        char mem[32], backed[32], cpu[32], cap[32];
+        fmt_bytes(mem, sizeof mem, field_u64(v, "mem_size"));
+        fmt_bytes(backed, sizeof backed, field_u64(v, "mem_backed"));
+        fmt_seconds(cpu, sizeof cpu, field_u64(v, "cpu_ns"));
+        uint64_t c = field_u64(v, "cap_percent");
+        if (c)
+            snprintf(cap, sizeof cap, "%llu%%", (unsigned long long)c);
+        else
+            snprintf(cap, sizeof cap, "-");
+        printf("%-*s  %-8s %4llu %7s %7s %9s %6llu %4s\n", w, field_str(v, "name"), field_str(v, "state"),
+               (unsigned long long)field_u64(v, "cpus"), mem, backed, cpu,
+               (unsigned long long)field_u64(v, "shares"), cap);
+    }
+}
+
+/* ---- the console ---- */
+
+struct term {
+    bool raw;
+    struct termios saved;
+};
+
+static void term_raw(struct term *t) {
+    t->raw = false;
+    if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &t->saved) == 0) {
+        struct termios raw = t->saved;
+        cfmakeraw(&raw);
+        raw.c_oflag |= OPOST | ONLCR; /* keep rvisor's own messages readable */
+        if (tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0) t->raw = true;
+    }
+}
+
+static void term_restore(struct term *t) {
+    if (t->raw) tcsetattr(STDIN_FILENO, TCSANOW, &t->saved);
+    t->raw = false;
+}
+
+static void say(const char *msg) {
+    if (!write_all(STDERR_FILENO, msg, strlen(msg))) { /* nothing to do */ }
+}
+
+enum console_end { END_SERVER, END_DETACH, END_SIGNAL, END_ERROR };
+
+static enum console_end console_loop(struct client *c, const char *name, struct term *t, int sig_fd) {
+    char out[4096];       /* to the monitor */
+    size_t out_len = 0;
+    bool in_eof = false, escape = false, sent_eof = false;
+    char buf[16384];
+    for (;;) {
+        if (in_eof && out_len == 0 && !sent_eof) {
+            shutdown(c->fd, SHUT_WR); /* the monitor then sends what is left and closes */
+            sent_eof = true;
+        }
+        struct pollfd p[3] = {
+            {.fd = c->fd, .events = POLLIN | (out_len ? POLLOUT : 0)},
+            {.fd = sig_fd, .events = POLLIN},
+            {.fd = STDIN_FILENO, .events = POLLIN},
+        };
+        /* Read the terminal only while there is room for what it gives. */
+        nfds_t np = (!in_eof && out_len < sizeof out / 2) ? 3 : 2;
+        if (poll(p, np, -1) < 0) {
+            if (errno == EINTR) continue;
+            return END_ERROR;
+        }
+        if (p[1].revents & POLLIN) return END_SIGNAL;
+        if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+            if (n == 0) return END_SERVER;
+            if (n > 0) {
+                if (!write_all(STDOUT_FILENO, buf, (size_t)n)) return END_ERROR;
+            } else if (errno != EAGAIN && errno != EINTR) {
+                return END_SERVER;
+            }
+        }
+        if (out_len && (p[0].revents & POLLOUT)) {
+            ssize_t n = send(c->fd, out, out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n > 0) {
+                memmove(out, out + n, out_len - (size_t)n);
+                out_len -= (size_t)n;
+            } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                return END_SERVER;
+            }
+        }
+        if (np == 3 && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+            char in[sizeof out / 2];
+            ssize_t n = read(STDIN_FILENO, in, sizeof in);
+            if (n <= 0) {
+                if (n < 0 && errno == EINTR) continue;
+                in_eof = true;
+                continue;
+            }
+            for (ssize_t i = 0; i < n; i++) {
+                unsigned char b = (unsigned char)in[i];
+                if (!t->raw) {
+                    out[out_len++] = (char)b;
+                    continue;
+                }
+                if (!escape) {
+                    if (b == CTRL_A)
+                        escape = true;
+                    else
+                        out[out_len++] = (char)b;
+                    continue;
+                }
+                escape = false;
+                if (b == 'x' || b == 'X') return END_DETACH;
+                if (b == 'h' || b == 'H' || b == '?') {
+                    say("\r\nC-a h    this help\r\nC-a x    detach (the VM keeps running)\r\n"
+                        "C-a C-a  send C-a to the guest\r\n");
+                } else if (b == CTRL_A) {
+                    out[out_len++] = (char)b;
+                }
+            }
+            if (out_len) { /* try at once; POLLOUT covers the rest */
+                ssize_t k = send(c->fd, out, out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (k > 0) {
+                    memmove(out, out + k, out_len - (size_t)k);
+                    out_len -= (size_t)k;
+                }
+            }
+        }
+    }
+    (void)name;
+}
+
+static int console_cmd(const char *path, const char *name) {
+    struct client c;
+    if (!client_connect(&c, path)) return 1;
+    json_object *req = op_request("console", name);
+    json_object *reply = roundtrip(&c, req);
+    json_object_put(req);
+    if (!reply) {
+        client_close(&c);
+        return 1;
+    }
+    if (!reply_ok(reply)) {
+        fprintf(stderr, "rvisor: %s\n", field_str(reply, "error"));
+        json_object_put(reply);
+        client_close(&c);
+        return 1;
+    }
+    json_object_put(reply);
+
+    sigset_t mask, old;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_BLOCK, &mask, &old);
+    int sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old_pipe;
+    sigaction(SIGPIPE, &ign, &old_pipe);
+
+    struct term t;
+    term_raw(&t);
+    if (t.raw) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "rvisor: attached to %s (Ctrl-A x detaches, Ctrl-A h helps)\r\n", name);
+        say(msg);
+    }
+    if (c.len && !write_all(STDOUT_FILENO, c.buf, c.len)) { /* output gone */ }
+    c.len = 0;
+    enum console_end end = console_loop(&c, name, &t, sig_fd);
+    bool was_raw = t.raw;
+    term_restore(&t);
+    client_close(&c);
+    if (sig_fd >= 0) close(sig_fd);
+    sigaction(SIGPIPE, &old_pipe, NULL);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+
+    switch (end) {
+    case END_DETACH:
+        fprintf(stderr, "\nrvisor: detached from %s (it keeps running)\n", name);
+        return 0;
+    case END_SIGNAL:
+        if (was_raw) fprintf(stderr, "\n");
+        fprintf(stderr, "rvisor: detached from %s by a signal\n", name);
+        return 0;
+    case END_ERROR:
+        fprintf(stderr, "\nrvisor: console of %s: %s\n", name, strerror(errno));
+        return 1;
+    case END_SERVER: break;
+    }
+    if (!was_raw) return 0; /* scripted use: the output is the result */
+    /* Say why the monitor ended the stream. */
+    struct client q;
+    if (!client_connect(&q, path)) return 1;
+    req = op_request("stats", name);
+    reply = roundtrip(&q, req);
+    json_object_put(req);
+    client_close(&q);
+    if (!reply) return 1;
+    if (!reply_ok(reply)) {
+        fprintf(stderr, "\nrvisor: %s no longer exists\n", name);
+    } else if (strcmp(field_str(reply, "state"), "stopped") == 0) {
+        const char *msg = field_str(reply, "exit_message");
+        fprintf(stderr, "\nrvisor: %s stopped%s%s\n", name, *msg ? ": " : "", msg);
+    } else {
+        fprintf(stderr, "\nrvisor: the monitor closed the console of %s\n", name);
+    }
+    json_object_put(reply);
+    return 0;
+}
+
+/* ---- commands ---- */
+
+static void usage(FILE *f, const char *cmd) {
+    if (strcmp(cmd, "create") == 0) {
+        fprintf(f, "Usage: rvisor create NAME --kernel FILE [OPTIONS]\n"
+                   "Create a VM in the running monitor (it starts with `rvisor start NAME`).\n"
+                   "\n"
+                   "  --kernel FILE    Linux kernel Image\n"
+                   "  --initrd FILE    initial ramdisk\n"
+                   "  --append STRING  kernel command line (default: \"console=ttyS0\")\n"
+                   "  --mem SIZE       guest RAM: MiB, or with suffix K, M or G (default 256M)\n"
+                   "  --cpus N         harts (default 1)\n"
+                   "  --shares N       proportional CPU share, 1 to 100000 (default 1000)\n"
+                   "  --cap PCT        at most PCT%% of a host core (default 0: no cap)\n"
+                   "  --bios FILE      M-mode firmware or bare-metal program\n"
+                   "  --socket PATH    the monitor's control socket\n"
+                   "  --json           print the monitor's reply as JSON\n");
+        return;
+    }
+    if (strcmp(cmd, "ls") == 0 || strcmp(cmd, "list") == 0 || strcmp(cmd, "shutdown") == 0) {
+        bool down = strcmp(cmd, "shutdown") == 0;
+        fprintf(f, "Usage: rvisor %s [--socket PATH] [--json]\n%s\n", down ? "shutdown" : "ls",
+                down ? "Stop every VM and the monitor." : "List the monitor's VMs.");
+        return;
+    }
+    if (strcmp(cmd, "console") == 0) {
+        fprintf(f, "Usage: rvisor console NAME [--socket PATH]\n"
+                   "Attach this terminal to a VM's console, from the oldest output the monitor kept.\n"
+                   "Ctrl-A x detaches (the VM keeps running), Ctrl-A h helps, Ctrl-A Ctrl-A sends Ctrl-A.\n"
+                   "Without a terminal on stdin, bytes pass through unchanged and the end of\n"
+                   "input ends the command once the output so far has been printed.\n");
+        return;
+    }
+    fprintf(f, "Usage: rvisor %s NAME [--socket PATH] [--json]\n", cmd);
+}
+
+static const char *const vm_commands[] = {"start", "pause", "resume", "stop", "destroy", "stats"};
+
+bool client_is_command(const char *name) {
+    static const char *const others[] = {"create", "ls", "list", "console", "shutdown"};
+    for (size_t i = 0; i < sizeof vm_commands / sizeof *vm_commands; i++)
+        if (strcmp(name, vm_commands[i]) == 0) return true;
+    for (size_t i = 0; i < sizeof others / sizeof *others; i++)
+        if (strcmp(name, others[i]) == 0) return true;
+    return false;
+}
+
+static bool parse_uint(const char *opt, const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long n = strtol(s, &end, 10);
+    if (errno || end == s || *end || n < lo || n > hi) {
+        fprintf(stderr, "rvisor: --%s must be a number from %ld to %ld, not '%s'\n", opt, lo, hi, s);
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+/* Adds the absolute form of a file path to the request. */
+static bool add_path(json_object *req, const char *key, const char *path) {
+    if (!path) return true;
+    char *abs = realpath(path, NULL);
+    if (!abs) {
+        fprintf(stderr, "rvisor: --%s '%s': %s\n", key, path, strerror(errno));
+        return false;
+    }
+    json_object_object_add(req, key, json_object_new_string(abs));
+    free(abs);
+    return true;
+}
+
+int client_command(int argc, char **argv) {
+    const char *cmd = argv[0];
+    enum { OPT_SOCKET = 256, OPT_JSON, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_SHARES, OPT_CAP,
+           OPT_BIOS };
+    static const struct option longopts[] = {
+        {"socket", required_argument, 0, OPT_SOCKET}, {"json", no_argument, 0, OPT_JSON},
+        {"kernel", required_argument, 0, OPT_KERNEL}, {"initrd", required_argument, 0, OPT_INITRD},
+        {"append", required_argument, 0, OPT_APPEND}, {"mem", required_argument, 0, OPT_MEM},
+        {"cpus", required_argument, 0, OPT_CPUS},     {"shares", required_argument, 0, OPT_SHARES},
+        {"cap", required_argument, 0, OPT_CAP},       {"bios", required_argument, 0, OPT_BIOS},
+        {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
+    };
+    bool create = strcmp(cmd, "create") == 0;
+    bool list = strcmp(cmd, "ls") == 0 || strcmp(cmd, "list") == 0;
+    bool shutdown_cmd = strcmp(cmd, "shutdown") == 0;
+    bool console = strcmp(cmd, "console") == 0;
+    const char *socket_path = NULL, *kernel = NULL, *initrd = NULL, *append = NULL, *mem = NULL, *bios = NULL;
+    const char *cpus = NULL, *shares = NULL, *cap = NULL;
+    bool json = false;
+    optind = 1;
+    opterr = 0;
+    int ch, idx = -1;
+    while ((ch = getopt_long(argc, argv, ":h", longopts, &idx)) != -1) {
+        switch (ch) {
+        case OPT_SOCKET: socket_path = optarg; continue;
+        case OPT_JSON:
+            if (console) break;
+            json = true;
+            continue;
+        case 'h': usage(stdout, cmd); return 0;
+        case ':': fprintf(stderr, "rvisor: option '%s' needs a value\n", argv[optind - 1]); return 1;
+        case '?': break;
+        default:
+            if (!create) break;
+            switch (ch) {
+            case OPT_KERNEL: kernel = optarg; continue;
+            case OPT_INITRD: initrd = optarg; continue;
+            case OPT_APPEND: append = optarg; continue;
+            case OPT_MEM: mem = optarg; continue;
+            case OPT_CPUS: cpus = optarg; continue;
+            case OPT_SHARES: shares = optarg; continue;
+            case OPT_CAP: cap = optarg; continue;
+            case OPT_BIOS: bios = optarg; continue;
+            }
+        }
+        if (ch == '?')
+            fprintf(stderr, "rvisor: unknown option '%s' (see rvisor %s --help)\n", argv[optind - 1], cmd);
+        else
+            fprintf(stderr, "rvisor: %s does not take --%s (see rvisor %s --help)\n", cmd, longopts[idx].name, cmd);
+        return 1;
+    }
+    int want_args = list || shutdown_cmd ? 0 : 1;
+    if (argc - optind != want_args) {
+        if (argc - optind < want_args)
+            fprintf(stderr, "rvisor: %s needs the name of a VM\n", cmd);
+        else
+            fprintf(stderr, "rvisor: unexpected argument '%s'\n", argv[optind + want_args]);
+        usage(stderr, cmd);
+        return 1;
+    }
+    const char *name = want_args ? argv[optind] : NULL;
+    char default_path[PATH_MAX];
+    if (!socket_path) {
+        client_default_socket(default_path, sizeof default_path);
+        socket_path = default_path;
+    }
+    if (console) return console_cmd(socket_path, name);
+
+    json_object *req;
+    if (create) {
+        req = op_request("create", name);
+        long n;
+        bool ok = add_path(req, "kernel", kernel) && add_path(req, "initrd", initrd) && add_path(req, "bios", bios);
+        if (ok && append) json_object_object_add(req, "append", json_object_new_string(append));
+        if (ok && mem) json_object_object_add(req, "mem", json_object_new_string(mem));
+        if (ok && cpus && (ok = parse_uint("cpus", cpus, 1, 1024, &n)))
+            json_object_object_add(req, "cpus", json_object_new_int64(n));
+        if (ok && shares && (ok = parse_uint("shares", shares, 1, 100000, &n)))
+            json_object_object_add(req, "shares", json_object_new_int64(n));
+        if (ok && cap && (ok = parse_uint("cap", cap, 0, 100000, &n)))
+            json_object_object_add(req, "cap", json_object_new_int64(n));
+        if (ok && !kernel && !bios) {
+            fprintf(stderr, "rvisor: nothing to run: give --kernel (or --bios); see rvisor create --help\n");
+            ok = false;
+        }
+        if (!ok) {
+            json_object_put(req);
+            return 1;
+        }
+    } else if (list) {
+        req = op_request("list", NULL);
+    } else if (shutdown_cmd) {
+        req = op_request("shutdown", NULL);
+    } else {
+        req = op_request(cmd, name);
+    }
+    json_object *reply = call(socket_path, req);
+    if (!reply) return 1;
+    if (json) {
+        print_json(reply);
+    } else if (list) {
+        print_table(reply);
+    } else if (strcmp(cmd, "stats") == 0) {
+        print_stats(reply);
+    } else if (shutdown_cmd) {
+        printf("the monitor at %s is shutting down\n", socket_path);
+    } else if (strcmp(cmd, "destroy") == 0) {
+        printf("%s: destroyed\n", name);
+    } else {
+        const char *state = field_str(reply, "state");
+        const char *msg = field_str(reply, "exit_message");
+        if (strcmp(state, "stopped") == 0 && *msg)
+            printf("%s: %s (%s)\n", name, state, msg);
+        else
+            printf("%s: %s\n", name, *state ? state : "done");
+    }
+    json_object_put(reply);
+    return 0;
+}

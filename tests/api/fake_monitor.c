@@ -1,0 +1,250 @@
+#include "fake_monitor.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RING (64 * 1024)
+#define INPUT 4096
+
+struct fake_vm {
+    struct fake_vm *next;
+    struct vm_info info;
+    char *kernel, *initrd, *append, *bios;
+    unsigned char out[RING];
+    uint64_t out_total;
+    unsigned char in[INPUT];
+    size_t in_len;
+};
+
+struct monitor {
+    pthread_mutex_t lock;
+    uint64_t total, used;
+    struct fake_vm *vms;
+};
+
+const char *monitor_strerror(int code) {
+    switch (code < 0 ? -code : code) {
+    case MON_OK: return "ok";
+    case MON_ENOENT: return "no such VM";
+    case MON_EEXIST: return "a VM of that name exists";
+    case MON_EINVAL: return "invalid argument";
+    case MON_ENOMEM: return "machine memory exhausted";
+    case MON_ESTATE: return "not possible in the VM's current state";
+    }
+    return "unknown error";
+}
+
+static int fail(char *err, size_t errlen, int code, const char *msg, const char *name) {
+    snprintf(err, errlen, msg, name);
+    return -code;
+}
+
+struct monitor *monitor_create(const struct monitor_config *cfg, char *err, size_t errlen) {
+    struct monitor *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&m->lock, NULL);
+    m->total = cfg->machine_mem ? cfg->machine_mem : (1ull << 30);
+    return m;
+}
+
+static void free_vm(struct fake_vm *v) {
+    free(v->kernel);
+    free(v->initrd);
+    free(v->append);
+    free(v->bios);
+    free(v);
+}
+
+void monitor_destroy(struct monitor *m) {
+    while (m->vms) {
+        struct fake_vm *v = m->vms;
+        m->vms = v->next;
+        free_vm(v);
+    }
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+static struct fake_vm *find(struct monitor *m, const char *name) {
+    for (struct fake_vm *v = m->vms; v; v = v->next)
+        if (strcmp(v->info.name, name) == 0) return v;
+    return NULL;
+}
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, size_t errlen) {
+    size_t n = strnlen(spec->name, sizeof spec->name);
+    if (n == 0 || n > VM_NAME_MAX) return fail(err, errlen, MON_EINVAL, "bad name '%s'", spec->name);
+    if (spec->kernel && access(spec->kernel, R_OK) != 0)
+        return fail(err, errlen, MON_EINVAL, "cannot open kernel %s", spec->kernel);
+    if (spec->cpus < 1 || spec->cap_percent > 100) return fail(err, errlen, MON_EINVAL, "bad spec for %s", spec->name);
+    pthread_mutex_lock(&m->lock);
+    int rc = 0;
+    if (find(m, spec->name)) {
+        rc = fail(err, errlen, MON_EEXIST, "a VM named '%s' exists", spec->name);
+    } else if (m->total - m->used < FAKE_VM_FOOTPRINT) {
+        rc = fail(err, errlen, MON_ENOMEM, "machine memory exhausted while loading %s", spec->name);
+    } else {
+        struct fake_vm *v = calloc(1, sizeof *v);
+        snprintf(v->info.name, sizeof v->info.name, "%s", spec->name);
+        v->info.state = VMS_CREATED;
+        v->info.cpus = spec->cpus;
+        v->info.shares = spec->shares;
+        v->info.cap_percent = spec->cap_percent;
+        v->info.mem_size = spec->mem_size;
+        v->info.mem_backed = FAKE_VM_FOOTPRINT;
+        v->kernel = dup_or_null(spec->kernel);
+        v->initrd = dup_or_null(spec->initrd);
+        v->append = dup_or_null(spec->append);
+        v->bios = dup_or_null(spec->bios);
+        m->used += FAKE_VM_FOOTPRINT;
+        v->next = m->vms;
+        m->vms = v;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+/* Moves a VM from state `from` (any if -1) to `to`. */
+static int transition(struct monitor *m, const char *name, int from, enum vm_run_state to, char *err, size_t errlen) {
+    pthread_mutex_lock(&m->lock);
+    struct fake_vm *v = find(m, name);
+    int rc = 0;
+    if (!v) {
+        rc = fail(err, errlen, MON_ENOENT, "no VM named '%s'", name);
+    } else if (from >= 0 ? (int)v->info.state != from : v->info.state == VMS_STOPPED) {
+        rc = fail(err, errlen, MON_ESTATE, "VM '%s' is not in the right state", name);
+    } else {
+        v->info.state = to;
+        v->info.instructions += 1000;
+        v->info.cpu_ns += 1500000;
+        if (to == VMS_STOPPED) {
+            v->info.exit_status = 6;
+            snprintf(v->info.exit_message, sizeof v->info.exit_message, "stopped by the monitor");
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int monitor_vm_start(struct monitor *m, const char *name, char *err, size_t errlen) {
+    return transition(m, name, VMS_CREATED, VMS_RUNNING, err, errlen);
+}
+int monitor_vm_pause(struct monitor *m, const char *name, char *err, size_t errlen) {
+    return transition(m, name, VMS_RUNNING, VMS_PAUSED, err, errlen);
+}
+int monitor_vm_resume(struct monitor *m, const char *name, char *err, size_t errlen) {
+    return transition(m, name, VMS_PAUSED, VMS_RUNNING, err, errlen);
+}
+int monitor_vm_stop(struct monitor *m, const char *name, char *err, size_t errlen) {
+    return transition(m, name, -1, VMS_STOPPED, err, errlen);
+}
+
+int monitor_vm_destroy(struct monitor *m, const char *name, char *err, size_t errlen) {
+    pthread_mutex_lock(&m->lock);
+    for (struct fake_vm **p = &m->vms; *p; p = &(*p)->next) {
+        if (strcmp((*p)->info.name, name) == 0) {
+            struct fake_vm *v = *p;
+            *p = v->next;
+            m->used -= FAKE_VM_FOOTPRINT;
+            pthread_mutex_unlock(&m->lock);
+            free_vm(v);
+            return 0;
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    return fail(err, errlen, MON_ENOENT, "no VM named '%s'", name);
+}
+
+int monitor_vm_info(struct monitor *m, const char *name, struct vm_info *out) {
+    pthread_mutex_lock(&m->lock);
+    struct fake_vm *v = find(m, name);
+    if (v) *out = v->info;
+    pthread_mutex_unlock(&m->lock);
+    return v ? 0 : -MON_ENOENT;
+}
+
+size_t monitor_vm_list(struct monitor *m, struct vm_info *out, size_t max) {
+    size_t n = 0;
+    pthread_mutex_lock(&m->lock);
+    for (struct fake_vm *v = m->vms; v; v = v->next, n++)
+        if (n < max) out[n] = v->info;
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+size_t monitor_console_read(struct monitor *m, const char *name, uint64_t *pos, void *buf, size_t len) {
+    size_t n = 0;
+    pthread_mutex_lock(&m->lock);
+    struct fake_vm *v = find(m, name);
+    if (v) {
+        uint64_t oldest = v->out_total > RING ? v->out_total - RING : 0;
+        if (*pos < oldest) *pos = oldest;
+        while (n < len && *pos < v->out_total) ((unsigned char *)buf)[n++] = v->out[(*pos)++ % RING];
+    }
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+long monitor_console_write(struct monitor *m, const char *name, const void *buf, size_t len) {
+    pthread_mutex_lock(&m->lock);
+    struct fake_vm *v = find(m, name);
+    long n = -1;
+    if (v) {
+        size_t room = INPUT - v->in_len;
+        n = (long)(len < room ? len : room);
+        memcpy(v->in + v->in_len, buf, (size_t)n);
+        v->in_len += (size_t)n;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+void monitor_memory(struct monitor *m, uint64_t *total_bytes, uint64_t *free_bytes) {
+    pthread_mutex_lock(&m->lock);
+    *total_bytes = m->total;
+    *free_bytes = m->total - m->used;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void fake_console_output(struct monitor *m, const char *name, const void *buf, size_t len) {
+    pthread_mutex_lock(&m->lock);
+    struct fake_vm *v = find(m, name);
+    if (v) {
+        for (size_t i = 0; i < len; i++) v->out[(v->out_total + i) % RING] = ((const unsigned char *)buf)[i];
+        v->out_total += len;
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+size_t fake_console_input(struct monitor *m, const char *name, void *buf, size_t len) {
+    pthread_mutex_lock(&m->lock);
+    struct fake_vm *v = find(m, name);
+    size_t n = 0;
+    if (v) {
+        n = v->in_len < len ? v->in_len : len;
+        memcpy(buf, v->in, n);
+        memmove(v->in, v->in + n, v->in_len - n);
+        v->in_len -= n;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+void fake_guest_exit(struct monitor *m, const char *name, int status, const char *message) {
+    pthread_mutex_lock(&m->lock);
+    struct fake_vm *v = find(m, name);
+    if (v) {
+        v->info.state = VMS_STOPPED;
+        v->info.exit_status = status;
+        snprintf(v->info.exit_message, sizeof v->info.exit_message, "%s", message);
+    }
+    pthread_mutex_unlock(&m->lock);
+}
