@@ -112,6 +112,15 @@ void api_info_to_json(const struct vm_info *info, json_object *o) {
     json_object_object_add(o, "mem_backed", json_object_new_uint64(info->mem_backed));
     json_object_object_add(o, "cpu_ns", json_object_new_uint64(info->cpu_ns));
     json_object_object_add(o, "instructions", json_object_new_uint64(info->instructions));
+    json_object *c = json_object_new_object();
+    json_object_object_add(c, "mem_ops", json_object_new_uint64(info->counts.mem_ops));
+    json_object_object_add(c, "tlb_misses", json_object_new_uint64(info->counts.tlb_misses));
+    json_object_object_add(c, "sbi_calls", json_object_new_uint64(info->counts.sbi_calls));
+    json_object_object_add(c, "mmio", json_object_new_uint64(info->counts.mmio));
+    json_object_object_add(c, "wfi", json_object_new_uint64(info->counts.wfi));
+    json_object_object_add(c, "exceptions", json_object_new_uint64(info->counts.exceptions));
+    json_object_object_add(c, "interrupts", json_object_new_uint64(info->counts.interrupts));
+    json_object_object_add(o, "counts", c);
     json_object_object_add(o, "exit_status", json_object_new_int64(info->exit_status));
     json_object_object_add(o, "exit_message", json_object_new_string(msg));
 }

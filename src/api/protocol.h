@@ -48,7 +48,10 @@
  *       (the VM after the operation), where VM_INFO is the fields of struct vm_info:
  *       "name", "state" ("created"|"running"|"paused"|"stopped"), "cpus",
  *       "shares", "cap_percent", "mem_size", "mem_backed" (bytes), "cpu_ns",
- *       "instructions", "exit_status", "exit_message"
+ *       "instructions", "exit_status", "exit_message", and "counts": an object of
+ *       event totals since creation, summed over its harts: "mem_ops" (loads and
+ *       stores), "tlb_misses" (software-TLB lookups that took the slow path),
+ *       "sbi_calls", "mmio", "wfi", "exceptions", "interrupts"
  *   {"ok": true, "name": "vm1"}                       for destroy and console
  *   {"ok": true, "vms": [VM_INFO, ...]}               for list (sorted by name)
  *   {"ok": true, "total": BYTES, "free": BYTES, "used": BYTES}   for memory

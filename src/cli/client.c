@@ -185,6 +185,10 @@ static json_object *op_request(const char *op, const char *name) {
     return req;
 }
 
+json_object *client_request(const char *socket_path, const char *op, const char *name) {
+    return call(socket_path, op_request(op, name));
+}
+
 static void print_json(json_object *o) {
     printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 }

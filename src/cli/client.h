@@ -18,4 +18,9 @@ bool client_is_command(const char *name);
  * 0 done, 1 error (message on stderr). */
 int client_command(int argc, char **argv);
 
+/* One request to the monitor at socket_path; the ok reply (the caller puts
+ * it), or NULL after printing the error. */
+struct json_object;
+struct json_object *client_request(const char *socket_path, const char *op, const char *name);
+
 #endif

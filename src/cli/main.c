@@ -5,6 +5,7 @@
 #include "cli/client.h"
 #include "cli/run_cmd.h"
 #include "cli/serve_cmd.h"
+#include "cli/top.h"
 
 static void usage(FILE *f) {
     fprintf(f, "Usage: rvisor COMMAND [OPTIONS]\n"
@@ -22,6 +23,7 @@ static void usage(FILE *f) {
                "  stats NAME [--json]              its statistics\n"
                "  ls [--json]                      list the VMs\n"
                "  console NAME                     attach to its console (Ctrl-A x detaches)\n"
+               "  top                              live view of every VM (CPU, MIPS, exits/s, TLB hits)\n"
                "  shutdown                         stop every VM and the monitor\n");
 }
 
@@ -33,6 +35,7 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (strcmp(cmd, "run") == 0) return run_command(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0) return serve_command(argc - 1, argv + 1);
+    if (strcmp(cmd, "top") == 0) return top_command(argc - 1, argv + 1);
     if (client_is_command(cmd)) return client_command(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);

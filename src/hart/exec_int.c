@@ -61,6 +61,7 @@ static __attribute__((noinline)) void store_miss(struct hart *h, const struct in
     void op_##name(struct hart *h, const struct insn *i) {                     \
         uint64_t va = X(i->rs1) + (uint64_t)(int64_t)i->imm;                   \
         const struct tlb_entry *e = &h->dtlb->read[tlb_index(va)];             \
+        h->stats.mem_ops++;                                                    \
         if (__builtin_expect(e->tag != tlb_key(va, sizeof(type)), 0)) {         \
             load_miss(h, i, va, sizeof(type), sign);                   \
             return;                                                            \
@@ -83,6 +84,7 @@ LOAD(lwu, uint32_t, uint64_t, false)
         uint64_t va = X(i->rs1) + (uint64_t)(int64_t)i->imm;                   \
         type v = (type)X(i->rs2);                                              \
         const struct tlb_entry *e = &h->dtlb->write[tlb_index(va)];            \
+        h->stats.mem_ops++;                                                    \
         if (__builtin_expect(e->tag != tlb_key(va, sizeof(type)), 0)) {         \
             store_miss(h, i, va, sizeof(type), v);                             \
             return;                                                            \
@@ -290,6 +292,7 @@ void op_page_end(struct hart *h, const struct insn *i) {
 void op_ecall(struct hart *h, const struct insn *i) {
     (void)i;
     if (h->priv == PRIV_S && h->sbi_in_monitor) {
+        h->stats.sbi_calls++;
         h->env->sbi_call(h->owner, h);
         return; /* the SBI advances pc (or the hart stops) */
     }
@@ -349,6 +352,7 @@ void op_wfi(struct hart *h, const struct insn *i) {
     h->pc += i->len;
     /* Back to hart_run, which sleeps the hart unless an interrupt is pending. */
     h->wfi = !hart_pending_irqs(h);
+    h->stats.wfi += h->wfi;
 }
 
 void op_sfence_vma(struct hart *h, const struct insn *i) {

@@ -141,6 +141,18 @@ struct hart {
     bool hsm_stopped;        /* SBI HSM: not started, or stopped; the hart does not run */
     uint64_t hsm_start_pc, hsm_start_arg;
 
+    /* Why the guest left the fast path, for `rvisor top` and stats. Each
+     * counter is written only by the thread running this hart. */
+    struct hart_stats {
+        uint64_t mem_ops;     /* loads and stores executed (software-TLB lookups) */
+        uint64_t tlb_misses;  /* lookups that took the slow path (walk, MMIO, fills) */
+        uint64_t sbi_calls;   /* hypercalls */
+        uint64_t mmio;        /* device accesses */
+        uint64_t wfi;         /* waits for an interrupt that found none pending */
+        uint64_t exceptions;  /* traps taken in the guest */
+        uint64_t interrupts;  /* interrupts delivered */
+    } stats;
+
     /* Software TLB: one set per privilege level (index by enum priv). */
     struct tlb_set tlb[4];
 };

@@ -8,6 +8,8 @@
 static void enter_trap(struct hart *h, uint64_t cause, uint64_t tval, uint64_t epc) {
     bool interrupt = cause & INTERRUPT_BIT;
     unsigned code = (unsigned)(cause & 63);
+    if (interrupt) h->stats.interrupts++;
+    else h->stats.exceptions++;
     uint64_t deleg = interrupt ? h->mideleg : h->medeleg;
     if (h->priv <= PRIV_S && ((deleg >> code) & 1)) {
         h->scause = cause;

@@ -26,6 +26,7 @@ static bool load_bytewise(struct hart *h, uint64_t va, unsigned size) {
 }
 
 bool mmu_load_slow(struct hart *h, uint64_t va, unsigned size) {
+    h->stats.tlb_misses++;
     if (crosses_page(va, size)) return load_bytewise(h, va, size);
     uint64_t gpa;
     int cause = mmu_translate(h, va, ACCESS_READ, mmu_data_priv(h), &gpa);
@@ -44,6 +45,7 @@ bool mmu_load_slow(struct hart *h, uint64_t va, unsigned size) {
         return true;
     }
     uint64_t v;
+    h->stats.mmio++;
     if ((va & (size - 1)) == 0 && h->phys->mmio_read(h->owner, gpa, size, &v)) {
         /* Devices return size bytes; keep only those. */
         h->load_val = size < 8 ? v & ((1ull << (8 * size)) - 1) : v;
@@ -54,6 +56,7 @@ bool mmu_load_slow(struct hart *h, uint64_t va, unsigned size) {
 }
 
 bool mmu_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val) {
+    h->stats.tlb_misses++;
     if (crosses_page(va, size)) {
         /* Check both pages before writing anything, so a fault leaves memory unchanged. */
         uint64_t gpa;
@@ -91,6 +94,7 @@ bool mmu_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val) {
         memcpy(pp.host + off, &val, size);
         return true;
     }
+    h->stats.mmio++;
     if ((va & (size - 1)) == 0 && h->phys->mmio_write(h->owner, gpa, size, val)) return true;
     hart_raise(h, EXC_STORE_ACCESS, va);
     return false;
@@ -141,6 +145,7 @@ static bool fetch_frame(struct hart *h, uint64_t va, uint64_t *gpa, struct phys_
 }
 
 struct fetch_entry *mmu_fetch_fill(struct hart *h, uint64_t va) {
+    h->stats.tlb_misses++;
     uint64_t gpa;
     struct phys_page pp;
     if (!fetch_frame(h, va, &gpa, &pp)) return NULL;

@@ -520,7 +520,18 @@ static void fill_info(const struct vm_entry *e, struct vm_info *out) {
     out->mem_size = e->vm->mem.size;
     out->mem_backed = __atomic_load_n(&e->vm->mem.backed, __ATOMIC_RELAXED) << 12;
     out->cpu_ns = e->cpu_ns;
-    for (unsigned i = 0; i < e->vm->nharts; i++) out->instructions += __atomic_load_n(&e->vm->harts[i]->icount, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < e->vm->nharts; i++) {
+        const struct hart *h = e->vm->harts[i];
+        /* Read while the harts run: each counter is a single word, so only freshness suffers. */
+        out->instructions += __atomic_load_n(&h->icount, __ATOMIC_RELAXED);
+        out->counts.mem_ops += __atomic_load_n(&h->stats.mem_ops, __ATOMIC_RELAXED);
+        out->counts.tlb_misses += __atomic_load_n(&h->stats.tlb_misses, __ATOMIC_RELAXED);
+        out->counts.sbi_calls += __atomic_load_n(&h->stats.sbi_calls, __ATOMIC_RELAXED);
+        out->counts.mmio += __atomic_load_n(&h->stats.mmio, __ATOMIC_RELAXED);
+        out->counts.wfi += __atomic_load_n(&h->stats.wfi, __ATOMIC_RELAXED);
+        out->counts.exceptions += __atomic_load_n(&h->stats.exceptions, __ATOMIC_RELAXED);
+        out->counts.interrupts += __atomic_load_n(&h->stats.interrupts, __ATOMIC_RELAXED);
+    }
     out->exit_status = e->exit_status;
     snprintf(out->exit_message, sizeof out->exit_message, "%s", e->exit_message);
 }

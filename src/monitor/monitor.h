@@ -41,6 +41,9 @@ struct vm_info {
     uint64_t mem_backed;     /* bytes of machine memory backing it */
     uint64_t cpu_ns;         /* host CPU time its harts have used */
     uint64_t instructions;   /* guest instructions executed */
+    struct hart_counts {     /* summed over its harts, since creation */
+        uint64_t mem_ops, tlb_misses, sbi_calls, mmio, wfi, exceptions, interrupts;
+    } counts;
     int exit_status;         /* as `rvisor run` would exit, once stopped */
     char exit_message[256];
 };

@@ -1,0 +1,164 @@
+/* `rvisor top`: a live view of every VM in a running monitor, in the manner
+ * of esxtop and virt-top: host CPU used, guest instructions per second,
+ * exits per second by reason, software-TLB hit rate, memory. */
+#include "cli/top.h"
+
+#include <getopt.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/client.h"
+
+#define MAX_VMS 256
+
+struct sample {
+    char name[64];
+    char state[16];
+    uint64_t cpu_ns, insns, mem_size, backed;
+    uint64_t mem_ops, tlb_misses, sbi, mmio, wfi, exc, irq;
+};
+
+static uint64_t u64(json_object *o, const char *key) {
+    json_object *v;
+    return json_object_object_get_ex(o, key, &v) ? (uint64_t)json_object_get_uint64(v) : 0;
+}
+
+static void copy_str(char *dst, size_t len, json_object *o, const char *key) {
+    json_object *v;
+    snprintf(dst, len, "%s", json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "");
+}
+
+/* Reads every VM's counters; returns how many, or -1 if the monitor is unreachable. */
+static int take_sample(const char *socket_path, struct sample *out) {
+    json_object *reply = client_request(socket_path, "list", NULL);
+    if (!reply) return -1;
+    json_object *vms;
+    int n = 0;
+    if (json_object_object_get_ex(reply, "vms", &vms))
+        for (size_t i = 0; i < json_object_array_length(vms) && n < MAX_VMS; i++) {
+            json_object *v = json_object_array_get_idx(vms, i), *c = NULL;
+            struct sample *s = &out[n++];
+            memset(s, 0, sizeof *s);
+            copy_str(s->name, sizeof s->name, v, "name");
+            copy_str(s->state, sizeof s->state, v, "state");
+            s->cpu_ns = u64(v, "cpu_ns");
+            s->insns = u64(v, "instructions");
+            s->mem_size = u64(v, "mem_size");
+            s->backed = u64(v, "mem_backed");
+            if (json_object_object_get_ex(v, "counts", &c)) {
+                s->mem_ops = u64(c, "mem_ops");
+                s->tlb_misses = u64(c, "tlb_misses");
+                s->sbi = u64(c, "sbi_calls");
+                s->mmio = u64(c, "mmio");
+                s->wfi = u64(c, "wfi");
+                s->exc = u64(c, "exceptions");
+                s->irq = u64(c, "interrupts");
+            }
+        }
+    json_object_put(reply);
+    return n;
+}
+
+static const struct sample *find(const struct sample *s, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(s[i].name, name) == 0) return &s[i];
+    return NULL;
+}
+
+static double rate(uint64_t now, uint64_t then, double secs) { return now >= then ? (double)(now - then) / secs : 0; }
+
+static void draw(const struct sample *cur, int n, const struct sample *prev, int np, double secs, bool clear) {
+    if (clear) printf("\033[H\033[2J");
+    printf("rvisor top - %d VMs, every %.1f s (q quits)\n\n", n, secs);
+    printf("%-16s %-8s %6s %8s %8s %8s %8s %8s %8s %7s %10s\n", "NAME", "STATE", "CPU%", "MIPS", "SBI/s", "MMIO/s",
+           "WFI/s", "TRAP/s", "IRQ/s", "TLBHIT%", "MEM MiB");
+    for (int i = 0; i < n; i++) {
+        const struct sample *c = &cur[i], *p = find(prev, np, c->name);
+        struct sample zero = {0};
+        if (!p) p = &zero;
+        uint64_t ops = c->mem_ops - (p->mem_ops <= c->mem_ops ? p->mem_ops : 0);
+        uint64_t misses = c->tlb_misses - (p->tlb_misses <= c->tlb_misses ? p->tlb_misses : 0);
+        double hit = ops ? 100.0 * (double)(ops > misses ? ops - misses : 0) / (double)ops : 100.0;
+        printf("%-16.16s %-8s %6.1f %8.1f %8.0f %8.0f %8.0f %8.0f %8.0f %7.2f %5llu/%-5llu\n", c->name, c->state,
+               rate(c->cpu_ns, p->cpu_ns, secs) / 1e7, rate(c->insns, p->insns, secs) / 1e6,
+               rate(c->sbi, p->sbi, secs), rate(c->mmio, p->mmio, secs), rate(c->wfi, p->wfi, secs),
+               rate(c->exc, p->exc, secs), rate(c->irq, p->irq, secs), hit,
+               (unsigned long long)(c->backed >> 20), (unsigned long long)(c->mem_size >> 20));
+    }
+    fflush(stdout);
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "Usage: rvisor top [--socket PATH] [--interval SECONDS] [--iterations N]\n"
+               "A live view of every VM in the running monitor: host CPU%% used, guest MIPS,\n"
+               "exits per second (SBI calls, MMIO, wfi, traps, interrupts), software-TLB hit\n"
+               "rate, and memory backed / configured. q or Ctrl-C quits.\n");
+}
+
+int top_command(int argc, char **argv) {
+    static const struct option longopts[] = {{"socket", required_argument, 0, 's'},
+                                             {"interval", required_argument, 0, 'i'},
+                                             {"iterations", required_argument, 0, 'n'},
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
+    const char *socket_path = NULL;
+    double interval = 1.0;
+    long iterations = 0;
+    optind = 1;
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        char *end;
+        switch (ch) {
+        case 's': socket_path = optarg; break;
+        case 'i':
+            interval = strtod(optarg, &end);
+            if (*end || interval < 0.1 || interval > 3600) {
+                fprintf(stderr, "rvisor: --interval must be between 0.1 and 3600 seconds\n");
+                return 1;
+            }
+            break;
+        case 'n':
+            iterations = strtol(optarg, &end, 10);
+            if (*end || iterations < 1) {
+                fprintf(stderr, "rvisor: --iterations must be a positive number\n");
+                return 1;
+            }
+            break;
+        case 'h': usage(stdout); return 0;
+        case ':': fprintf(stderr, "rvisor: option '%s' needs a value\n", argv[optind - 1]); return 1;
+        default: fprintf(stderr, "rvisor: unknown option '%s'\n", argv[optind - 1]); usage(stderr); return 1;
+        }
+    }
+    char default_path[PATH_MAX];
+    if (!socket_path) {
+        client_default_socket(default_path, sizeof default_path);
+        socket_path = default_path;
+    }
+    static struct sample a[MAX_VMS], b[MAX_VMS]; /* large: kept off the stack (this command runs once per process) */
+    struct sample *prev = a, *cur = b;
+    int np = take_sample(socket_path, prev);
+    if (np < 0) return 1;
+    bool tty = isatty(STDOUT_FILENO);
+    for (long k = 0; iterations == 0 || k < iterations; k++) {
+        struct pollfd in = {.fd = STDIN_FILENO, .events = POLLIN};
+        if (poll(&in, isatty(STDIN_FILENO) ? 1 : 0, (int)(interval * 1000)) > 0) {
+            char c;
+            if (read(STDIN_FILENO, &c, 1) == 1 && (c == 'q' || c == 'Q')) break;
+        }
+        int n = take_sample(socket_path, cur);
+        if (n < 0) return 1;
+        draw(cur, n, prev, np, interval, tty);
+        struct sample *t = prev;
+        prev = cur;
+        cur = t;
+        np = n;
+    }
+    return 0;
+}

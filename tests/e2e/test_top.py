@@ -1,0 +1,48 @@
+"""End-to-end: `rvisor top` shows each VM's CPU use, MIPS, exits and TLB hit rate."""
+import os
+import re
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_monitor_api import APPEND, INITRD, KERNEL, Monitor  # noqa: E402
+
+
+class Top(unittest.TestCase):
+    def test_top_tells_a_busy_vm_from_an_idle_one(self):
+        m = Monitor("--workers", "2")
+        try:
+            m.cli("create", "idle", "--kernel", KERNEL, "--initrd", INITRD, "--append", APPEND)
+            m.cli("create", "busy", "--kernel", KERNEL, "--initrd", INITRD,
+                  "--append", APPEND + ' rvisor_run="while true; do :; done"')
+            m.cli("start", "idle")
+            m.cli("start", "busy")
+            time.sleep(4)  # both boot; then one idles at its prompt, the other spins
+            out = m.cli("top", "--iterations", "2", "--interval", "1").stdout
+            self.assertIn("NAME", out)
+            self.assertIn("TLBHIT%", out)
+            frame = out.rsplit("rvisor top", 1)[1]  # the last frame
+            rows = {}
+            for line in frame.splitlines():
+                f = line.split()
+                if f and f[0] in ("idle", "busy"):
+                    rows[f[0]] = f
+            self.assertEqual(set(rows), {"idle", "busy"}, out)
+            cpu = {k: float(v[2]) for k, v in rows.items()}
+            mips = {k: float(v[3]) for k, v in rows.items()}
+            self.assertGreater(cpu["busy"], 50)
+            self.assertLess(cpu["idle"], 5)
+            self.assertGreater(mips["busy"], 10 * max(mips["idle"], 0.1))
+            self.assertGreater(float(rows["busy"][9]), 90)  # TLB hit rate of a shell loop
+            self.assertRegex(rows["busy"][10], r"^\d+/256$")
+            bad = m.cli("top", "--interval", "0", check=False)
+            self.assertNotEqual(bad.returncode, 0)
+            self.assertIn("--interval", bad.stderr)
+        finally:
+            m.stop()
+            m.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
