@@ -123,19 +123,24 @@ def qemu_run(n, guest, settle, window):
             p.wait()
 
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--vms", type=int, default=16)
-ap.add_argument("--settle", type=float, default=8)
-ap.add_argument("--window", type=float, default=10)
-args = ap.parse_args()
-guest = guest_dir()
-q = qemu_run(args.vms, guest, args.settle, args.window)
-r = rvisor_run(args.vms, guest, args.settle, args.window)
-MiB = 1024 * 1024
-print("%d VMs of 256 MiB started at once, then idle at their shell prompt" % args.vms)
-print("qemu    all at /init after %6.2f s   idle host CPU %5.1f%% of a core   memory %6.0f MiB (RSS)"
-      % (q[0], 100 * q[1], q[2] / MiB))
-print("rvisor  all at /init after %6.2f s   idle host CPU %5.1f%% of a core   memory %6.0f MiB (backed)"
-      % (r[0], 100 * r[1], r[2] / MiB))
-print("ratio rvisor/qemu: boot %.2fx, idle CPU %.2fx, memory %.2fx" % (r[0] / q[0], r[1] / q[1] if q[1] else float("nan"),
-                                                                      r[2] / q[2]))
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--vms", type=int, default=16)
+    ap.add_argument("--settle", type=float, default=8)
+    ap.add_argument("--window", type=float, default=10)
+    args = ap.parse_args()
+    guest = guest_dir()
+    q = qemu_run(args.vms, guest, args.settle, args.window)
+    r = rvisor_run(args.vms, guest, args.settle, args.window)
+    MiB = 1024 * 1024
+    print("%d VMs of 256 MiB started at once, then idle at their shell prompt" % args.vms)
+    print("qemu    all at /init after %6.2f s   idle host CPU %5.1f%% of a core   memory %6.0f MiB (RSS)"
+          % (q[0], 100 * q[1], q[2] / MiB))
+    print("rvisor  all at /init after %6.2f s   idle host CPU %5.1f%% of a core   memory %6.0f MiB (backed)"
+          % (r[0], 100 * r[1], r[2] / MiB))
+    print("ratio rvisor/qemu: boot %.2fx, idle CPU %.2fx, memory %.2fx" % (r[0] / q[0], r[1] / q[1] if q[1] else float("nan"),
+                                                                          r[2] / q[2]))
+
+
+if __name__ == "__main__":
+    main()

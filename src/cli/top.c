@@ -141,24 +141,28 @@ int top_command(int argc, char **argv) {
         client_default_socket(default_path, sizeof default_path);
         socket_path = default_path;
     }
-    static struct sample a[MAX_VMS], b[MAX_VMS]; /* large: kept off the stack (this command runs once per process) */
-    struct sample *prev = a, *cur = b;
-    int np = take_sample(socket_path, prev);
-    if (np < 0) return 1;
+    struct sample *prev = calloc(MAX_VMS, sizeof *prev), *cur = calloc(MAX_VMS, sizeof *cur);
+    int np = prev && cur ? take_sample(socket_path, prev) : -1;
+    int status = np < 0;
     bool tty = isatty(STDOUT_FILENO);
-    for (long k = 0; iterations == 0 || k < iterations; k++) {
+    for (long k = 0; !status && (iterations == 0 || k < iterations); k++) {
         struct pollfd in = {.fd = STDIN_FILENO, .events = POLLIN};
         if (poll(&in, isatty(STDIN_FILENO) ? 1 : 0, (int)(interval * 1000)) > 0) {
             char c;
             if (read(STDIN_FILENO, &c, 1) == 1 && (c == 'q' || c == 'Q')) break;
         }
         int n = take_sample(socket_path, cur);
-        if (n < 0) return 1;
+        if (n < 0) {
+            status = 1;
+            break;
+        }
         draw(cur, n, prev, np, interval, tty);
         struct sample *t = prev;
         prev = cur;
         cur = t;
         np = n;
     }
-    return 0;
+    free(prev);
+    free(cur);
+    return status;
 }
