@@ -62,15 +62,21 @@ def console_until(path, name, text, deadline):
     raise RuntimeError("%s never printed %r" % (name, text))
 
 
+def start_serve(*extra):
+    """Starts `rvisor serve` on a fresh socket; returns (process, socket path)."""
+    sock = os.path.join(tempfile.mkdtemp(), "rv.sock")
+    serve = subprocess.Popen([RVISOR, "serve", "--socket", sock] + list(extra),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        if os.path.exists(sock):
+            break
+        time.sleep(0.05)
+    return serve, sock
+
+
 def rvisor_run(n, guest, settle, window):
-    tmp = tempfile.mkdtemp()
-    sock = os.path.join(tmp, "rv.sock")
-    serve = subprocess.Popen([RVISOR, "serve", "--socket", sock], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    serve, sock = start_serve()
     try:
-        for _ in range(100):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.05)
         api = Api(sock)
         for i in range(n):
             api(op="create", name="vm%d" % i, kernel=os.path.join(guest, "Image"),

@@ -8,26 +8,17 @@ QEMU has no equivalent (its guests are separate processes), so this
 benchmark reports rvisor alone."""
 import argparse
 import os
-import tempfile
 import time
 
-from common import RVISOR, guest_dir
-from monitor import Api, console_until
-import subprocess
+from common import guest_dir
+from monitor import Api, console_until, start_serve
 
 TURN_S = 0.004  # TURN_NS in src/monitor/monitor.c
 
 
 def throughput(n, guest, window):
-    tmp = tempfile.mkdtemp()
-    sock = os.path.join(tmp, "rv.sock")
-    serve = subprocess.Popen([RVISOR, "serve", "--socket", sock, "--workers", "1"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    serve, sock = start_serve("--workers", "1")
     try:
-        for _ in range(100):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.05)
         api = Api(sock)
         for i in range(n):
             api(op="create", name="vm%d" % i, kernel=os.path.join(guest, "Image"),
