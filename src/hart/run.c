@@ -89,5 +89,5 @@ enum hart_stop hart_run(struct hart *h, int64_t budget) {
         h->cur_host_page = (uint8_t *)(uintptr_t)((pc & PAGE_MASK) + e->addend);
         left -= run_chain(h, &e->code->slot[(pc & ~PAGE_MASK) >> 1], left);
     }
-    return h->exit_request ? HART_EXIT : HART_RAN;
+    return __atomic_load_n(&h->exit_request, __ATOMIC_RELAXED) ? HART_EXIT : HART_RAN;
 }

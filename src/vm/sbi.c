@@ -45,7 +45,7 @@ static bool supported(uint64_t eid) {
 }
 
 static void set_timer(struct vm *vm, struct hart *h, uint64_t when) {
-    h->stimecmp = when;
+    __atomic_store_n(&h->stimecmp, when, __ATOMIC_RELAXED); /* read by other harts' threads for deadlines */
     hart_set_mip(h, MIP_STIP, vm_time(vm) >= when);
 }
 
