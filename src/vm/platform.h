@@ -15,6 +15,9 @@
 #define VIRT_PLIC_SIZE 0x600000ull
 #define VIRT_UART_BASE 0x10000000ull
 #define VIRT_UART_SIZE 0x100ull
+#define VIRT_VIRTIO_BASE 0x10001000ull /* virtio-mmio slots, 0x1000 apart */
+#define VIRT_VIRTIO_SIZE 0x1000ull
+#define VIRT_VIRTIO_IRQ 1              /* slot n interrupts on PLIC source 1 + n */
 #define VIRT_RAM_BASE 0x80000000ull
 
 #define VIRT_UART_IRQ 10

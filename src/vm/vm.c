@@ -17,6 +17,8 @@
 #include "dev/pvpanic.h"
 #include "dev/syscon.h"
 #include "dev/uart16550.h"
+#include "dev/virtio_mmio.h"
+#include "dev/virtio_rng.h"
 #include "mmu/phys.h"
 #include "vm/htif.h"
 #include "vm/sbi.h"
@@ -146,6 +148,10 @@ static void pvpanic_event(void *ctx, unsigned events) {
     vm_request_exit(ctx, VM_EXIT_PANIC, (int)events, "guest kernel panicked");
 }
 
+/* Virtio devices reach guest memory only through the p2m. */
+static bool guest_read(void *ctx, uint64_t gpa, void *buf, size_t n) { return p2m_read(ctx, gpa, buf, n); }
+static bool guest_write(void *ctx, uint64_t gpa, const void *buf, size_t n) { return p2m_write(ctx, gpa, buf, n); }
+
 static bool add_devices(struct vm *vm, char *err, size_t errlen) {
     vm->plic = plic_create(vm->nharts, vm->harts);
     vm->aclint = aclint_create(vm->nharts, vm->harts, aclint_now, vm);
@@ -153,7 +159,12 @@ static bool add_devices(struct vm *vm, char *err, size_t errlen) {
     vm->rtc = goldfish_rtc_create((struct irq_line){plic_set_irq, vm->plic, VIRT_RTC_IRQ});
     vm->syscon = syscon_create(syscon_event, vm);
     vm->pvpanic = pvpanic_create(pvpanic_event, vm);
-    if (!vm->plic || !vm->aclint || !vm->uart || !vm->rtc || !vm->syscon || !vm->pvpanic) {
+    vm->rng = virtio_rng_create();
+    if (vm->rng)
+        vm->rng_transport = virtio_mmio_create(&virtio_rng_ops, vm->rng,
+                                               (struct guest_mem_ops){guest_read, guest_write, &vm->mem},
+                                               (struct irq_line){plic_set_irq, vm->plic, VIRT_VIRTIO_IRQ});
+    if (!vm->plic || !vm->aclint || !vm->uart || !vm->rtc || !vm->syscon || !vm->pvpanic || !vm->rng_transport) {
         snprintf(err, errlen, "out of memory creating devices");
         return false;
     }
@@ -162,7 +173,8 @@ static bool add_devices(struct vm *vm, char *err, size_t errlen) {
               mmio_bus_add(&vm->bus, VIRT_UART_BASE, VIRT_UART_SIZE, &uart_mmio_ops, vm->uart) &&
               mmio_bus_add(&vm->bus, VIRT_RTC_BASE, VIRT_RTC_SIZE, &goldfish_rtc_mmio_ops, vm->rtc) &&
               mmio_bus_add(&vm->bus, VIRT_SYSCON_BASE, VIRT_SYSCON_SIZE, &syscon_mmio_ops, vm->syscon) &&
-              mmio_bus_add(&vm->bus, VIRT_PVPANIC_BASE, VIRT_PVPANIC_SIZE, &pvpanic_mmio_ops, vm->pvpanic);
+              mmio_bus_add(&vm->bus, VIRT_PVPANIC_BASE, VIRT_PVPANIC_SIZE, &pvpanic_mmio_ops, vm->pvpanic) &&
+              mmio_bus_add(&vm->bus, VIRT_VIRTIO_BASE, VIRT_VIRTIO_SIZE, &virtio_mmio_ops, vm->rng_transport);
     if (!ok) snprintf(err, errlen, "device map overlaps");
     return ok;
 }
@@ -213,6 +225,8 @@ void vm_destroy(struct vm *vm) {
     goldfish_rtc_destroy(vm->rtc);
     syscon_destroy(vm->syscon);
     pvpanic_destroy(vm->pvpanic);
+    if (vm->rng_transport) virtio_mmio_destroy(vm->rng_transport);
+    if (vm->rng) virtio_rng_destroy(vm->rng);
     for (unsigned i = 0; i < vm->nharts; i++) free(vm->harts[i]);
     p2m_destroy(&vm->mem);
     free(vm);

@@ -21,6 +21,8 @@ struct aclint;
 struct goldfish_rtc;
 struct syscon;
 struct pvpanic;
+struct virtio_rng;
+struct virtio_mmio;
 
 enum vm_exit_reason {
     VM_RUNNING = 0,
@@ -62,6 +64,8 @@ struct vm {
     struct goldfish_rtc *rtc;
     struct syscon *syscon;
     struct pvpanic *pvpanic;
+    struct virtio_rng *rng;
+    struct virtio_mmio *rng_transport; /* virtio-mmio slot 0 */
 
     struct vm_console console;
     /* Called (from any hart's thread) when a hart may have become runnable:

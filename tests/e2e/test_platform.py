@@ -43,6 +43,16 @@ class Platform(unittest.TestCase):
         self.assertLess(abs(t0 - time.time()), 30)
         self.assertIn(t1 - t0, (1, 2))
 
+    def test_virtio_rng_feeds_the_guest_hwrng(self):
+        status, out = run("cat /sys/class/misc/hw_random/rng_current; "
+                          "for k in 1 2; do echo R$k $(head -c 16 /dev/hwrng | od -An -tx1 | tr -d ' '); done")
+        self.assertEqual(status, 0, out)
+        self.assertIn("virtio_rng.0", out)
+        r1 = re.search(r"R1 ([0-9a-f]{32})", out).group(1)
+        r2 = re.search(r"R2 ([0-9a-f]{32})", out).group(1)
+        self.assertNotEqual(r1, r2)
+        self.assertNotEqual(r1, "0" * 32)
+
     @unittest.skipUnless(os.path.exists(OPENSBI), "Debian's opensbi package is not installed")
     def test_boot_through_opensbi(self):
         status, out = run("uname -m", "--bios", OPENSBI)

@@ -1,0 +1,80 @@
+/* virtio entropy device (virtio 1.2 section 5.4). */
+#include "dev/virtio_rng.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/random.h>
+
+struct virtio_rng {
+    struct virtq_chain chain; /* too big for the stack of a vCPU thread */
+    uint8_t buf[4096];
+};
+
+struct virtio_rng *virtio_rng_create(void) { return calloc(1, sizeof(struct virtio_rng)); }
+
+void virtio_rng_destroy(struct virtio_rng *r) { free(r); }
+
+/* Fills buf with up to n random bytes; returns how many (fewer only if the
+ * host has no entropy to give without blocking for long). */
+static size_t host_random(uint8_t *buf, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = getrandom(buf + got, n - got, 0);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        got += (size_t)k;
+    }
+    return got;
+}
+
+/* Gives one request its bytes; returns false if the device broke. */
+static bool serve(struct virtio_rng *r, struct virtio_mmio *t, unsigned q) {
+    const struct virtq_chain *c = &r->chain;
+    const struct guest_mem_ops *m = virtio_mmio_mem(t);
+    uint32_t done = 0;
+    /* Readable buffers mean nothing to this device and are skipped. */
+    for (unsigned s = c->nread; s < c->nseg && done < VIRTIO_RNG_MAX_REQUEST; s++) {
+        uint64_t gpa = c->seg[s].gpa;
+        uint32_t left = c->seg[s].len;
+        if (left > VIRTIO_RNG_MAX_REQUEST - done) left = VIRTIO_RNG_MAX_REQUEST - done;
+        while (left) {
+            size_t n = left < sizeof r->buf ? left : sizeof r->buf;
+            size_t got = host_random(r->buf, n);
+            if (got && !m->write(m->ctx, gpa, r->buf, got)) {
+                virtio_mmio_set_broken(t, "entropy buffer not in guest memory");
+                return false;
+            }
+            done += (uint32_t)got;
+            gpa += got;
+            left -= (uint32_t)got;
+            if (got < n) goto out;
+        }
+    }
+out:
+    return virtio_mmio_queue_push(t, q, c->head, done);
+}
+
+static void rng_notify(void *dev, struct virtio_mmio *t, unsigned q) {
+    struct virtio_rng *r = dev;
+    bool any = false;
+    for (;;) {
+        int got = virtio_mmio_queue_pop(t, q, &r->chain);
+        if (got <= 0) break;
+        if (!serve(r, t, q)) return;
+        any = true;
+    }
+    if (any) virtio_mmio_queue_interrupt(t, q);
+}
+
+const struct virtio_device_ops virtio_rng_ops = {
+    .device_id = VIRTIO_ID_RNG,
+    .features = 0,
+    .num_queues = 1,
+    .queue_max = VIRTIO_RNG_QUEUE_SIZE,
+    .config_read = NULL,
+    .config_write = NULL,
+    .notify = rng_notify,
+    .reset = NULL,
+};

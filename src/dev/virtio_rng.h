@@ -1,0 +1,22 @@
+/* virtio entropy device (virtio 1.2 section 5.4): device id 4, one request
+ * queue, no config space, no feature bits. Every device-writable buffer the
+ * driver posts is filled from the host's getrandom(2). Plug it into a
+ * transport with virtio_mmio_create(&virtio_rng_ops, rng, mem, irq). */
+#ifndef RVISOR_VIRTIO_RNG_H
+#define RVISOR_VIRTIO_RNG_H
+
+#include "dev/virtio_mmio.h"
+
+#define VIRTIO_ID_RNG 4
+#define VIRTIO_RNG_QUEUE_SIZE 256
+/* Most bytes given for one request; the used length tells the driver. */
+#define VIRTIO_RNG_MAX_REQUEST 65536
+
+struct virtio_rng;
+
+struct virtio_rng *virtio_rng_create(void);
+void virtio_rng_destroy(struct virtio_rng *r);
+
+extern const struct virtio_device_ops virtio_rng_ops;
+
+#endif
