@@ -57,5 +57,12 @@ def guest_seconds(output, tag):
     return float(m.group(1)) if m else None
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time a process has used so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def median(xs):
     return statistics.median(xs)

@@ -7,13 +7,7 @@ import os
 import subprocess
 import time
 
-from common import QEMU, RVISOR, guest_dir
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from common import QEMU, RVISOR, cpu_seconds, guest_dir
 
 
 def idle_share(cmd, settle, window):

@@ -11,15 +11,9 @@ import subprocess
 import tempfile
 import time
 
-from common import QEMU, RVISOR, guest_dir
+from common import QEMU, RVISOR, cpu_seconds, guest_dir
 
 APPEND = "console=ttyS0 quiet"
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_bytes(pid):
