@@ -18,7 +18,7 @@ kernel_key=$( { pkgver linux-source-6.1; pkgver gcc-riscv64-linux-gnu; cat "$her
 kernel_dir=$cache/kernel-$kernel_key
 busybox_key=$( { pkgver gcc-riscv64-linux-gnu; cat "$here/busybox.fragment"; } | sha256sum | cut -c1-16)
 busybox_dir=$cache/busybox-$busybox_key
-initrd_key=$( { echo "$busybox_key"; cat "$here/init"; } | sha256sum | cut -c1-16)
+initrd_key=$( { echo "$busybox_key"; cat "$here/init" "$here/udhcpc.script"; } | sha256sum | cut -c1-16)
 guest_dir=$cache/guest-$kernel_key-$initrd_key
 
 build_kernel() {
@@ -91,6 +91,8 @@ build_initrd() {
     [ -e "$root$path" ] || ln -s /bin/busybox "$root$path"
   done < "$busybox_dir/busybox.links"
   cp "$here/init" "$root/init" && chmod 755 "$root/init"
+  mkdir -p "$root/usr/share/udhcpc"
+  install -m 755 "$here/udhcpc.script" "$root/usr/share/udhcpc/default.script"
   mkdir -p "$guest_dir.tmp"
   (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --quiet | gzip -9n) > "$guest_dir.tmp/initrd.gz"
   cp "$kernel_dir/Image" "$guest_dir.tmp/Image"

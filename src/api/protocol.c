@@ -23,7 +23,8 @@ struct op_desc {
 static const char *const no_fields[] = {NULL};
 static const char *const name_field[] = {"name", NULL};
 static const char *const create_fields[] = {"name", "kernel", "initrd", "append", "mem",
-                                            "cpus", "shares", "cap", "bios", NULL};
+                                            "cpus", "shares", "cap", "bios", "drives",
+                                            "nets", "console", "balloon", NULL};
 
 static const struct op_desc ops[] = {
     {"create", API_OP_CREATE, create_fields},   {"start", API_OP_START, name_field},
@@ -189,6 +190,26 @@ static bool get_mem(json_object *root, uint64_t *out, char *err, size_t errlen) 
     return true;
 }
 
+/* An array of at most max non-empty strings; absent or null leaves *n 0. */
+static bool get_strings(json_object *root, const char *key, const char **out, unsigned max, unsigned *n, char *err,
+                        size_t errlen) {
+    *n = 0;
+    json_object *v;
+    if (!json_object_object_get_ex(root, key, &v) || v == NULL) return true;
+    if (!json_object_is_type(v, json_type_array)) return fail(err, errlen, "field \"%s\" must be an array of strings", key);
+    size_t len = json_object_array_length(v);
+    if (len > max) return fail(err, errlen, "field \"%s\" has %zu entries; at most %u", key, len, max);
+    for (size_t i = 0; i < len; i++) {
+        json_object *e = json_object_array_get_idx(v, i);
+        if (!json_object_is_type(e, json_type_string)) return fail(err, errlen, "field \"%s\" must be an array of strings", key);
+        const char *str = json_object_get_string(e);
+        if ((size_t)json_object_get_string_len(e) != strlen(str) || !*str)
+            return fail(err, errlen, "field \"%s\": entry %zu is empty or contains a NUL character", key, i);
+        out[(*n)++] = str;
+    }
+    return true;
+}
+
 static bool parse_create(json_object *root, struct api_request *req, char *err, size_t errlen) {
     struct vm_spec *s = &req->spec;
     s->mem_size = 256 * MiB;
@@ -207,7 +228,19 @@ static bool parse_create(json_object *root, struct api_request *req, char *err, 
     s->cpus = (unsigned)cpus;
     s->shares = (unsigned)shares;
     s->cap_percent = (unsigned)cap;
-    if (!s->append) s->append = "console=ttyS0";
+    if (!get_strings(root, "drives", s->drives, VM_MAX_DRIVES, &s->ndrives, err, errlen)) return false;
+    if (!get_strings(root, "nets", s->nets, VM_MAX_NETS, &s->nnets, err, errlen)) return false;
+    const char *console;
+    if (!get_string(root, "console", false, &console, err, errlen)) return false;
+    if (console && strcmp(console, "uart") && strcmp(console, "virtio"))
+        return fail(err, errlen, "field \"console\" must be \"uart\" or \"virtio\"");
+    s->virtio_console = console && !strcmp(console, "virtio");
+    json_object *b;
+    if (json_object_object_get_ex(root, "balloon", &b) && b) {
+        if (!json_object_is_type(b, json_type_boolean)) return fail(err, errlen, "field \"balloon\" must be true or false");
+        s->no_balloon = !json_object_get_boolean(b);
+    }
+    if (!s->append) s->append = s->virtio_console ? "console=hvc0" : "console=ttyS0";
     if (!s->kernel && !s->bios) return fail(err, errlen, "nothing to run: give \"kernel\" (or \"bios\")");
     if (s->initrd && !s->kernel) return fail(err, errlen, "\"initrd\" needs \"kernel\"");
     if (s->kernel && !*s->kernel) return fail(err, errlen, "field \"kernel\" is empty");

@@ -9,7 +9,8 @@
  *
  *   {"op": "create", "name": "vm1", "kernel": "/path/Image", "initrd": "/path/initrd.gz",
  *    "append": "console=ttyS0", "mem": "256M", "cpus": 1, "shares": 1000, "cap": 0,
- *    "bios": null}
+ *    "bios": null, "drives": ["file=/path/disk.img,readonly=on"], "nets": ["user"],
+ *    "console": "uart", "balloon": true}
  *       name    required: 1..63 characters of [A-Za-z0-9_.-]
  *       kernel  Linux Image; kernel or bios is required. initrd needs kernel.
  *               Paths are opened by the monitor: give absolute ones.
@@ -21,6 +22,11 @@
  *       shares  proportional CPU share, 1..100000 (default 1000)
  *       cap     0 (no cap, the default) or at most this percent of one host core, 1..100
  *       bios    M-mode firmware, or null / absent
+ *       drives  up to VM_MAX_DRIVES virtio-blk disks, as `rvisor run --drive` takes them
+ *       nets    up to VM_MAX_NETS virtio-net cards, as `rvisor run --net` takes them
+ *       console "uart" (ttyS0, the default) or "virtio" (hvc0; append then defaults
+ *               to "console=hvc0")
+ *       balloon false leaves out virtio-balloon (default true)
  *     Any of initrd, append, bios may be null (= absent).
  *   {"op": "start"|"pause"|"resume"|"stop"|"destroy"|"stats", "name": "vm1"}
  *   {"op": "console", "name": "vm1"}

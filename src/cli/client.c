@@ -17,6 +17,8 @@
 
 #include <json-c/json.h>
 
+#include "vm/platform.h"
+
 #define CTRL_A 0x01
 #define MAX_REPLY (64u << 20)
 
@@ -473,6 +475,10 @@ static void usage(FILE *f, const char *cmd) {
                    "  --shares N       proportional CPU share, 1 to 100000 (default 1000)\n"
                    "  --cap PCT        at most PCT%% of a host core (default 0: no cap)\n"
                    "  --bios FILE      M-mode firmware or bare-metal program\n"
+                   "  --drive SPEC     a virtio-blk disk, as for rvisor run (repeatable)\n"
+                   "  --net SPEC       a virtio-net card, as for rvisor run (repeatable)\n"
+                   "  --console uart|virtio  ttyS0 (default) or hvc0\n"
+                   "  --no-balloon     leave out the virtio-balloon device\n"
                    "  --socket PATH    the monitor's control socket\n"
                    "  --json           print the monitor's reply as JSON\n");
         return;
@@ -530,16 +536,36 @@ static bool add_path(json_object *req, const char *key, const char *path) {
     return true;
 }
 
+/* A --drive spec with its file= path made absolute: the monitor opens it,
+ * from its own working directory. */
+static json_object *drive_spec(const char *spec) {
+    const char *f = strstr(spec, "file=");
+    if (!f || (f != spec && f[-1] != ',') || f[5] == '/') return json_object_new_string(spec);
+    const char *path = f + 5, *end = strchr(path, ',');
+    size_t plen = end ? (size_t)(end - path) : strlen(path);
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd)) return json_object_new_string(spec);
+    size_t need = strlen(spec) + strlen(cwd) + 2;
+    char *out = malloc(need);
+    if (!out) return json_object_new_string(spec);
+    snprintf(out, need, "%.*s%s/%.*s%s", (int)(path - spec), spec, cwd, (int)plen, path, end ? end : "");
+    json_object *j = json_object_new_string(out);
+    free(out);
+    return j;
+}
+
 int client_command(int argc, char **argv) {
     const char *cmd = argv[0];
     enum { OPT_SOCKET = 256, OPT_JSON, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_SHARES, OPT_CAP,
-           OPT_BIOS };
+           OPT_BIOS, OPT_DRIVE, OPT_NET, OPT_CONSOLE, OPT_NO_BALLOON };
     static const struct option longopts[] = {
         {"socket", required_argument, 0, OPT_SOCKET}, {"json", no_argument, 0, OPT_JSON},
         {"kernel", required_argument, 0, OPT_KERNEL}, {"initrd", required_argument, 0, OPT_INITRD},
         {"append", required_argument, 0, OPT_APPEND}, {"mem", required_argument, 0, OPT_MEM},
         {"cpus", required_argument, 0, OPT_CPUS},     {"shares", required_argument, 0, OPT_SHARES},
         {"cap", required_argument, 0, OPT_CAP},       {"bios", required_argument, 0, OPT_BIOS},
+        {"drive", required_argument, 0, OPT_DRIVE},   {"net", required_argument, 0, OPT_NET},
+        {"console", required_argument, 0, OPT_CONSOLE}, {"no-balloon", no_argument, 0, OPT_NO_BALLOON},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
     bool create = strcmp(cmd, "create") == 0;
@@ -547,8 +573,10 @@ int client_command(int argc, char **argv) {
     bool shutdown_cmd = strcmp(cmd, "shutdown") == 0;
     bool console = strcmp(cmd, "console") == 0;
     const char *socket_path = NULL, *kernel = NULL, *initrd = NULL, *append = NULL, *mem = NULL, *bios = NULL;
-    const char *cpus = NULL, *shares = NULL, *cap = NULL;
-    bool json = false;
+    const char *cpus = NULL, *shares = NULL, *cap = NULL, *console_kind = NULL;
+    const char *drives[VM_MAX_DRIVES + 1], *nets[VM_MAX_NETS + 1]; /* one extra: the monitor says "too many" */
+    unsigned ndrives = 0, nnets = 0;
+    bool json = false, no_balloon = false;
     optind = 1;
     opterr = 0;
     int ch, idx = -1;
@@ -573,6 +601,14 @@ int client_command(int argc, char **argv) {
             case OPT_SHARES: shares = optarg; continue;
             case OPT_CAP: cap = optarg; continue;
             case OPT_BIOS: bios = optarg; continue;
+            case OPT_DRIVE:
+                if (ndrives <= VM_MAX_DRIVES) drives[ndrives++] = optarg;
+                continue;
+            case OPT_NET:
+                if (nnets <= VM_MAX_NETS) nets[nnets++] = optarg;
+                continue;
+            case OPT_CONSOLE: console_kind = optarg; continue;
+            case OPT_NO_BALLOON: no_balloon = true; continue;
             }
         }
         if (ch == '?')
@@ -611,6 +647,18 @@ int client_command(int argc, char **argv) {
             json_object_object_add(req, "shares", json_object_new_int64(n));
         if (ok && cap && (ok = parse_uint("cap", cap, 0, 100000, &n)))
             json_object_object_add(req, "cap", json_object_new_int64(n));
+        if (ok && ndrives) {
+            json_object *a = json_object_new_array();
+            for (unsigned i = 0; i < ndrives; i++) json_object_array_add(a, drive_spec(drives[i]));
+            json_object_object_add(req, "drives", a);
+        }
+        if (ok && nnets) {
+            json_object *a = json_object_new_array();
+            for (unsigned i = 0; i < nnets; i++) json_object_array_add(a, json_object_new_string(nets[i]));
+            json_object_object_add(req, "nets", a);
+        }
+        if (ok && console_kind) json_object_object_add(req, "console", json_object_new_string(console_kind));
+        if (ok && no_balloon) json_object_object_add(req, "balloon", json_object_new_boolean(0));
         if (ok && !kernel && !bios) {
             fprintf(stderr, "rvisor: nothing to run: give --kernel (or --bios); see rvisor create --help\n");
             ok = false;

@@ -18,7 +18,8 @@ void print_run_help(const char *prog) {
            "\n"
            "  --kernel FILE    Linux kernel Image (arch/riscv/boot/Image)\n"
            "  --initrd FILE    initial ramdisk (cpio, gzip-compressed or not)\n"
-           "  --append STRING  kernel command line (default: \"console=ttyS0\")\n"
+           "  --append STRING  kernel command line (default: \"console=ttyS0\", or\n"
+           "                   \"console=hvc0\" with --console virtio)\n"
            "  --mem SIZE       guest RAM: a number of MiB, or with suffix K, M or G\n"
            "                   (default 256M; at most the host's physical memory)\n"
            "  --cpus N         number of harts, 1 to %d (default 1)\n"
@@ -26,6 +27,14 @@ void print_run_help(const char *prog) {
            "                   guests (default: most of the host's memory). Guest RAM is\n"
            "                   backed only when first written, so --mem may exceed it.\n"
            "  --stats          print instructions executed and memory backed on exit\n"
+           "  --drive SPEC     a virtio-blk disk (up to %d): file=PATH[,readonly=on]\n"
+           "                   [,serial=ID]; PATH is a raw image\n"
+           "  --net SPEC       a virtio-net card (up to %d): user[,hostfwd=tcp::HOSTPORT-:GUESTPORT]...\n"
+           "                   (user-mode networking: DHCP, DNS, outbound TCP/UDP) or\n"
+           "                   tap=IFNAME (an existing or new TAP device; needs CAP_NET_ADMIN)\n"
+           "  --console uart|virtio  the guest console: the 16550 UART (ttyS0, default)\n"
+           "                   or virtio-console (hvc0)\n"
+           "  --no-balloon     leave out the virtio-balloon device\n"
            "  --bios FILE      M-mode firmware or bare-metal program (ELF, or raw binary\n"
            "                   loaded at 0x80000000). Without it the SBI is provided by\n"
            "                   rvisor and the kernel starts in S-mode. A bare-metal ELF may\n"
@@ -42,7 +51,7 @@ void print_run_help(const char *prog) {
            "  4  the guest hit an unrecoverable fault (e.g. a trap with no handler)\n"
            "  5  a bare-metal test reported failure\n"
            "  6  stopped by the user (Ctrl-A x) or a signal\n",
-           prog, VM_MAX_HARTS);
+           prog, VM_MAX_HARTS, VM_MAX_DRIVES, VM_MAX_NETS);
 }
 
 bool parse_size(const char *s, uint64_t *bytes) {
@@ -75,15 +84,20 @@ static uint64_t host_memory(void) {
 }
 
 enum parse_result parse_run_options(int argc, char **argv, struct run_options *o) {
-    enum { OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_BIOS, OPT_MACHINE_MEM, OPT_STATS };
+    enum {
+        OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_BIOS, OPT_MACHINE_MEM, OPT_STATS,
+        OPT_DRIVE, OPT_NET, OPT_CONSOLE, OPT_NO_BALLOON,
+    };
     static const struct option longopts[] = {
         {"kernel", required_argument, 0, OPT_KERNEL}, {"initrd", required_argument, 0, OPT_INITRD},
         {"append", required_argument, 0, OPT_APPEND}, {"mem", required_argument, 0, OPT_MEM},
         {"cpus", required_argument, 0, OPT_CPUS},     {"bios", required_argument, 0, OPT_BIOS},
         {"machine-mem", required_argument, 0, OPT_MACHINE_MEM}, {"stats", no_argument, 0, OPT_STATS},
+        {"drive", required_argument, 0, OPT_DRIVE},  {"net", required_argument, 0, OPT_NET},
+        {"console", required_argument, 0, OPT_CONSOLE}, {"no-balloon", no_argument, 0, OPT_NO_BALLOON},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
-    *o = (struct run_options){.mem_size = 256 * MiB, .cpus = 1, .append = "console=ttyS0"};
+    *o = (struct run_options){.mem_size = 256 * MiB, .cpus = 1};
     const char *mem_arg = NULL, *cpus_arg = NULL, *machine_arg = NULL;
     optind = 1;
     opterr = 0;
@@ -98,11 +112,34 @@ enum parse_result parse_run_options(int argc, char **argv, struct run_options *o
         case OPT_BIOS: o->bios = optarg; break;
         case OPT_MACHINE_MEM: machine_arg = optarg; break;
         case OPT_STATS: o->stats = true; break;
+        case OPT_DRIVE:
+            if (o->ndrives == VM_MAX_DRIVES) {
+                fprintf(stderr, "rvisor: at most %d --drive options\n", VM_MAX_DRIVES);
+                return PARSE_ERROR;
+            }
+            o->drives[o->ndrives++] = optarg;
+            break;
+        case OPT_NET:
+            if (o->nnets == VM_MAX_NETS) {
+                fprintf(stderr, "rvisor: at most %d --net options\n", VM_MAX_NETS);
+                return PARSE_ERROR;
+            }
+            o->nets[o->nnets++] = optarg;
+            break;
+        case OPT_CONSOLE:
+            if (strcmp(optarg, "virtio") && strcmp(optarg, "uart")) {
+                fprintf(stderr, "rvisor: --console must be 'uart' or 'virtio', not '%s'\n", optarg);
+                return PARSE_ERROR;
+            }
+            o->virtio_console = !strcmp(optarg, "virtio");
+            break;
+        case OPT_NO_BALLOON: o->no_balloon = true; break;
         case 'h': print_run_help("rvisor"); return PARSE_HELP;
         case ':': fprintf(stderr, "rvisor: option '%s' needs a value\n", argv[optind - 1]); return PARSE_ERROR;
         default: fprintf(stderr, "rvisor: unknown option '%s' (see rvisor run --help)\n", argv[optind - 1]); return PARSE_ERROR;
         }
     }
+    if (!o->append) o->append = o->virtio_console ? "console=hvc0" : "console=ttyS0";
     if (optind < argc) {
         fprintf(stderr, "rvisor: unexpected argument '%s' (see rvisor run --help)\n", argv[optind]);
         return PARSE_ERROR;

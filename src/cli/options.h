@@ -5,12 +5,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vm/platform.h"
+
 struct run_options {
     const char *kernel, *initrd, *append, *bios;
     uint64_t mem_size;
     uint64_t machine_mem;  /* 0: the default ceiling */
     unsigned cpus;
     bool stats;
+    const char *drives[VM_MAX_DRIVES]; /* --drive option strings */
+    unsigned ndrives;
+    const char *nets[VM_MAX_NETS];     /* --net option strings */
+    unsigned nnets;
+    bool virtio_console;               /* --console virtio: hvc0 instead of ttyS0 */
+    bool no_balloon;
 };
 
 enum parse_result {

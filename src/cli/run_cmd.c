@@ -8,6 +8,7 @@
 
 #include "cli/console.h"
 #include "cli/options.h"
+#include "io/event_loop.h"
 #include "monitor/machine_memory.h"
 #include "vm/boot.h"
 #include "vm/vm.h"
@@ -35,7 +36,7 @@ static int exit_status(enum vm_exit_reason why) {
     return EXIT_ERROR;
 }
 
-static int run_vm(const struct run_options *o, const struct frame_source *frames);
+static int run_vm(const struct run_options *o, const struct frame_source *frames, struct event_loop *loop);
 
 int run_command(int argc, char **argv) {
     struct run_options o;
@@ -53,7 +54,15 @@ int run_command(int argc, char **argv) {
         return EXIT_ERROR;
     }
     struct frame_source frames = machine_memory_source(&mm);
-    int status = run_vm(&o, &frames);
+    char err[256];
+    struct event_loop *loop = event_loop_create(err, sizeof err);
+    if (!loop) {
+        fprintf(stderr, "rvisor: %s\n", err);
+        machine_memory_destroy(&mm);
+        return EXIT_ERROR;
+    }
+    int status = run_vm(&o, &frames, loop);
+    event_loop_destroy(loop);
     machine_memory_destroy(&mm);
     return status;
 }
@@ -67,11 +76,18 @@ static void print_stats(const struct vm *vm) {
             (unsigned long long)((vm->mem.size - backed) >> 20));
 }
 
-static int run_vm(const struct run_options *opts, const struct frame_source *frames) {
+static int run_vm(const struct run_options *opts, const struct frame_source *frames, struct event_loop *loop) {
     struct run_options o = *opts;
     struct console con;
     char err[512];
-    struct vm_config cfg = {.mem_size = o.mem_size, .ncpus = o.cpus, .frames = frames};
+    struct vm_config cfg = {
+        .mem_size = o.mem_size, .ncpus = o.cpus, .frames = frames,
+        .ndrives = o.ndrives, .nnets = o.nnets,
+        .console = o.virtio_console ? VM_CONSOLE_VIRTIO : VM_CONSOLE_UART,
+        .no_balloon = o.no_balloon, .loop = loop,
+    };
+    for (unsigned i = 0; i < o.ndrives; i++) cfg.drives[i] = o.drives[i];
+    for (unsigned i = 0; i < o.nnets; i++) cfg.nets[i] = o.nets[i];
     struct vm_console vc = {.write = console_write, .ctx = &con};
     struct vm *vm = vm_create(&cfg, &vc, err, sizeof err);
     if (!vm) {

@@ -2,6 +2,7 @@
 #include "dev/virtio_rng.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
 
@@ -78,3 +79,21 @@ const struct virtio_device_ops virtio_rng_ops = {
     .notify = rng_notify,
     .reset = NULL,
 };
+
+static void rng_destroy(void *dev) { virtio_rng_destroy(dev); }
+
+bool virtio_rng_backend_create(const char *opts, const struct virtio_backend_env *env, struct virtio_backend *out,
+                               char *err, size_t errlen) {
+    (void)env;
+    if (opts && *opts) {
+        snprintf(err, errlen, "takes no options (got '%s')", opts);
+        return false;
+    }
+    struct virtio_rng *r = virtio_rng_create();
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    *out = (struct virtio_backend){.ops = &virtio_rng_ops, .dev = r, .attach = NULL, .destroy = rng_destroy};
+    return true;
+}

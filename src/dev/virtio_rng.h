@@ -5,6 +5,7 @@
 #ifndef RVISOR_VIRTIO_RNG_H
 #define RVISOR_VIRTIO_RNG_H
 
+#include "dev/virtio_backend.h"
 #include "dev/virtio_mmio.h"
 
 #define VIRTIO_ID_RNG 4
@@ -18,5 +19,10 @@ struct virtio_rng *virtio_rng_create(void);
 void virtio_rng_destroy(struct virtio_rng *r);
 
 extern const struct virtio_device_ops virtio_rng_ops;
+
+/* virtio_backend_create_fn: takes no options. Requests are served on the
+ * notifying vCPU thread: getrandom is quick and never waits for I/O. */
+bool virtio_rng_backend_create(const char *opts, const struct virtio_backend_env *env, struct virtio_backend *out,
+                               char *err, size_t errlen);
 
 #endif

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io/event_loop.h"
 #include "monitor/machine_memory.h"
 #include "vm/boot.h"
 #include "vm/vm.h"
@@ -64,6 +65,7 @@ struct monitor {
     pthread_cond_t idle_vm;    /* a worker let go of a VM */
     struct machine_memory mem;
     struct frame_source frames;
+    struct event_loop *loop;   /* device I/O of every VM */
     struct vm_entry *vms;
     unsigned nworkers;
     pthread_t *workers;
@@ -314,6 +316,12 @@ struct monitor *monitor_create(const struct monitor_config *cfg, char *err, size
         return NULL;
     }
     m->frames = machine_memory_source(&m->mem);
+    m->loop = event_loop_create(err, errlen);
+    if (!m->loop) {
+        machine_memory_destroy(&m->mem);
+        free(m);
+        return NULL;
+    }
     pthread_mutex_init(&m->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -347,6 +355,7 @@ void monitor_destroy(struct monitor *m) {
         free_entry(e);
     }
     free(m->workers);
+    event_loop_destroy(m->loop);
     machine_memory_destroy(&m->mem);
     pthread_cond_destroy(&m->work);
     pthread_cond_destroy(&m->idle_vm);
@@ -392,7 +401,14 @@ int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, 
         return fail(err, errlen, MON_EEXIST, "a VM named '%s' exists", spec->name);
     }
 
-    struct vm_config cfg = {.mem_size = spec->mem_size, .ncpus = spec->cpus, .frames = &m->frames};
+    struct vm_config cfg = {
+        .mem_size = spec->mem_size, .ncpus = spec->cpus, .frames = &m->frames,
+        .ndrives = spec->ndrives, .nnets = spec->nnets,
+        .console = spec->virtio_console ? VM_CONSOLE_VIRTIO : VM_CONSOLE_UART,
+        .no_balloon = spec->no_balloon, .loop = m->loop,
+    };
+    for (unsigned i = 0; i < spec->ndrives && i < VM_MAX_DRIVES; i++) cfg.drives[i] = spec->drives[i];
+    for (unsigned i = 0; i < spec->nnets && i < VM_MAX_NETS; i++) cfg.nets[i] = spec->nets[i];
     struct vm_console vc = {.write = console_out, .ctx = e};
     char why[512];
     e->vm = vm_create(&cfg, &vc, why, sizeof why);

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vm/platform.h"
+
 struct monitor;
 
 struct monitor_config {
@@ -24,6 +26,13 @@ struct vm_spec {
     unsigned cpus;
     unsigned shares;             /* proportional CPU share, 1..100000 (default 1000) */
     unsigned cap_percent;        /* 0 = no cap, else at most this % of one host core */
+    /* Virtio devices as `rvisor run` takes them (only read during create). */
+    const char *drives[VM_MAX_DRIVES];
+    unsigned ndrives;
+    const char *nets[VM_MAX_NETS];
+    unsigned nnets;
+    bool virtio_console;         /* hvc0 instead of the UART */
+    bool no_balloon;
 };
 
 enum vm_run_state {

@@ -117,10 +117,13 @@ static int soc(void *fdt, const struct vm *vm) {
     TRY(fdt_end_node(fdt));
 
     static const char virtio_compat[] = "virtio,mmio";
-    TRY(device_node(fdt, "virtio_mmio", VIRT_VIRTIO_BASE, VIRT_VIRTIO_SIZE, virtio_compat, sizeof virtio_compat));
-    TRY(fdt_property_u32(fdt, "interrupts", VIRT_VIRTIO_IRQ));
-    TRY(fdt_property_u32(fdt, "interrupt-parent", PHANDLE_PLIC));
-    TRY(fdt_end_node(fdt));
+    for (unsigned i = 0; i < vm->nvirtio; i++) {
+        TRY(device_node(fdt, "virtio_mmio", VIRT_VIRTIO_BASE + i * VIRT_VIRTIO_SIZE, VIRT_VIRTIO_SIZE, virtio_compat,
+                        sizeof virtio_compat));
+        TRY(fdt_property_u32(fdt, "interrupts", VIRT_VIRTIO_IRQ + i));
+        TRY(fdt_property_u32(fdt, "interrupt-parent", PHANDLE_PLIC));
+        TRY(fdt_end_node(fdt));
+    }
 
     static const char pvpanic_compat[] = "qemu,pvpanic-mmio";
     TRY(device_node(fdt, "pvpanic", VIRT_PVPANIC_BASE, VIRT_PVPANIC_SIZE, pvpanic_compat, sizeof pvpanic_compat));

@@ -17,6 +17,7 @@
 #define VIRT_UART_SIZE 0x100ull
 #define VIRT_VIRTIO_BASE 0x10001000ull /* virtio-mmio slots, 0x1000 apart */
 #define VIRT_VIRTIO_SIZE 0x1000ull
+#define VIRT_VIRTIO_SLOTS 8
 #define VIRT_VIRTIO_IRQ 1              /* slot n interrupts on PLIC source 1 + n */
 #define VIRT_RAM_BASE 0x80000000ull
 
@@ -28,5 +29,7 @@
 #define VIRT_UART_CLOCK_HZ 3686400u
 
 #define VM_MAX_HARTS 8
+#define VM_MAX_DRIVES 4 /* virtio-blk devices one VM may have */
+#define VM_MAX_NETS 2   /* virtio-net devices one VM may have */
 
 #endif

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dev/aclint.h"
 #include "dev/goldfish_rtc.h"
@@ -17,8 +19,7 @@
 #include "dev/pvpanic.h"
 #include "dev/syscon.h"
 #include "dev/uart16550.h"
-#include "dev/virtio_mmio.h"
-#include "dev/virtio_rng.h"
+#include "vm/virtio_slots.h"
 #include "mmu/phys.h"
 #include "vm/htif.h"
 #include "vm/sbi.h"
@@ -148,10 +149,6 @@ static void pvpanic_event(void *ctx, unsigned events) {
     vm_request_exit(ctx, VM_EXIT_PANIC, (int)events, "guest kernel panicked");
 }
 
-/* Virtio devices reach guest memory only through the p2m. */
-static bool guest_read(void *ctx, uint64_t gpa, void *buf, size_t n) { return p2m_read(ctx, gpa, buf, n); }
-static bool guest_write(void *ctx, uint64_t gpa, const void *buf, size_t n) { return p2m_write(ctx, gpa, buf, n); }
-
 static bool add_devices(struct vm *vm, char *err, size_t errlen) {
     vm->plic = plic_create(vm->nharts, vm->harts);
     vm->aclint = aclint_create(vm->nharts, vm->harts, aclint_now, vm);
@@ -159,12 +156,7 @@ static bool add_devices(struct vm *vm, char *err, size_t errlen) {
     vm->rtc = goldfish_rtc_create((struct irq_line){plic_set_irq, vm->plic, VIRT_RTC_IRQ});
     vm->syscon = syscon_create(syscon_event, vm);
     vm->pvpanic = pvpanic_create(pvpanic_event, vm);
-    vm->rng = virtio_rng_create();
-    if (vm->rng)
-        vm->rng_transport = virtio_mmio_create(&virtio_rng_ops, vm->rng,
-                                               (struct guest_mem_ops){guest_read, guest_write, &vm->mem},
-                                               (struct irq_line){plic_set_irq, vm->plic, VIRT_VIRTIO_IRQ});
-    if (!vm->plic || !vm->aclint || !vm->uart || !vm->rtc || !vm->syscon || !vm->pvpanic || !vm->rng_transport) {
+    if (!vm->plic || !vm->aclint || !vm->uart || !vm->rtc || !vm->syscon || !vm->pvpanic) {
         snprintf(err, errlen, "out of memory creating devices");
         return false;
     }
@@ -173,10 +165,12 @@ static bool add_devices(struct vm *vm, char *err, size_t errlen) {
               mmio_bus_add(&vm->bus, VIRT_UART_BASE, VIRT_UART_SIZE, &uart_mmio_ops, vm->uart) &&
               mmio_bus_add(&vm->bus, VIRT_RTC_BASE, VIRT_RTC_SIZE, &goldfish_rtc_mmio_ops, vm->rtc) &&
               mmio_bus_add(&vm->bus, VIRT_SYSCON_BASE, VIRT_SYSCON_SIZE, &syscon_mmio_ops, vm->syscon) &&
-              mmio_bus_add(&vm->bus, VIRT_PVPANIC_BASE, VIRT_PVPANIC_SIZE, &pvpanic_mmio_ops, vm->pvpanic) &&
-              mmio_bus_add(&vm->bus, VIRT_VIRTIO_BASE, VIRT_VIRTIO_SIZE, &virtio_mmio_ops, vm->rng_transport);
-    if (!ok) snprintf(err, errlen, "device map overlaps");
-    return ok;
+              mmio_bus_add(&vm->bus, VIRT_PVPANIC_BASE, VIRT_PVPANIC_SIZE, &pvpanic_mmio_ops, vm->pvpanic);
+    if (!ok) {
+        snprintf(err, errlen, "device map overlaps");
+        return false;
+    }
+    return virtio_slots_create(vm, err, errlen);
 }
 
 struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *console, char *err, size_t errlen) {
@@ -190,6 +184,7 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *conso
         return NULL;
     }
     vm->cfg = *cfg;
+    vm->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (console) vm->console = *console;
     if (!cfg->frames || !p2m_init(&vm->mem, VIRT_RAM_BASE, cfg->mem_size, cfg->frames)) {
         snprintf(err, errlen, "cannot set up %llu MiB of guest memory: %s",
@@ -219,17 +214,27 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *conso
 
 void vm_destroy(struct vm *vm) {
     if (!vm) return;
+    virtio_slots_destroy(vm);
     uart_destroy(vm->uart);
     plic_destroy(vm->plic);
     aclint_destroy(vm->aclint);
     goldfish_rtc_destroy(vm->rtc);
     syscon_destroy(vm->syscon);
     pvpanic_destroy(vm->pvpanic);
-    if (vm->rng_transport) virtio_mmio_destroy(vm->rng_transport);
-    if (vm->rng) virtio_rng_destroy(vm->rng);
+    if (vm->wake_fd >= 0) close(vm->wake_fd);
     for (unsigned i = 0; i < vm->nharts; i++) free(vm->harts[i]);
     p2m_destroy(&vm->mem);
     free(vm);
+}
+
+void vm_kick(struct vm *vm) {
+    if (vm->kick) {
+        vm->kick(vm->kick_ctx);
+        return;
+    }
+    uint64_t one = 1;
+    ssize_t r = write(vm->wake_fd, &one, sizeof one);
+    (void)r; /* a full counter is as good as our increment */
 }
 
 size_t vm_console_input(struct vm *vm, const uint8_t *buf, size_t n) { return uart_receive(vm->uart, buf, n); }
@@ -303,15 +308,22 @@ enum vm_slice vm_run_hart(struct vm *vm, unsigned i, uint64_t *idle_ns) {
     return VM_SLICE_IDLE;
 }
 
-static void sleep_for(uint64_t ns, int wake_fd) {
+/* Sleeps until ns pass, host input arrives on wake_fd or a device kicks the VM. */
+static void sleep_for(struct vm *vm, uint64_t ns, int wake_fd) {
+    struct pollfd pfd[2] = {{.fd = vm->wake_fd, .events = POLLIN}, {.fd = wake_fd, .events = POLLIN}};
+    nfds_t n = wake_fd >= 0 ? 2 : 1;
     if (ns < 1000000) {
-        /* Sub-millisecond deadlines: nanosleep is precise where poll is not. */
+        /* Sub-millisecond deadlines: ppoll's nanoseconds are honoured where poll's milliseconds round. */
         struct timespec ts = {0, (long)ns};
-        nanosleep(&ts, NULL);
-        return;
+        ppoll(pfd, n, &ts, NULL);
+    } else {
+        poll(pfd, n, (int)(ns / 1000000));
     }
-    struct pollfd pfd = {.fd = wake_fd, .events = POLLIN};
-    poll(&pfd, wake_fd >= 0 ? 1 : 0, (int)(ns / 1000000));
+    if (pfd[0].revents) {
+        uint64_t v;
+        ssize_t r = read(vm->wake_fd, &v, sizeof v);
+        (void)r;
+    }
 }
 
 enum vm_exit_reason vm_run(struct vm *vm, const struct vm_io *io) {
@@ -326,7 +338,7 @@ enum vm_exit_reason vm_run(struct vm *vm, const struct vm_io *io) {
             next_poll = now + IO_POLL_NS;
         }
         if (r == VM_SLICE_IDLE && idle_ns > 0) {
-            sleep_for(idle_ns, io ? io->wake_fd : -1);
+            sleep_for(vm, idle_ns, io ? io->wake_fd : -1);
             vm_update_timers(vm);
             if (io && io->poll) io->poll(io->ctx, vm);
         }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "dev/mmio.h"
+#include "dev/virtio_backend.h"
 #include "hart/hart.h"
 #include "vm/frames.h"
 #include "vm/p2m.h"
@@ -21,8 +22,10 @@ struct aclint;
 struct goldfish_rtc;
 struct syscon;
 struct pvpanic;
-struct virtio_rng;
 struct virtio_mmio;
+struct virtio_console;
+struct virtio_balloon;
+struct event_loop;
 
 enum vm_exit_reason {
     VM_RUNNING = 0,
@@ -34,10 +37,29 @@ enum vm_exit_reason {
     VM_EXIT_QUIT,        /* the user or the monitor stopped it */
 };
 
+/* Where the guest's console is: the 16550 UART (ttyS0) or virtio-console (hvc0). */
+enum vm_console_device { VM_CONSOLE_UART, VM_CONSOLE_VIRTIO };
+
 struct vm_config {
     uint64_t mem_size;
     unsigned ncpus;
     const struct frame_source *frames; /* machine memory to back guest RAM with */
+    /* Virtio devices, each an option string its device parses (the strings
+     * are only read during vm_create): --drive "file=disk.img,readonly=on",
+     * --net "user,hostfwd=tcp::2222-:22" or "tap=tap0". */
+    const char *drives[VM_MAX_DRIVES];
+    unsigned ndrives;
+    const char *nets[VM_MAX_NETS];
+    unsigned nnets;
+    enum vm_console_device console;
+    bool no_balloon;                   /* leave out virtio-balloon */
+    struct event_loop *loop;           /* runs device I/O; NULL: on vCPU threads */
+};
+
+/* One occupied virtio-mmio slot. */
+struct vm_virtio_slot {
+    struct virtio_mmio *transport;
+    struct virtio_backend backend;
 };
 
 /* Host side of the console: where guest output goes. */
@@ -64,12 +86,16 @@ struct vm {
     struct goldfish_rtc *rtc;
     struct syscon *syscon;
     struct pvpanic *pvpanic;
-    struct virtio_rng *rng;
-    struct virtio_mmio *rng_transport; /* virtio-mmio slot 0 */
+    struct vm_virtio_slot virtio[VIRT_VIRTIO_SLOTS]; /* slot i at VIRT_VIRTIO_BASE + i * VIRT_VIRTIO_SIZE */
+    unsigned nvirtio;
+    struct virtio_console *vconsole;  /* set when the console is virtio-console */
+    struct virtio_balloon *balloon;   /* NULL with no_balloon */
+    int wake_fd;                      /* eventfd: vm_run wakes when devices interrupt */
 
     struct vm_console console;
-    /* Called (from any hart's thread) when a hart may have become runnable:
-     * an IPI was sent or a hart was started. */
+    /* Called (from any thread) when a hart may have become runnable: an IPI
+     * was sent, a hart was started or a device raised an interrupt. Without
+     * it, vm_kick wakes vm_run through wake_fd. */
     void (*kick)(void *ctx);
     void *kick_ctx;
     struct htif htif;
@@ -94,7 +120,10 @@ uint64_t vm_time(const struct vm *vm);
 void vm_request_exit(struct vm *vm, enum vm_exit_reason why, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Host input for the console UART; returns the bytes accepted. */
+/* A hart may have become runnable (see vm->kick). */
+void vm_kick(struct vm *vm);
+
+/* Host input for the console (UART or virtio-console); returns the bytes accepted. */
 size_t vm_console_input(struct vm *vm, const uint8_t *buf, size_t n);
 size_t vm_console_input_space(const struct vm *vm);
 
