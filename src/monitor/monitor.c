@@ -55,6 +55,7 @@ struct vm_entry {
     uint64_t out_total;        /* bytes ever written; out holds the last CONSOLE_RING */
     uint8_t in[INPUT_RING];
     size_t in_len;
+    bool feeding;              /* a worker is handing input to the guest */
     int exit_status;
     char exit_message[256];
 };
@@ -118,12 +119,23 @@ static void console_out(void *ctx, const uint8_t *buf, size_t n) {
     pthread_mutex_unlock(&e->mon->lock);
 }
 
-/* Moves queued input into the UART; called with the lock held, by the worker that has the VM. */
+/* Moves queued input into the guest's console; called with the lock held,
+ * by a worker about to run the VM. The device is fed with the lock dropped:
+ * devices raise interrupts that kick the scheduler, which takes the lock.
+ * One worker feeds a VM at a time, so input keeps its order. */
 static void feed_input(struct vm_entry *e) {
-    if (!e->in_len) return;
-    size_t k = vm_console_input(e->vm, e->in, e->in_len);
+    if (!e->in_len || e->feeding) return;
+    e->feeding = true;
+    uint8_t buf[INPUT_RING];
+    size_t n = e->in_len;
+    memcpy(buf, e->in, n);
+    pthread_mutex_unlock(&e->mon->lock);
+    size_t k = vm_console_input(e->vm, buf, n);
+    pthread_mutex_lock(&e->mon->lock);
+    /* More input may have been queued meanwhile, behind what we took. */
     memmove(e->in, e->in + k, e->in_len - k);
     e->in_len -= k;
+    e->feeding = false;
 }
 
 /* ---- lookup and state ---- */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "dev/plic.h"
+#include "dev/virtio_console.h"
 #include "dev/virtio_rng.h"
 #include "vm/vm.h"
 
@@ -19,33 +20,33 @@ static void slot_irq(void *ctx, unsigned irq, bool level) {
     if (level) vm_kick(vm);
 }
 
-static bool add_slot(struct vm *vm, const char *what, virtio_backend_create_fn create, const char *opts,
-                     char *err, size_t errlen) {
-    if (vm->nvirtio == VIRT_VIRTIO_SLOTS) {
-        snprintf(err, errlen, "too many virtio devices: the board has %d slots", VIRT_VIRTIO_SLOTS);
-        return false;
-    }
-    struct virtio_backend_env env = {
+static struct virtio_backend_env backend_env(struct vm *vm) {
+    return (struct virtio_backend_env){
         .mem = {guest_read, guest_write, &vm->mem},
         .loop = vm->cfg.loop,
         .p2m = &vm->mem,
     };
-    struct vm_virtio_slot *s = &vm->virtio[vm->nvirtio];
-    char why[384];
-    if (!create(opts, &env, &s->backend, why, sizeof why)) {
-        snprintf(err, errlen, "%s: %s", what, why);
+}
+
+/* Puts a device in the next free slot; on failure the backend is destroyed. */
+static bool plug(struct vm *vm, const char *what, const struct virtio_backend *b, char *err, size_t errlen) {
+    if (vm->nvirtio == VIRT_VIRTIO_SLOTS) {
+        b->destroy(b->dev);
+        snprintf(err, errlen, "too many virtio devices: the board has %d slots", VIRT_VIRTIO_SLOTS);
         return false;
     }
     unsigned index = vm->nvirtio;
-    s->transport = virtio_mmio_create(s->backend.ops, s->backend.dev, env.mem,
+    struct vm_virtio_slot *s = &vm->virtio[index];
+    s->backend = *b;
+    s->transport = virtio_mmio_create(b->ops, b->dev, backend_env(vm).mem,
                                       (struct irq_line){slot_irq, vm, VIRT_VIRTIO_IRQ + index});
     if (!s->transport) {
-        s->backend.destroy(s->backend.dev);
+        b->destroy(b->dev);
         snprintf(err, errlen, "%s: out of memory", what);
         return false;
     }
     vm->nvirtio++;
-    if (s->backend.attach) s->backend.attach(s->backend.dev, s->transport);
+    if (b->attach) b->attach(b->dev, s->transport);
     if (!mmio_bus_add(&vm->bus, VIRT_VIRTIO_BASE + index * VIRT_VIRTIO_SIZE, VIRT_VIRTIO_SIZE, &virtio_mmio_ops,
                       s->transport)) {
         snprintf(err, errlen, "%s: device map overlaps", what);
@@ -54,8 +55,43 @@ static bool add_slot(struct vm *vm, const char *what, virtio_backend_create_fn c
     return true;
 }
 
+/* Builds a device from its option string and plugs it in. */
+static bool add_slot(struct vm *vm, const char *what, virtio_backend_create_fn create, const char *opts,
+                     char *err, size_t errlen) {
+    struct virtio_backend_env env = backend_env(vm);
+    struct virtio_backend b;
+    char why[384];
+    if (!create(opts, &env, &b, why, sizeof why)) {
+        snprintf(err, errlen, "%s: %s", what, why);
+        return false;
+    }
+    return plug(vm, what, &b, err, errlen);
+}
+
+/* virtio-console writes to the same host sink as the UART. */
+static void console_sink(void *ctx, const uint8_t *buf, size_t n) {
+    struct vm *vm = ctx;
+    if (vm->console.write) vm->console.write(vm->console.ctx, buf, n);
+}
+
+static void console_attach(void *dev, struct virtio_mmio *t) { virtio_console_attach(dev, t); }
+static void console_destroy(void *dev) { virtio_console_destroy(dev); }
+
+static bool add_console(struct vm *vm, char *err, size_t errlen) {
+    vm->vconsole = virtio_console_create((struct virtio_console_sink){console_sink, vm});
+    if (!vm->vconsole) {
+        snprintf(err, errlen, "virtio-console: out of memory");
+        return false;
+    }
+    struct virtio_backend b = {&virtio_console_ops, vm->vconsole, console_attach, console_destroy};
+    if (plug(vm, "virtio-console", &b, err, errlen)) return true;
+    vm->vconsole = NULL;
+    return false;
+}
+
 bool virtio_slots_create(struct vm *vm, char *err, size_t errlen) {
     if (!add_slot(vm, "virtio-rng", virtio_rng_backend_create, "", err, errlen)) return false;
+    if (vm->cfg.console == VM_CONSOLE_VIRTIO && !add_console(vm, err, errlen)) return false;
     return true;
 }
 

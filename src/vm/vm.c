@@ -19,6 +19,7 @@
 #include "dev/pvpanic.h"
 #include "dev/syscon.h"
 #include "dev/uart16550.h"
+#include "dev/virtio_console.h"
 #include "vm/virtio_slots.h"
 #include "mmu/phys.h"
 #include "vm/htif.h"
@@ -237,8 +238,13 @@ void vm_kick(struct vm *vm) {
     (void)r; /* a full counter is as good as our increment */
 }
 
-size_t vm_console_input(struct vm *vm, const uint8_t *buf, size_t n) { return uart_receive(vm->uart, buf, n); }
-size_t vm_console_input_space(const struct vm *vm) { return uart_rx_space(vm->uart); }
+size_t vm_console_input(struct vm *vm, const uint8_t *buf, size_t n) {
+    return vm->vconsole ? virtio_console_input(vm->vconsole, buf, n) : uart_receive(vm->uart, buf, n);
+}
+
+size_t vm_console_input_space(const struct vm *vm) {
+    return vm->vconsole ? virtio_console_input_space(vm->vconsole) : uart_rx_space(vm->uart);
+}
 
 /* ---- time and the run loop ---- */
 

@@ -1,0 +1,130 @@
+/* virtio console device, single port (virtio 1.2 section 5.3). */
+#include "dev/virtio_console.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RX_QUEUE 0 /* receiveq: host to guest */
+#define TX_QUEUE 1 /* transmitq: guest to host */
+
+struct virtio_console {
+    struct virtio_console_sink sink;
+    struct virtio_mmio *t;
+    pthread_mutex_t in_lock; /* the input buffer; taken inside the transport lock */
+    uint8_t in[VIRTIO_CONSOLE_INPUT_BUF];
+    size_t in_len;
+    struct virtq_chain chain; /* too big for a vCPU thread's stack */
+    uint8_t out[4096];
+};
+
+struct virtio_console *virtio_console_create(struct virtio_console_sink sink) {
+    struct virtio_console *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->sink = sink;
+    pthread_mutex_init(&c->in_lock, NULL);
+    return c;
+}
+
+void virtio_console_destroy(struct virtio_console *c) {
+    if (!c) return;
+    pthread_mutex_destroy(&c->in_lock);
+    free(c);
+}
+
+void virtio_console_attach(struct virtio_console *c, struct virtio_mmio *t) { c->t = t; }
+
+/* Hands buffered input to the guest's receive buffers (transport lock held). */
+static void deliver(struct virtio_console *c) {
+    const struct guest_mem_ops *m = virtio_mmio_mem(c->t);
+    bool any = false;
+    pthread_mutex_lock(&c->in_lock);
+    while (c->in_len) {
+        if (virtio_mmio_queue_pop(c->t, RX_QUEUE, &c->chain) <= 0) break;
+        size_t n = c->in_len < c->chain.write_len ? c->in_len : (size_t)c->chain.write_len;
+        if (!virtq_chain_write(&c->chain, m, 0, c->in, n)) {
+            virtio_mmio_set_broken(c->t, "console receive buffer not in guest memory");
+            break;
+        }
+        memmove(c->in, c->in + n, c->in_len - n);
+        c->in_len -= n;
+        if (!virtio_mmio_queue_push(c->t, RX_QUEUE, c->chain.head, (uint32_t)n)) break;
+        any = true;
+    }
+    pthread_mutex_unlock(&c->in_lock);
+    if (any) virtio_mmio_queue_interrupt(c->t, RX_QUEUE);
+}
+
+/* Passes every transmit buffer to the sink (transport lock held). */
+static void transmit(struct virtio_console *c) {
+    const struct guest_mem_ops *m = virtio_mmio_mem(c->t);
+    bool any = false;
+    while (virtio_mmio_queue_pop(c->t, TX_QUEUE, &c->chain) > 0) {
+        for (unsigned s = 0; s < c->chain.nread; s++) {
+            uint64_t gpa = c->chain.seg[s].gpa;
+            uint32_t left = c->chain.seg[s].len;
+            while (left) {
+                size_t k = left < sizeof c->out ? left : sizeof c->out;
+                if (!m->read(m->ctx, gpa, c->out, k)) {
+                    virtio_mmio_set_broken(c->t, "console transmit buffer not in guest memory");
+                    return;
+                }
+                if (c->sink.write) c->sink.write(c->sink.ctx, c->out, k);
+                gpa += k;
+                left -= (uint32_t)k;
+            }
+        }
+        if (!virtio_mmio_queue_push(c->t, TX_QUEUE, c->chain.head, 0)) return;
+        any = true;
+    }
+    if (any) virtio_mmio_queue_interrupt(c->t, TX_QUEUE);
+}
+
+static void console_notify(void *dev, struct virtio_mmio *t, unsigned q) {
+    struct virtio_console *c = dev;
+    c->t = t;
+    if (q == TX_QUEUE)
+        transmit(c);
+    else
+        deliver(c); /* new receive buffers: pending input can go */
+}
+
+size_t virtio_console_input(struct virtio_console *c, const uint8_t *buf, size_t n) {
+    pthread_mutex_lock(&c->in_lock);
+    size_t room = sizeof c->in - c->in_len;
+    if (n > room) n = room;
+    memcpy(c->in + c->in_len, buf, n);
+    c->in_len += n;
+    pthread_mutex_unlock(&c->in_lock);
+    if (c->t) {
+        virtio_mmio_lock(c->t);
+        deliver(c);
+        virtio_mmio_unlock(c->t);
+    }
+    return n;
+}
+
+size_t virtio_console_input_space(struct virtio_console *c) {
+    pthread_mutex_lock(&c->in_lock);
+    size_t room = sizeof c->in - c->in_len;
+    pthread_mutex_unlock(&c->in_lock);
+    return room;
+}
+
+/* Config space (cols, rows, max_nr_ports, emerg_wr): no feature that uses
+ * it is offered, so it reads as zeros. */
+static uint64_t console_config_read(void *dev, uint64_t off, unsigned size) {
+    (void)dev, (void)off, (void)size;
+    return 0;
+}
+
+const struct virtio_device_ops virtio_console_ops = {
+    .device_id = VIRTIO_ID_CONSOLE,
+    .features = 0,
+    .num_queues = 2,
+    .queue_max = VIRTIO_CONSOLE_QUEUE_SIZE,
+    .config_read = console_config_read,
+    .config_write = NULL,
+    .notify = console_notify,
+    .reset = NULL, /* buffered input survives a driver reset: it is the user's typing */
+};
