@@ -19,8 +19,8 @@ from common import ROOT, command_line, guest_dir, median
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--runs", type=int, default=3)
-ap.add_argument("--seq-mib", type=int, default=64)
-ap.add_argument("--ops", type=int, default=2000)
+ap.add_argument("--seq-mib", type=int, default=128)
+ap.add_argument("--ops", type=int, default=4000)
 args = ap.parse_args()
 
 DISK_MIB = 256

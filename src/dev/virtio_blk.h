@@ -62,7 +62,7 @@
 #define VIRTIO_BLK_CFG_SIZE 60
 
 /* What the device advertises. */
-#define VIRTIO_BLK_SEG_MAX 128
+#define VIRTIO_BLK_SEG_MAX (VIRTIO_BLK_QUEUE_SIZE - 2) /* as QEMU: a chain also holds header and status */
 #define VIRTIO_BLK_MAX_DISCARD_SECTORS (1u << 22) /* 2 GiB per range */
 #define VIRTIO_BLK_MAX_DISCARD_SEG 16
 #define VIRTIO_BLK_DISCARD_ALIGNMENT 8 /* sectors: 4 KiB, the host page */
