@@ -13,6 +13,7 @@ packages=(
   linux-source-6.1 flex bison bc libssl-dev libelf-dev cpio xz-utils dpkg-dev
   debian-archive-keyring
   qemu-system-misc opensbi python3
+  e2fsprogs
 )
 
 missing=()

@@ -5,6 +5,7 @@
 
 #include "dev/plic.h"
 #include "dev/virtio_console.h"
+#include "dev/virtio_blk.h"
 #include "dev/virtio_rng.h"
 #include "vm/vm.h"
 
@@ -92,6 +93,11 @@ static bool add_console(struct vm *vm, char *err, size_t errlen) {
 bool virtio_slots_create(struct vm *vm, char *err, size_t errlen) {
     if (!add_slot(vm, "virtio-rng", virtio_rng_backend_create, "", err, errlen)) return false;
     if (vm->cfg.console == VM_CONSOLE_VIRTIO && !add_console(vm, err, errlen)) return false;
+    for (unsigned i = 0; i < vm->cfg.ndrives; i++) {
+        char what[32];
+        snprintf(what, sizeof what, "--drive %u", i + 1);
+        if (!add_slot(vm, what, virtio_blk_backend_create, vm->cfg.drives[i], err, errlen)) return false;
+    }
     return true;
 }
 

@@ -1,0 +1,461 @@
+/* virtio block device (virtio 1.2 section 5.2). */
+#include "dev/virtio_blk.h"
+
+#include <endian.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dev/disk_image.h"
+#include "io/event_loop.h"
+
+/* Guest data passes through this many bytes at a time; the transport lock
+ * is dropped around each host transfer of one bounce buffer. */
+#define BOUNCE_SIZE (1u << 20)
+/* Requests served per wakeup before the loop thread lets other devices
+ * run (a guest that keeps its queue full must not starve them). */
+#define BATCH 64
+#define HEADER_LEN 16
+#define RANGE_LEN 16 /* struct virtio_blk_discard_write_zeroes */
+/* Internal outcome: the request is dropped without a used element, because
+ * the device broke or was reset while the host I/O ran. */
+#define ABANDON 0xff
+
+struct virtio_blk {
+    struct disk_image img;
+    uint64_t capacity;                /* 512-byte sectors */
+    char serial[VIRTIO_BLK_ID_BYTES]; /* NUL-padded; no NUL when all 20 are used */
+    struct event_loop *loop;
+    struct event_notifier *kick; /* NULL without a loop */
+    struct virtio_mmio *t;
+    uint64_t generation; /* device resets; changed and read with the transport lock */
+    /* Only the thread serving requests touches these. */
+    struct virtq_chain chain;
+    uint8_t *bounce;
+};
+
+struct request {
+    uint32_t type;
+    uint64_t sector;
+    uint64_t in_len;  /* device-readable bytes after the header */
+    uint64_t out_len; /* device-writable bytes before the status byte */
+    uint32_t written; /* bytes put into device-writable buffers, status not counted */
+    uint64_t generation;
+    bool writethrough; /* the driver did not take VIRTIO_BLK_F_FLUSH */
+};
+
+/* ---- locking: with a loop, requests run on the loop thread, which holds
+ * the transport lock only while it touches the rings or guest memory;
+ * without one the notifying thread already holds it throughout. ---- */
+
+static void lock(struct virtio_blk *b) {
+    if (b->loop) virtio_mmio_lock(b->t);
+}
+static void unlock(struct virtio_blk *b) {
+    if (b->loop) virtio_mmio_unlock(b->t);
+}
+static bool reset_since(const struct virtio_blk *b, const struct request *r) {
+    return b->generation != r->generation;
+}
+
+/* Copies n bytes from the chain's readable segments at byte offset off. */
+static bool chain_read(const struct virtq_chain *c, const struct guest_mem_ops *m, uint64_t off, void *buf,
+                       size_t n) {
+    uint8_t *p = buf;
+    for (unsigned s = 0; s < c->nread && n; s++) {
+        const struct virtq_seg *g = &c->seg[s];
+        if (off >= g->len) {
+            off -= g->len;
+            continue;
+        }
+        size_t k = g->len - off;
+        if (k > n) k = n;
+        if (!m->read(m->ctx, g->gpa + off, p, k)) return false;
+        p += k;
+        n -= k;
+        off = 0;
+    }
+    return n == 0;
+}
+
+static bool range_ok(const struct virtio_blk *b, uint64_t sector, uint64_t nsectors) {
+    return sector <= b->capacity && nsectors <= b->capacity - sector;
+}
+
+static uint8_t broke(struct virtio_blk *b, const char *why) {
+    virtio_mmio_set_broken(b->t, why);
+    return ABANDON;
+}
+
+/* Checks the data part of a read or write: whole sectors, inside the disk. */
+static bool data_ok(const struct virtio_blk *b, const struct request *r, uint64_t len) {
+    return len % VIRTIO_BLK_SECTOR == 0 && len <= VIRTIO_BLK_MAX_REQUEST &&
+           range_ok(b, r->sector, len / VIRTIO_BLK_SECTOR);
+}
+
+static uint8_t do_read(struct virtio_blk *b, struct request *r) {
+    const struct guest_mem_ops *m = virtio_mmio_mem(b->t);
+    uint64_t len = r->out_len;
+    if (!data_ok(b, r, len)) return VIRTIO_BLK_S_IOERR;
+    uint64_t pos = r->sector * VIRTIO_BLK_SECTOR;
+    for (uint64_t off = 0; off < len;) {
+        size_t n = len - off < BOUNCE_SIZE ? (size_t)(len - off) : BOUNCE_SIZE;
+        unlock(b);
+        bool ok = disk_image_read(&b->img, pos + off, b->bounce, n);
+        lock(b);
+        if (reset_since(b, r)) return ABANDON;
+        if (!ok) return VIRTIO_BLK_S_IOERR;
+        if (!virtq_chain_write(&b->chain, m, off, b->bounce, n)) return broke(b, "read buffer not in guest memory");
+        off += n;
+        r->written = (uint32_t)off;
+    }
+    return VIRTIO_BLK_S_OK;
+}
+
+/* Host I/O with the lock dropped; ABANDON if the device was reset meanwhile. */
+static uint8_t flush(struct virtio_blk *b, const struct request *r) {
+    unlock(b);
+    bool ok = disk_image_flush(&b->img);
+    lock(b);
+    if (reset_since(b, r)) return ABANDON;
+    return ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+}
+
+static uint8_t do_write(struct virtio_blk *b, struct request *r) {
+    const struct guest_mem_ops *m = virtio_mmio_mem(b->t);
+    uint64_t len = r->in_len;
+    if (b->img.readonly || !data_ok(b, r, len)) return VIRTIO_BLK_S_IOERR;
+    uint64_t pos = r->sector * VIRTIO_BLK_SECTOR;
+    for (uint64_t off = 0; off < len;) {
+        size_t n = len - off < BOUNCE_SIZE ? (size_t)(len - off) : BOUNCE_SIZE;
+        if (!chain_read(&b->chain, m, HEADER_LEN + off, b->bounce, n))
+            return broke(b, "write buffer not in guest memory");
+        unlock(b);
+        bool ok = disk_image_write(&b->img, pos + off, b->bounce, n);
+        lock(b);
+        if (reset_since(b, r)) return ABANDON;
+        if (!ok) return VIRTIO_BLK_S_IOERR;
+        off += n;
+    }
+    return r->writethrough && len ? flush(b, r) : VIRTIO_BLK_S_OK;
+}
+
+static uint8_t get_id(struct virtio_blk *b, struct request *r) {
+    size_t n = r->out_len < VIRTIO_BLK_ID_BYTES ? (size_t)r->out_len : VIRTIO_BLK_ID_BYTES;
+    if (!virtq_chain_write(&b->chain, virtio_mmio_mem(b->t), 0, b->serial, n))
+        return broke(b, "id buffer not in guest memory");
+    r->written = (uint32_t)n;
+    return VIRTIO_BLK_S_OK;
+}
+
+/* DISCARD and WRITE_ZEROES: a list of (sector, num_sectors, flags). */
+static uint8_t do_ranges(struct virtio_blk *b, struct request *r) {
+    bool discard = r->type == VIRTIO_BLK_T_DISCARD;
+    if (b->img.readonly) return VIRTIO_BLK_S_IOERR;
+    if (r->in_len == 0 || r->in_len % RANGE_LEN) return VIRTIO_BLK_S_IOERR;
+    if (r->in_len / RANGE_LEN > VIRTIO_BLK_MAX_DISCARD_SEG) return VIRTIO_BLK_S_UNSUPP;
+    unsigned n = (unsigned)(r->in_len / RANGE_LEN);
+    uint8_t raw[VIRTIO_BLK_MAX_DISCARD_SEG * RANGE_LEN];
+    if (!chain_read(&b->chain, virtio_mmio_mem(b->t), HEADER_LEN, raw, n * RANGE_LEN))
+        return broke(b, "discard ranges not in guest memory");
+    struct {
+        uint64_t sector;
+        uint32_t num, flags;
+    } range[VIRTIO_BLK_MAX_DISCARD_SEG];
+    for (unsigned i = 0; i < n; i++) {
+        memcpy(&range[i].sector, raw + i * RANGE_LEN, 8);
+        memcpy(&range[i].num, raw + i * RANGE_LEN + 8, 4);
+        memcpy(&range[i].flags, raw + i * RANGE_LEN + 12, 4);
+        range[i].sector = le64toh(range[i].sector);
+        range[i].num = le32toh(range[i].num);
+        range[i].flags = le32toh(range[i].flags);
+        /* 5.2.6.2: unmap means nothing to a discard; reserved bits are unsupported. */
+        uint32_t allowed = discard ? 0 : VIRTIO_BLK_DISCARD_FLAG_UNMAP;
+        if (range[i].flags & ~allowed) return VIRTIO_BLK_S_UNSUPP;
+        if (range[i].num > VIRTIO_BLK_MAX_DISCARD_SECTORS || !range_ok(b, range[i].sector, range[i].num))
+            return VIRTIO_BLK_S_IOERR;
+    }
+    unlock(b);
+    bool ok = true;
+    for (unsigned i = 0; i < n && ok; i++) {
+        uint64_t off = range[i].sector * VIRTIO_BLK_SECTOR, len = (uint64_t)range[i].num * VIRTIO_BLK_SECTOR;
+        if (discard || (range[i].flags & VIRTIO_BLK_DISCARD_FLAG_UNMAP))
+            ok = disk_image_discard(&b->img, off, len, b->bounce, BOUNCE_SIZE);
+        else
+            ok = disk_image_write_zeroes(&b->img, off, len, b->bounce, BOUNCE_SIZE);
+    }
+    lock(b);
+    if (reset_since(b, r)) return ABANDON;
+    if (!ok) return VIRTIO_BLK_S_IOERR;
+    return r->writethrough ? flush(b, r) : VIRTIO_BLK_S_OK;
+}
+
+static uint8_t execute(struct virtio_blk *b, struct request *r) {
+    switch (r->type) {
+    case VIRTIO_BLK_T_IN: return do_read(b, r);
+    case VIRTIO_BLK_T_OUT: return do_write(b, r);
+    case VIRTIO_BLK_T_FLUSH: return flush(b, r);
+    case VIRTIO_BLK_T_GET_ID: return get_id(b, r);
+    case VIRTIO_BLK_T_DISCARD:
+    case VIRTIO_BLK_T_WRITE_ZEROES: return do_ranges(b, r);
+    }
+    return VIRTIO_BLK_S_UNSUPP;
+}
+
+/* Serves the popped chain, lock held (dropped and retaken inside). */
+static void serve(struct virtio_blk *b) {
+    const struct virtq_chain *c = &b->chain;
+    const struct guest_mem_ops *m = virtio_mmio_mem(b->t);
+    if (c->write_len == 0) {
+        /* Nowhere to say what went wrong. */
+        virtio_mmio_set_broken(b->t, "block request without a status byte");
+        return;
+    }
+    struct request r = {
+        .out_len = c->write_len - 1,
+        .generation = b->generation,
+        .writethrough = !(virtio_mmio_driver_features(b->t) & (1ull << VIRTIO_BLK_F_FLUSH)),
+    };
+    uint8_t status = VIRTIO_BLK_S_IOERR; /* header short, or partly device-writable */
+    if (c->read_len >= HEADER_LEN) {
+        uint8_t hdr[HEADER_LEN];
+        if (!chain_read(c, m, 0, hdr, sizeof hdr)) {
+            virtio_mmio_set_broken(b->t, "block request header not in guest memory");
+            return;
+        }
+        uint32_t type;
+        uint64_t sector;
+        memcpy(&type, hdr, 4);
+        memcpy(&sector, hdr + 8, 8);
+        r.type = le32toh(type);
+        r.sector = le64toh(sector);
+        r.in_len = c->read_len - HEADER_LEN;
+        status = execute(b, &r);
+        if (status == ABANDON) return;
+    }
+    if (!virtq_chain_write(c, m, c->write_len - 1, &status, 1)) {
+        virtio_mmio_set_broken(b->t, "block status byte not in guest memory");
+        return;
+    }
+    /* Interrupt per request: with event index the driver asks for one only
+     * when it is waiting, and a long batch must not delay the first. */
+    if (virtio_mmio_queue_push(b->t, 0, c->head, r.written + 1)) virtio_mmio_queue_interrupt(b->t, 0);
+}
+
+static void run_queue(struct virtio_blk *b) {
+    /* Without a loop there is nobody to come back later: serve them all. */
+    unsigned limit = b->kick ? BATCH : UINT_MAX, served = 0;
+    lock(b);
+    while (served < limit && virtio_mmio_queue_pop(b->t, 0, &b->chain) > 0) {
+        serve(b);
+        served++;
+    }
+    unlock(b);
+    /* More may be waiting: come back after the loop's other work. */
+    if (b->kick && served == limit) event_notifier_signal(b->kick);
+}
+
+static void kicked(void *ctx) { run_queue(ctx); }
+
+static void blk_notify(void *dev, struct virtio_mmio *t, unsigned q) {
+    struct virtio_blk *b = dev;
+    (void)t;
+    (void)q;
+    if (b->kick)
+        event_notifier_signal(b->kick);
+    else
+        run_queue(b);
+}
+
+static void blk_reset(void *dev) {
+    struct virtio_blk *b = dev;
+    b->generation++;
+}
+
+static void put32(uint8_t *p, uint32_t v) {
+    v = htole32(v);
+    memcpy(p, &v, 4);
+}
+
+static uint64_t blk_config_read(void *dev, uint64_t off, unsigned size) {
+    struct virtio_blk *b = dev;
+    uint8_t cfg[VIRTIO_BLK_CFG_SIZE] = {0};
+    uint64_t cap = htole64(b->capacity);
+    memcpy(cfg + VIRTIO_BLK_CFG_CAPACITY, &cap, 8);
+    put32(cfg + VIRTIO_BLK_CFG_SEG_MAX, VIRTIO_BLK_SEG_MAX);
+    put32(cfg + VIRTIO_BLK_CFG_BLK_SIZE, VIRTIO_BLK_SECTOR);
+    put32(cfg + VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS, VIRTIO_BLK_MAX_DISCARD_SECTORS);
+    put32(cfg + VIRTIO_BLK_CFG_MAX_DISCARD_SEG, VIRTIO_BLK_MAX_DISCARD_SEG);
+    put32(cfg + VIRTIO_BLK_CFG_DISCARD_ALIGNMENT, VIRTIO_BLK_DISCARD_ALIGNMENT);
+    put32(cfg + VIRTIO_BLK_CFG_MAX_WRITE_ZEROES_SECTORS, VIRTIO_BLK_MAX_DISCARD_SECTORS);
+    put32(cfg + VIRTIO_BLK_CFG_MAX_WRITE_ZEROES_SEG, VIRTIO_BLK_MAX_DISCARD_SEG);
+    cfg[VIRTIO_BLK_CFG_WRITE_ZEROES_MAY_UNMAP] = 1;
+    if (off > sizeof cfg || size > sizeof cfg - off) return 0;
+    uint64_t v = 0;
+    memcpy(&v, cfg + off, size); /* little-endian host */
+    return le64toh(v);
+}
+
+#define BLK_FEATURES                                                                                   \
+    ((1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH))
+
+const struct virtio_device_ops virtio_blk_ops = {
+    .device_id = VIRTIO_ID_BLOCK,
+    .features = BLK_FEATURES | (1ull << VIRTIO_BLK_F_DISCARD) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES),
+    .num_queues = 1,
+    .queue_max = VIRTIO_BLK_QUEUE_SIZE,
+    .config_read = blk_config_read,
+    .config_write = NULL, /* nothing in it is writable without CONFIG_WCE */
+    .notify = blk_notify,
+    .reset = blk_reset,
+};
+
+const struct virtio_device_ops virtio_blk_ro_ops = {
+    .device_id = VIRTIO_ID_BLOCK,
+    .features = BLK_FEATURES | (1ull << VIRTIO_BLK_F_RO),
+    .num_queues = 1,
+    .queue_max = VIRTIO_BLK_QUEUE_SIZE,
+    .config_read = blk_config_read,
+    .config_write = NULL,
+    .notify = blk_notify,
+    .reset = blk_reset,
+};
+
+/* ---- construction ---- */
+
+struct blk_options {
+    const char *file;
+    bool readonly;
+    const char *serial;
+};
+
+static bool set_option(struct blk_options *o, char *item, char *err, size_t errlen) {
+    char *eq = strchr(item, '=');
+    if (!eq) {
+        snprintf(err, errlen, "expected KEY=VALUE, got '%s' (try file=PATH)", item);
+        return false;
+    }
+    *eq = '\0';
+    const char *key = item, *val = eq + 1;
+    if (!strcmp(key, "file")) {
+        if (o->file) {
+            snprintf(err, errlen, "file= given twice");
+            return false;
+        }
+        if (!*val) {
+            snprintf(err, errlen, "file= needs a path");
+            return false;
+        }
+        o->file = val;
+    } else if (!strcmp(key, "readonly")) {
+        if (strcmp(val, "on") && strcmp(val, "off")) {
+            snprintf(err, errlen, "readonly= takes on or off, not '%s'", val);
+            return false;
+        }
+        o->readonly = !strcmp(val, "on");
+    } else if (!strcmp(key, "serial")) {
+        size_t n = strlen(val);
+        bool printable = true;
+        for (size_t i = 0; i < n; i++) printable &= val[i] >= 0x20 && val[i] < 0x7f;
+        if (n == 0 || n > VIRTIO_BLK_ID_BYTES || !printable) {
+            snprintf(err, errlen, "serial= takes 1 to %d printable ASCII characters", VIRTIO_BLK_ID_BYTES);
+            return false;
+        }
+        o->serial = val;
+    } else {
+        snprintf(err, errlen, "unknown option '%s' (known: file, readonly, serial)", key);
+        return false;
+    }
+    return true;
+}
+
+/* Splits buf (modified in place) at single commas; ",," is a literal comma. */
+static bool parse_options(char *buf, struct blk_options *o, char *err, size_t errlen) {
+    char *item = buf, *w = buf;
+    for (const char *p = buf;;) {
+        if (*p == ',' && p[1] == ',') {
+            *w++ = ',';
+            p += 2;
+            continue;
+        }
+        if (*p != ',' && *p != '\0') {
+            *w++ = *p++;
+            continue;
+        }
+        bool end = *p == '\0';
+        *w = '\0';
+        if (*item && !set_option(o, item, err, errlen)) return false;
+        if (end) break;
+        p++;
+        item = ++w;
+    }
+    if (!o->file) {
+        snprintf(err, errlen, "missing file=PATH");
+        return false;
+    }
+    return true;
+}
+
+/* Without serial=, the image's file name (its last 20 characters, which
+ * tell images apart best) with anything unprintable replaced. */
+static void default_serial(char out[VIRTIO_BLK_ID_BYTES], const char *path) {
+    const char *base = strrchr(path, '/');
+    base = base && base[1] ? base + 1 : path;
+    size_t n = strlen(base);
+    if (n > VIRTIO_BLK_ID_BYTES) base += n - VIRTIO_BLK_ID_BYTES, n = VIRTIO_BLK_ID_BYTES;
+    memset(out, 0, VIRTIO_BLK_ID_BYTES);
+    for (size_t i = 0; i < n; i++) out[i] = (base[i] > 0x20 && base[i] < 0x7f) ? base[i] : '_';
+}
+
+static void blk_attach(void *dev, struct virtio_mmio *t) {
+    struct virtio_blk *b = dev;
+    b->t = t;
+}
+
+static void blk_free(struct virtio_blk *b) {
+    event_notifier_destroy(b->kick); /* waits out a running callback */
+    disk_image_close(&b->img);
+    free(b->bounce);
+    free(b);
+}
+
+static void blk_destroy(void *dev) { blk_free(dev); }
+
+bool virtio_blk_backend_create(const char *opts, const struct virtio_backend_env *env, struct virtio_backend *out,
+                               char *err, size_t errlen) {
+    char *buf = strdup(opts ? opts : "");
+    struct virtio_blk *b = calloc(1, sizeof *b);
+    if (b) b->img.fd = -1;
+    if (!buf || !b || !(b->bounce = malloc(BOUNCE_SIZE))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    struct blk_options o = {0};
+    if (!parse_options(buf, &o, err, errlen)) goto fail;
+    if (!disk_image_open(&b->img, o.file, o.readonly, err, errlen)) goto fail;
+    b->capacity = b->img.size / VIRTIO_BLK_SECTOR;
+    if (o.serial) {
+        memset(b->serial, 0, sizeof b->serial);
+        memcpy(b->serial, o.serial, strlen(o.serial));
+    } else {
+        default_serial(b->serial, o.file);
+    }
+    b->loop = env->loop;
+    if (b->loop && !(b->kick = event_notifier_create(b->loop, kicked, b))) {
+        snprintf(err, errlen, "cannot create an event notifier");
+        goto fail;
+    }
+    free(buf);
+    *out = (struct virtio_backend){
+        .ops = o.readonly ? &virtio_blk_ro_ops : &virtio_blk_ops,
+        .dev = b,
+        .attach = blk_attach,
+        .destroy = blk_destroy,
+    };
+    return true;
+fail:
+    if (b) blk_free(b);
+    free(buf);
+    return false;
+}

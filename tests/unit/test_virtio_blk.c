@@ -1,0 +1,803 @@
+/* Unit tests of the virtio block device behind the virtio-mmio transport.
+ * As in test_virtio.c, a fake guest memory (a malloc'd buffer at
+ * 0x80000000) stands in for the p2m and the test plays the guest's driver:
+ * it builds request chains (header, data, status) in memory, notifies, and
+ * checks the used ring, the status byte and the image file on the host. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dev/irq.h"
+#include "dev/virtio_blk.h"
+#include "dev/virtio_mmio.h"
+#include "dev/virtqueue.h"
+#include "io/event_loop.h"
+
+#define MEM_BASE 0x80000000ull
+#define MEM_SIZE (8u << 20)
+#define DESC (MEM_BASE + 0x1000)
+#define AVAIL (MEM_BASE + 0x3000)
+#define USED (MEM_BASE + 0x4000)
+#define TABLE (MEM_BASE + 0x6000)
+#define HDR (MEM_BASE + 0x8000)
+#define STATUS (MEM_BASE + 0x8100)
+#define RANGES (MEM_BASE + 0x8200)
+#define DATA (MEM_BASE + 0x100000) /* up to 7 MiB */
+#define QSIZE 16
+#define IMG_SIZE (4u << 20)
+#define IMG_SECTORS (IMG_SIZE / 512)
+
+#define F_V1 (1ull << VIRTIO_F_VERSION_1)
+#define F_EVIDX (1ull << VIRTIO_F_RING_EVENT_IDX)
+#define F_INDIRECT (1ull << VIRTIO_F_RING_INDIRECT_DESC)
+#define F_BLK ((1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH))
+#define F_DISCARD ((1ull << VIRTIO_BLK_F_DISCARD) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES))
+
+/* ---- fake guest memory ---- */
+struct fake_mem {
+    uint8_t *bytes;
+};
+
+static bool fm_read(void *ctx, uint64_t gpa, void *buf, size_t n) {
+    struct fake_mem *m = ctx;
+    if (gpa < MEM_BASE || n > MEM_SIZE || gpa - MEM_BASE > MEM_SIZE - n) return false;
+    memcpy(buf, m->bytes + (gpa - MEM_BASE), n);
+    return true;
+}
+
+static bool fm_write(void *ctx, uint64_t gpa, const void *buf, size_t n) {
+    struct fake_mem *m = ctx;
+    if (gpa < MEM_BASE || n > MEM_SIZE || gpa - MEM_BASE > MEM_SIZE - n) return false;
+    memcpy(m->bytes + (gpa - MEM_BASE), buf, n);
+    return true;
+}
+
+/* ---- the driver model ---- */
+struct drv {
+    struct fake_mem mem;
+    struct event_loop *loop; /* NULL: requests are served inside notify */
+    struct virtio_backend be;
+    struct virtio_mmio *t;
+    uint16_t avail_idx;
+    char path[64];
+    unsigned irqs;
+};
+
+static void irq_set(void *ctx, unsigned irq, bool level) {
+    struct drv *d = ctx;
+    (void)irq;
+    if (level) __atomic_add_fetch(&d->irqs, 1, __ATOMIC_RELAXED);
+}
+
+static uint64_t rd(struct drv *d, uint64_t off) { return virtio_mmio_ops.read(d->t, off, 4); }
+static void wr(struct drv *d, uint64_t off, uint64_t v) { virtio_mmio_ops.write(d->t, off, v, 4); }
+static uint8_t *host(struct drv *d, uint64_t gpa) { return d->mem.bytes + (gpa - MEM_BASE); }
+
+static void put16(struct drv *d, uint64_t gpa, uint16_t v) { memcpy(host(d, gpa), &v, 2); }
+static uint16_t get16(struct drv *d, uint64_t gpa) {
+    uint16_t v;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST); /* the loop thread may have just written it */
+    memcpy(&v, host(d, gpa), 2);
+    return v;
+}
+static uint32_t get32(struct drv *d, uint64_t gpa) {
+    uint32_t v;
+    memcpy(&v, host(d, gpa), 4);
+    return v;
+}
+
+static void desc_at(struct drv *d, uint64_t table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
+                    uint16_t next) {
+    uint8_t *p = host(d, table + 16 * (uint64_t)i);
+    memcpy(p, &addr, 8);
+    memcpy(p + 8, &len, 4);
+    memcpy(p + 12, &flags, 2);
+    memcpy(p + 14, &next, 2);
+}
+
+static uint16_t used_idx(struct drv *d) { return get16(d, USED + 2); }
+static uint32_t used_id(struct drv *d, unsigned i) { return get32(d, USED + 4 + 8 * (i % QSIZE)); }
+static uint32_t used_len(struct drv *d, unsigned i) { return get32(d, USED + 8 + 8 * (i % QSIZE)); }
+static bool broken(struct drv *d) { return rd(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET; }
+
+static uint64_t device_features(struct drv *d) {
+    wr(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+    uint64_t f = rd(d, VIRTIO_MMIO_DEVICE_FEATURES);
+    wr(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+    return f | rd(d, VIRTIO_MMIO_DEVICE_FEATURES) << 32;
+}
+
+static void full_init(struct drv *d, uint64_t features) {
+    wr(d, VIRTIO_MMIO_STATUS, 0);
+    wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
+    wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+    wr(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+    wr(d, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
+    wr(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+    wr(d, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> 32));
+    wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+    assert_true(rd(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+    memset(host(d, DESC), 0, 0x4000);
+    d->avail_idx = 0;
+    wr(d, VIRTIO_MMIO_QUEUE_SEL, 0);
+    wr(d, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
+    wr(d, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)DESC);
+    wr(d, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(DESC >> 32));
+    wr(d, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)AVAIL);
+    wr(d, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, (uint32_t)(AVAIL >> 32));
+    wr(d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)USED);
+    wr(d, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (uint32_t)(USED >> 32));
+    wr(d, VIRTIO_MMIO_QUEUE_READY, 1);
+    wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+                                  VIRTIO_STATUS_DRIVER_OK);
+    assert_int_equal(rd(d, VIRTIO_MMIO_STATUS), 0xf);
+}
+
+/* Creates the device on d->path with "file=PATH" + extra; false (with the
+ * message in err) if the constructor refused. */
+static bool open_dev(struct drv *d, const char *extra, char *err, size_t errlen) {
+    char opts[256];
+    snprintf(opts, sizeof opts, "file=%s%s", d->path, extra);
+    struct virtio_backend_env env = {.mem = {fm_read, fm_write, &d->mem}, .loop = d->loop};
+    if (!virtio_blk_backend_create(opts, &env, &d->be, err, errlen)) return false;
+    d->t = virtio_mmio_create(d->be.ops, d->be.dev, env.mem, (struct irq_line){irq_set, d, 3});
+    assert_non_null(d->t);
+    d->be.attach(d->be.dev, d->t);
+    return true;
+}
+
+static void close_dev(struct drv *d) {
+    if (!d->t) return;
+    d->be.destroy(d->be.dev);
+    virtio_mmio_destroy(d->t);
+    d->t = NULL;
+}
+
+/* Closes the device and opens it again with other options, fully set up. */
+static void reopen(struct drv *d, const char *extra, uint64_t features) {
+    char err[256];
+    close_dev(d);
+    if (!open_dev(d, extra, err, sizeof err)) fail_msg("open: %s", err);
+    full_init(d, features);
+}
+
+static void make_image(const char *path, off_t size) {
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, size), 0);
+    close(fd);
+}
+
+static int setup_common(void **state, bool with_loop) {
+    struct drv *d = calloc(1, sizeof *d);
+    assert_non_null(d);
+    d->mem.bytes = calloc(1, MEM_SIZE);
+    assert_non_null(d->mem.bytes);
+    snprintf(d->path, sizeof d->path, "/tmp/rvisor-blk-test-XXXXXX");
+    int fd = mkstemp(d->path);
+    assert_true(fd >= 0);
+    close(fd);
+    make_image(d->path, IMG_SIZE);
+    if (with_loop) {
+        char err[128];
+        d->loop = event_loop_create(err, sizeof err);
+        assert_non_null(d->loop);
+    }
+    reopen(d, "", F_V1 | F_BLK | F_DISCARD);
+    *state = d;
+    return 0;
+}
+
+static int setup(void **state) { return setup_common(state, false); }
+static int setup_loop(void **state) { return setup_common(state, true); }
+
+static int teardown(void **state) {
+    struct drv *d = *state;
+    close_dev(d);
+    if (d->loop) event_loop_destroy(d->loop);
+    unlink(d->path);
+    free(d->mem.bytes);
+    free(d);
+    return 0;
+}
+
+/* ---- requests ---- */
+
+struct seg {
+    uint64_t gpa;
+    uint32_t len;
+    bool writable;
+};
+
+/* Posts one chain (descriptors 0..n-1), notifies, and waits for it to come
+ * back. Returns the used length, or -1 if it did not come back. */
+static int64_t run_chain(struct drv *d, const struct seg *s, unsigned n) {
+    assert_true(n <= QSIZE);
+    uint16_t before = used_idx(d);
+    for (unsigned i = 0; i < n; i++)
+        desc_at(d, DESC, i, s[i].gpa, s[i].len,
+                (uint16_t)((s[i].writable ? VIRTQ_DESC_F_WRITE : 0) | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0)),
+                (uint16_t)(i + 1));
+    put16(d, AVAIL + 4 + 2 * (d->avail_idx % QSIZE), 0);
+    d->avail_idx++;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    put16(d, AVAIL + 2, d->avail_idx);
+    wr(d, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+    /* With a loop the request completes on the loop thread. */
+    for (int tries = 0; d->loop && used_idx(d) == before && !broken(d) && tries < 5000; tries++)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (used_idx(d) == before) return -1;
+    assert_int_equal(used_idx(d), (uint16_t)(before + 1));
+    assert_int_equal(used_id(d, before), 0);
+    return used_len(d, before);
+}
+
+static void header(struct drv *d, uint32_t type, uint64_t sector) {
+    memset(host(d, HDR), 0, 16);
+    memcpy(host(d, HDR), &type, 4);
+    memcpy(host(d, HDR + 8), &sector, 8);
+    *host(d, STATUS) = 0xee;
+}
+
+/* A request of header, one data buffer (left out when len is 0) and status. */
+static int64_t req(struct drv *d, uint32_t type, uint64_t sector, uint64_t data, uint32_t len, bool writable) {
+    header(d, type, sector);
+    struct seg s[3];
+    unsigned n = 0;
+    s[n++] = (struct seg){HDR, 16, false};
+    if (len) s[n++] = (struct seg){data, len, writable};
+    s[n++] = (struct seg){STATUS, 1, true};
+    return run_chain(d, s, n);
+}
+
+static uint8_t status(struct drv *d) { return *host(d, STATUS); }
+
+static void fill(uint8_t *p, size_t n, unsigned seed) {
+    for (size_t i = 0; i < n; i++) p[i] = (uint8_t)(seed * 31 + i * 7 + (i >> 9));
+}
+
+static void file_read(struct drv *d, off_t off, void *buf, size_t n) {
+    int fd = open(d->path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, buf, n, off), (ssize_t)n);
+    close(fd);
+}
+
+static bool all_zero(const uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i]) return false;
+    return true;
+}
+
+/* ---- tests ---- */
+
+static void test_probe(void **state) {
+    struct drv *d = *state;
+    assert_int_equal(rd(d, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_BLOCK);
+    uint64_t f = device_features(d);
+    assert_true((f & (F_BLK | F_DISCARD)) == (F_BLK | F_DISCARD));
+    assert_false(f & (1ull << VIRTIO_BLK_F_RO));
+    wr(d, VIRTIO_MMIO_QUEUE_SEL, 0);
+    assert_int_equal(rd(d, VIRTIO_MMIO_QUEUE_NUM_MAX), VIRTIO_BLK_QUEUE_SIZE);
+    assert_int_equal(virtio_mmio_ops.read(d->t, VIRTIO_MMIO_CONFIG, 8), IMG_SECTORS);
+    assert_int_equal(rd(d, VIRTIO_MMIO_CONFIG), IMG_SECTORS);
+    assert_int_equal(rd(d, VIRTIO_MMIO_CONFIG + 4), 0);
+    assert_int_equal(rd(d, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_SEG_MAX), VIRTIO_BLK_SEG_MAX);
+    assert_int_equal(rd(d, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_BLK_SIZE), 512);
+    assert_int_equal(rd(d, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS), VIRTIO_BLK_MAX_DISCARD_SECTORS);
+    assert_true(rd(d, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_MAX_DISCARD_SEG) >= 1);
+    assert_int_equal(rd(d, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_DISCARD_ALIGNMENT), VIRTIO_BLK_DISCARD_ALIGNMENT);
+    assert_int_equal(virtio_mmio_ops.read(d->t, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_WRITE_ZEROES_MAY_UNMAP, 1), 1);
+    /* Past the config space, and straddling its end: zeros, no crash. */
+    assert_int_equal(rd(d, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_SIZE), 0);
+    assert_int_equal(virtio_mmio_ops.read(d->t, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_SIZE - 2, 4), 0);
+    assert_int_equal(rd(d, VIRTIO_MMIO_CONFIG + 0xefc), 0);
+    /* The config space is read-only. */
+    wr(d, VIRTIO_MMIO_CONFIG, 5);
+    assert_int_equal(rd(d, VIRTIO_MMIO_CONFIG), IMG_SECTORS);
+}
+
+static void test_read_write(void **state) {
+    struct drv *d = *state;
+    fill(host(d, DATA), 8192, 1);
+    assert_int_equal(req(d, VIRTIO_BLK_T_OUT, 10, DATA, 8192, false), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_OK);
+    uint8_t file[8192];
+    file_read(d, 10 * 512, file, sizeof file);
+    assert_memory_equal(file, host(d, DATA), 8192);
+
+    memset(host(d, DATA + 0x10000), 0, 8192);
+    assert_int_equal(req(d, VIRTIO_BLK_T_IN, 10, DATA + 0x10000, 8192, true), 8193);
+    assert_int_equal(status(d), VIRTIO_BLK_S_OK);
+    assert_memory_equal(host(d, DATA + 0x10000), host(d, DATA), 8192);
+
+    /* The last sector of the disk. */
+    fill(host(d, DATA), 512, 2);
+    assert_int_equal(req(d, VIRTIO_BLK_T_OUT, IMG_SECTORS - 1, DATA, 512, false), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_OK);
+    assert_int_equal(req(d, VIRTIO_BLK_T_IN, IMG_SECTORS - 1, DATA + 0x10000, 512, true), 513);
+    assert_memory_equal(host(d, DATA + 0x10000), host(d, DATA), 512);
+    assert_false(broken(d));
+    assert_true(d->irqs > 0);
+}
+
+/* Data split over odd-sized buffers, larger than the device's bounce
+ * buffer, with the header split too. */
+static void test_scattered_large(void **state) {
+    struct drv *d = *state;
+    const uint32_t total = 3u << 20; /* 3 MiB */
+    fill(host(d, DATA), total, 3);
+    header(d, VIRTIO_BLK_T_OUT, 100);
+    struct seg w[] = {
+        {HDR, 5, false}, {HDR + 5, 11, false},
+        {DATA, 1000, false}, {DATA + 1000, (1u << 20) + 24, false}, {DATA + (1u << 20) + 1024, total - (1u << 20) - 1024, false},
+        {STATUS, 1, true},
+    };
+    assert_int_equal(run_chain(d, w, 6), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_OK);
+    uint8_t *file = malloc(total);
+    file_read(d, 100 * 512, file, total);
+    assert_memory_equal(file, host(d, DATA), total);
+
+    /* Read it back into three buffers, the status byte sharing the last. */
+    uint64_t back = DATA + total;
+    memset(host(d, back), 0, total + 1);
+    header(d, VIRTIO_BLK_T_IN, 100);
+    struct seg r[] = {
+        {HDR, 16, false}, {back, 7, true}, {back + 7, (2u << 20) + 3, true}, {back + (2u << 20) + 10, total - (2u << 20) - 10 + 1, true},
+    };
+    assert_int_equal(run_chain(d, r, 4), total + 1);
+    assert_int_equal(*host(d, back + total), VIRTIO_BLK_S_OK);
+    assert_memory_equal(host(d, back), file, total);
+    free(file);
+}
+
+static void test_flush(void **state) {
+    struct drv *d = *state;
+    fill(host(d, DATA), 4096, 4);
+    assert_int_equal(req(d, VIRTIO_BLK_T_OUT, 0, DATA, 4096, false), 1);
+    assert_int_equal(req(d, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_OK);
+    /* A driver without F_FLUSH gets write-through; writes still work. */
+    reopen(d, "", F_V1);
+    fill(host(d, DATA), 4096, 5);
+    assert_int_equal(req(d, VIRTIO_BLK_T_OUT, 8, DATA, 4096, false), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_OK);
+    uint8_t file[4096];
+    file_read(d, 8 * 512, file, sizeof file);
+    assert_memory_equal(file, host(d, DATA), 4096);
+}
+
+static blkcnt_t blocks(struct drv *d) {
+    struct stat st;
+    assert_int_equal(stat(d->path, &st), 0);
+    return st.st_blocks;
+}
+
+static void put_range(struct drv *d, unsigned i, uint64_t sector, uint32_t num, uint32_t flags) {
+    uint8_t *p = host(d, RANGES + 16 * (uint64_t)i);
+    memcpy(p, &sector, 8);
+    memcpy(p + 8, &num, 4);
+    memcpy(p + 12, &flags, 4);
+}
+
+static void write_ones(struct drv *d, uint64_t sector, uint32_t len) {
+    memset(host(d, DATA), 0xff, len);
+    assert_int_equal(req(d, VIRTIO_BLK_T_OUT, sector, DATA, len, false), 1);
+    assert_int_equal(req(d, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false), 1);
+}
+
+static void expect_zero_on_disk(struct drv *d, uint64_t sector, uint32_t len) {
+    memset(host(d, DATA), 0xaa, len);
+    assert_int_equal(req(d, VIRTIO_BLK_T_IN, sector, DATA, len, true), len + 1);
+    assert_true(all_zero(host(d, DATA), len));
+}
+
+static void test_discard(void **state) {
+    struct drv *d = *state;
+    write_ones(d, 256, 256 * 1024);
+    blkcnt_t full = blocks(d);
+    put_range(d, 0, 256, 512, 0);
+    assert_int_equal(req(d, VIRTIO_BLK_T_DISCARD, 0, RANGES, 16, false), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_OK);
+    expect_zero_on_disk(d, 256, 256 * 1024);
+    assert_true(blocks(d) < full); /* a hole was punched */
+
+    /* Two ranges at once; the bytes around them stay. */
+    write_ones(d, 0, 64 * 1024);
+    put_range(d, 0, 8, 8, 0);
+    put_range(d, 1, 32, 16, 0);
+    assert_int_equal(req(d, VIRTIO_BLK_T_DISCARD, 0, RANGES, 32, false), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_OK);
+    expect_zero_on_disk(d, 8, 8 * 512);
+    expect_zero_on_disk(d, 32, 16 * 512);
+    assert_int_equal(req(d, VIRTIO_BLK_T_IN, 16, DATA, 16 * 512, true), 16 * 512 + 1);
+    assert_int_equal(host(d, DATA)[0], 0xff);
+    assert_int_equal(host(d, DATA)[16 * 512 - 1], 0xff);
+
+    /* Refused: unmap on a discard, too many ranges, ranges cut short,
+     * outside the disk, wrapping sector arithmetic, no range at all. */
+    put_range(d, 0, 0, 8, VIRTIO_BLK_DISCARD_FLAG_UNMAP);
+    assert_int_equal(req(d, VIRTIO_BLK_T_DISCARD, 0, RANGES, 16, false), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_UNSUPP);
+    for (unsigned i = 0; i <= VIRTIO_BLK_MAX_DISCARD_SEG; i++) put_range(d, i, 0, 8, 0);
+    req(d, VIRTIO_BLK_T_DISCARD, 0, RANGES, 16 * (VIRTIO_BLK_MAX_DISCARD_SEG + 1), false);
+    assert_int_equal(status(d), VIRTIO_BLK_S_UNSUPP);
+    req(d, VIRTIO_BLK_T_DISCARD, 0, RANGES, 15, false);
+    assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
+    req(d, VIRTIO_BLK_T_DISCARD, 0, 0, 0, false);
+    assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
+    put_range(d, 0, IMG_SECTORS - 4, 8, 0);
+    req(d, VIRTIO_BLK_T_DISCARD, 0, RANGES, 16, false);
+    assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
+    put_range(d, 0, UINT64_MAX, 1, 0);
+    req(d, VIRTIO_BLK_T_DISCARD, 0, RANGES, 16, false);
+    assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
+    put_range(d, 0, 1ull << 55, 8, 0); /* sector * 512 wraps to 0 */
+    req(d, VIRTIO_BLK_T_DISCARD, 0, RANGES, 16, false);
+    assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
+    /* Ranges outside guest memory break the device. */
+    req(d, VIRTIO_BLK_T_DISCARD, 0, 0x1000, 16, false);
+    assert_true(broken(d));
+}
+
+static void test_write_zeroes(void **state) {
+    struct drv *d = *state;
+    write_ones(d, 0, 64 * 1024);
+    put_range(d, 0, 1, 3, 0);
+    assert_int_equal(req(d, VIRTIO_BLK_T_WRITE_ZEROES, 0, RANGES, 16, false), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_OK);
+    expect_zero_on_disk(d, 1, 3 * 512);
+    put_range(d, 0, 16, 64, VIRTIO_BLK_DISCARD_FLAG_UNMAP);
+    assert_int_equal(req(d, VIRTIO_BLK_T_WRITE_ZEROES, 0, RANGES, 16, false), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_OK);
+    expect_zero_on_disk(d, 16, 64 * 512);
+    assert_int_equal(req(d, VIRTIO_BLK_T_IN, 0, DATA, 512, true), 513);
+    assert_int_equal(host(d, DATA)[0], 0xff);
+    put_range(d, 0, 0, 1, 2); /* reserved flag */
+    req(d, VIRTIO_BLK_T_WRITE_ZEROES, 0, RANGES, 16, false);
+    assert_int_equal(status(d), VIRTIO_BLK_S_UNSUPP);
+}
+
+static void test_readonly(void **state) {
+    struct drv *d = *state;
+    fill(host(d, DATA), 4096, 6);
+    assert_int_equal(req(d, VIRTIO_BLK_T_OUT, 0, DATA, 4096, false), 1);
+    reopen(d, ",readonly=on", F_V1 | F_BLK | (1ull << VIRTIO_BLK_F_RO));
+    uint64_t f = device_features(d);
+    assert_true(f & (1ull << VIRTIO_BLK_F_RO));
+    assert_false(f & F_DISCARD);
+
+    uint8_t before[4096], after[4096];
+    file_read(d, 0, before, sizeof before);
+    fill(host(d, DATA), 4096, 7);
+    assert_int_equal(req(d, VIRTIO_BLK_T_OUT, 0, DATA, 4096, false), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
+    put_range(d, 0, 0, 8, 0);
+    req(d, VIRTIO_BLK_T_DISCARD, 0, RANGES, 16, false);
+    assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
+    req(d, VIRTIO_BLK_T_WRITE_ZEROES, 0, RANGES, 16, false);
+    assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
+    file_read(d, 0, after, sizeof after);
+    assert_memory_equal(before, after, sizeof before);
+    /* Reads and flushes still work. */
+    assert_int_equal(req(d, VIRTIO_BLK_T_IN, 0, DATA, 4096, true), 4097);
+    assert_int_equal(status(d), VIRTIO_BLK_S_OK);
+    assert_memory_equal(host(d, DATA), before, 4096);
+    assert_int_equal(req(d, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_OK);
+    assert_false(broken(d));
+}
+
+static void test_get_id(void **state) {
+    struct drv *d = *state;
+    memset(host(d, DATA), 0x55, 32);
+    assert_int_equal(req(d, VIRTIO_BLK_T_GET_ID, 0, DATA, 20, true), 21);
+    assert_int_equal(status(d), VIRTIO_BLK_S_OK);
+    /* Default: the file name, its last 20 characters. */
+    const char *base = strrchr(d->path, '/') + 1;
+    size_t n = strlen(base);
+    const char *want = n > 20 ? base + n - 20 : base;
+    assert_memory_equal(host(d, DATA), want, strlen(want));
+    assert_true(all_zero(host(d, DATA + strlen(want)), 20 - strlen(want)));
+    assert_int_equal(host(d, DATA)[20], 0x55);
+
+    reopen(d, ",serial=disk-0001", F_V1 | F_BLK);
+    memset(host(d, DATA), 0x55, 32);
+    assert_int_equal(req(d, VIRTIO_BLK_T_GET_ID, 0, DATA, 20, true), 21);
+    assert_memory_equal(host(d, DATA), "disk-0001\0\0\0\0\0\0\0\0\0\0\0", 20);
+    /* All 20 characters, no terminator. */
+    reopen(d, ",serial=ABCDEFGHIJKLMNOPQRST", F_V1 | F_BLK);
+    assert_int_equal(req(d, VIRTIO_BLK_T_GET_ID, 0, DATA, 20, true), 21);
+    assert_memory_equal(host(d, DATA), "ABCDEFGHIJKLMNOPQRST", 20);
+    assert_int_equal(host(d, DATA)[20], 0x55);
+    /* A short buffer gets what fits. */
+    memset(host(d, DATA), 0x55, 32);
+    assert_int_equal(req(d, VIRTIO_BLK_T_GET_ID, 0, DATA, 4, true), 5);
+    assert_memory_equal(host(d, DATA), "ABCD\x55", 5);
+}
+
+static void test_unsupported(void **state) {
+    struct drv *d = *state;
+    uint32_t types[] = {2, 3, 5, 7, 9, 10, 12, 14, 0xffffffffu};
+    for (unsigned i = 0; i < sizeof types / sizeof *types; i++) {
+        assert_int_equal(req(d, types[i], 0, DATA, 512, true), 1);
+        assert_int_equal(status(d), VIRTIO_BLK_S_UNSUPP);
+    }
+    assert_false(broken(d));
+}
+
+static void test_out_of_range(void **state) {
+    struct drv *d = *state;
+    memset(host(d, DATA), 0x77, 4096);
+    /* Reads and writes past the end. */
+    assert_int_equal(req(d, VIRTIO_BLK_T_IN, IMG_SECTORS - 1, DATA, 1024, true), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
+    assert_int_equal(host(d, DATA)[0], 0x77); /* nothing copied */
+    assert_int_equal(req(d, VIRTIO_BLK_T_IN, IMG_SECTORS, DATA, 512, true), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
+    assert_int_equal(req(d, VIRTIO_BLK_T_OUT, IMG_SECTORS - 1, DATA, 1024, false), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
+    struct stat st;
+    assert_int_equal(stat(d->path, &st), 0);
+    assert_int_equal(st.st_size, IMG_SIZE); /* the image did not grow */
+    /* Sector arithmetic that would wrap: sector * 512 = 2^64 + 512. */
+    uint64_t wraps[] = {(1ull << 55) + 1, UINT64_MAX, UINT64_MAX - 1, 1ull << 63};
+    for (unsigned i = 0; i < 4; i++) {
+        assert_int_equal(req(d, VIRTIO_BLK_T_IN, wraps[i], DATA, 512, true), 1);
+        assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
+        assert_int_equal(req(d, VIRTIO_BLK_T_OUT, wraps[i], DATA, 512, false), 1);
+        assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
+    }
+    assert_int_equal(host(d, DATA)[0], 0x77);
+    assert_false(broken(d));
+}
+
+static void test_lengths(void **state) {
+    struct drv *d = *state;
+    /* Zero-length transfers are fine, even at the very end. */
+    assert_int_equal(req(d, VIRTIO_BLK_T_IN, 5, 0, 0, true), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_OK);
+    assert_int_equal(req(d, VIRTIO_BLK_T_OUT, IMG_SECTORS, 0, 0, false), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_OK);
+    /* Not whole sectors. */
+    assert_int_equal(req(d, VIRTIO_BLK_T_IN, 0, DATA, 513, true), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
+    assert_int_equal(req(d, VIRTIO_BLK_T_OUT, 0, DATA, 100, false), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
+    /* Huge buffers (far outside guest memory too): refused before any
+     * access, so the device stays usable. */
+    header(d, VIRTIO_BLK_T_IN, 0);
+    struct seg huge[] = {{HDR, 16, false},        {0x1000, 0xfffffe00u, true}, {0x200000000ull, 0xfffffe00u, true},
+                         {0x400000000ull, 0x80000000u, true}, {STATUS, 1, true}};
+    assert_int_equal(run_chain(d, huge, 5), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
+    header(d, VIRTIO_BLK_T_OUT, 0);
+    for (unsigned i = 1; i < 4; i++) huge[i].writable = false;
+    assert_int_equal(run_chain(d, huge, 5), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
+    assert_false(broken(d));
+}
+
+static void test_malformed(void **state) {
+    struct drv *d = *state;
+    /* Header too short. */
+    header(d, VIRTIO_BLK_T_IN, 0);
+    struct seg shorth[] = {{HDR, 8, false}, {DATA, 512, true}, {STATUS, 1, true}};
+    assert_int_equal(run_chain(d, shorth, 3), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
+    /* Header in a device-writable buffer. */
+    header(d, VIRTIO_BLK_T_IN, 0);
+    struct seg wh[] = {{HDR, 16, true}, {DATA, 512, true}, {STATUS, 1, true}};
+    assert_int_equal(run_chain(d, wh, 3), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
+    /* Only a status byte. */
+    struct seg only[] = {{STATUS, 1, true}};
+    *host(d, STATUS) = 0xee;
+    assert_int_equal(run_chain(d, only, 1), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
+    assert_false(broken(d));
+    /* No status byte: nowhere to report, the device breaks. */
+    header(d, VIRTIO_BLK_T_OUT, 0);
+    struct seg nostatus[] = {{HDR, 16, false}, {DATA, 512, false}};
+    assert_int_equal(run_chain(d, nostatus, 2), -1);
+    assert_true(broken(d));
+    /* A reset brings it back. */
+    full_init(d, F_V1 | F_BLK);
+    assert_int_equal(req(d, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_OK);
+}
+
+static void test_outside_ram(void **state) {
+    struct drv *d = *state;
+    uint8_t before[4096], after[4096];
+    file_read(d, 0, before, sizeof before);
+    /* Write data outside guest memory: nothing reaches the disk. */
+    assert_int_equal(req(d, VIRTIO_BLK_T_OUT, 0, MEM_BASE - 4096, 4096, false), -1);
+    assert_true(broken(d));
+    file_read(d, 0, after, sizeof after);
+    assert_memory_equal(before, after, sizeof before);
+    /* Read data straddling the end of guest memory. */
+    full_init(d, F_V1 | F_BLK);
+    assert_int_equal(req(d, VIRTIO_BLK_T_IN, 0, MEM_BASE + MEM_SIZE - 512, 1024, true), -1);
+    assert_true(broken(d));
+    /* Header outside guest memory. */
+    full_init(d, F_V1 | F_BLK);
+    struct seg h[] = {{0x10, 16, false}, {STATUS, 1, true}};
+    assert_int_equal(run_chain(d, h, 2), -1);
+    assert_true(broken(d));
+    /* Status byte outside guest memory. */
+    full_init(d, F_V1 | F_BLK);
+    header(d, VIRTIO_BLK_T_FLUSH, 0);
+    struct seg s[] = {{HDR, 16, false}, {MEM_BASE + MEM_SIZE, 1, true}};
+    assert_int_equal(run_chain(d, s, 2), -1);
+    assert_true(broken(d));
+}
+
+/* Many requests with one notify, through an indirect table. */
+static void test_batch_indirect(void **state) {
+    struct drv *d = *state;
+    reopen(d, "", F_V1 | F_BLK | F_INDIRECT | F_EVIDX);
+    fill(host(d, DATA), 4096, 8);
+    assert_int_equal(req(d, VIRTIO_BLK_T_OUT, 0, DATA, 4096, false), 1);
+    uint16_t before = used_idx(d);
+    for (unsigned i = 0; i < 8; i++) {
+        uint64_t tbl = TABLE + 0x40 * i, hdr = HDR + 0x20 * i;
+        uint32_t type = VIRTIO_BLK_T_IN;
+        uint64_t sector = i;
+        memcpy(host(d, hdr), &type, 4);
+        memcpy(host(d, hdr + 8), &sector, 8);
+        desc_at(d, tbl, 0, hdr, 16, VIRTQ_DESC_F_NEXT, 1);
+        desc_at(d, tbl, 1, DATA + 0x10000 + 512 * i, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+        desc_at(d, tbl, 2, STATUS + i, 1, VIRTQ_DESC_F_WRITE, 0);
+        desc_at(d, DESC, i, tbl, 48, VIRTQ_DESC_F_INDIRECT, 0);
+        put16(d, AVAIL + 4 + 2 * (d->avail_idx % QSIZE), (uint16_t)i);
+        d->avail_idx++;
+    }
+    put16(d, AVAIL + 2, d->avail_idx);
+    wr(d, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+    assert_int_equal(used_idx(d), (uint16_t)(before + 8));
+    for (unsigned i = 0; i < 8; i++) {
+        assert_int_equal(used_id(d, before + i), i);
+        assert_int_equal(used_len(d, before + i), 513);
+        assert_int_equal(*host(d, STATUS + i), VIRTIO_BLK_S_OK);
+    }
+    assert_memory_equal(host(d, DATA + 0x10000), host(d, DATA), 4096);
+}
+
+/* The real path: requests served on an event loop thread. */
+static void test_event_loop(void **state) {
+    struct drv *d = *state;
+    for (unsigned i = 0; i < 20; i++) {
+        fill(host(d, DATA), 65536, 9 + i);
+        assert_int_equal(req(d, VIRTIO_BLK_T_OUT, 128 * i, DATA, 65536, false), 1);
+        assert_int_equal(status(d), VIRTIO_BLK_S_OK);
+        memset(host(d, DATA + 0x20000), 0, 65536);
+        assert_int_equal(req(d, VIRTIO_BLK_T_IN, 128 * i, DATA + 0x20000, 65536, true), 65537);
+        assert_int_equal(status(d), VIRTIO_BLK_S_OK);
+        assert_memory_equal(host(d, DATA + 0x20000), host(d, DATA), 65536);
+    }
+    assert_int_equal(req(d, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false), 1);
+    assert_int_equal(req(d, VIRTIO_BLK_T_IN, IMG_SECTORS, DATA, 512, true), 1);
+    assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
+    /* A reset while requests may be in flight, then normal service. */
+    header(d, VIRTIO_BLK_T_IN, 0);
+    desc_at(d, DESC, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
+    desc_at(d, DESC, 1, DATA, 1u << 20, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+    desc_at(d, DESC, 2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+    put16(d, AVAIL + 4, 0);
+    put16(d, AVAIL + 2, ++d->avail_idx);
+    wr(d, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+    full_init(d, F_V1 | F_BLK);
+    assert_int_equal(req(d, VIRTIO_BLK_T_GET_ID, 0, DATA, 20, true), 21);
+    assert_int_equal(status(d), VIRTIO_BLK_S_OK);
+    assert_false(broken(d));
+}
+
+/* ---- construction ---- */
+
+static void expect_refused(struct drv *d, const char *opts, const char *needle) {
+    struct virtio_backend be;
+    char err[512] = "";
+    struct virtio_backend_env env = {.mem = {fm_read, fm_write, &d->mem}};
+    bool ok = virtio_blk_backend_create(opts, &env, &be, err, sizeof err);
+    if (ok) {
+        be.destroy(be.dev);
+        fail_msg("'%s' was accepted", opts);
+    }
+    if (!strstr(err, needle)) fail_msg("'%s': message '%s' lacks '%s'", opts, err, needle);
+}
+
+static void test_options(void **state) {
+    struct drv *d = *state;
+    char opts[256], path[80];
+    expect_refused(d, "", "missing file=");
+    expect_refused(d, "readonly=on", "missing file=");
+    expect_refused(d, "file=", "needs a path");
+    expect_refused(d, "disk.img", "KEY=VALUE");
+    expect_refused(d, "file=/nonexistent/x.img", "No such file");
+    snprintf(opts, sizeof opts, "file=%s,cache=none", d->path);
+    expect_refused(d, opts, "unknown option 'cache'");
+    snprintf(opts, sizeof opts, "file=%s,readonly=yes", d->path);
+    expect_refused(d, opts, "on or off");
+    snprintf(opts, sizeof opts, "file=%s,serial=ABCDEFGHIJKLMNOPQRSTU", d->path);
+    expect_refused(d, opts, "serial=");
+    snprintf(opts, sizeof opts, "file=%s,serial=", d->path);
+    expect_refused(d, opts, "serial=");
+    snprintf(opts, sizeof opts, "file=%s,file=%s", d->path, d->path);
+    expect_refused(d, opts, "twice");
+    expect_refused(d, "file=/tmp", "directory");
+    expect_refused(d, "file=/tmp,readonly=on", "directory");
+    expect_refused(d, "file=/dev/null,readonly=on", "not a regular file");
+
+    /* Sizes: not a multiple of 512, and empty. */
+    snprintf(path, sizeof path, "%s-odd", d->path);
+    make_image(path, 1000);
+    snprintf(opts, sizeof opts, "file=%s", path);
+    expect_refused(d, opts, "multiple of 512");
+    make_image(path, 0);
+    expect_refused(d, opts, "empty");
+    /* An unwritable image (root writes anyway, so only checked as others). */
+    make_image(path, 4096);
+    chmod(path, 0400);
+    if (geteuid() != 0) expect_refused(d, opts, "readonly=on");
+    unlink(path);
+
+    /* The image of d is open read-write: locked against every other user. */
+    snprintf(opts, sizeof opts, "file=%s", d->path);
+    expect_refused(d, opts, "in use");
+    snprintf(opts, sizeof opts, "file=%s,readonly=on", d->path);
+    expect_refused(d, opts, "in use");
+    /* Read-only users share. */
+    reopen(d, ",readonly=on", F_V1 | F_BLK);
+    struct virtio_backend be;
+    char err[256];
+    struct virtio_backend_env env = {.mem = {fm_read, fm_write, &d->mem}};
+    if (!virtio_blk_backend_create(opts, &env, &be, err, sizeof err)) fail_msg("shared open: %s", err);
+    snprintf(opts, sizeof opts, "file=%s", d->path);
+    expect_refused(d, opts, "in use");
+    be.destroy(be.dev);
+
+    /* ",," is a comma in a file name; empty items are skipped. */
+    snprintf(path, sizeof path, "%s,x", d->path);
+    make_image(path, 8192);
+    snprintf(opts, sizeof opts, "file=%s,,x,readonly=off,serial=a,,b,", d->path);
+    if (!virtio_blk_backend_create(opts, &env, &be, err, sizeof err)) fail_msg("comma: %s", err);
+    assert_ptr_equal(be.ops, &virtio_blk_ops);
+    be.destroy(be.dev);
+    unlink(path);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_probe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scattered_large, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_discard, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_zeroes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unsupported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lengths, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outside_ram, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_indirect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_loop, setup_loop, teardown),
+        cmocka_unit_test_setup_teardown(test_options, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
