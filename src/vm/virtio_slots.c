@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "dev/plic.h"
+#include "dev/virtio_balloon.h"
 #include "dev/virtio_rng.h"
 #include "vm/vm.h"
 
@@ -56,6 +57,10 @@ static bool add_slot(struct vm *vm, const char *what, virtio_backend_create_fn c
 
 bool virtio_slots_create(struct vm *vm, char *err, size_t errlen) {
     if (!add_slot(vm, "virtio-rng", virtio_rng_backend_create, "", err, errlen)) return false;
+    if (!vm->cfg.no_balloon) {
+        if (!add_slot(vm, "virtio-balloon", virtio_balloon_backend_create, "", err, errlen)) return false;
+        vm->balloon = vm->virtio[vm->nvirtio - 1].backend.dev;
+    }
     return true;
 }
 
