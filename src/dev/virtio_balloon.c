@@ -192,9 +192,15 @@ static int stats_queue(struct virtio_mmio *t) {
     return -1;
 }
 
+static void process_queue(struct virtio_balloon *b, struct virtio_mmio *t, unsigned q);
+
 static void request_stats(struct virtio_balloon *b, struct virtio_mmio *t) {
     int q = stats_queue(t);
-    if (q >= 0) give_back_stats(b, t, (unsigned)q);
+    if (q < 0) return;
+    /* Linux posts its first stats buffer and notifies before DRIVER_OK,
+     * when the transport ignores notifications: look for it here. */
+    if (!b->stats_held) process_queue(b, t, (unsigned)q);
+    give_back_stats(b, t, (unsigned)q);
 }
 
 /* ---- queue work, with the transport lock held ---- */

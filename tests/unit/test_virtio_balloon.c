@@ -94,8 +94,15 @@ static int teardown(void **state) {
 
 static bool broken(struct drv *d) { return rd(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET; }
 
-/* The Linux driver's sequence: features, then every queue the features give, then DRIVER_OK. */
-static void init(struct drv *d, uint64_t features) {
+static void driver_ok(struct drv *d) {
+    wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+                                  VIRTIO_STATUS_DRIVER_OK);
+    assert_int_equal(rd(d, VIRTIO_MMIO_STATUS), 0xf);
+}
+
+/* The Linux driver's sequence: features, then every queue the features give
+ * (without DRIVER_OK when `ok` is false). */
+static void init_queues(struct drv *d, uint64_t features, bool ok) {
     wr(d, VIRTIO_MMIO_STATUS, 0);
     wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
     wr(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
@@ -122,10 +129,10 @@ static void init(struct drv *d, uint64_t features) {
         wr(d, VIRTIO_MMIO_QUEUE_READY, 1);
         assert_int_equal(rd(d, VIRTIO_MMIO_QUEUE_READY), 1);
     }
-    wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-                                  VIRTIO_STATUS_DRIVER_OK);
-    assert_int_equal(rd(d, VIRTIO_MMIO_STATUS), 0xf);
+    if (ok) driver_ok(d);
 }
+
+static void init(struct drv *d, uint64_t features) { init_queues(d, features, true); }
 
 struct seg {
     uint64_t gpa;
@@ -404,6 +411,24 @@ static void test_stats(void **state) {
     assert_true(broken(d));
 }
 
+/* Linux primes the stats queue and notifies before it sets DRIVER_OK. */
+static void test_stats_buffer_posted_before_driver_ok(void **state) {
+    struct drv *d = *state;
+    init_queues(d, F_ALL, false);
+    uint8_t rec[10];
+    put_stat(rec, VIRTIO_BALLOON_S_MEMTOT, 200 * MiB);
+    poke(d, BUF, rec, sizeof rec);
+    struct seg s = {BUF, sizeof rec, false};
+    post(d, 2, &s, 1); /* the notify is ignored: no DRIVER_OK yet */
+    assert_int_equal(info(d).stats_updated_ns, 0);
+    driver_ok(d);
+    /* The first request for figures finds the buffer, reads it and hands it back. */
+    virtio_balloon_request_stats(d->b);
+    assert_int_equal(info(d).stats[VIRTIO_BALLOON_S_MEMTOT], 200 * MiB);
+    assert_int_equal(used_idx(d, 2), 1);
+    assert_true(d->irq_level);
+}
+
 /* An inflated frame is not handed to anyone else while a hart of the VM
  * may still be in the middle of an access through a stale translation. */
 static void test_inflated_frame_waits_for_the_harts(void **state) {
@@ -462,6 +487,7 @@ int main(void) {
         T(test_free_page_reporting),
         T(test_reporting_queue_follows_the_features),
         T(test_stats),
+        T(test_stats_buffer_posted_before_driver_ok),
         T(test_inflated_frame_waits_for_the_harts),
         T(test_backend_options),
     };
