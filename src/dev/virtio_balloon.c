@@ -131,20 +131,19 @@ static bool serve_pfns(struct virtio_balloon *b, struct virtio_mmio *t, bool inf
 
 static void serve_report(struct virtio_balloon *b) {
     const struct virtq_chain *c = &b->chain;
-    uint64_t bytes = 0, frames = 0;
     /* Linux posts the ranges device-writable; either direction means the same. */
     for (unsigned s = 0; s < c->nseg; s++) {
         uint64_t gpa = c->seg[s].gpa, len = c->seg[s].len;
         uint64_t end = gpa + len < gpa ? UINT64_MAX : gpa + len;
         uint64_t lo = gpa < b->p2m->base ? b->p2m->base : gpa;
         uint64_t hi = end > b->p2m->base + b->p2m->size ? b->p2m->base + b->p2m->size : end;
-        if (hi > lo) bytes += hi - lo;
-        frames += p2m_drop_range(b->p2m, gpa, len);
+        uint64_t frames = p2m_drop_range(b->p2m, gpa, len);
+        /* Counted range by range, so that `backed` and these agree closely. */
+        pthread_mutex_lock(&b->info_lock);
+        b->info.reported_bytes += hi > lo ? hi - lo : 0;
+        b->info.reported_frames += frames;
+        pthread_mutex_unlock(&b->info_lock);
     }
-    pthread_mutex_lock(&b->info_lock);
-    b->info.reported_bytes += bytes;
-    b->info.reported_frames += frames;
-    pthread_mutex_unlock(&b->info_lock);
 }
 
 /* ---- statistics ---- */

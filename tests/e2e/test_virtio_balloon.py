@@ -33,9 +33,9 @@ class Balloon(unittest.TestCase):
         finally:
             self.mon.close()
 
-    def boot(self, name):
+    def boot(self, name, cpus=1):
         r = self.mon.request(op="create", name=name, kernel=api.KERNEL, initrd=api.INITRD, append=api.APPEND,
-                             mem="256M")
+                             mem="256M", cpus=cpus)
         self.assertTrue(r["ok"], r)
         self.assertIsNotNone(r["balloon"], "a VM has a balloon unless created without one")
         self.assertTrue(self.mon.request(op="start", name=name)["ok"])
@@ -64,7 +64,7 @@ class Balloon(unittest.TestCase):
 
     def test_inflate_gives_memory_back_and_deflate_returns_it(self):
         name = "bal"
-        con = self.boot(name)
+        con = self.boot(name, cpus=2)  # frames are dropped while the other hart may run
         con.command("echo 11 > %s" % ORDER)  # no order-11 blocks exist: nothing is reported
         self.assertEqual(con.command("cat %s" % ORDER).strip(), "11")
         # The driver sends its statistics when it starts, and again every 2 s.
@@ -131,12 +131,12 @@ class Balloon(unittest.TestCase):
         # Linux reports free blocks of 4 MiB about 2 s after they appear.
         t0 = time.monotonic()
         info = self.wait_for(name, "free page reporting to release the file's memory",
-                             lambda i: i["mem_backed"] < full["mem_backed"] - 80 * MiB, timeout=30)
+                             lambda i: i["mem_backed"] < full["mem_backed"] - 80 * MiB
+                             and i["balloon"]["reported"] > 80 * MiB, timeout=30)
         print("\nreporting: backed %d MiB with a 100 MiB file, %d MiB %.1fs after rm; reported %d MiB"
               % (full["mem_backed"] // MiB, info["mem_backed"] // MiB, time.monotonic() - t0,
                  info["balloon"]["reported"] // MiB), file=sys.stderr)
         b = info["balloon"]
-        self.assertGreater(b["reported"], 80 * MiB)
         self.assertEqual(b["target"], 256 * MiB)  # no balloon target was involved
         self.assertEqual(b["size"], 0)
         # The reported memory is the guest's again the moment it writes it.
