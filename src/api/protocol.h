@@ -72,10 +72,12 @@
  *         "size"      what the balloon holds now
  *         "freed"     machine memory released by inflating, in total
  *         "reported"  machine memory released by free page reporting, in total
- *         "stats"     null until the guest sent any, else the guest's own figures
- *                     (refreshed every 2 s): "age_ms" (since it sent them) and those
- *                     of "free", "total", "available", "caches", "major_faults",
- *                     "minor_faults" (counts), "swap_in", "swap_out" it reported
+ *         "stats"     null until the guest sent any, else the guest's own figures:
+ *                     "age_ms" (since it sent them) and those of "free", "total",
+ *                     "available", "caches", "major_faults", "minor_faults" (counts),
+ *                     "swap_in", "swap_out" it reported. Guests are asked for fresh
+ *                     figures only when someone looks: the stats op waits up to
+ *                     0.25 s for figures under a second old.
  *   {"ok": true, "name": "vm1"}                       for destroy and console
  *   {"ok": true, "vms": [VM_INFO, ...]}               for list (sorted by name)
  *   {"ok": true, "total": BYTES, "free": BYTES, "used": BYTES}   for memory

@@ -36,18 +36,17 @@ struct virtio_balloon {
     struct event_loop *loop;
     struct virtio_mmio *t;
     struct event_notifier *kick;       /* to the loop thread: queues, target, stats request */
-    struct event_source *timer;        /* periodic stats requests */
 
     /* Set by any thread, taken by the loop thread. */
     uint32_t pending_queues;           /* bit per queue notified */
     uint32_t new_target;               /* num_pages the monitor asked for */
     bool target_changed, stats_wanted;
+    uint64_t last_request_ns;          /* when virtio_balloon_refresh_stats last asked */
 
     /* With the transport lock held. */
     uint32_t num_pages, actual;        /* the config space */
     bool stats_held;                   /* the driver's stats buffer is ours */
     uint16_t stats_head;
-    uint64_t next_stats_ns;            /* loop thread only */
     uint8_t pfn_bytes[PFN_CHUNK * 4];
     uint64_t pfn_gpa[PFN_CHUNK];
     uint8_t stat_bytes[MAX_STATS * STAT_SIZE];
@@ -254,38 +253,15 @@ static void kicked(void *ctx) {
     if (target) apply_target(b, b->t, __atomic_load_n(&b->new_target, __ATOMIC_ACQUIRE));
     for (unsigned q = 0; q < NUM_QUEUES; q++)
         if (queues & (1u << q)) process_queue(b, b->t, q);
-    if (stats) request_stats(b, b->t);
+    if (stats) {
+        request_stats(b, b->t);
+    } else if (!b->stats_held) {
+        /* The first buffer came before DRIVER_OK, unannounced: take it now. */
+        int sq = stats_queue(b->t);
+        if (sq >= 0) process_queue(b, b->t, (unsigned)sq);
+    }
     virtio_mmio_unlock(b->t);
 }
-
-/* ---- periodic stats requests ---- */
-
-static unsigned timer_prepare(void *ctx, struct pollfd *fds, unsigned max, uint64_t *timeout_ns) {
-    (void)fds;
-    (void)max;
-    struct virtio_balloon *b = ctx;
-    uint64_t now = event_loop_now_ns();
-    if (!b->next_stats_ns) b->next_stats_ns = now + VIRTIO_BALLOON_STATS_PERIOD_MS * 1000000ull;
-    uint64_t wait = b->next_stats_ns > now ? b->next_stats_ns - now : 0;
-    if (wait < *timeout_ns) *timeout_ns = wait;
-    return 0;
-}
-
-static void timer_dispatch(void *ctx, struct pollfd *fds, unsigned n) {
-    (void)fds;
-    (void)n;
-    struct virtio_balloon *b = ctx;
-    uint64_t now = event_loop_now_ns();
-    /* Frames normally go back at the harts' turn ends; this catches any stragglers. */
-    p2m_reclaim(b->p2m);
-    if (now < b->next_stats_ns) return;
-    b->next_stats_ns = now + VIRTIO_BALLOON_STATS_PERIOD_MS * 1000000ull;
-    virtio_mmio_lock(b->t);
-    request_stats(b, b->t);
-    virtio_mmio_unlock(b->t);
-}
-
-static const struct event_source_ops timer_ops = {timer_prepare, timer_dispatch};
 
 /* ---- transport callbacks (transport lock held) ---- */
 
@@ -370,6 +346,18 @@ void virtio_balloon_request_stats(struct virtio_balloon *b) {
     event_notifier_signal(b->kick);
 }
 
+void virtio_balloon_refresh_stats(struct virtio_balloon *b, uint64_t max_age_ns) {
+    if (!b->loop) return;
+    uint64_t now = event_loop_now_ns();
+    pthread_mutex_lock(&b->info_lock);
+    bool stale = now - b->info.stats_updated_ns > max_age_ns && now - b->last_request_ns > max_age_ns;
+    if (stale) b->last_request_ns = now;
+    pthread_mutex_unlock(&b->info_lock);
+    if (!stale) return;
+    __atomic_store_n(&b->stats_wanted, true, __ATOMIC_RELEASE);
+    event_notifier_signal(b->kick);
+}
+
 void virtio_balloon_get_info(struct virtio_balloon *b, struct virtio_balloon_info *out) {
     pthread_mutex_lock(&b->info_lock);
     *out = b->info;
@@ -393,16 +381,11 @@ struct virtio_balloon *virtio_balloon_create(struct p2m *p2m, struct event_loop 
     return b;
 }
 
-void virtio_balloon_attach(struct virtio_balloon *b, struct virtio_mmio *t) {
-    b->t = t;
-    /* The timer reaches the transport: it starts only once there is one. */
-    if (b->loop && !b->timer) b->timer = event_loop_add(b->loop, &timer_ops, b);
-}
+void virtio_balloon_attach(struct virtio_balloon *b, struct virtio_mmio *t) { b->t = t; }
 
 void virtio_balloon_destroy(struct virtio_balloon *b) {
     if (!b) return;
-    /* After these return, no loop callback of ours runs again. */
-    if (b->timer) event_loop_remove(b->loop, b->timer);
+    /* After this returns, the loop calls nothing of ours again. */
     event_notifier_destroy(b->kick);
     pthread_mutex_destroy(&b->info_lock);
     free(b);

@@ -9,8 +9,9 @@
  * Also offered:
  *   STATS_VQ     the guest's memory statistics: the driver keeps one buffer
  *                of (tag, value) records in the stats queue; the device
- *                holds it and hands it back when it wants fresh figures
- *                (every VIRTIO_BALLOON_STATS_PERIOD_MS on the event loop).
+ *                holds it and hands it back when it wants fresh figures.
+ *                That is only when someone asks (virtio_balloon_refresh_stats),
+ *                so an idle guest is never woken for them.
  *   DEFLATE_ON_OOM  the guest may take pages back when it runs out of memory.
  *   REPORTING    free page reporting: the guest lists ranges of free memory
  *                it will not touch until the device returns the buffer;
@@ -33,7 +34,6 @@
 
 #define VIRTIO_ID_BALLOON 5
 #define VIRTIO_BALLOON_QUEUE_SIZE 128
-#define VIRTIO_BALLOON_STATS_PERIOD_MS 2000
 
 /* Feature bits (5.5.3). */
 #define VIRTIO_BALLOON_F_MUST_TELL_HOST 0
@@ -75,8 +75,8 @@ struct virtio_balloon_info {
     uint64_t stats_updated_ns; /* event_loop_now_ns() of the last update; 0 = never */
 };
 
-/* With loop == NULL (unit tests) queue work runs on the notifying thread
- * and there is no periodic stats request. p2m is where pages are dropped. */
+/* With loop == NULL (unit tests) queue work runs on the notifying thread.
+ * p2m is where pages are dropped. */
 struct virtio_balloon *virtio_balloon_create(struct p2m *p2m, struct event_loop *loop);
 void virtio_balloon_destroy(struct virtio_balloon *b);
 /* Gives the device its transport (before the guest runs). */
@@ -90,6 +90,10 @@ extern const struct virtio_device_ops virtio_balloon_ops;
 void virtio_balloon_set_target(struct virtio_balloon *b, uint32_t pages);
 /* Hands the stats buffer back so the guest sends fresh figures. */
 void virtio_balloon_request_stats(struct virtio_balloon *b);
+/* The same, from any thread holding any locks, if the figures are older
+ * than max_age_ns and none was asked for that recently; the answer arrives
+ * a little later. Does nothing without an event loop. */
+void virtio_balloon_refresh_stats(struct virtio_balloon *b, uint64_t max_age_ns);
 /* Any thread; takes only the device's own info lock. */
 void virtio_balloon_get_info(struct virtio_balloon *b, struct virtio_balloon_info *out);
 

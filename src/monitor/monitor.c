@@ -557,7 +557,11 @@ static void fill_info(const struct vm_entry *e, struct vm_info *out) {
 int monitor_vm_info(struct monitor *m, const char *name, struct vm_info *out) {
     pthread_mutex_lock(&m->lock);
     struct vm_entry *e = find(m, name);
-    if (e) fill_info(e, out);
+    if (e) {
+        fill_info(e, out);
+        /* Someone looks at this VM: have its guest's figures fresh for the next look. */
+        if (e->state == VMS_RUNNING) vm_balloon_refresh_stats(e->vm);
+    }
     pthread_mutex_unlock(&m->lock);
     return e ? 0 : -MON_ENOENT;
 }

@@ -85,6 +85,8 @@ int monitor_vm_resume(struct monitor *m, const char *name, char *err, size_t err
 int monitor_vm_stop(struct monitor *m, const char *name, char *err, size_t errlen);
 /* Stops it if needed and frees it: its machine memory returns to the pool. */
 int monitor_vm_destroy(struct monitor *m, const char *name, char *err, size_t errlen);
+/* Also asks a running guest for fresh memory statistics when those in
+ * out->balloon are over a second old (they arrive within milliseconds). */
 int monitor_vm_info(struct monitor *m, const char *name, struct vm_info *out);
 /* Sets the VM's balloon so that the guest keeps `bytes` of its RAM (QEMU's
  * `balloon` command; more than its RAM deflates the balloon fully). The

@@ -17,6 +17,10 @@ bool vm_balloon_set_target(struct vm *vm, uint64_t bytes) {
     return true;
 }
 
+void vm_balloon_refresh_stats(struct vm *vm) {
+    if (vm->balloon) virtio_balloon_refresh_stats(vm->balloon, 1000000000ull);
+}
+
 bool vm_balloon_info(struct vm *vm, struct vm_balloon_info *out) {
     memset(out, 0, sizeof *out);
     if (!vm->balloon) return false;

@@ -18,7 +18,7 @@ struct vm_balloon_info {
     uint64_t ignored_pages; /* PFNs outside RAM the guest sent */
     /* The guest's own figures (virtio-balloon statistics), bytes unless said. */
     bool has_stats;
-    uint64_t stats_age_ms;  /* since the guest last sent them */
+    uint64_t stats_age_ms;  /* since the guest sent them */
     struct vm_guest_mem_stats {
         uint64_t free, total, available, caches;  /* MemFree, MemTotal, MemAvailable, page cache */
         uint64_t major_faults, minor_faults;      /* counts */
@@ -38,5 +38,10 @@ enum {
 bool vm_balloon_set_target(struct vm *vm, uint64_t bytes);
 /* False (and *out zeroed) if the VM has no balloon. Any thread. */
 bool vm_balloon_info(struct vm *vm, struct vm_balloon_info *out);
+/* Asks the guest for fresh statistics if they are over a second old (at
+ * most once a second); they arrive a few milliseconds later. Guests are
+ * asked only when someone looks, so idle ones are never woken for it. Any
+ * thread, any locks held. */
+void vm_balloon_refresh_stats(struct vm *vm);
 
 #endif
