@@ -2,9 +2,11 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
@@ -26,13 +28,15 @@ static const char *const create_fields[] = {"name", "kernel", "initrd", "append"
                                             "cpus", "shares", "cap", "bios", "drives",
                                             "nets", "console", "balloon", NULL};
 
+static const char *const balloon_fields[] = {"name", "target", NULL};
+
 static const struct op_desc ops[] = {
     {"create", API_OP_CREATE, create_fields},   {"start", API_OP_START, name_field},
     {"pause", API_OP_PAUSE, name_field},        {"resume", API_OP_RESUME, name_field},
     {"stop", API_OP_STOP, name_field},          {"destroy", API_OP_DESTROY, name_field},
     {"stats", API_OP_STATS, name_field},        {"console", API_OP_CONSOLE, name_field},
     {"list", API_OP_LIST, no_fields},           {"memory", API_OP_MEMORY, no_fields},
-    {"shutdown", API_OP_SHUTDOWN, no_fields},
+    {"shutdown", API_OP_SHUTDOWN, no_fields},   {"balloon", API_OP_BALLOON, balloon_fields},
 };
 
 bool api_valid_name(const char *s) {
@@ -99,6 +103,42 @@ char *api_error_reply(const char *code, const char *fmt, ...) {
     return r;
 }
 
+static json_object *balloon_to_json(const struct vm_balloon_info *b) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "target", json_object_new_uint64(b->target));
+    json_object_object_add(o, "actual", json_object_new_uint64(b->actual));
+    json_object_object_add(o, "size", json_object_new_uint64(b->balloon));
+    json_object_object_add(o, "freed", json_object_new_uint64(b->freed));
+    json_object_object_add(o, "reported", json_object_new_uint64(b->reported));
+    json_object *s = NULL;
+    if (b->has_stats) {
+        static const struct {
+            const char *name;
+            uint32_t bit;
+            size_t off;
+        } fields[] = {
+            {"free", VM_STAT_FREE, offsetof(struct vm_guest_mem_stats, free)},
+            {"total", VM_STAT_TOTAL, offsetof(struct vm_guest_mem_stats, total)},
+            {"available", VM_STAT_AVAILABLE, offsetof(struct vm_guest_mem_stats, available)},
+            {"caches", VM_STAT_CACHES, offsetof(struct vm_guest_mem_stats, caches)},
+            {"major_faults", VM_STAT_MAJOR_FAULTS, offsetof(struct vm_guest_mem_stats, major_faults)},
+            {"minor_faults", VM_STAT_MINOR_FAULTS, offsetof(struct vm_guest_mem_stats, minor_faults)},
+            {"swap_in", VM_STAT_SWAP_IN, offsetof(struct vm_guest_mem_stats, swap_in)},
+            {"swap_out", VM_STAT_SWAP_OUT, offsetof(struct vm_guest_mem_stats, swap_out)},
+        };
+        s = json_object_new_object();
+        json_object_object_add(s, "age_ms", json_object_new_uint64(b->stats_age_ms));
+        for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+            if (!(b->stats.valid & fields[i].bit)) continue;
+            uint64_t v;
+            memcpy(&v, (const uint8_t *)&b->stats + fields[i].off, sizeof v);
+            json_object_object_add(s, fields[i].name, json_object_new_uint64(v));
+        }
+    }
+    json_object_object_add(o, "stats", s);
+    return o;
+}
+
 void api_info_to_json(const struct vm_info *info, json_object *o) {
     char name[VM_NAME_MAX + 1];
     snprintf(name, sizeof name, "%s", info->name);
@@ -124,6 +164,7 @@ void api_info_to_json(const struct vm_info *info, json_object *o) {
     json_object_object_add(o, "counts", c);
     json_object_object_add(o, "exit_status", json_object_new_int64(info->exit_status));
     json_object_object_add(o, "exit_message", json_object_new_string(msg));
+    json_object_object_add(o, "balloon", info->has_balloon ? balloon_to_json(&info->balloon) : NULL);
 }
 
 /* ---- parsing ---- */
@@ -170,22 +211,34 @@ static bool get_int(json_object *root, const char *key, int64_t lo, int64_t hi, 
     return true;
 }
 
-static bool get_mem(json_object *root, uint64_t *out, char *err, size_t errlen) {
+/* A size field ("256M" or bytes) of at least 1 MiB; absent or null leaves
+ * *out unchanged unless required. */
+static bool get_size(json_object *root, const char *key, bool required, uint64_t *out, char *err, size_t errlen) {
     json_object *v;
-    if (!json_object_object_get_ex(root, "mem", &v) || v == NULL) return true;
+    if (!json_object_object_get_ex(root, key, &v) || v == NULL) {
+        if (required) return fail(err, errlen, "missing field \"%s\"", key);
+        return true;
+    }
     uint64_t bytes;
     if (json_object_is_type(v, json_type_string)) {
         const char *s = json_object_get_string(v);
         if (!parse_size(s, &bytes))
-            return fail(err, errlen, "field \"mem\": '%.64s' is not a size (examples: 256, 256M, 1G)", s);
+            return fail(err, errlen, "field \"%s\": '%.64s' is not a size (examples: 256, 256M, 1G)", key, s);
     } else if (json_object_is_type(v, json_type_int)) {
-        if (json_object_get_int64(v) < 0) return fail(err, errlen, "field \"mem\" must not be negative");
+        if (json_object_get_int64(v) < 0) return fail(err, errlen, "field \"%s\" must not be negative", key);
         bytes = json_object_get_uint64(v);
     } else {
-        return fail(err, errlen, "field \"mem\" must be a size string (\"256M\") or a number of bytes");
+        return fail(err, errlen, "field \"%s\" must be a size string (\"256M\") or a number of bytes", key);
     }
-    if (bytes < MiB) return fail(err, errlen, "field \"mem\": a guest needs at least 1 MiB");
-    if (bytes > 0x80000000ull * 31) return fail(err, errlen, "field \"mem\" is too large");
+    if (bytes < MiB) return fail(err, errlen, "field \"%s\": a guest needs at least 1 MiB", key);
+    if (bytes > 0x80000000ull * 31) return fail(err, errlen, "field \"%s\" is too large", key);
+    *out = bytes;
+    return true;
+}
+
+static bool get_mem(json_object *root, uint64_t *out, char *err, size_t errlen) {
+    uint64_t bytes = *out;
+    if (!get_size(root, "mem", false, &bytes, err, errlen)) return false;
     *out = (bytes + 4095) & ~4095ull;
     return true;
 }
@@ -295,7 +348,7 @@ bool api_parse_request(const char *line, size_t len, struct api_request *req, ch
         if (strcmp(ops[i].name, opname) == 0) d = &ops[i];
     if (!d) {
         fail(err, errlen, "unknown op \"%.64s\" (create, start, pause, resume, stop, destroy, stats, console, "
-                          "list, memory, shutdown)", opname);
+                          "balloon, list, memory, shutdown)", opname);
         goto bad;
     }
     req->op = d->op;
@@ -319,6 +372,7 @@ bool api_parse_request(const char *line, size_t len, struct api_request *req, ch
         snprintf(req->name, sizeof req->name, "%s", name);
     }
     if (req->op == API_OP_CREATE && !parse_create(root, req, err, errlen)) goto bad;
+    if (req->op == API_OP_BALLOON && !get_size(root, "target", true, &req->balloon_target, err, errlen)) goto bad;
     return true;
 bad:
     api_request_free(req);
@@ -352,6 +406,21 @@ static char *vm_reply(struct monitor *m, const char *name) {
         json_object_object_add(o, "name", json_object_new_string(name)); /* destroyed meanwhile */
     }
     return ok_reply(o);
+}
+
+/* A VM's info with its guest's memory statistics under a second old, if
+ * its balloon driver answers within a quarter of a second (monitor_vm_info
+ * asks the guest for fresh figures when it finds old ones). */
+static int info_with_fresh_stats(struct monitor *m, const char *name, struct vm_info *info) {
+    int rc = monitor_vm_info(m, name, info);
+    for (int i = 0; rc == 0 && i < 25 && info->state == VMS_RUNNING && info->has_balloon &&
+                    info->balloon.has_stats && info->balloon.stats_age_ms >= 1000;
+         i++) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+        rc = monitor_vm_info(m, name, info);
+    }
+    return rc;
 }
 
 static char *monitor_error_reply(int rc, const char *err) {
@@ -403,6 +472,7 @@ static char *execute(struct monitor *m, const struct api_request *req, enum api_
     case API_OP_PAUSE: rc = monitor_vm_pause(m, req->name, err, sizeof err); break;
     case API_OP_RESUME: rc = monitor_vm_resume(m, req->name, err, sizeof err); break;
     case API_OP_STOP: rc = monitor_vm_stop(m, req->name, err, sizeof err); break;
+    case API_OP_BALLOON: rc = monitor_vm_balloon(m, req->name, req->balloon_target, err, sizeof err); break;
     case API_OP_DESTROY: {
         rc = monitor_vm_destroy(m, req->name, err, sizeof err);
         if (rc) return monitor_error_reply(rc, err);
@@ -414,8 +484,9 @@ static char *execute(struct monitor *m, const struct api_request *req, enum api_
     case API_OP_CONSOLE: {
         struct vm_info info;
         memset(&info, 0, sizeof info);
-        if (monitor_vm_info(m, req->name, &info) != 0)
-            return api_error_reply("not_found", "no VM named \"%s\"", req->name);
+        int found = req->op == API_OP_STATS ? info_with_fresh_stats(m, req->name, &info)
+                                            : monitor_vm_info(m, req->name, &info);
+        if (found != 0) return api_error_reply("not_found", "no VM named \"%s\"", req->name);
         json_object *o = ok_object();
         if (req->op == API_OP_STATS) {
             api_info_to_json(&info, o);

@@ -36,6 +36,14 @@
  *       the client go to the guest's UART. It ends when the client closes
  *       (or half-closes) its side, when the VM is destroyed, or when the VM
  *       is stopped (after all of its output has been sent).
+ *   {"op": "balloon", "name": "vm1", "target": "128M"}
+ *       Sets the VM's virtio-balloon so that the guest keeps `target` of its RAM
+ *       (QEMU's `balloon` command: the guest's memory becomes target, the
+ *       balloon holds the rest; a target of at least its RAM deflates it fully).
+ *       target: a size string as "mem" takes, or an integer number of bytes;
+ *       at least 1 MiB. The guest's driver gets there in its own time: watch
+ *       "balloon"."actual" in stats. Fails with "invalid" if the VM has no
+ *       balloon, "bad_state" if it is stopped.
  *   {"op": "list"}  {"op": "memory"}  {"op": "shutdown"}
  *
  * Replies:
@@ -50,14 +58,26 @@
  *       "bad_state"    not possible in the VM's current state
  *       "busy"         the monitor has too many connections (64)
  *       "error"        the monitor itself failed (out of host memory)
- *   {"ok": true, VM_INFO...}  for create, start, pause, resume, stop and stats
+ *   {"ok": true, VM_INFO...}  for create, start, pause, resume, stop, balloon and stats
  *       (the VM after the operation), where VM_INFO is the fields of struct vm_info:
  *       "name", "state" ("created"|"running"|"paused"|"stopped"), "cpus",
  *       "shares", "cap_percent", "mem_size", "mem_backed" (bytes), "cpu_ns",
  *       "instructions", "exit_status", "exit_message", and "counts": an object of
  *       event totals since creation, summed over its harts: "mem_ops" (loads and
  *       stores), "tlb_misses" (software-TLB lookups that took the slow path),
- *       "sbi_calls", "mmio", "wfi", "exceptions", "interrupts"
+ *       "sbi_calls", "mmio", "wfi", "exceptions", "interrupts"; and "balloon": null
+ *       (no balloon device) or an object, all sizes in bytes:
+ *         "target"    the memory the guest is asked to keep
+ *         "actual"    the memory it keeps now (RAM minus what its balloon holds)
+ *         "size"      what the balloon holds now
+ *         "freed"     machine memory released by inflating, in total
+ *         "reported"  machine memory released by free page reporting, in total
+ *         "stats"     null until the guest sent any, else the guest's own figures:
+ *                     "age_ms" (since it sent them) and those of "free", "total",
+ *                     "available", "caches", "major_faults", "minor_faults" (counts),
+ *                     "swap_in", "swap_out" it reported. Guests are asked for fresh
+ *                     figures only when someone looks: the stats op waits up to
+ *                     0.25 s for figures under a second old.
  *   {"ok": true, "name": "vm1"}                       for destroy and console
  *   {"ok": true, "vms": [VM_INFO, ...]}               for list (sorted by name)
  *   {"ok": true, "total": BYTES, "free": BYTES, "used": BYTES}   for memory
@@ -88,12 +108,14 @@ enum api_op {
     API_OP_LIST,
     API_OP_MEMORY,
     API_OP_SHUTDOWN,
+    API_OP_BALLOON,
 };
 
 struct api_request {
     enum api_op op;
     char name[VM_NAME_MAX + 1];  /* ops on one VM */
     struct vm_spec spec;         /* create: its strings point into root */
+    uint64_t balloon_target;     /* balloon: bytes */
     struct json_object *root;    /* the parsed request; owned */
 };
 

@@ -17,6 +17,7 @@
 
 #include <json-c/json.h>
 
+#include "cli/options.h"
 #include "vm/platform.h"
 
 #define CTRL_A 0x01
@@ -219,6 +220,55 @@ static void fmt_seconds(char *out, size_t len, uint64_t ns) {
     snprintf(out, len, "%.2fs", (double)ns / 1e9);
 }
 
+static bool field_has(json_object *o, const char *key) {
+    json_object *v;
+    return json_object_object_get_ex(o, key, &v) && v;
+}
+
+/* The balloon and the guest's own memory figures. */
+static void print_balloon(json_object *r) {
+    json_object *b;
+    if (!json_object_object_get_ex(r, "balloon", &b) || !json_object_is_type(b, json_type_object)) {
+        printf("balloon:       none\n");
+        return;
+    }
+    char target[32], actual[32], size[32], freed[32], reported[32];
+    fmt_bytes(target, sizeof target, field_u64(b, "target"));
+    fmt_bytes(actual, sizeof actual, field_u64(b, "actual"));
+    fmt_bytes(size, sizeof size, field_u64(b, "size"));
+    fmt_bytes(freed, sizeof freed, field_u64(b, "freed"));
+    fmt_bytes(reported, sizeof reported, field_u64(b, "reported"));
+    printf("balloon:       guest keeps %s of target %s (the balloon holds %s)\n", actual, target, size);
+    printf("released:      %s by inflating, %s by free page reporting\n", freed, reported);
+    json_object *s;
+    if (!json_object_object_get_ex(b, "stats", &s) || !json_object_is_type(s, json_type_object)) {
+        printf("guest memory:  no figures from the guest yet\n");
+        return;
+    }
+    static const struct {
+        const char *key, *label;
+        bool bytes;
+    } f[] = {
+        {"total", "total", true},        {"free", "free", true},
+        {"available", "available", true}, {"caches", "caches", true},
+        {"major_faults", "major faults", false}, {"minor_faults", "minor faults", false},
+        {"swap_in", "swapped in", true}, {"swap_out", "swapped out", true},
+    };
+    char line[512] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
+        if (!field_has(s, f[i].key)) continue;
+        char v[32];
+        if (f[i].bytes)
+            fmt_bytes(v, sizeof v, field_u64(s, f[i].key));
+        else
+            snprintf(v, sizeof v, "%llu", (unsigned long long)field_u64(s, f[i].key));
+        int n = snprintf(line + len, sizeof line - len, "%s%s %s", len ? ", " : "", f[i].label, v);
+        if (n > 0 && (size_t)n < sizeof line - len) len += (size_t)n;
+    }
+    printf("guest memory:  %s (%.1fs ago)\n", len ? line : "-", (double)field_u64(s, "age_ms") / 1000);
+}
+
 static void print_stats(json_object *r) {
     char mem[32], backed[32], cpu[32];
     fmt_bytes(mem, sizeof mem, field_u64(r, "mem_size"));
@@ -241,6 +291,7 @@ static void print_stats(json_object *r) {
         const char *msg = field_str(r, "exit_message");
         printf("exit status:   %lld%s%s\n", (long long)field_i64(r, "exit_status"), *msg ? " — " : "", msg);
     }
+    print_balloon(r);
 }
 
 static void print_table(json_object *r) {
@@ -497,13 +548,22 @@ static void usage(FILE *f, const char *cmd) {
                    "input ends the command once the output so far has been printed.\n");
         return;
     }
+    if (strcmp(cmd, "balloon") == 0) {
+        fprintf(f, "Usage: rvisor balloon NAME SIZE [--socket PATH] [--json]\n"
+                   "Set the VM's memory balloon so that the guest keeps SIZE of its RAM (MiB, or\n"
+                   "with suffix K, M or G), as QEMU's `balloon` command: `rvisor balloon vm1 128M`\n"
+                   "takes a 256M guest down to 128M, and the machine memory it gives up returns\n"
+                   "to the monitor; SIZE equal to its RAM gives everything back. The guest's\n"
+                   "driver gets there in its own time: `rvisor stats NAME` shows where it is.\n");
+        return;
+    }
     fprintf(f, "Usage: rvisor %s NAME [--socket PATH] [--json]\n", cmd);
 }
 
 static const char *const vm_commands[] = {"start", "pause", "resume", "stop", "destroy", "stats"};
 
 bool client_is_command(const char *name) {
-    static const char *const others[] = {"create", "ls", "list", "console", "shutdown"};
+    static const char *const others[] = {"create", "ls", "list", "console", "shutdown", "balloon"};
     for (size_t i = 0; i < sizeof vm_commands / sizeof *vm_commands; i++)
         if (strcmp(name, vm_commands[i]) == 0) return true;
     for (size_t i = 0; i < sizeof others / sizeof *others; i++)
@@ -572,6 +632,7 @@ int client_command(int argc, char **argv) {
     bool list = strcmp(cmd, "ls") == 0 || strcmp(cmd, "list") == 0;
     bool shutdown_cmd = strcmp(cmd, "shutdown") == 0;
     bool console = strcmp(cmd, "console") == 0;
+    bool balloon = strcmp(cmd, "balloon") == 0;
     const char *socket_path = NULL, *kernel = NULL, *initrd = NULL, *append = NULL, *mem = NULL, *bios = NULL;
     const char *cpus = NULL, *shares = NULL, *cap = NULL, *console_kind = NULL;
     const char *drives[VM_MAX_DRIVES + 1], *nets[VM_MAX_NETS + 1]; /* one extra: the monitor says "too many" */
@@ -617,10 +678,12 @@ int client_command(int argc, char **argv) {
             fprintf(stderr, "rvisor: %s does not take --%s (see rvisor %s --help)\n", cmd, longopts[idx].name, cmd);
         return 1;
     }
-    int want_args = list || shutdown_cmd ? 0 : 1;
+    int want_args = list || shutdown_cmd ? 0 : balloon ? 2 : 1;
     if (argc - optind != want_args) {
-        if (argc - optind < want_args)
+        if (argc - optind < 1 && want_args)
             fprintf(stderr, "rvisor: %s needs the name of a VM\n", cmd);
+        else if (argc - optind < want_args)
+            fprintf(stderr, "rvisor: %s needs the memory size the guest is to keep (e.g. 128M)\n", cmd);
         else
             fprintf(stderr, "rvisor: unexpected argument '%s'\n", argv[optind + want_args]);
         usage(stderr, cmd);
@@ -671,6 +734,14 @@ int client_command(int argc, char **argv) {
         req = op_request("list", NULL);
     } else if (shutdown_cmd) {
         req = op_request("shutdown", NULL);
+    } else if (balloon) {
+        uint64_t bytes;
+        if (!parse_size(argv[optind + 1], &bytes)) {
+            fprintf(stderr, "rvisor: '%s' is not a size (examples: 128, 128M, 1G)\n", argv[optind + 1]);
+            return 1;
+        }
+        req = op_request("balloon", name);
+        json_object_object_add(req, "target", json_object_new_uint64(bytes));
     } else {
         req = op_request(cmd, name);
     }
@@ -682,6 +753,13 @@ int client_command(int argc, char **argv) {
         print_table(reply);
     } else if (strcmp(cmd, "stats") == 0) {
         print_stats(reply);
+    } else if (balloon) {
+        json_object *b;
+        char target[32], actual[32];
+        json_object_object_get_ex(reply, "balloon", &b);
+        fmt_bytes(target, sizeof target, field_u64(b, "target"));
+        fmt_bytes(actual, sizeof actual, field_u64(b, "actual"));
+        printf("%s: balloon target %s (the guest keeps %s now)\n", name, target, actual);
     } else if (shutdown_cmd) {
         printf("the monitor at %s is shutting down\n", socket_path);
     } else if (strcmp(cmd, "destroy") == 0) {

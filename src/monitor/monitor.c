@@ -21,6 +21,7 @@
 
 #include "io/event_loop.h"
 #include "monitor/machine_memory.h"
+#include "vm/balloon.h"
 #include "vm/boot.h"
 #include "vm/vm.h"
 
@@ -562,14 +563,34 @@ static void fill_info(const struct vm_entry *e, struct vm_info *out) {
     }
     out->exit_status = e->exit_status;
     snprintf(out->exit_message, sizeof out->exit_message, "%s", e->exit_message);
+    out->has_balloon = vm_balloon_info(e->vm, &out->balloon);
 }
 
 int monitor_vm_info(struct monitor *m, const char *name, struct vm_info *out) {
     pthread_mutex_lock(&m->lock);
     struct vm_entry *e = find(m, name);
-    if (e) fill_info(e, out);
+    if (e) {
+        fill_info(e, out);
+        /* Someone looks at this VM: have its guest's figures fresh for the next look. */
+        if (e->state == VMS_RUNNING) vm_balloon_refresh_stats(e->vm);
+    }
     pthread_mutex_unlock(&m->lock);
     return e ? 0 : -MON_ENOENT;
+}
+
+int monitor_vm_balloon(struct monitor *m, const char *name, uint64_t bytes, char *err, size_t errlen) {
+    if (bytes < (1 << 20)) return fail(err, errlen, MON_EINVAL, "a balloon target below 1 MiB leaves the guest nothing");
+    int rc = 0;
+    struct vm_entry *e = locked_entry(m, name, err, errlen, &rc);
+    if (!e) return rc;
+    /* The device takes the target through the event loop: no transport
+     * lock is taken under ours (its interrupt path takes ours). */
+    if (e->state == VMS_STOPPED)
+        rc = fail(err, errlen, MON_ESTATE, "VM '%s' is stopped", name);
+    else if (!vm_balloon_set_target(e->vm, bytes))
+        rc = fail(err, errlen, MON_EINVAL, "VM '%s' has no balloon device (it was created without one)", name);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
 }
 
 size_t monitor_vm_list(struct monitor *m, struct vm_info *out, size_t max) {

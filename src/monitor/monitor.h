@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vm/balloon.h"
 #include "vm/platform.h"
 
 struct monitor;
@@ -55,6 +56,8 @@ struct vm_info {
     } counts;
     int exit_status;         /* as `rvisor run` would exit, once stopped */
     char exit_message[256];
+    bool has_balloon;        /* false if created with no_balloon */
+    struct vm_balloon_info balloon;
 };
 
 /* Error codes returned (negated) by the operations below. */
@@ -82,7 +85,13 @@ int monitor_vm_resume(struct monitor *m, const char *name, char *err, size_t err
 int monitor_vm_stop(struct monitor *m, const char *name, char *err, size_t errlen);
 /* Stops it if needed and frees it: its machine memory returns to the pool. */
 int monitor_vm_destroy(struct monitor *m, const char *name, char *err, size_t errlen);
+/* Also asks a running guest for fresh memory statistics when those in
+ * out->balloon are over a second old (they arrive within milliseconds). */
 int monitor_vm_info(struct monitor *m, const char *name, struct vm_info *out);
+/* Sets the VM's balloon so that the guest keeps `bytes` of its RAM (QEMU's
+ * `balloon` command; more than its RAM deflates the balloon fully). The
+ * guest's driver gets there in its own time: see vm_info.balloon. */
+int monitor_vm_balloon(struct monitor *m, const char *name, uint64_t bytes, char *err, size_t errlen);
 /* Fills up to max entries; returns how many VMs exist. */
 size_t monitor_vm_list(struct monitor *m, struct vm_info *out, size_t max);
 

@@ -32,10 +32,27 @@ bool p2m_init(struct p2m *m, uint64_t base, uint64_t size, const struct frame_so
     m->size = size;
     m->frames = *frames;
     pthread_mutex_init(&m->lock, NULL);
+    pthread_rwlock_init(&m->access, NULL);
+    pthread_mutex_init(&m->release_lock, NULL);
     return true;
 }
 
+struct p2m_release {
+    struct p2m_release *next;
+    int phase;                    /* 1: waiting to flush again, 2: waiting to free */
+    uint64_t snap[VM_MAX_HARTS];  /* the harts' turn counters when the phase began */
+    size_t n;
+    uint64_t mfn[];
+};
+
 void p2m_destroy(struct p2m *m) {
+    /* No hart runs any more: whatever waits for them can go. */
+    while (m->releasing) {
+        struct p2m_release *r = m->releasing;
+        m->releasing = r->next;
+        for (size_t i = 0; i < r->n; i++) m->frames.free(m->frames.pool, r->mfn[i]);
+        free(r);
+    }
     for (uint64_t f = 0; f < m->nframes; f++) {
         if (entry_state(m->map[f]) == P2M_PRIVATE) m->frames.free(m->frames.pool, entry_mfn(m->map[f]));
         code_page_free(m->code[f]);
@@ -43,6 +60,8 @@ void p2m_destroy(struct p2m *m) {
     free(m->map);
     free(m->code);
     pthread_mutex_destroy(&m->lock);
+    pthread_rwlock_destroy(&m->access);
+    pthread_mutex_destroy(&m->release_lock);
     memset(m, 0, sizeof *m);
 }
 
@@ -102,35 +121,225 @@ uint8_t *p2m_frame(struct p2m *m, uint64_t gpa, bool write, struct code_page ***
 
 bool p2m_write(struct p2m *m, uint64_t gpa, const void *buf, size_t len) {
     if (!p2m_contains(m, gpa, len)) return false;
+    bool ok = true;
+    pthread_rwlock_rdlock(&m->access);
     FOR_EACH_FRAME_PIECE(gpa, len, {
         uint8_t *host = p2m_frame(m, at_, true, NULL);
-        if (!host) return false;
+        if (!host) {
+            ok = false;
+            break;
+        }
         if (m->code[frame]) code_page_invalidate(m->code[frame], off, (unsigned)chunk);
         memcpy(host + off, (const uint8_t *)buf + pos, chunk);
     });
-    return true;
+    pthread_rwlock_unlock(&m->access);
+    return ok;
 }
 
 bool p2m_fill(struct p2m *m, uint64_t gpa, uint8_t byte, size_t len) {
     if (!p2m_contains(m, gpa, len)) return false;
+    bool ok = true;
+    pthread_rwlock_rdlock(&m->access);
     FOR_EACH_FRAME_PIECE(gpa, len, {
         (void)pos;
         /* Zeros into a never-written frame change nothing: keep it unbacked. */
-        if (byte != 0 || entry_state(m->map[frame]) != P2M_ZERO) {
+        if (byte != 0 || entry_state(__atomic_load_n(&m->map[frame], __ATOMIC_ACQUIRE)) != P2M_ZERO) {
             uint8_t *host = p2m_frame(m, at_, true, NULL);
-            if (!host) return false;
+            if (!host) {
+                ok = false;
+                break;
+            }
             if (m->code[frame]) code_page_invalidate(m->code[frame], off, (unsigned)chunk);
             memset(host + off, byte, chunk);
         }
     });
-    return true;
+    pthread_rwlock_unlock(&m->access);
+    return ok;
 }
 
 bool p2m_read(struct p2m *m, uint64_t gpa, void *buf, size_t len) {
     if (!p2m_contains(m, gpa, len)) return false;
+    pthread_rwlock_rdlock(&m->access);
     FOR_EACH_FRAME_PIECE(gpa, len, {
         (void)frame;
         memcpy((uint8_t *)buf + pos, p2m_frame(m, at_, false, NULL) + off, chunk);
     });
+    pthread_rwlock_unlock(&m->access);
     return true;
+}
+
+/* ---- Dropping frames ----
+ *
+ * Taking a machine frame away from a running guest is the one p2m change
+ * that can hurt someone else: the frame goes back to the pool, and the next
+ * VM that gets it must never see this guest's writes (nor this guest that
+ * VM's data). Who may still hold the frame's host address when its entry
+ * turns back to P2M_ZERO?
+ *   - a hart's software TLB (read, write and fetch entries);
+ *   - a hart in the middle of an access: it loaded a TLB entry, or looked
+ *     the entry up in the slow path and is about to install it in its TLB
+ *     or copy through it (cur_host_page, a page-crossing access, an AMO);
+ *   - a monitor thread inside p2m_read/p2m_write/p2m_fill (a device on the
+ *     event loop, the SBI console, HTIF).
+ * The last are excluded by `access`: they hold it shared for the whole
+ * copy, the dropper holds it exclusively while it changes entries, so
+ * they either finish before or look the entry up after.
+ *
+ * For harts we use an epoch scheme. Every hart has a turn counter, bumped
+ * when it enters hart_run and again when it leaves (odd = inside). Outside
+ * hart_run a hart holds no host pointer except its TLB entries. A dropped
+ * frame waits in two phases:
+ *   1. The entries are changed and every hart's TLB is flushed; the
+ *      counters are recorded. A hart that was inside hart_run may still use
+ *      the frame, and may even install a fresh TLB entry for it from a
+ *      lookup made just before the change. Once each hart has left hart_run
+ *      (its counter moved on, or it was outside at the snapshot), every
+ *      lookup that could have seen the old entry is finished.
+ *   2. Flush every TLB again (removing those late entries), record the
+ *      counters again, and wait for each hart to leave hart_run once more:
+ *      then no access that began with the old pointer is still running.
+ * Only then is the frame freed. Harts that are not running (idle, paused,
+ * HSM-stopped, descheduled) count as having passed at once, so an idle VM
+ * frees at once. Waiting lists are drained by p2m_reclaim: from every
+ * hart's turn end (p2m_turn_end), and by whoever dropped (the balloon's
+ * loop thread retries while frames wait). The frames stay counted by the
+ * pool while they wait; `backed` no longer counts them. */
+
+#define DROP_BATCH 512 /* frames changed under one hold of the locks */
+
+static void snapshot(struct p2m *m, uint64_t *snap) {
+    for (unsigned i = 0; i < m->ncpus; i++) snap[i] = __atomic_load_n(&m->turn[i], __ATOMIC_SEQ_CST);
+}
+
+static bool harts_passed(struct p2m *m, const uint64_t *snap) {
+    for (unsigned i = 0; i < m->ncpus; i++)
+        if ((snap[i] & 1) && __atomic_load_n(&m->turn[i], __ATOMIC_SEQ_CST) == snap[i]) return false;
+    return true;
+}
+
+void p2m_turn_begin(struct p2m *m, unsigned cpu) {
+    __atomic_fetch_add(&m->turn[cpu], 1, __ATOMIC_SEQ_CST);
+    /* The hart's lookups from here on must see entries changed before a
+     * snapshot that saw the old count (the dropper's side is SEQ_CST too). */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+void p2m_turn_end(struct p2m *m, unsigned cpu) {
+    __atomic_fetch_add(&m->turn[cpu], 1, __ATOMIC_SEQ_CST);
+    if (p2m_releasing(m)) p2m_reclaim(m);
+}
+
+void p2m_reclaim(struct p2m *m) {
+    if (!p2m_releasing(m)) return;
+    struct p2m_release *done = NULL;
+    pthread_mutex_lock(&m->release_lock);
+    /* Two rounds, so that a VM whose harts are all outside hart_run goes
+     * through both phases in one call. */
+    for (int round = 0; round < 2; round++) {
+        bool promoted = false;
+        for (struct p2m_release **p = &m->releasing; *p;) {
+            struct p2m_release *r = *p;
+            if (r->phase == 0 || !harts_passed(m, r->snap)) {
+                p = &r->next;
+                continue;
+            }
+            if (r->phase == 1) {
+                r->phase = 0; /* snapshot after the flush below */
+                promoted = true;
+                p = &r->next;
+                continue;
+            }
+            *p = r->next;
+            r->next = done;
+            done = r;
+            __atomic_fetch_sub(&m->releasing_frames, r->n, __ATOMIC_RELAXED);
+        }
+        if (!promoted) break;
+        if (m->flush) m->flush(m->shootdown_ctx);
+        for (struct p2m_release *r = m->releasing; r; r = r->next)
+            if (r->phase == 0) {
+                r->phase = 2;
+                snapshot(m, r->snap);
+            }
+    }
+    pthread_mutex_unlock(&m->release_lock);
+    while (done) {
+        struct p2m_release *r = done;
+        done = r->next;
+        for (size_t i = 0; i < r->n; i++) m->frames.free(m->frames.pool, r->mfn[i]);
+        free(r);
+    }
+}
+
+/* Drops the guest frames frame[0..n) (indexes, in range); returns how many were backed. */
+static uint64_t drop_batch(struct p2m *m, const uint64_t *frame, size_t n) {
+    struct p2m_release *r = malloc(sizeof *r + n * sizeof r->mfn[0]);
+    if (!r) return 0; /* the guest keeps its frames: nothing is lost */
+    r->n = 0;
+    pthread_rwlock_wrlock(&m->access);
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t e = __atomic_load_n(&m->map[frame[i]], __ATOMIC_ACQUIRE);
+        if (entry_state(e) != P2M_PRIVATE) continue;
+        __atomic_store_n(&m->map[frame[i]], (uint64_t)P2M_ZERO, __ATOMIC_SEQ_CST);
+        r->mfn[r->n++] = entry_mfn(e);
+        /* Decoded code of the old contents must not outlive them. */
+        struct code_page *cp = __atomic_load_n(&m->code[frame[i]], __ATOMIC_ACQUIRE);
+        if (cp) code_page_invalidate(cp, 0, PAGE_SIZE);
+    }
+    __atomic_fetch_sub(&m->backed, r->n, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&m->lock);
+    pthread_rwlock_unlock(&m->access);
+    if (!r->n) {
+        free(r);
+        return 0;
+    }
+    /* Phase 1: no hart keeps using the frames for long... */
+    if (m->flush) m->flush(m->shootdown_ctx);
+    size_t dropped = r->n;
+    pthread_mutex_lock(&m->release_lock);
+    r->phase = 1;
+    snapshot(m, r->snap);
+    r->next = m->releasing;
+    m->releasing = r;
+    __atomic_fetch_add(&m->releasing_frames, dropped, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&m->release_lock);
+    /* ...and with every hart outside hart_run they are free at once. */
+    p2m_reclaim(m);
+    return dropped;
+}
+
+uint64_t p2m_drop_range(struct p2m *m, uint64_t gpa, uint64_t len) {
+    /* Whole frames only, clipped to RAM. */
+    uint64_t end = gpa + len < gpa ? UINT64_MAX : gpa + len;
+    uint64_t first = gpa < m->base ? m->base : gpa;
+    uint64_t last = end > m->base + m->size ? m->base + m->size : end;
+    first = (first + PAGE_SIZE - 1) & PAGE_MASK;
+    last &= PAGE_MASK;
+    if (first >= last) return 0;
+    uint64_t frame[DROP_BATCH], dropped = 0;
+    uint64_t f = (first - m->base) >> PAGE_SHIFT, stop = (last - m->base) >> PAGE_SHIFT;
+    while (f < stop) {
+        size_t n = 0;
+        /* Only backed frames go into a batch: reporting mostly names frames that never were. */
+        for (; f < stop && n < DROP_BATCH; f++)
+            if (entry_state(__atomic_load_n(&m->map[f], __ATOMIC_RELAXED)) == P2M_PRIVATE) frame[n++] = f;
+        if (n) dropped += drop_batch(m, frame, n);
+    }
+    return dropped;
+}
+
+uint64_t p2m_drop_frames(struct p2m *m, const uint64_t *gpa, size_t n) {
+    uint64_t frame[DROP_BATCH], dropped = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!p2m_contains(m, gpa[i] & PAGE_MASK, PAGE_SIZE)) continue;
+        frame[k++] = ((gpa[i] & PAGE_MASK) - m->base) >> PAGE_SHIFT;
+        if (k == DROP_BATCH) {
+            dropped += drop_batch(m, frame, k);
+            k = 0;
+        }
+    }
+    if (k) dropped += drop_batch(m, frame, k);
+    return dropped;
 }

@@ -4,7 +4,12 @@
  * written (demand-zero): until then reads see the shared zero frame. All
  * monitor-side access to guest memory goes through p2m_read/p2m_write,
  * which check bounds, back frames on demand and keep the code cache
- * coherent. */
+ * coherent.
+ *
+ * Frames can also be taken away again (p2m_drop_*: the balloon and free
+ * page reporting): the guest frame reads as zeros again and its machine
+ * frame goes back to the pool once no hart can still reach it (see
+ * "Dropping frames" in p2m.c). */
 #ifndef RVISOR_P2M_H
 #define RVISOR_P2M_H
 
@@ -14,14 +19,16 @@
 #include <stdint.h>
 
 #include "vm/frames.h"
+#include "vm/platform.h"
 
 struct code_page;
+struct p2m_release;
 
 enum p2m_state {
     P2M_ZERO = 0,   /* never written: reads as zeros, no machine frame */
     P2M_PRIVATE,    /* backed by a machine frame of its own */
     /* Room for the states later policies add: shared copy-on-write,
-     * ballooned, swapped. */
+     * swapped. A dropped (ballooned or reported) frame is P2M_ZERO again. */
 };
 
 struct p2m {
@@ -38,6 +45,17 @@ struct p2m {
      * cached translation to it must go before the new one is used. */
     void (*shootdown)(void *ctx, uint64_t gpa, const uint8_t *old_host);
     void *shootdown_ctx;
+    /* Every hart drops every cached translation (any thread may call it
+     * while the harts run); called with shootdown_ctx. May be NULL. */
+    void (*flush)(void *ctx);
+
+    /* Dropping frames (see p2m.c). */
+    pthread_rwlock_t access;      /* held shared by p2m_read/write/fill, exclusively while dropping */
+    unsigned ncpus;               /* harts that enter turns (p2m_turn_begin) */
+    uint64_t turn[VM_MAX_HARTS];  /* per hart: odd while it runs, bumped at each start and end */
+    pthread_mutex_t release_lock; /* guards releasing */
+    struct p2m_release *releasing; /* dropped frames not yet back in the pool */
+    uint64_t releasing_frames;    /* how many (read without the lock) */
 };
 
 /* Returns false (with errno) on bad arguments or no host memory for the map. */
@@ -58,5 +76,30 @@ uint8_t *p2m_frame(struct p2m *m, uint64_t gpa, bool write, struct code_page ***
 bool p2m_write(struct p2m *m, uint64_t gpa, const void *buf, size_t len);
 bool p2m_read(struct p2m *m, uint64_t gpa, void *buf, size_t len);
 bool p2m_fill(struct p2m *m, uint64_t gpa, uint8_t byte, size_t len);
+
+/* Drops the backing of every whole guest frame in [gpa, gpa + len) (parts
+ * outside RAM are ignored): each reads as zeros again and is backed anew on
+ * the next write. The machine frames return to the pool once every hart
+ * has passed a safe point (p2m_reclaim). Returns how many backed frames
+ * were dropped; `backed` falls by as much at once. */
+uint64_t p2m_drop_range(struct p2m *m, uint64_t gpa, uint64_t len);
+/* The same for n guest frames given by address (low 12 bits ignored);
+ * addresses outside RAM are skipped. */
+uint64_t p2m_drop_frames(struct p2m *m, const uint64_t *gpa, size_t n);
+
+/* Brackets every run of hart `cpu` (hart_run): a hart between the two holds
+ * no host pointer into guest memory except in its software TLB. cpu <
+ * ncpus. p2m_turn_end also reclaims what has become safe to free. */
+void p2m_turn_begin(struct p2m *m, unsigned cpu);
+void p2m_turn_end(struct p2m *m, unsigned cpu);
+
+/* Gives dropped frames whose harts have passed a safe point back to the
+ * pool; callable from any thread at any time (a no-op when none wait). */
+void p2m_reclaim(struct p2m *m);
+
+/* Frames dropped but not yet back in the pool. */
+static inline uint64_t p2m_releasing(const struct p2m *m) {
+    return __atomic_load_n(&m->releasing_frames, __ATOMIC_RELAXED);
+}
 
 #endif

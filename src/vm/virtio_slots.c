@@ -4,8 +4,9 @@
 #include <stdio.h>
 
 #include "dev/plic.h"
-#include "dev/virtio_console.h"
+#include "dev/virtio_balloon.h"
 #include "dev/virtio_blk.h"
+#include "dev/virtio_console.h"
 #include "dev/virtio_rng.h"
 #include "vm/vm.h"
 
@@ -92,6 +93,10 @@ static bool add_console(struct vm *vm, char *err, size_t errlen) {
 
 bool virtio_slots_create(struct vm *vm, char *err, size_t errlen) {
     if (!add_slot(vm, "virtio-rng", virtio_rng_backend_create, "", err, errlen)) return false;
+    if (!vm->cfg.no_balloon) {
+        if (!add_slot(vm, "virtio-balloon", virtio_balloon_backend_create, "", err, errlen)) return false;
+        vm->balloon = vm->virtio[vm->nvirtio - 1].backend.dev;
+    }
     if (vm->cfg.console == VM_CONSOLE_VIRTIO && !add_console(vm, err, errlen)) return false;
     for (unsigned i = 0; i < vm->cfg.ndrives; i++) {
         char what[32];

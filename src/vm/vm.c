@@ -104,6 +104,13 @@ static void p2m_shootdown(void *ctx, uint64_t gpa, const uint8_t *old_host) {
         }
 }
 
+/* Frames were dropped from the p2m: every cached translation goes (the
+ * p2m waits for the harts before freeing the frames; see p2m.c). */
+static void p2m_flush(void *ctx) {
+    struct vm *vm = ctx;
+    for (unsigned i = 0; i < vm->nharts; i++) hart_flush_tlb(vm->harts[i]);
+}
+
 static const struct phys_ops vm_phys_ops = {
     .page = phys_page,
     .mmio_read = phys_mmio_read,
@@ -194,6 +201,7 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *conso
         return NULL;
     }
     vm->mem.shootdown = p2m_shootdown;
+    vm->mem.flush = p2m_flush;
     vm->mem.shootdown_ctx = vm;
     vm->nharts = cfg->ncpus;
     for (unsigned i = 0; i < vm->nharts; i++) {
@@ -204,6 +212,7 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *conso
             return NULL;
         }
         hart_init(vm->harts[i], i, &vm_phys_ops, &vm_hart_env, vm);
+        vm->mem.ncpus = i + 1;
     }
     if (!add_devices(vm, err, errlen)) {
         vm_destroy(vm);
@@ -281,11 +290,20 @@ static uint64_t idle_time(const struct vm *vm, int only) {
     return ns < VM_MAX_IDLE_NS ? ns : VM_MAX_IDLE_NS;
 }
 
+/* One hart_run, inside a p2m turn: the p2m frees dropped frames only once
+ * every hart has been outside hart_run since (see p2m.c). */
+static enum hart_stop run_hart(struct vm *vm, unsigned i) {
+    p2m_turn_begin(&vm->mem, i);
+    enum hart_stop s = hart_run(vm->harts[i], SLICE_INSNS);
+    p2m_turn_end(&vm->mem, i);
+    return s;
+}
+
 enum vm_slice vm_run_slice(struct vm *vm, uint64_t *idle_ns) {
     if (vm->exit_reason != VM_RUNNING) return VM_SLICE_EXITED;
     bool any_busy = false;
     for (unsigned i = 0; i < vm->nharts; i++)
-        if (hart_run(vm->harts[i], SLICE_INSNS) == HART_RAN) any_busy = true;
+        if (run_hart(vm, i) == HART_RAN) any_busy = true;
     vm_update_timers(vm);
     htif_poll(vm);
     if (vm->exit_reason != VM_RUNNING) return VM_SLICE_EXITED;
@@ -301,7 +319,7 @@ enum vm_slice vm_run_slice(struct vm *vm, uint64_t *idle_ns) {
 enum vm_slice vm_run_hart(struct vm *vm, unsigned i, uint64_t *idle_ns) {
     if (vm->exit_reason != VM_RUNNING) return VM_SLICE_EXITED;
     struct hart *h = vm->harts[i];
-    enum hart_stop s = hart_run(h, SLICE_INSNS);
+    enum hart_stop s = run_hart(vm, i);
     vm_update_timers(vm);
     if (i == 0) htif_poll(vm);
     if (vm->exit_reason != VM_RUNNING) return VM_SLICE_EXITED;

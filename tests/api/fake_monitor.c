@@ -100,6 +100,17 @@ int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, 
         v->info.cap_percent = spec->cap_percent;
         v->info.mem_size = spec->mem_size;
         v->info.mem_backed = FAKE_VM_FOOTPRINT;
+        v->info.has_balloon = !spec->no_balloon;
+        if (v->info.has_balloon) {
+            /* A guest that has sent its figures once. */
+            v->info.balloon.target = v->info.balloon.actual = spec->mem_size;
+            v->info.balloon.has_stats = true;
+            v->info.balloon.stats_age_ms = 1500;
+            v->info.balloon.stats.total = spec->mem_size - (8 << 20);
+            v->info.balloon.stats.free = spec->mem_size / 2;
+            v->info.balloon.stats.minor_faults = 4321;
+            v->info.balloon.stats.valid = VM_STAT_TOTAL | VM_STAT_FREE | VM_STAT_MINOR_FAULTS;
+        }
         v->kernel = dup_or_null(spec->kernel);
         v->initrd = dup_or_null(spec->initrd);
         v->append = dup_or_null(spec->append);
@@ -161,6 +172,27 @@ int monitor_vm_destroy(struct monitor *m, const char *name, char *err, size_t er
     }
     pthread_mutex_unlock(&m->lock);
     return fail(err, errlen, MON_ENOENT, "no VM named '%s'", name);
+}
+
+int monitor_vm_balloon(struct monitor *m, const char *name, uint64_t bytes, char *err, size_t errlen) {
+    pthread_mutex_lock(&m->lock);
+    struct fake_vm *v = find(m, name);
+    int rc = 0;
+    if (!v) {
+        rc = fail(err, errlen, MON_ENOENT, "no VM named '%s'", name);
+    } else if (v->info.state == VMS_STOPPED) {
+        rc = fail(err, errlen, MON_ESTATE, "VM '%s' is stopped", name);
+    } else if (!v->info.has_balloon) {
+        rc = fail(err, errlen, MON_EINVAL, "VM '%s' has no balloon device", name);
+    } else {
+        /* The pretend guest complies at once, and its balloon holds what the target leaves. */
+        uint64_t keep = bytes < v->info.mem_size ? bytes : v->info.mem_size;
+        v->info.balloon.target = v->info.balloon.actual = keep;
+        v->info.balloon.balloon = v->info.mem_size - keep;
+        v->info.balloon.freed += v->info.mem_size - keep;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return rc;
 }
 
 int monitor_vm_info(struct monitor *m, const char *name, struct vm_info *out) {

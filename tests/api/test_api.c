@@ -907,6 +907,11 @@ static void test_parse_request(void **state) {
         assert_string_equal(req.name, "v");
         api_request_free(&req);
     }
+    line = "{\"op\":\"balloon\",\"name\":\"v\",\"target\":\"2G\"}";
+    assert_true(api_parse_request(line, strlen(line), &req, err, sizeof err));
+    assert_int_equal(req.op, API_OP_BALLOON);
+    assert_int_equal(req.balloon_target, 2ull << 30);
+    api_request_free(&req);
     assert_true(api_valid_name("a.B_c-9"));
     assert_false(api_valid_name("a/b"));
     assert_string_equal(api_state_name(VMS_PAUSED), "paused");
@@ -1103,6 +1108,104 @@ static void test_cli_console_without_terminal(void **state) {
     free(c);
 }
 
+
+/* ---- the balloon ---- */
+
+static json_object *obj(json_object *r, const char *key) {
+    json_object *v;
+    assert_true(json_object_object_get_ex(r, key, &v));
+    return v;
+}
+
+static void test_balloon(void **state) {
+    struct fixture *f = *state;
+    create_vm(f, "b1");
+    json_object *r = rpc(f, "{\"op\":\"stats\",\"name\":\"b1\"}");
+    json_object *b = obj(r, "balloon");
+    assert_true(json_object_is_type(b, json_type_object));
+    assert_int_equal(num(b, "target"), 256 << 20);
+    assert_int_equal(num(b, "actual"), 256 << 20);
+    assert_int_equal(num(b, "size"), 0);
+    assert_int_equal(num(b, "reported"), 0);
+    json_object *st = obj(b, "stats");
+    assert_int_equal(num(st, "total"), 248 << 20);
+    assert_int_equal(num(st, "free"), 128 << 20);
+    assert_int_equal(num(st, "minor_faults"), 4321);
+    assert_int_equal(num(st, "age_ms"), 1500);
+    assert_false(json_object_object_get_ex(st, "caches", NULL)); /* not sent by the guest */
+    json_object_put(r);
+
+    /* The reply is the VM's info after the change; target as a string or in bytes. */
+    r = rpc(f, "{\"op\":\"balloon\",\"name\":\"b1\",\"target\":\"128M\"}");
+    assert_true(is_ok(r));
+    assert_string_equal(str(r, "name"), "b1");
+    b = obj(r, "balloon");
+    assert_int_equal(num(b, "target"), 128 << 20);
+    assert_int_equal(num(b, "size"), 128 << 20);
+    json_object_put(r);
+    r = rpc(f, "{\"op\":\"balloon\",\"name\":\"b1\",\"target\":%d}", 200 << 20);
+    assert_int_equal(num(obj(r, "balloon"), "target"), 200 << 20);
+    json_object_put(r);
+
+    expect_error(rpc(f, "{\"op\":\"balloon\",\"name\":\"b1\"}"), "bad_request", "missing field \"target\"");
+    expect_error(rpc(f, "{\"op\":\"balloon\",\"name\":\"b1\",\"target\":\"lots\"}"), "bad_request", "not a size");
+    expect_error(rpc(f, "{\"op\":\"balloon\",\"name\":\"b1\",\"target\":0}"), "bad_request", "at least 1 MiB");
+    expect_error(rpc(f, "{\"op\":\"balloon\",\"name\":\"b1\",\"target\":-5}"), "bad_request", "negative");
+    expect_error(rpc(f, "{\"op\":\"balloon\",\"name\":\"b1\",\"target\":true}"), "bad_request", "size string");
+    expect_error(rpc(f, "{\"op\":\"balloon\",\"name\":\"b1\",\"target\":\"1G\",\"force\":1}"), "bad_request",
+                 "unknown field \"force\"");
+    expect_error(rpc(f, "{\"op\":\"balloon\",\"name\":\"nobody\",\"target\":\"1G\"}"), "not_found", "nobody");
+
+    /* A VM created without a balloon has "balloon": null and refuses targets. */
+    assert_ok(rpc(f, "{\"op\":\"create\",\"name\":\"b2\",\"kernel\":\"%s\",\"balloon\":false}", f->kernel));
+    r = rpc(f, "{\"op\":\"stats\",\"name\":\"b2\"}");
+    assert_true(json_object_object_get_ex(r, "balloon", &b));
+    assert_null(b);
+    json_object_put(r);
+    expect_error(rpc(f, "{\"op\":\"balloon\",\"name\":\"b2\",\"target\":\"64M\"}"), "invalid", "no balloon");
+    /* Nor does a stopped VM take one. */
+    assert_ok(rpc(f, "{\"op\":\"stop\",\"name\":\"b1\"}"));
+    expect_error(rpc(f, "{\"op\":\"balloon\",\"name\":\"b1\",\"target\":\"64M\"}"), "bad_state", "stopped");
+}
+
+static void test_cli_balloon(void **state) {
+    struct fixture *f = *state;
+    struct captured *c = malloc(sizeof *c);
+    create_vm(f, "web");
+    CLI(c, "balloon", "web", "96M", "--socket", f->path);
+    assert_int_equal(c->status, 0);
+    expect_has(c->out, "web: balloon target 96M (the guest keeps 96M now)");
+    CLI(c, "stats", "web", "--socket", f->path);
+    assert_int_equal(c->status, 0);
+    expect_has(c->out, "balloon:       guest keeps 96M of target 96M (the balloon holds 160M)");
+    expect_has(c->out, "released:      160M by inflating, 0B by free page reporting");
+    expect_has(c->out, "guest memory:  total 248M, free 128M, minor faults 4321 (1.5s ago)");
+    CLI(c, "balloon", "--json", "web", "1G", "--socket", f->path);
+    json_object *r = json_tokener_parse(c->out);
+    assert_non_null(r);
+    assert_int_equal(num(obj(r, "balloon"), "target"), 256 << 20); /* all of its RAM */
+    json_object_put(r);
+    CLI(c, "balloon", "web", "--socket", f->path);
+    assert_int_equal(c->status, 1);
+    expect_has(c->err, "needs the memory size the guest is to keep");
+    CLI(c, "balloon", "web", "lots", "--socket", f->path);
+    assert_int_equal(c->status, 1);
+    expect_has(c->err, "'lots' is not a size");
+    CLI(c, "balloon", "web", "1M", "extra", "--socket", f->path);
+    assert_int_equal(c->status, 1);
+    expect_has(c->err, "unexpected argument 'extra'");
+    CLI(c, "balloon", "--help");
+    assert_int_equal(c->status, 0);
+    expect_has(c->out, "keeps SIZE of its RAM");
+    CLI(c, "create", "tiny", "--kernel", f->kernel, "--no-balloon", "--socket", f->path);
+    CLI(c, "stats", "tiny", "--socket", f->path);
+    expect_has(c->out, "balloon:       none");
+    CLI(c, "balloon", "tiny", "64M", "--socket", f->path);
+    assert_int_equal(c->status, 1);
+    expect_has(c->err, "has no balloon device");
+    free(c);
+}
+
 static void test_default_socket(void **state) {
     (void)state;
     char buf[256], *old = getenv("XDG_RUNTIME_DIR") ? strdup(getenv("XDG_RUNTIME_DIR")) : NULL;
@@ -1150,6 +1253,8 @@ int main(void) {
         T(test_cli_commands),
         T(test_cli_errors),
         T(test_cli_console_without_terminal),
+        T(test_balloon),
+        T(test_cli_balloon),
         cmocka_unit_test(test_default_socket),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,6 @@
 /* Unit tests of the p2m and the machine-memory pool: demand-zero backing,
- * accounting, exhaustion, frames returned on destroy, shootdown on change. */
+ * accounting, exhaustion, frames returned on destroy, shootdown on change,
+ * dropping frames and the safe points that must pass before they are freed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "hart/code_cache.h"
 #include "monitor/machine_memory.h"
 #include "vm/p2m.h"
 
@@ -16,6 +18,7 @@
 #define MiB (1024ull * 1024)
 
 struct shootdowns {
+    unsigned flushes;
     unsigned calls;
     uint64_t gpa;
     const uint8_t *old;
@@ -26,6 +29,11 @@ static void record_shootdown(void *ctx, uint64_t gpa, const uint8_t *old_host) {
     s->calls++;
     s->gpa = gpa;
     s->old = old_host;
+}
+
+static void record_flush(void *ctx) {
+    struct shootdowns *s = ctx;
+    s->flushes++;
 }
 
 struct fixture {
@@ -41,6 +49,7 @@ static int setup(void **state) {
     f->fs = machine_memory_source(&f->mm);
     if (!p2m_init(&f->m, RAM_BASE, 64 * MiB, &f->fs)) return -1;
     f->m.shootdown = record_shootdown;
+    f->m.flush = record_flush;
     f->m.shootdown_ctx = &f->sd;
     *state = f;
     return 0;
@@ -177,6 +186,153 @@ static void test_two_vms_never_share_a_frame(void **state) {
     p2m_destroy(&other);
 }
 
+
+/* ---- dropping frames ---- */
+
+static void write_frames(struct p2m *m, uint64_t gpa, unsigned n, uint8_t byte) {
+    uint8_t page[4096];
+    memset(page, byte, sizeof page);
+    for (unsigned i = 0; i < n; i++) assert_true(p2m_write(m, gpa + (uint64_t)i * 4096, page, sizeof page));
+}
+
+static void test_drop_range_frees_frames_and_reads_zero(void **state) {
+    struct fixture *f = *state;
+    uint64_t free0 = machine_memory_free_frames(&f->mm);
+    write_frames(&f->m, RAM_BASE + MiB, 64, 0x77);
+    assert_int_equal(f->m.backed, 64);
+    assert_int_equal(machine_memory_free_frames(&f->mm), free0 - 64);
+    /* No harts: the frames go back at once, after two flushes of the (absent) TLBs. */
+    assert_int_equal(p2m_drop_range(&f->m, RAM_BASE + MiB, 32 * 4096), 32);
+    assert_int_equal(f->m.backed, 32);
+    assert_int_equal(p2m_releasing(&f->m), 0);
+    assert_int_equal(machine_memory_free_frames(&f->mm), free0 - 32);
+    assert_int_equal(f->sd.flushes, 2);
+    uint8_t b = 1;
+    assert_true(p2m_read(&f->m, RAM_BASE + MiB + 5 * 4096 + 7, &b, 1));
+    assert_int_equal(b, 0);
+    assert_true(p2m_read(&f->m, RAM_BASE + MiB + 40 * 4096, &b, 1));
+    assert_int_equal(b, 0x77);
+    /* Dropped frames read as the shared zero frame, and are backed anew (zeroed) when written. */
+    assert_ptr_equal(p2m_frame(&f->m, RAM_BASE + MiB, false, NULL), p2m_frame(&f->m, RAM_BASE + 60 * MiB, false, NULL));
+    b = 9;
+    assert_true(p2m_write(&f->m, RAM_BASE + MiB + 100, &b, 1));
+    assert_int_equal(f->m.backed, 33);
+    const uint8_t *h = p2m_frame(&f->m, RAM_BASE + MiB, false, NULL);
+    assert_int_equal(h[100], 9);
+    assert_int_equal(h[0], 0);
+    assert_int_equal(h[4095], 0);
+    /* Dropping what is not backed changes nothing and flushes nothing. */
+    unsigned flushes = f->sd.flushes;
+    assert_int_equal(p2m_drop_range(&f->m, RAM_BASE + 8 * MiB, 8 * MiB), 0);
+    assert_int_equal(f->sd.flushes, flushes);
+}
+
+static void test_drop_range_takes_whole_frames_inside_ram(void **state) {
+    struct fixture *f = *state;
+    write_frames(&f->m, RAM_BASE, 8, 1);
+    write_frames(&f->m, RAM_BASE + 64 * MiB - 4 * 4096, 4, 2);
+    /* Partial frames at either end stay. */
+    assert_int_equal(p2m_drop_range(&f->m, RAM_BASE + 100, 3 * 4096), 2);
+    assert_int_equal(f->m.backed, 10);
+    uint8_t b;
+    assert_true(p2m_read(&f->m, RAM_BASE, &b, 1));
+    assert_int_equal(b, 1);
+    assert_true(p2m_read(&f->m, RAM_BASE + 3 * 4096, &b, 1));
+    assert_int_equal(b, 1);
+    /* Ranges running off either end of RAM are clipped; ones outside do nothing. */
+    assert_int_equal(p2m_drop_range(&f->m, RAM_BASE - 4096, 2 * 4096), 1);
+    assert_int_equal(p2m_drop_range(&f->m, RAM_BASE + 64 * MiB - 2 * 4096, UINT64_MAX), 2);
+    assert_int_equal(p2m_drop_range(&f->m, 0, RAM_BASE), 0);
+    assert_int_equal(p2m_drop_range(&f->m, RAM_BASE + 64 * MiB, 1ull << 40), 0);
+    assert_int_equal(p2m_drop_range(&f->m, UINT64_MAX - 4095, 4096), 0);
+    assert_int_equal(p2m_drop_range(&f->m, RAM_BASE + 4 * 4096, 0), 0);
+    assert_int_equal(f->m.backed, 7); /* frames 3..7 and two at the top */
+}
+
+static void test_drop_frames_skips_addresses_outside_ram(void **state) {
+    struct fixture *f = *state;
+    uint64_t free0 = machine_memory_free_frames(&f->mm);
+    write_frames(&f->m, RAM_BASE + 2 * MiB, 4, 3);
+    uint64_t gpas[] = {RAM_BASE + 2 * MiB + 123, 0, UINT64_MAX, RAM_BASE - 4096, RAM_BASE + 64 * MiB,
+                       RAM_BASE + 2 * MiB + 2 * 4096, RAM_BASE + 2 * MiB + 2 * 4096, RAM_BASE + 30 * MiB};
+    assert_int_equal(p2m_drop_frames(&f->m, gpas, sizeof gpas / sizeof *gpas), 2);
+    assert_int_equal(f->m.backed, 2);
+    assert_int_equal(machine_memory_free_frames(&f->mm), free0 - 2);
+    /* Many frames at once go in several batches. */
+    write_frames(&f->m, RAM_BASE + 4 * MiB, 1500, 4);
+    uint64_t *many = malloc(1500 * sizeof *many);
+    for (unsigned i = 0; i < 1500; i++) many[i] = RAM_BASE + 4 * MiB + (uint64_t)i * 4096;
+    assert_int_equal(p2m_drop_frames(&f->m, many, 1500), 1500);
+    free(many);
+    assert_int_equal(f->m.backed, 2);
+    assert_int_equal(machine_memory_free_frames(&f->mm), free0 - 2);
+}
+
+static void test_drop_invalidates_decoded_code(void **state) {
+    struct fixture *f = *state;
+    write_frames(&f->m, RAM_BASE, 1, 0x13);
+    struct code_page **slot;
+    assert_non_null(p2m_frame(&f->m, RAM_BASE, false, &slot));
+    *slot = code_page_new();
+    (*slot)->slot[10].fn = op_page_end; /* stands for a decoded instruction */
+    assert_int_equal(p2m_drop_range(&f->m, RAM_BASE, 4096), 1);
+    assert_ptr_equal((void *)(*slot)->slot[10].fn, (void *)op_decode);
+}
+
+/* A frame dropped while a hart may be using it is not handed out again
+ * before that hart has left hart_run twice (once to finish lookups made
+ * before the drop, once more after the second TLB flush). */
+static void test_dropped_frame_waits_for_running_harts(void **state) {
+    struct fixture *f = *state;
+    f->m.ncpus = 2;
+    uint64_t free0 = machine_memory_free_frames(&f->mm);
+    write_frames(&f->m, RAM_BASE, 1, 0xee);
+    uint8_t *old = p2m_frame(&f->m, RAM_BASE, false, NULL);
+    p2m_turn_begin(&f->m, 0);
+    p2m_turn_begin(&f->m, 1);
+    assert_int_equal(p2m_drop_range(&f->m, RAM_BASE, 4096), 1);
+    assert_int_equal(f->m.backed, 0);
+    assert_int_equal(p2m_releasing(&f->m), 1);
+    assert_int_equal(machine_memory_free_frames(&f->mm), free0 - 1);
+    assert_int_equal(f->sd.flushes, 1);
+
+    /* Another VM allocating now cannot get the frame: the pool does not have it. */
+    struct p2m other;
+    assert_true(p2m_init(&other, RAM_BASE, 64 * MiB, &f->fs));
+    write_frames(&other, RAM_BASE, 16, 0x55);
+    for (unsigned i = 0; i < 16; i++) assert_ptr_not_equal(p2m_frame(&other, RAM_BASE + i * 4096ull, false, NULL), old);
+    assert_int_equal(old[0], 0xee); /* a late access by hart 0 or 1 still lands in this guest's own frame */
+
+    p2m_turn_end(&f->m, 0);      /* hart 1 is still in the turn it had at the drop */
+    p2m_reclaim(&f->m);
+    assert_int_equal(p2m_releasing(&f->m), 1);
+    assert_int_equal(f->sd.flushes, 1);
+    p2m_turn_begin(&f->m, 0);    /* a new turn of hart 0 sees the new entry */
+    p2m_turn_end(&f->m, 1);      /* phase 1 over: flush again, but hart 0 is inside now */
+    assert_int_equal(f->sd.flushes, 2);
+    assert_int_equal(p2m_releasing(&f->m), 1);
+    assert_int_equal(machine_memory_free_frames(&f->mm), free0 - 1 - 16);
+    p2m_turn_begin(&f->m, 1);    /* hart 1 entering again does not hold it up */
+    p2m_turn_end(&f->m, 0);
+    assert_int_equal(p2m_releasing(&f->m), 0);
+    assert_int_equal(machine_memory_free_frames(&f->mm), free0 - 16);
+    p2m_turn_end(&f->m, 1);
+    p2m_destroy(&other);
+}
+
+static void test_destroy_frees_frames_still_waiting(void **state) {
+    struct fixture *f = *state;
+    f->m.ncpus = 1;
+    uint64_t free0 = machine_memory_free_frames(&f->mm);
+    write_frames(&f->m, RAM_BASE, 10, 1);
+    p2m_turn_begin(&f->m, 0);
+    assert_int_equal(p2m_drop_range(&f->m, RAM_BASE, 5 * 4096), 5);
+    assert_int_equal(p2m_releasing(&f->m), 5);
+    p2m_destroy(&f->m);
+    assert_int_equal(machine_memory_free_frames(&f->mm), free0);
+    assert_true(p2m_init(&f->m, RAM_BASE, 64 * MiB, &f->fs));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_reads_of_unwritten_memory_are_zero_and_free, setup, teardown),
@@ -187,6 +343,12 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_exhaustion_is_reported_not_fatal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_returns_every_frame, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_vms_never_share_a_frame, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drop_range_frees_frames_and_reads_zero, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drop_range_takes_whole_frames_inside_ram, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drop_frames_skips_addresses_outside_ram, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drop_invalidates_decoded_code, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dropped_frame_waits_for_running_harts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_frees_frames_still_waiting, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
