@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "dev/plic.h"
+#include "dev/virtio_net.h"
 #include "dev/virtio_rng.h"
 #include "vm/vm.h"
 
@@ -56,6 +57,11 @@ static bool add_slot(struct vm *vm, const char *what, virtio_backend_create_fn c
 
 bool virtio_slots_create(struct vm *vm, char *err, size_t errlen) {
     if (!add_slot(vm, "virtio-rng", virtio_rng_backend_create, "", err, errlen)) return false;
+    for (unsigned i = 0; i < vm->cfg.nnets; i++) {
+        char what[160];
+        snprintf(what, sizeof what, "--net %s", vm->cfg.nets[i]);
+        if (!add_slot(vm, what, virtio_net_backend_create, vm->cfg.nets[i], err, errlen)) return false;
+    }
     return true;
 }
 
