@@ -7,6 +7,7 @@
 #include "dev/virtio_balloon.h"
 #include "dev/virtio_blk.h"
 #include "dev/virtio_console.h"
+#include "dev/virtio_net.h"
 #include "dev/virtio_rng.h"
 #include "vm/vm.h"
 
@@ -102,6 +103,11 @@ bool virtio_slots_create(struct vm *vm, char *err, size_t errlen) {
         char what[32];
         snprintf(what, sizeof what, "--drive %u", i + 1);
         if (!add_slot(vm, what, virtio_blk_backend_create, vm->cfg.drives[i], err, errlen)) return false;
+    }
+    for (unsigned i = 0; i < vm->cfg.nnets; i++) {
+        char what[160];
+        snprintf(what, sizeof what, "--net %s", vm->cfg.nets[i]);
+        if (!add_slot(vm, what, virtio_net_backend_create, vm->cfg.nets[i], err, errlen)) return false;
     }
     return true;
 }
