@@ -19,6 +19,7 @@
 #include "dev/virtio_mmio.h"
 #include "dev/virtio_rng.h"
 #include "dev/virtqueue.h"
+#include "virtio_driver.h"
 
 #define MEM_BASE 0x80000000ull
 #define MEM_SIZE (1u << 20)
@@ -29,34 +30,13 @@
 #define TABLE (MEM_BASE + 0x8000)
 #define QSIZE 8
 
-/* ---- fake guest memory ---- */
-struct fake_mem {
-    uint8_t *bytes;
-};
-
-static bool fm_read(void *ctx, uint64_t gpa, void *buf, size_t n) {
-    struct fake_mem *m = ctx;
-    if (gpa < MEM_BASE || n > MEM_SIZE || gpa - MEM_BASE > MEM_SIZE - n) return false;
-    memcpy(buf, m->bytes + (gpa - MEM_BASE), n);
-    return true;
-}
-
-static bool fm_write(void *ctx, uint64_t gpa, const void *buf, size_t n) {
-    struct fake_mem *m = ctx;
-    if (gpa < MEM_BASE || n > MEM_SIZE || gpa - MEM_BASE > MEM_SIZE - n) return false;
-    memcpy(m->bytes + (gpa - MEM_BASE), buf, n);
-    return true;
-}
-
-/* ---- the driver model ---- */
+/* ---- the driver model (see virtio_driver.h) ---- */
 struct drv {
     struct fake_mem mem;
+    struct vdrv v;
     struct virtio_rng *rng;
-    struct virtio_mmio *t;
     bool irq_level;
     unsigned irq_raises;
-    uint16_t avail_idx;
-    uint16_t qsize;
 };
 
 static void irq_set(void *ctx, unsigned irq, bool level) {
@@ -66,87 +46,14 @@ static void irq_set(void *ctx, unsigned irq, bool level) {
     d->irq_level = level;
 }
 
-static uint64_t rd(struct drv *d, uint64_t off) { return virtio_mmio_ops.read(d->t, off, 4); }
-static void wr(struct drv *d, uint64_t off, uint64_t v) { virtio_mmio_ops.write(d->t, off, v, 4); }
+static uint8_t *host(struct drv *d, uint64_t gpa) { return fake_mem_host(&d->mem, gpa); }
 
-static uint8_t *host(struct drv *d, uint64_t gpa) { return d->mem.bytes + (gpa - MEM_BASE); }
-
-static void put16(struct drv *d, uint64_t gpa, uint16_t v) { memcpy(host(d, gpa), &v, 2); }
-static uint16_t get16(struct drv *d, uint64_t gpa) {
-    uint16_t v;
-    memcpy(&v, host(d, gpa), 2);
-    return v;
-}
-static uint32_t get32(struct drv *d, uint64_t gpa) {
-    uint32_t v;
-    memcpy(&v, host(d, gpa), 4);
-    return v;
-}
-
-static void desc_at(struct drv *d, uint64_t table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
-                    uint16_t next) {
-    uint8_t *p = host(d, table + 16 * (uint64_t)i);
-    memcpy(p, &addr, 8);
-    memcpy(p + 8, &len, 4);
-    memcpy(p + 12, &flags, 2);
-    memcpy(p + 14, &next, 2);
-}
-static void set_desc(struct drv *d, unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {
-    desc_at(d, DESC, i, addr, len, flags, next);
-}
-
-static void post(struct drv *d, uint16_t head) {
-    put16(d, AVAIL + 4 + 2 * (d->avail_idx % d->qsize), head);
-    d->avail_idx++;
-    put16(d, AVAIL + 2, d->avail_idx);
-}
-
-static void notify(struct drv *d) { wr(d, VIRTIO_MMIO_QUEUE_NOTIFY, 0); }
-static uint16_t used_idx(struct drv *d) { return get16(d, USED + 2); }
-static uint32_t used_id(struct drv *d, unsigned i) { return get32(d, USED + 4 + 8 * (i % d->qsize)); }
-static uint32_t used_len(struct drv *d, unsigned i) { return get32(d, USED + 8 + 8 * (i % d->qsize)); }
-static void set_used_event(struct drv *d, uint16_t v) { put16(d, AVAIL + 4 + 2 * d->qsize, v); }
-static uint16_t avail_event(struct drv *d) { return get16(d, USED + 4 + 8 * d->qsize); }
-
-static bool broken(struct drv *d) { return rd(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET; }
-
-/* Up to FEATURES_OK; returns the status read back. */
-static uint32_t negotiate(struct drv *d, uint64_t features) {
-    wr(d, VIRTIO_MMIO_STATUS, 0);
-    wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
-    wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-    wr(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-    uint64_t dev = rd(d, VIRTIO_MMIO_DEVICE_FEATURES);
-    wr(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-    dev |= rd(d, VIRTIO_MMIO_DEVICE_FEATURES) << 32;
-    (void)dev;
-    wr(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-    wr(d, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
-    wr(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-    wr(d, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> 32));
-    wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-    return (uint32_t)rd(d, VIRTIO_MMIO_STATUS);
-}
-
+/* Queue 0 at DESC/AVAIL/USED, with its rings cleared first. */
 static void setup_queue(struct drv *d, uint32_t qsize) {
     memset(host(d, DESC), 0, 0x4000); /* desc, avail and used areas */
-    d->avail_idx = 0;
-    d->qsize = (uint16_t)qsize;
-    wr(d, VIRTIO_MMIO_QUEUE_SEL, 0);
-    assert_int_equal(rd(d, VIRTIO_MMIO_QUEUE_READY), 0);
-    wr(d, VIRTIO_MMIO_QUEUE_NUM, qsize);
-    wr(d, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)DESC);
-    wr(d, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(DESC >> 32));
-    wr(d, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)AVAIL);
-    wr(d, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, (uint32_t)(AVAIL >> 32));
-    wr(d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)USED);
-    wr(d, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (uint32_t)(USED >> 32));
-    wr(d, VIRTIO_MMIO_QUEUE_READY, 1);
-}
-
-static void driver_ok(struct drv *d) {
-    wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-                                  VIRTIO_STATUS_DRIVER_OK);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_SEL, 0);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_QUEUE_READY), 0);
+    vdrv_setup_queue(&d->v, 0, qsize, DESC, AVAIL, USED);
 }
 
 #define F_V1 (1ull << VIRTIO_F_VERSION_1)
@@ -154,33 +61,32 @@ static void driver_ok(struct drv *d) {
 #define F_INDIRECT (1ull << VIRTIO_F_RING_INDIRECT_DESC)
 
 static void full_init(struct drv *d, uint64_t features) {
-    assert_true(negotiate(d, features) & VIRTIO_STATUS_FEATURES_OK);
+    assert_true(vdrv_negotiate(&d->v, features) & VIRTIO_STATUS_FEATURES_OK);
     setup_queue(d, QSIZE);
-    assert_int_equal(rd(d, VIRTIO_MMIO_QUEUE_READY), 1);
-    driver_ok(d);
-    assert_int_equal(rd(d, VIRTIO_MMIO_STATUS), 0xf);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_QUEUE_READY), 1);
+    vdrv_driver_ok(&d->v);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_STATUS), 0xf);
 }
 
 static int setup(void **state) {
     struct drv *d = calloc(1, sizeof *d);
     assert_non_null(d);
-    d->mem.bytes = calloc(1, MEM_SIZE);
-    assert_non_null(d->mem.bytes);
+    fake_mem_init(&d->mem, MEM_BASE, MEM_SIZE);
     d->rng = virtio_rng_create();
     assert_non_null(d->rng);
-    struct guest_mem_ops mem = {fm_read, fm_write, &d->mem};
+    d->v.mem = fake_mem_ops(&d->mem);
     struct irq_line irq = {irq_set, d, 7};
-    d->t = virtio_mmio_create(&virtio_rng_ops, d->rng, mem, irq);
-    assert_non_null(d->t);
+    d->v.t = virtio_mmio_create(&virtio_rng_ops, d->rng, d->v.mem, irq);
+    assert_non_null(d->v.t);
     *state = d;
     return 0;
 }
 
 static int teardown(void **state) {
     struct drv *d = *state;
-    virtio_mmio_destroy(d->t);
+    virtio_mmio_destroy(d->v.t);
     virtio_rng_destroy(d->rng);
-    free(d->mem.bytes);
+    fake_mem_free(&d->mem);
     free(d);
     return 0;
 }
@@ -195,142 +101,142 @@ static bool all_zero(const uint8_t *p, size_t n) {
 
 static void test_probe(void **state) {
     struct drv *d = *state;
-    assert_int_equal(rd(d, VIRTIO_MMIO_MAGIC_VALUE), 0x74726976);
-    assert_int_equal(rd(d, VIRTIO_MMIO_VERSION), 2);
-    assert_int_equal(rd(d, VIRTIO_MMIO_DEVICE_ID), 4);
-    assert_int_equal(rd(d, VIRTIO_MMIO_VENDOR_ID), VIRTIO_MMIO_VENDOR);
-    wr(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-    assert_int_equal(rd(d, VIRTIO_MMIO_DEVICE_FEATURES), (1u << 28) | (1u << 29));
-    wr(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-    assert_int_equal(rd(d, VIRTIO_MMIO_DEVICE_FEATURES), 1);
-    wr(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 2);
-    assert_int_equal(rd(d, VIRTIO_MMIO_DEVICE_FEATURES), 0);
-    wr(d, VIRTIO_MMIO_QUEUE_SEL, 0);
-    assert_int_equal(rd(d, VIRTIO_MMIO_QUEUE_NUM_MAX), VIRTIO_RNG_QUEUE_SIZE);
-    wr(d, VIRTIO_MMIO_QUEUE_SEL, 1);
-    assert_int_equal(rd(d, VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
-    assert_int_equal(rd(d, VIRTIO_MMIO_STATUS), 0);
-    assert_int_equal(rd(d, VIRTIO_MMIO_SHM_LEN_LOW), 0xffffffffu);
-    assert_int_equal(rd(d, VIRTIO_MMIO_CONFIG), 0); /* no config space */
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_MAGIC_VALUE), 0x74726976);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_VERSION), 2);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_DEVICE_ID), 4);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_VENDOR_ID), VIRTIO_MMIO_VENDOR);
+    vdrv_wr(&d->v, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_DEVICE_FEATURES), (1u << 28) | (1u << 29));
+    vdrv_wr(&d->v, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_DEVICE_FEATURES), 1);
+    vdrv_wr(&d->v, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 2);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_DEVICE_FEATURES), 0);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_SEL, 0);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_QUEUE_NUM_MAX), VIRTIO_RNG_QUEUE_SIZE);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_SEL, 1);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_STATUS), 0);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_SHM_LEN_LOW), 0xffffffffu);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG), 0); /* no config space */
 }
 
 static void test_feature_negotiation(void **state) {
     struct drv *d = *state;
     /* A legacy driver (no VERSION_1) is refused. */
-    assert_false(negotiate(d, 0) & VIRTIO_STATUS_FEATURES_OK);
+    assert_false(vdrv_negotiate(&d->v, 0) & VIRTIO_STATUS_FEATURES_OK);
     /* A feature we did not offer is refused. */
-    assert_false(negotiate(d, F_V1 | (1ull << 40)) & VIRTIO_STATUS_FEATURES_OK);
-    assert_false(negotiate(d, F_V1 | 1) & VIRTIO_STATUS_FEATURES_OK);
-    assert_true(negotiate(d, F_V1 | F_EVIDX | F_INDIRECT) & VIRTIO_STATUS_FEATURES_OK);
-    assert_int_equal(virtio_mmio_driver_features(d->t), F_V1 | F_EVIDX | F_INDIRECT);
+    assert_false(vdrv_negotiate(&d->v, F_V1 | (1ull << 40)) & VIRTIO_STATUS_FEATURES_OK);
+    assert_false(vdrv_negotiate(&d->v, F_V1 | 1) & VIRTIO_STATUS_FEATURES_OK);
+    assert_true(vdrv_negotiate(&d->v, F_V1 | F_EVIDX | F_INDIRECT) & VIRTIO_STATUS_FEATURES_OK);
+    assert_int_equal(virtio_mmio_driver_features(d->v.t), F_V1 | F_EVIDX | F_INDIRECT);
     /* Features are frozen after FEATURES_OK. */
-    wr(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-    wr(d, VIRTIO_MMIO_DRIVER_FEATURES, 0);
-    assert_int_equal(virtio_mmio_driver_features(d->t), F_V1 | F_EVIDX | F_INDIRECT);
+    vdrv_wr(&d->v, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+    vdrv_wr(&d->v, VIRTIO_MMIO_DRIVER_FEATURES, 0);
+    assert_int_equal(virtio_mmio_driver_features(d->v.t), F_V1 | F_EVIDX | F_INDIRECT);
     /* DRIVER_OK without FEATURES_OK is not accepted. */
-    wr(d, VIRTIO_MMIO_STATUS, 0);
-    wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK);
-    assert_int_equal(rd(d, VIRTIO_MMIO_STATUS), VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+    vdrv_wr(&d->v, VIRTIO_MMIO_STATUS, 0);
+    vdrv_wr(&d->v, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_STATUS), VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
     /* Clearing bits other than by reset is ignored. */
-    wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
-    assert_int_equal(rd(d, VIRTIO_MMIO_STATUS), VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+    vdrv_wr(&d->v, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_STATUS), VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
     /* The driver cannot set NEEDS_RESET. */
-    wr(d, VIRTIO_MMIO_STATUS, 0x43);
-    assert_false(broken(d));
+    vdrv_wr(&d->v, VIRTIO_MMIO_STATUS, 0x43);
+    assert_false(vdrv_broken(&d->v));
 }
 
 static void test_rng_basic(void **state) {
     struct drv *d = *state;
     full_init(d, F_V1);
     assert_false(d->irq_level);
-    set_desc(d, 0, BUF, 64, VIRTQ_DESC_F_WRITE, 0);
-    post(d, 0);
-    notify(d);
-    assert_int_equal(used_idx(d), 1);
-    assert_int_equal(used_id(d, 0), 0);
-    assert_int_equal(used_len(d, 0), 64);
+    vdrv_set_desc(&d->v, 0, 0, BUF, 64, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_post(&d->v, 0, 0);
+    vdrv_notify(&d->v, 0);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 1);
+    assert_int_equal(vdrv_used_id(&d->v, 0, 0), 0);
+    assert_int_equal(vdrv_used_len(&d->v, 0, 0), 64);
     assert_false(all_zero(host(d, BUF), 64));
     assert_true(all_zero(host(d, BUF + 64), 64)); /* nothing beyond the buffer */
     assert_true(d->irq_level);
-    assert_int_equal(rd(d, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
-    wr(d, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
-    assert_int_equal(rd(d, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
+    vdrv_wr(&d->v, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
     assert_false(d->irq_level);
 
     /* A second request gets different bytes. */
-    set_desc(d, 1, BUF + 0x1000, 64, VIRTQ_DESC_F_WRITE, 0);
-    post(d, 1);
-    notify(d);
-    assert_int_equal(used_idx(d), 2);
-    assert_int_equal(used_id(d, 1), 1);
-    assert_int_equal(used_len(d, 1), 64);
+    vdrv_set_desc(&d->v, 0, 1, BUF + 0x1000, 64, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_post(&d->v, 0, 1);
+    vdrv_notify(&d->v, 0);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 2);
+    assert_int_equal(vdrv_used_id(&d->v, 0, 1), 1);
+    assert_int_equal(vdrv_used_len(&d->v, 0, 1), 64);
     assert_memory_not_equal(host(d, BUF), host(d, BUF + 0x1000), 64);
     assert_true(d->irq_level);
     assert_int_equal(d->irq_raises, 2);
 
     /* Several requests with one notify, wrapping round the ring. */
-    wr(d, VIRTIO_MMIO_INTERRUPT_ACK, 1);
+    vdrv_wr(&d->v, VIRTIO_MMIO_INTERRUPT_ACK, 1);
     for (unsigned round = 0; round < 3; round++) {
         for (unsigned i = 0; i < QSIZE; i++) {
-            set_desc(d, i, BUF + 0x100 * i, 16 + i, VIRTQ_DESC_F_WRITE, 0);
-            post(d, (uint16_t)i);
+            vdrv_set_desc(&d->v, 0, i, BUF + 0x100 * i, 16 + i, VIRTQ_DESC_F_WRITE, 0);
+            vdrv_post(&d->v, 0, (uint16_t)i);
         }
-        uint16_t before = used_idx(d);
-        notify(d);
-        assert_int_equal(used_idx(d), (uint16_t)(before + QSIZE));
+        uint16_t before = vdrv_used_idx(&d->v, 0);
+        vdrv_notify(&d->v, 0);
+        assert_int_equal(vdrv_used_idx(&d->v, 0), (uint16_t)(before + QSIZE));
         for (unsigned i = 0; i < QSIZE; i++) {
-            assert_int_equal(used_id(d, before + i), i);
-            assert_int_equal(used_len(d, before + i), 16 + i);
+            assert_int_equal(vdrv_used_id(&d->v, 0, before + i), i);
+            assert_int_equal(vdrv_used_len(&d->v, 0, before + i), 16 + i);
         }
     }
-    assert_false(broken(d));
+    assert_false(vdrv_broken(&d->v));
 
     /* A request without writable buffers gets 0 bytes. */
-    set_desc(d, 0, BUF, 64, 0, 0);
-    post(d, 0);
-    notify(d);
-    assert_int_equal(used_len(d, used_idx(d) - 1), 0);
-    assert_false(broken(d));
+    vdrv_set_desc(&d->v, 0, 0, BUF, 64, 0, 0);
+    vdrv_post(&d->v, 0, 0);
+    vdrv_notify(&d->v, 0);
+    assert_int_equal(vdrv_used_len(&d->v, 0, vdrv_used_idx(&d->v, 0) - 1), 0);
+    assert_false(vdrv_broken(&d->v));
 }
 
 static void test_no_interrupt_flag(void **state) {
     struct drv *d = *state;
     full_init(d, F_V1);
-    put16(d, AVAIL, VIRTQ_AVAIL_F_NO_INTERRUPT);
-    set_desc(d, 0, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
-    post(d, 0);
-    notify(d);
-    assert_int_equal(used_idx(d), 1);
+    vdrv_put16(&d->v, AVAIL, VIRTQ_AVAIL_F_NO_INTERRUPT);
+    vdrv_set_desc(&d->v, 0, 0, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_post(&d->v, 0, 0);
+    vdrv_notify(&d->v, 0);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 1);
     assert_false(d->irq_level);
-    assert_int_equal(rd(d, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
 }
 
 static void test_chained(void **state) {
     struct drv *d = *state;
     full_init(d, F_V1);
     memset(host(d, BUF), 0, 0x1000);
-    set_desc(d, 3, BUF, 16, VIRTQ_DESC_F_NEXT, 5);                                 /* readable */
-    set_desc(d, 5, BUF + 0x100, 10, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1);    /* writable */
-    set_desc(d, 1, BUF + 0x200, 20, VIRTQ_DESC_F_WRITE, 0);                        /* writable, end */
-    post(d, 3);
-    notify(d);
-    assert_int_equal(used_idx(d), 1);
-    assert_int_equal(used_id(d, 0), 3);
-    assert_int_equal(used_len(d, 0), 30);
+    vdrv_set_desc(&d->v, 0, 3, BUF, 16, VIRTQ_DESC_F_NEXT, 5);                                 /* readable */
+    vdrv_set_desc(&d->v, 0, 5, BUF + 0x100, 10, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1);    /* writable */
+    vdrv_set_desc(&d->v, 0, 1, BUF + 0x200, 20, VIRTQ_DESC_F_WRITE, 0);                        /* writable, end */
+    vdrv_post(&d->v, 0, 3);
+    vdrv_notify(&d->v, 0);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 1);
+    assert_int_equal(vdrv_used_id(&d->v, 0, 0), 3);
+    assert_int_equal(vdrv_used_len(&d->v, 0, 0), 30);
     assert_true(all_zero(host(d, BUF), 16)); /* readable part untouched */
     assert_false(all_zero(host(d, BUF + 0x100), 10));
     assert_true(all_zero(host(d, BUF + 0x10a), 0xf6));
     assert_false(all_zero(host(d, BUF + 0x200), 20));
-    assert_false(broken(d));
+    assert_false(vdrv_broken(&d->v));
 
     /* A readable buffer after a writable one breaks the device. */
-    set_desc(d, 0, BUF, 16, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
-    set_desc(d, 2, BUF + 0x100, 16, 0, 0);
-    post(d, 0);
-    notify(d);
-    assert_int_equal(used_idx(d), 1);
-    assert_true(broken(d));
-    assert_true(rd(d, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG);
+    vdrv_set_desc(&d->v, 0, 0, BUF, 16, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+    vdrv_set_desc(&d->v, 0, 2, BUF + 0x100, 16, 0, 0);
+    vdrv_post(&d->v, 0, 0);
+    vdrv_notify(&d->v, 0);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 1);
+    assert_true(vdrv_broken(&d->v));
+    assert_true(vdrv_rd(&d->v, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG);
     assert_true(d->irq_level);
 }
 
@@ -338,28 +244,28 @@ static void test_indirect(void **state) {
     struct drv *d = *state;
     full_init(d, F_V1 | F_INDIRECT);
     memset(host(d, BUF), 0, 0x1000);
-    desc_at(d, TABLE, 0, BUF, 8, VIRTQ_DESC_F_NEXT, 2);
-    desc_at(d, TABLE, 2, BUF + 0x100, 32, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1);
-    desc_at(d, TABLE, 1, BUF + 0x200, 48, VIRTQ_DESC_F_WRITE, 0);
-    set_desc(d, 4, TABLE, 3 * 16, VIRTQ_DESC_F_INDIRECT, 0);
-    post(d, 4);
-    notify(d);
-    assert_int_equal(used_idx(d), 1);
-    assert_int_equal(used_id(d, 0), 4);
-    assert_int_equal(used_len(d, 0), 80);
+    vdrv_desc_at(&d->v, TABLE, 0, BUF, 8, VIRTQ_DESC_F_NEXT, 2);
+    vdrv_desc_at(&d->v, TABLE, 2, BUF + 0x100, 32, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1);
+    vdrv_desc_at(&d->v, TABLE, 1, BUF + 0x200, 48, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_set_desc(&d->v, 0, 4, TABLE, 3 * 16, VIRTQ_DESC_F_INDIRECT, 0);
+    vdrv_post(&d->v, 0, 4);
+    vdrv_notify(&d->v, 0);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 1);
+    assert_int_equal(vdrv_used_id(&d->v, 0, 0), 4);
+    assert_int_equal(vdrv_used_len(&d->v, 0, 0), 80);
     assert_true(all_zero(host(d, BUF), 8));
     assert_false(all_zero(host(d, BUF + 0x100), 32));
     assert_false(all_zero(host(d, BUF + 0x200), 48));
-    assert_false(broken(d));
+    assert_false(vdrv_broken(&d->v));
 
     /* A direct descriptor chained to an indirect one is fine too. */
-    set_desc(d, 0, BUF + 0x300, 4, VIRTQ_DESC_F_NEXT, 1);
-    set_desc(d, 1, TABLE, 3 * 16, VIRTQ_DESC_F_INDIRECT, 0);
-    post(d, 0);
-    notify(d);
-    assert_int_equal(used_idx(d), 2);
-    assert_int_equal(used_len(d, 1), 80);
-    assert_false(broken(d));
+    vdrv_set_desc(&d->v, 0, 0, BUF + 0x300, 4, VIRTQ_DESC_F_NEXT, 1);
+    vdrv_set_desc(&d->v, 0, 1, TABLE, 3 * 16, VIRTQ_DESC_F_INDIRECT, 0);
+    vdrv_post(&d->v, 0, 0);
+    vdrv_notify(&d->v, 0);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 2);
+    assert_int_equal(vdrv_used_len(&d->v, 0, 1), 80);
+    assert_false(vdrv_broken(&d->v));
 }
 
 /* Each case breaks a fresh device with one bad chain posted at descriptor 0. */
@@ -368,103 +274,103 @@ static void expect_broken_after(struct drv *d, void (*build)(struct drv *d)) {
     memset(host(d, TABLE), 0, 0x1000);
     d->irq_raises = 0;
     build(d);
-    notify(d);
-    assert_true(broken(d));
-    assert_int_equal(used_idx(d), 0);
-    assert_true(rd(d, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG);
+    vdrv_notify(&d->v, 0);
+    assert_true(vdrv_broken(&d->v));
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 0);
+    assert_true(vdrv_rd(&d->v, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG);
     assert_true(d->irq_level);
     assert_int_equal(d->irq_raises, 1);
     /* Once broken the device ignores notifications. */
-    set_desc(d, 7, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
-    post(d, 7);
-    notify(d);
-    assert_int_equal(used_idx(d), 0);
+    vdrv_set_desc(&d->v, 0, 7, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_post(&d->v, 0, 7);
+    vdrv_notify(&d->v, 0);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 0);
     /* The driver recovers by resetting. */
-    wr(d, VIRTIO_MMIO_STATUS, 0);
-    assert_false(broken(d));
+    vdrv_wr(&d->v, VIRTIO_MMIO_STATUS, 0);
+    assert_false(vdrv_broken(&d->v));
     assert_false(d->irq_level);
-    assert_int_equal(rd(d, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
     full_init(d, F_V1);
-    set_desc(d, 0, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
-    post(d, 0);
-    notify(d);
-    assert_int_equal(used_idx(d), 1);
-    assert_int_equal(used_len(d, 0), 8);
-    assert_false(broken(d));
+    vdrv_set_desc(&d->v, 0, 0, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_post(&d->v, 0, 0);
+    vdrv_notify(&d->v, 0);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 1);
+    assert_int_equal(vdrv_used_len(&d->v, 0, 0), 8);
+    assert_false(vdrv_broken(&d->v));
 }
 
 static void build_loop(struct drv *d) {
-    set_desc(d, 0, BUF, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1);
-    set_desc(d, 1, BUF, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 0);
-    post(d, 0);
+    vdrv_set_desc(&d->v, 0, 0, BUF, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1);
+    vdrv_set_desc(&d->v, 0, 1, BUF, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 0);
+    vdrv_post(&d->v, 0, 0);
 }
 static void build_self_loop(struct drv *d) {
-    set_desc(d, 0, BUF, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 0);
-    post(d, 0);
+    vdrv_set_desc(&d->v, 0, 0, BUF, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 0);
+    vdrv_post(&d->v, 0, 0);
 }
-static void build_head_out_of_range(struct drv *d) { post(d, 200); }
+static void build_head_out_of_range(struct drv *d) { vdrv_post(&d->v, 0, 200); }
 static void build_next_out_of_range(struct drv *d) {
-    set_desc(d, 0, BUF, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, QSIZE);
-    post(d, 0);
+    vdrv_set_desc(&d->v, 0, 0, BUF, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, QSIZE);
+    vdrv_post(&d->v, 0, 0);
 }
 static void build_buffer_out_of_ram(struct drv *d) {
-    set_desc(d, 0, 0x1000, 64, VIRTQ_DESC_F_WRITE, 0);
-    post(d, 0);
+    vdrv_set_desc(&d->v, 0, 0, 0x1000, 64, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_post(&d->v, 0, 0);
 }
 static void build_buffer_straddles_ram_end(struct drv *d) {
-    set_desc(d, 0, MEM_BASE + MEM_SIZE - 8, 64, VIRTQ_DESC_F_WRITE, 0);
-    post(d, 0);
+    vdrv_set_desc(&d->v, 0, 0, MEM_BASE + MEM_SIZE - 8, 64, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_post(&d->v, 0, 0);
 }
 static void build_buffer_wraps(struct drv *d) {
-    set_desc(d, 0, ~0ull - 4, 64, VIRTQ_DESC_F_WRITE, 0);
-    post(d, 0);
+    vdrv_set_desc(&d->v, 0, 0, ~0ull - 4, 64, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_post(&d->v, 0, 0);
 }
 static void build_indirect_loop(struct drv *d) {
-    desc_at(d, TABLE, 0, BUF, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1);
-    desc_at(d, TABLE, 1, BUF, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 0);
-    set_desc(d, 0, TABLE, 32, VIRTQ_DESC_F_INDIRECT, 0);
-    post(d, 0);
+    vdrv_desc_at(&d->v, TABLE, 0, BUF, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1);
+    vdrv_desc_at(&d->v, TABLE, 1, BUF, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 0);
+    vdrv_set_desc(&d->v, 0, 0, TABLE, 32, VIRTQ_DESC_F_INDIRECT, 0);
+    vdrv_post(&d->v, 0, 0);
 }
 static void build_indirect_next_out_of_table(struct drv *d) {
-    desc_at(d, TABLE, 0, BUF, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
-    desc_at(d, TABLE, 2, BUF, 8, VIRTQ_DESC_F_WRITE, 0); /* present, but outside the 2-entry table */
-    set_desc(d, 0, TABLE, 32, VIRTQ_DESC_F_INDIRECT, 0);
-    post(d, 0);
+    vdrv_desc_at(&d->v, TABLE, 0, BUF, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+    vdrv_desc_at(&d->v, TABLE, 2, BUF, 8, VIRTQ_DESC_F_WRITE, 0); /* present, but outside the 2-entry table */
+    vdrv_set_desc(&d->v, 0, 0, TABLE, 32, VIRTQ_DESC_F_INDIRECT, 0);
+    vdrv_post(&d->v, 0, 0);
 }
 static void build_nested_indirect(struct drv *d) {
-    desc_at(d, TABLE, 0, TABLE + 0x100, 16, VIRTQ_DESC_F_INDIRECT, 0);
-    desc_at(d, TABLE + 0x100, 0, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
-    set_desc(d, 0, TABLE, 16, VIRTQ_DESC_F_INDIRECT, 0);
-    post(d, 0);
+    vdrv_desc_at(&d->v, TABLE, 0, TABLE + 0x100, 16, VIRTQ_DESC_F_INDIRECT, 0);
+    vdrv_desc_at(&d->v, TABLE + 0x100, 0, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_set_desc(&d->v, 0, 0, TABLE, 16, VIRTQ_DESC_F_INDIRECT, 0);
+    vdrv_post(&d->v, 0, 0);
 }
 static void build_indirect_bad_len(struct drv *d) {
-    desc_at(d, TABLE, 0, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
-    set_desc(d, 0, TABLE, 24, VIRTQ_DESC_F_INDIRECT, 0);
-    post(d, 0);
+    vdrv_desc_at(&d->v, TABLE, 0, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_set_desc(&d->v, 0, 0, TABLE, 24, VIRTQ_DESC_F_INDIRECT, 0);
+    vdrv_post(&d->v, 0, 0);
 }
 static void build_indirect_zero_len(struct drv *d) {
-    set_desc(d, 0, TABLE, 0, VIRTQ_DESC_F_INDIRECT, 0);
-    post(d, 0);
+    vdrv_set_desc(&d->v, 0, 0, TABLE, 0, VIRTQ_DESC_F_INDIRECT, 0);
+    vdrv_post(&d->v, 0, 0);
 }
 static void build_indirect_huge(struct drv *d) {
-    set_desc(d, 0, TABLE, 16 * 2048, VIRTQ_DESC_F_INDIRECT, 0);
-    post(d, 0);
+    vdrv_set_desc(&d->v, 0, 0, TABLE, 16 * 2048, VIRTQ_DESC_F_INDIRECT, 0);
+    vdrv_post(&d->v, 0, 0);
 }
 static void build_indirect_table_out_of_ram(struct drv *d) {
-    set_desc(d, 0, 0x2000, 32, VIRTQ_DESC_F_INDIRECT, 0);
-    post(d, 0);
+    vdrv_set_desc(&d->v, 0, 0, 0x2000, 32, VIRTQ_DESC_F_INDIRECT, 0);
+    vdrv_post(&d->v, 0, 0);
 }
 static void build_indirect_with_next(struct drv *d) {
-    desc_at(d, TABLE, 0, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
-    set_desc(d, 0, TABLE, 16, VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_NEXT, 1);
-    set_desc(d, 1, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
-    post(d, 0);
+    vdrv_desc_at(&d->v, TABLE, 0, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_set_desc(&d->v, 0, 0, TABLE, 16, VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_NEXT, 1);
+    vdrv_set_desc(&d->v, 0, 1, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_post(&d->v, 0, 0);
 }
 static void build_avail_idx_jump(struct drv *d) {
-    set_desc(d, 0, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
-    post(d, 0);
-    d->avail_idx = 100;
-    put16(d, AVAIL + 2, d->avail_idx);
+    vdrv_set_desc(&d->v, 0, 0, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_post(&d->v, 0, 0);
+    d->v.q[0].avail_idx = 100;
+    vdrv_put16(&d->v, AVAIL + 2, d->v.q[0].avail_idx);
 }
 
 static void test_desc_loop(void **s) {
@@ -494,132 +400,132 @@ static void test_avail_idx_jump(void **s) { expect_broken_after(*s, build_avail_
 
 static void test_ring_out_of_ram(void **state) {
     struct drv *d = *state;
-    assert_true(negotiate(d, F_V1) & VIRTIO_STATUS_FEATURES_OK);
-    wr(d, VIRTIO_MMIO_QUEUE_SEL, 0);
-    wr(d, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
-    wr(d, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x1000); /* not RAM */
-    wr(d, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)AVAIL);
-    wr(d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)USED);
-    wr(d, VIRTIO_MMIO_QUEUE_READY, 1);
-    assert_int_equal(rd(d, VIRTIO_MMIO_QUEUE_READY), 0);
-    assert_true(broken(d));
+    assert_true(vdrv_negotiate(&d->v, F_V1) & VIRTIO_STATUS_FEATURES_OK);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_SEL, 0);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x1000); /* not RAM */
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)AVAIL);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)USED);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_READY, 1);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_QUEUE_READY), 0);
+    assert_true(vdrv_broken(&d->v));
     /* Used ring straddling the end of RAM. */
-    wr(d, VIRTIO_MMIO_STATUS, 0);
-    assert_true(negotiate(d, F_V1) & VIRTIO_STATUS_FEATURES_OK);
-    wr(d, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
-    wr(d, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)DESC);
-    wr(d, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)AVAIL);
-    wr(d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)(MEM_BASE + MEM_SIZE - 16));
-    wr(d, VIRTIO_MMIO_QUEUE_READY, 1);
-    assert_int_equal(rd(d, VIRTIO_MMIO_QUEUE_READY), 0);
-    assert_true(broken(d));
+    vdrv_wr(&d->v, VIRTIO_MMIO_STATUS, 0);
+    assert_true(vdrv_negotiate(&d->v, F_V1) & VIRTIO_STATUS_FEATURES_OK);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)DESC);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)AVAIL);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)(MEM_BASE + MEM_SIZE - 16));
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_READY, 1);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_QUEUE_READY), 0);
+    assert_true(vdrv_broken(&d->v));
     /* Misaligned descriptor table. */
-    wr(d, VIRTIO_MMIO_STATUS, 0);
-    assert_true(negotiate(d, F_V1) & VIRTIO_STATUS_FEATURES_OK);
-    wr(d, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
-    wr(d, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)DESC + 8);
-    wr(d, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)AVAIL);
-    wr(d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)USED);
-    wr(d, VIRTIO_MMIO_QUEUE_READY, 1);
-    assert_int_equal(rd(d, VIRTIO_MMIO_QUEUE_READY), 0);
-    assert_true(broken(d));
+    vdrv_wr(&d->v, VIRTIO_MMIO_STATUS, 0);
+    assert_true(vdrv_negotiate(&d->v, F_V1) & VIRTIO_STATUS_FEATURES_OK);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)DESC + 8);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)AVAIL);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)USED);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_READY, 1);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_QUEUE_READY), 0);
+    assert_true(vdrv_broken(&d->v));
 }
 
 static void test_queue_size(void **state) {
     struct drv *d = *state;
     static const uint32_t bad[] = {0, 3, 6, 100, 255, 512, 1024, 65536, 0xffffffffu};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_true(negotiate(d, F_V1) & VIRTIO_STATUS_FEATURES_OK);
+        assert_true(vdrv_negotiate(&d->v, F_V1) & VIRTIO_STATUS_FEATURES_OK);
         setup_queue(d, bad[i]);
-        assert_int_equal(rd(d, VIRTIO_MMIO_QUEUE_READY), 0);
-        driver_ok(d);
-        notify(d); /* harmless */
-        assert_false(broken(d));
+        assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_QUEUE_READY), 0);
+        vdrv_driver_ok(&d->v);
+        vdrv_notify(&d->v, 0); /* harmless */
+        assert_false(vdrv_broken(&d->v));
     }
     static const uint32_t good[] = {1, 2, 64, 256};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-        assert_true(negotiate(d, F_V1) & VIRTIO_STATUS_FEATURES_OK);
+        assert_true(vdrv_negotiate(&d->v, F_V1) & VIRTIO_STATUS_FEATURES_OK);
         setup_queue(d, good[i]);
-        assert_int_equal(rd(d, VIRTIO_MMIO_QUEUE_READY), 1);
-        driver_ok(d);
-        set_desc(d, 0, BUF, 4, VIRTQ_DESC_F_WRITE, 0);
-        post(d, 0);
-        notify(d);
-        assert_int_equal(used_idx(d), 1);
-        assert_false(broken(d));
+        assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_QUEUE_READY), 1);
+        vdrv_driver_ok(&d->v);
+        vdrv_set_desc(&d->v, 0, 0, BUF, 4, VIRTQ_DESC_F_WRITE, 0);
+        vdrv_post(&d->v, 0, 0);
+        vdrv_notify(&d->v, 0);
+        assert_int_equal(vdrv_used_idx(&d->v, 0), 1);
+        assert_false(vdrv_broken(&d->v));
     }
     /* The queue that does not exist cannot be made ready. */
-    assert_true(negotiate(d, F_V1) & VIRTIO_STATUS_FEATURES_OK);
-    wr(d, VIRTIO_MMIO_QUEUE_SEL, 1);
-    wr(d, VIRTIO_MMIO_QUEUE_NUM, 8);
-    wr(d, VIRTIO_MMIO_QUEUE_READY, 1);
-    assert_int_equal(rd(d, VIRTIO_MMIO_QUEUE_READY), 0);
+    assert_true(vdrv_negotiate(&d->v, F_V1) & VIRTIO_STATUS_FEATURES_OK);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_SEL, 1);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_NUM, 8);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_READY, 1);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_QUEUE_READY), 0);
     /* Queue setup before FEATURES_OK is refused. */
-    wr(d, VIRTIO_MMIO_STATUS, 0);
-    wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+    vdrv_wr(&d->v, VIRTIO_MMIO_STATUS, 0);
+    vdrv_wr(&d->v, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
     setup_queue(d, QSIZE);
-    assert_int_equal(rd(d, VIRTIO_MMIO_QUEUE_READY), 0);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_QUEUE_READY), 0);
 }
 
 static void test_notify_before_driver_ok(void **state) {
     struct drv *d = *state;
-    assert_true(negotiate(d, F_V1) & VIRTIO_STATUS_FEATURES_OK);
+    assert_true(vdrv_negotiate(&d->v, F_V1) & VIRTIO_STATUS_FEATURES_OK);
     setup_queue(d, QSIZE);
-    set_desc(d, 0, BUF, 16, VIRTQ_DESC_F_WRITE, 0);
-    post(d, 0);
-    notify(d);
-    assert_int_equal(used_idx(d), 0);
+    vdrv_set_desc(&d->v, 0, 0, BUF, 16, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_post(&d->v, 0, 0);
+    vdrv_notify(&d->v, 0);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 0);
     assert_false(d->irq_level);
-    driver_ok(d);
-    notify(d);
-    assert_int_equal(used_idx(d), 1);
-    assert_int_equal(used_len(d, 0), 16);
+    vdrv_driver_ok(&d->v);
+    vdrv_notify(&d->v, 0);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 1);
+    assert_int_equal(vdrv_used_len(&d->v, 0, 0), 16);
     /* Notifying a queue that does not exist does nothing. */
-    wr(d, VIRTIO_MMIO_QUEUE_NOTIFY, 5);
-    wr(d, VIRTIO_MMIO_QUEUE_NOTIFY, 0xffffffffu);
-    assert_false(broken(d));
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_NOTIFY, 5);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_NOTIFY, 0xffffffffu);
+    assert_false(vdrv_broken(&d->v));
 }
 
 static void test_event_idx(void **state) {
     struct drv *d = *state;
     full_init(d, F_V1 | F_EVIDX);
     /* used_event = 5: the driver wants no interrupt before entry 5. */
-    set_used_event(d, 5);
-    set_desc(d, 0, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
-    post(d, 0);
-    notify(d);
-    assert_int_equal(used_idx(d), 1);
+    vdrv_set_used_event(&d->v, 0, 5);
+    vdrv_set_desc(&d->v, 0, 0, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_post(&d->v, 0, 0);
+    vdrv_notify(&d->v, 0);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 1);
     assert_false(d->irq_level);
-    assert_int_equal(rd(d, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
     /* The device asks to be notified at the next avail entry. */
-    assert_int_equal(avail_event(d), 1);
+    assert_int_equal(vdrv_avail_event(&d->v, 0), 1);
     /* used_event = 1: the next used entry (index 1) interrupts. */
-    set_used_event(d, 1);
-    post(d, 0);
-    notify(d);
-    assert_int_equal(used_idx(d), 2);
+    vdrv_set_used_event(&d->v, 0, 1);
+    vdrv_post(&d->v, 0, 0);
+    vdrv_notify(&d->v, 0);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 2);
     assert_true(d->irq_level);
-    assert_int_equal(avail_event(d), 2);
-    wr(d, VIRTIO_MMIO_INTERRUPT_ACK, 1);
+    assert_int_equal(vdrv_avail_event(&d->v, 0), 2);
+    vdrv_wr(&d->v, VIRTIO_MMIO_INTERRUPT_ACK, 1);
     assert_false(d->irq_level);
     /* A batch of 4 crossing used_event = 4 interrupts once. */
-    set_used_event(d, 4);
-    for (int i = 0; i < 4; i++) post(d, 0);
-    notify(d);
-    assert_int_equal(used_idx(d), 6);
+    vdrv_set_used_event(&d->v, 0, 4);
+    for (int i = 0; i < 4; i++) vdrv_post(&d->v, 0, 0);
+    vdrv_notify(&d->v, 0);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 6);
     assert_true(d->irq_level);
-    wr(d, VIRTIO_MMIO_INTERRUPT_ACK, 1);
+    vdrv_wr(&d->v, VIRTIO_MMIO_INTERRUPT_ACK, 1);
     /* A batch not reaching used_event does not. */
-    set_used_event(d, 20);
-    for (int i = 0; i < 3; i++) post(d, 0);
-    notify(d);
-    assert_int_equal(used_idx(d), 9);
+    vdrv_set_used_event(&d->v, 0, 20);
+    for (int i = 0; i < 3; i++) vdrv_post(&d->v, 0, 0);
+    vdrv_notify(&d->v, 0);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 9);
     assert_false(d->irq_level);
     /* With event index the flags field is ignored. */
-    put16(d, AVAIL, VIRTQ_AVAIL_F_NO_INTERRUPT);
-    set_used_event(d, 9);
-    post(d, 0);
-    notify(d);
+    vdrv_put16(&d->v, AVAIL, VIRTQ_AVAIL_F_NO_INTERRUPT);
+    vdrv_set_used_event(&d->v, 0, 9);
+    vdrv_post(&d->v, 0, 0);
+    vdrv_notify(&d->v, 0);
     assert_true(d->irq_level);
 }
 
@@ -630,32 +536,32 @@ static void test_bad_registers(void **state) {
     for (int pass = 0; pass < 2; pass++) {
         for (uint64_t off = 0; off < 0x1000; off++)
             for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
-                uint64_t v = virtio_mmio_ops.read(d->t, off, sizes[s]);
+                uint64_t v = virtio_mmio_ops.read(d->v.t, off, sizes[s]);
                 if (sizes[s] != 4 && off < VIRTIO_MMIO_CONFIG) assert_int_equal(v, 0);
                 if (off < VIRTIO_MMIO_CONFIG && (off & 3)) assert_int_equal(v, 0);
             }
-        assert_int_equal(virtio_mmio_ops.read(d->t, ~0ull, 4), 0);
-        assert_int_equal(virtio_mmio_ops.read(d->t, 1ull << 40, 4), 0);
+        assert_int_equal(virtio_mmio_ops.read(d->v.t, ~0ull, 4), 0);
+        assert_int_equal(virtio_mmio_ops.read(d->v.t, 1ull << 40, 4), 0);
         full_init(d, F_V1);
     }
     /* Narrow, wide or misaligned writes to registers are ignored. */
-    virtio_mmio_ops.write(d->t, VIRTIO_MMIO_STATUS, 0, 1);
-    virtio_mmio_ops.write(d->t, VIRTIO_MMIO_STATUS, 0, 2);
-    virtio_mmio_ops.write(d->t, VIRTIO_MMIO_STATUS, 0, 8);
-    virtio_mmio_ops.write(d->t, VIRTIO_MMIO_STATUS + 1, 0, 4);
-    virtio_mmio_ops.write(d->t, VIRTIO_MMIO_STATUS, 0, 3);
-    assert_int_equal(rd(d, VIRTIO_MMIO_STATUS), 0xf);
-    assert_int_equal(virtio_mmio_ops.read(d->t, VIRTIO_MMIO_MAGIC_VALUE, 2), 0);
-    assert_int_equal(virtio_mmio_ops.read(d->t, VIRTIO_MMIO_MAGIC_VALUE, 8), 0);
+    virtio_mmio_ops.write(d->v.t, VIRTIO_MMIO_STATUS, 0, 1);
+    virtio_mmio_ops.write(d->v.t, VIRTIO_MMIO_STATUS, 0, 2);
+    virtio_mmio_ops.write(d->v.t, VIRTIO_MMIO_STATUS, 0, 8);
+    virtio_mmio_ops.write(d->v.t, VIRTIO_MMIO_STATUS + 1, 0, 4);
+    virtio_mmio_ops.write(d->v.t, VIRTIO_MMIO_STATUS, 0, 3);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_STATUS), 0xf);
+    assert_int_equal(virtio_mmio_ops.read(d->v.t, VIRTIO_MMIO_MAGIC_VALUE, 2), 0);
+    assert_int_equal(virtio_mmio_ops.read(d->v.t, VIRTIO_MMIO_MAGIC_VALUE, 8), 0);
     /* Read-only registers ignore writes. */
-    wr(d, VIRTIO_MMIO_MAGIC_VALUE, 0);
-    wr(d, VIRTIO_MMIO_INTERRUPT_STATUS, 3);
-    assert_int_equal(rd(d, VIRTIO_MMIO_MAGIC_VALUE), VIRTIO_MMIO_MAGIC);
-    assert_int_equal(rd(d, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+    vdrv_wr(&d->v, VIRTIO_MMIO_MAGIC_VALUE, 0);
+    vdrv_wr(&d->v, VIRTIO_MMIO_INTERRUPT_STATUS, 3);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_MAGIC_VALUE), VIRTIO_MMIO_MAGIC);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
     /* Queue addresses are frozen while the queue is ready. */
-    wr(d, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x1000);
-    wr(d, VIRTIO_MMIO_QUEUE_NUM, 2);
-    assert_int_equal(rd(d, VIRTIO_MMIO_QUEUE_DESC_LOW), (uint32_t)DESC);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x1000);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_NUM, 2);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_QUEUE_DESC_LOW), (uint32_t)DESC);
     /* Garbage everywhere (except Status and the queue registers, which
      * would legitimately reset or reconfigure) leaves the device working. */
     srand(1234);
@@ -664,77 +570,76 @@ static void test_bad_registers(void **state) {
         if (off >= VIRTIO_MMIO_QUEUE_SEL && off < VIRTIO_MMIO_QUEUE_NOTIFY) continue;
         if ((off & ~3ull) == VIRTIO_MMIO_STATUS || (off & ~3ull) == VIRTIO_MMIO_QUEUE_NOTIFY) continue;
         if (off >= VIRTIO_MMIO_QUEUE_DESC_LOW && off < VIRTIO_MMIO_SHM_SEL) continue;
-        virtio_mmio_ops.write(d->t, off, ((uint64_t)rand() << 32) | (uint64_t)rand(), sizes[rand() % 9]);
+        virtio_mmio_ops.write(d->v.t, off, ((uint64_t)rand() << 32) | (uint64_t)rand(), sizes[rand() % 9]);
     }
-    wr(d, VIRTIO_MMIO_QUEUE_SEL, 0);
-    wr(d, VIRTIO_MMIO_INTERRUPT_ACK, 3);
-    assert_int_equal(rd(d, VIRTIO_MMIO_STATUS), 0xf);
-    set_desc(d, 0, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
-    post(d, 0);
-    notify(d);
-    assert_int_equal(used_idx(d), 1);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_SEL, 0);
+    vdrv_wr(&d->v, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_STATUS), 0xf);
+    vdrv_set_desc(&d->v, 0, 0, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_post(&d->v, 0, 0);
+    vdrv_notify(&d->v, 0);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 1);
     assert_true(d->irq_level);
 }
 
 static void test_reset_mid_use(void **state) {
     struct drv *d = *state;
     full_init(d, F_V1 | F_EVIDX | F_INDIRECT);
-    set_desc(d, 0, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
-    post(d, 0);
-    notify(d);
-    post(d, 0); /* posted but never notified */
+    vdrv_set_desc(&d->v, 0, 0, BUF, 8, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_post(&d->v, 0, 0);
+    vdrv_notify(&d->v, 0);
+    vdrv_post(&d->v, 0, 0); /* posted but never notified */
     assert_true(d->irq_level);
-    wr(d, VIRTIO_MMIO_STATUS, 0);
-    assert_int_equal(rd(d, VIRTIO_MMIO_STATUS), 0);
-    assert_int_equal(rd(d, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+    vdrv_wr(&d->v, VIRTIO_MMIO_STATUS, 0);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_STATUS), 0);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
     assert_false(d->irq_level);
-    wr(d, VIRTIO_MMIO_QUEUE_SEL, 0);
-    assert_int_equal(rd(d, VIRTIO_MMIO_QUEUE_READY), 0);
-    assert_int_equal(virtio_mmio_driver_features(d->t), 0);
-    notify(d); /* nothing happens after reset */
-    assert_int_equal(used_idx(d), 1);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_SEL, 0);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_QUEUE_READY), 0);
+    assert_int_equal(virtio_mmio_driver_features(d->v.t), 0);
+    vdrv_notify(&d->v, 0); /* nothing happens after reset */
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 1);
     /* Fresh start with fresh rings: indices restart at 0. */
     full_init(d, F_V1);
-    set_desc(d, 2, BUF, 12, VIRTQ_DESC_F_WRITE, 0);
-    post(d, 2);
-    notify(d);
-    assert_int_equal(used_idx(d), 1);
-    assert_int_equal(used_id(d, 0), 2);
-    assert_int_equal(used_len(d, 0), 12);
+    vdrv_set_desc(&d->v, 0, 2, BUF, 12, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_post(&d->v, 0, 2);
+    vdrv_notify(&d->v, 0);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 1);
+    assert_int_equal(vdrv_used_id(&d->v, 0, 0), 2);
+    assert_int_equal(vdrv_used_len(&d->v, 0, 0), 12);
 
     /* Disabling the queue (QueueReady 0) and re-enabling it restarts it. */
-    wr(d, VIRTIO_MMIO_QUEUE_READY, 0);
-    assert_int_equal(rd(d, VIRTIO_MMIO_QUEUE_READY), 0);
-    notify(d);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_READY, 0);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_QUEUE_READY), 0);
+    vdrv_notify(&d->v, 0);
     memset(host(d, DESC), 0, 0x4000);
-    d->avail_idx = 0;
-    wr(d, VIRTIO_MMIO_QUEUE_READY, 1);
-    assert_int_equal(rd(d, VIRTIO_MMIO_QUEUE_READY), 1);
-    set_desc(d, 1, BUF, 4, VIRTQ_DESC_F_WRITE, 0);
-    post(d, 1);
-    notify(d);
-    assert_int_equal(used_idx(d), 1);
-    assert_int_equal(used_id(d, 0), 1);
+    d->v.q[0].avail_idx = 0;
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_READY, 1);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_QUEUE_READY), 1);
+    vdrv_set_desc(&d->v, 0, 1, BUF, 4, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_post(&d->v, 0, 1);
+    vdrv_notify(&d->v, 0);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 1);
+    assert_int_equal(vdrv_used_id(&d->v, 0, 0), 1);
 }
 
 /* The virtqueue layer on its own, without a transport. */
 static void test_virtqueue_direct(void **state) {
     struct drv *d = *state;
-    struct guest_mem_ops m = {fm_read, fm_write, &d->mem};
+    struct guest_mem_ops m = fake_mem_ops(&d->mem);
     struct virtq q;
     virtq_reset(&q);
     q.num = QSIZE;
     q.desc = DESC, q.avail = AVAIL, q.used = USED;
     memset(host(d, DESC), 0, 0x4000);
-    d->qsize = QSIZE;
-    d->avail_idx = 0;
+    d->v.q[0] = (struct vdrv_queue){.desc = DESC, .avail = AVAIL, .used = USED, .size = QSIZE}; /* no transport */
     assert_int_equal(virtq_start(&q, &m), VIRTQ_OK);
     struct virtq_chain *c = malloc(sizeof *c);
     assert_non_null(c);
     assert_int_equal(virtq_pop(&q, &m, c), 0);
-    set_desc(d, 0, BUF, 10, VIRTQ_DESC_F_NEXT, 1);
-    set_desc(d, 1, BUF + 100, 20, VIRTQ_DESC_F_WRITE, 0);
-    post(d, 0);
+    vdrv_set_desc(&d->v, 0, 0, BUF, 10, VIRTQ_DESC_F_NEXT, 1);
+    vdrv_set_desc(&d->v, 0, 1, BUF + 100, 20, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_post(&d->v, 0, 0);
     assert_int_equal(virtq_pop(&q, &m, c), 1);
     assert_int_equal(c->head, 0);
     assert_int_equal(c->nseg, 2);
@@ -755,10 +660,10 @@ static void test_virtqueue_direct(void **state) {
     assert_false(irq); /* nothing new */
     /* A maximal indirect table of 1024 entries is accepted. */
     for (unsigned i = 0; i < VIRTQ_MAX_SEGS; i++)
-        desc_at(d, MEM_BASE + 0x20000, i, BUF, 1, VIRTQ_DESC_F_WRITE | (i + 1 < VIRTQ_MAX_SEGS ? VIRTQ_DESC_F_NEXT : 0),
+        vdrv_desc_at(&d->v, MEM_BASE + 0x20000, i, BUF, 1, VIRTQ_DESC_F_WRITE | (i + 1 < VIRTQ_MAX_SEGS ? VIRTQ_DESC_F_NEXT : 0),
                 (uint16_t)(i + 1));
-    set_desc(d, 2, MEM_BASE + 0x20000, 16 * VIRTQ_MAX_SEGS, VIRTQ_DESC_F_INDIRECT, 0);
-    post(d, 2);
+    vdrv_set_desc(&d->v, 0, 2, MEM_BASE + 0x20000, 16 * VIRTQ_MAX_SEGS, VIRTQ_DESC_F_INDIRECT, 0);
+    vdrv_post(&d->v, 0, 2);
     assert_int_equal(virtq_pop(&q, &m, c), 1);
     assert_int_equal(c->nseg, VIRTQ_MAX_SEGS);
     assert_int_equal(c->write_len, VIRTQ_MAX_SEGS);
