@@ -23,6 +23,7 @@
 #include "dev/virtio_mmio.h"
 #include "dev/virtqueue.h"
 #include "io/event_loop.h"
+#include "virtio_driver.h"
 
 #define MEM_BASE 0x80000000ull
 #define MEM_SIZE (8u << 20)
@@ -44,32 +45,12 @@
 #define F_BLK ((1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH))
 #define F_DISCARD ((1ull << VIRTIO_BLK_F_DISCARD) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES))
 
-/* ---- fake guest memory ---- */
-struct fake_mem {
-    uint8_t *bytes;
-};
-
-static bool fm_read(void *ctx, uint64_t gpa, void *buf, size_t n) {
-    struct fake_mem *m = ctx;
-    if (gpa < MEM_BASE || n > MEM_SIZE || gpa - MEM_BASE > MEM_SIZE - n) return false;
-    memcpy(buf, m->bytes + (gpa - MEM_BASE), n);
-    return true;
-}
-
-static bool fm_write(void *ctx, uint64_t gpa, const void *buf, size_t n) {
-    struct fake_mem *m = ctx;
-    if (gpa < MEM_BASE || n > MEM_SIZE || gpa - MEM_BASE > MEM_SIZE - n) return false;
-    memcpy(m->bytes + (gpa - MEM_BASE), buf, n);
-    return true;
-}
-
-/* ---- the driver model ---- */
+/* ---- the driver model (see virtio_driver.h) ---- */
 struct drv {
     struct fake_mem mem;
+    struct vdrv v;
     struct event_loop *loop; /* NULL: requests are served inside notify */
     struct virtio_backend be;
-    struct virtio_mmio *t;
-    uint16_t avail_idx;
     char path[64];
     unsigned irqs;
 };
@@ -80,68 +61,14 @@ static void irq_set(void *ctx, unsigned irq, bool level) {
     if (level) __atomic_add_fetch(&d->irqs, 1, __ATOMIC_RELAXED);
 }
 
-static uint64_t rd(struct drv *d, uint64_t off) { return virtio_mmio_ops.read(d->t, off, 4); }
-static void wr(struct drv *d, uint64_t off, uint64_t v) { virtio_mmio_ops.write(d->t, off, v, 4); }
-static uint8_t *host(struct drv *d, uint64_t gpa) { return d->mem.bytes + (gpa - MEM_BASE); }
-
-static void put16(struct drv *d, uint64_t gpa, uint16_t v) { memcpy(host(d, gpa), &v, 2); }
-static uint16_t get16(struct drv *d, uint64_t gpa) {
-    uint16_t v;
-    __atomic_thread_fence(__ATOMIC_SEQ_CST); /* the loop thread may have just written it */
-    memcpy(&v, host(d, gpa), 2);
-    return v;
-}
-static uint32_t get32(struct drv *d, uint64_t gpa) {
-    uint32_t v;
-    memcpy(&v, host(d, gpa), 4);
-    return v;
-}
-
-static void desc_at(struct drv *d, uint64_t table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
-                    uint16_t next) {
-    uint8_t *p = host(d, table + 16 * (uint64_t)i);
-    memcpy(p, &addr, 8);
-    memcpy(p + 8, &len, 4);
-    memcpy(p + 12, &flags, 2);
-    memcpy(p + 14, &next, 2);
-}
-
-static uint16_t used_idx(struct drv *d) { return get16(d, USED + 2); }
-static uint32_t used_id(struct drv *d, unsigned i) { return get32(d, USED + 4 + 8 * (i % QSIZE)); }
-static uint32_t used_len(struct drv *d, unsigned i) { return get32(d, USED + 8 + 8 * (i % QSIZE)); }
-static bool broken(struct drv *d) { return rd(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET; }
-
-static uint64_t device_features(struct drv *d) {
-    wr(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-    uint64_t f = rd(d, VIRTIO_MMIO_DEVICE_FEATURES);
-    wr(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-    return f | rd(d, VIRTIO_MMIO_DEVICE_FEATURES) << 32;
-}
+static uint8_t *host(struct drv *d, uint64_t gpa) { return fake_mem_host(&d->mem, gpa); }
 
 static void full_init(struct drv *d, uint64_t features) {
-    wr(d, VIRTIO_MMIO_STATUS, 0);
-    wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
-    wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-    wr(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-    wr(d, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
-    wr(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-    wr(d, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> 32));
-    wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-    assert_true(rd(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+    assert_true(vdrv_negotiate(&d->v, features) & VIRTIO_STATUS_FEATURES_OK);
     memset(host(d, DESC), 0, 0x4000);
-    d->avail_idx = 0;
-    wr(d, VIRTIO_MMIO_QUEUE_SEL, 0);
-    wr(d, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
-    wr(d, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)DESC);
-    wr(d, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(DESC >> 32));
-    wr(d, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)AVAIL);
-    wr(d, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, (uint32_t)(AVAIL >> 32));
-    wr(d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)USED);
-    wr(d, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (uint32_t)(USED >> 32));
-    wr(d, VIRTIO_MMIO_QUEUE_READY, 1);
-    wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-                                  VIRTIO_STATUS_DRIVER_OK);
-    assert_int_equal(rd(d, VIRTIO_MMIO_STATUS), 0xf);
+    vdrv_setup_queue(&d->v, 0, QSIZE, DESC, AVAIL, USED);
+    vdrv_driver_ok(&d->v);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_STATUS), 0xf);
 }
 
 /* Creates the device on d->path with "file=PATH" + extra; false (with the
@@ -149,19 +76,19 @@ static void full_init(struct drv *d, uint64_t features) {
 static bool open_dev(struct drv *d, const char *extra, char *err, size_t errlen) {
     char opts[256];
     snprintf(opts, sizeof opts, "file=%s%s", d->path, extra);
-    struct virtio_backend_env env = {.mem = {fm_read, fm_write, &d->mem}, .loop = d->loop};
+    struct virtio_backend_env env = {.mem = fake_mem_ops(&d->mem), .loop = d->loop};
     if (!virtio_blk_backend_create(opts, &env, &d->be, err, errlen)) return false;
-    d->t = virtio_mmio_create(d->be.ops, d->be.dev, env.mem, (struct irq_line){irq_set, d, 3});
-    assert_non_null(d->t);
-    d->be.attach(d->be.dev, d->t);
+    d->v.t = virtio_mmio_create(d->be.ops, d->be.dev, env.mem, (struct irq_line){irq_set, d, 3});
+    assert_non_null(d->v.t);
+    d->be.attach(d->be.dev, d->v.t);
     return true;
 }
 
 static void close_dev(struct drv *d) {
-    if (!d->t) return;
+    if (!d->v.t) return;
     d->be.destroy(d->be.dev);
-    virtio_mmio_destroy(d->t);
-    d->t = NULL;
+    virtio_mmio_destroy(d->v.t);
+    d->v.t = NULL;
 }
 
 /* Closes the device and opens it again with other options, fully set up. */
@@ -182,8 +109,8 @@ static void make_image(const char *path, off_t size) {
 static int setup_common(void **state, bool with_loop) {
     struct drv *d = calloc(1, sizeof *d);
     assert_non_null(d);
-    d->mem.bytes = calloc(1, MEM_SIZE);
-    assert_non_null(d->mem.bytes);
+    fake_mem_init(&d->mem, MEM_BASE, MEM_SIZE);
+    d->v.mem = fake_mem_ops(&d->mem);
     snprintf(d->path, sizeof d->path, "/tmp/rvisor-blk-test-XXXXXX");
     int fd = mkstemp(d->path);
     assert_true(fd >= 0);
@@ -207,41 +134,28 @@ static int teardown(void **state) {
     close_dev(d);
     if (d->loop) event_loop_destroy(d->loop);
     unlink(d->path);
-    free(d->mem.bytes);
+    fake_mem_free(&d->mem);
     free(d);
     return 0;
 }
 
 /* ---- requests ---- */
 
-struct seg {
-    uint64_t gpa;
-    uint32_t len;
-    bool writable;
-};
-
 /* Posts one chain (descriptors 0..n-1), notifies, and waits for it to come
  * back. Returns the used length, or -1 if it did not come back. */
-static int64_t run_chain(struct drv *d, const struct seg *s, unsigned n) {
+static int64_t run_chain(struct drv *d, const struct vdrv_seg *s, unsigned n) {
     assert_true(n <= QSIZE);
-    uint16_t before = used_idx(d);
-    for (unsigned i = 0; i < n; i++)
-        desc_at(d, DESC, i, s[i].gpa, s[i].len,
-                (uint16_t)((s[i].writable ? VIRTQ_DESC_F_WRITE : 0) | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0)),
-                (uint16_t)(i + 1));
-    put16(d, AVAIL + 4 + 2 * (d->avail_idx % QSIZE), 0);
-    d->avail_idx++;
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    put16(d, AVAIL + 2, d->avail_idx);
-    wr(d, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+    uint16_t before = vdrv_used_idx(&d->v, 0);
+    vdrv_post(&d->v, 0, vdrv_write_chain(&d->v, 0, 0, s, n));
+    vdrv_notify(&d->v, 0);
     /* With a loop the request completes on the loop thread. */
-    for (int tries = 0; d->loop && used_idx(d) == before && !broken(d) && tries < 5000; tries++)
+    for (int tries = 0; d->loop && vdrv_used_idx(&d->v, 0) == before && !vdrv_broken(&d->v) && tries < 5000; tries++)
         nanosleep(&(struct timespec){0, 1000000}, NULL);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (used_idx(d) == before) return -1;
-    assert_int_equal(used_idx(d), (uint16_t)(before + 1));
-    assert_int_equal(used_id(d, before), 0);
-    return used_len(d, before);
+    if (vdrv_used_idx(&d->v, 0) == before) return -1;
+    assert_int_equal(vdrv_used_idx(&d->v, 0), (uint16_t)(before + 1));
+    assert_int_equal(vdrv_used_id(&d->v, 0, before), 0);
+    return vdrv_used_len(&d->v, 0, before);
 }
 
 static void header(struct drv *d, uint32_t type, uint64_t sector) {
@@ -254,11 +168,11 @@ static void header(struct drv *d, uint32_t type, uint64_t sector) {
 /* A request of header, one data buffer (left out when len is 0) and status. */
 static int64_t req(struct drv *d, uint32_t type, uint64_t sector, uint64_t data, uint32_t len, bool writable) {
     header(d, type, sector);
-    struct seg s[3];
+    struct vdrv_seg s[3];
     unsigned n = 0;
-    s[n++] = (struct seg){HDR, 16, false};
-    if (len) s[n++] = (struct seg){data, len, writable};
-    s[n++] = (struct seg){STATUS, 1, true};
+    s[n++] = (struct vdrv_seg){HDR, 16, false};
+    if (len) s[n++] = (struct vdrv_seg){data, len, writable};
+    s[n++] = (struct vdrv_seg){STATUS, 1, true};
     return run_chain(d, s, n);
 }
 
@@ -285,28 +199,28 @@ static bool all_zero(const uint8_t *p, size_t n) {
 
 static void test_probe(void **state) {
     struct drv *d = *state;
-    assert_int_equal(rd(d, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_BLOCK);
-    uint64_t f = device_features(d);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_BLOCK);
+    uint64_t f = vdrv_device_features(&d->v);
     assert_true((f & (F_BLK | F_DISCARD)) == (F_BLK | F_DISCARD));
     assert_false(f & (1ull << VIRTIO_BLK_F_RO));
-    wr(d, VIRTIO_MMIO_QUEUE_SEL, 0);
-    assert_int_equal(rd(d, VIRTIO_MMIO_QUEUE_NUM_MAX), VIRTIO_BLK_QUEUE_SIZE);
-    assert_int_equal(virtio_mmio_ops.read(d->t, VIRTIO_MMIO_CONFIG, 8), IMG_SECTORS);
-    assert_int_equal(rd(d, VIRTIO_MMIO_CONFIG), IMG_SECTORS);
-    assert_int_equal(rd(d, VIRTIO_MMIO_CONFIG + 4), 0);
-    assert_int_equal(rd(d, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_SEG_MAX), VIRTIO_BLK_SEG_MAX);
-    assert_int_equal(rd(d, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_BLK_SIZE), 512);
-    assert_int_equal(rd(d, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS), VIRTIO_BLK_MAX_DISCARD_SECTORS);
-    assert_true(rd(d, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_MAX_DISCARD_SEG) >= 1);
-    assert_int_equal(rd(d, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_DISCARD_ALIGNMENT), VIRTIO_BLK_DISCARD_ALIGNMENT);
-    assert_int_equal(virtio_mmio_ops.read(d->t, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_WRITE_ZEROES_MAY_UNMAP, 1), 1);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_SEL, 0);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_QUEUE_NUM_MAX), VIRTIO_BLK_QUEUE_SIZE);
+    assert_int_equal(virtio_mmio_ops.read(d->v.t, VIRTIO_MMIO_CONFIG, 8), IMG_SECTORS);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG), IMG_SECTORS);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG + 4), 0);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_SEG_MAX), VIRTIO_BLK_SEG_MAX);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_BLK_SIZE), 512);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS), VIRTIO_BLK_MAX_DISCARD_SECTORS);
+    assert_true(vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_MAX_DISCARD_SEG) >= 1);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_DISCARD_ALIGNMENT), VIRTIO_BLK_DISCARD_ALIGNMENT);
+    assert_int_equal(virtio_mmio_ops.read(d->v.t, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_WRITE_ZEROES_MAY_UNMAP, 1), 1);
     /* Past the config space, and straddling its end: zeros, no crash. */
-    assert_int_equal(rd(d, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_SIZE), 0);
-    assert_int_equal(virtio_mmio_ops.read(d->t, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_SIZE - 2, 4), 0);
-    assert_int_equal(rd(d, VIRTIO_MMIO_CONFIG + 0xefc), 0);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_SIZE), 0);
+    assert_int_equal(virtio_mmio_ops.read(d->v.t, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_SIZE - 2, 4), 0);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG + 0xefc), 0);
     /* The config space is read-only. */
-    wr(d, VIRTIO_MMIO_CONFIG, 5);
-    assert_int_equal(rd(d, VIRTIO_MMIO_CONFIG), IMG_SECTORS);
+    vdrv_wr(&d->v, VIRTIO_MMIO_CONFIG, 5);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG), IMG_SECTORS);
 }
 
 static void test_read_write(void **state) {
@@ -329,7 +243,7 @@ static void test_read_write(void **state) {
     assert_int_equal(status(d), VIRTIO_BLK_S_OK);
     assert_int_equal(req(d, VIRTIO_BLK_T_IN, IMG_SECTORS - 1, DATA + 0x10000, 512, true), 513);
     assert_memory_equal(host(d, DATA + 0x10000), host(d, DATA), 512);
-    assert_false(broken(d));
+    assert_false(vdrv_broken(&d->v));
     assert_true(d->irqs > 0);
 }
 
@@ -340,7 +254,7 @@ static void test_scattered_large(void **state) {
     const uint32_t total = 3u << 20; /* 3 MiB */
     fill(host(d, DATA), total, 3);
     header(d, VIRTIO_BLK_T_OUT, 100);
-    struct seg w[] = {
+    struct vdrv_seg w[] = {
         {HDR, 5, false}, {HDR + 5, 11, false},
         {DATA, 1000, false}, {DATA + 1000, (1u << 20) + 24, false}, {DATA + (1u << 20) + 1024, total - (1u << 20) - 1024, false},
         {STATUS, 1, true},
@@ -355,7 +269,7 @@ static void test_scattered_large(void **state) {
     uint64_t back = DATA + total;
     memset(host(d, back), 0, total + 1);
     header(d, VIRTIO_BLK_T_IN, 100);
-    struct seg r[] = {
+    struct vdrv_seg r[] = {
         {HDR, 16, false}, {back, 7, true}, {back + 7, (2u << 20) + 3, true}, {back + (2u << 20) + 10, total - (2u << 20) - 10 + 1, true},
     };
     assert_int_equal(run_chain(d, r, 4), total + 1);
@@ -450,7 +364,7 @@ static void test_discard(void **state) {
     assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
     /* Ranges outside guest memory break the device. */
     req(d, VIRTIO_BLK_T_DISCARD, 0, 0x1000, 16, false);
-    assert_true(broken(d));
+    assert_true(vdrv_broken(&d->v));
 }
 
 static void test_write_zeroes(void **state) {
@@ -476,7 +390,7 @@ static void test_readonly(void **state) {
     fill(host(d, DATA), 4096, 6);
     assert_int_equal(req(d, VIRTIO_BLK_T_OUT, 0, DATA, 4096, false), 1);
     reopen(d, ",readonly=on", F_V1 | F_BLK | (1ull << VIRTIO_BLK_F_RO));
-    uint64_t f = device_features(d);
+    uint64_t f = vdrv_device_features(&d->v);
     assert_true(f & (1ull << VIRTIO_BLK_F_RO));
     assert_false(f & F_DISCARD);
 
@@ -498,7 +412,7 @@ static void test_readonly(void **state) {
     assert_memory_equal(host(d, DATA), before, 4096);
     assert_int_equal(req(d, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false), 1);
     assert_int_equal(status(d), VIRTIO_BLK_S_OK);
-    assert_false(broken(d));
+    assert_false(vdrv_broken(&d->v));
 }
 
 static void test_get_id(void **state) {
@@ -536,7 +450,7 @@ static void test_unsupported(void **state) {
         assert_int_equal(req(d, types[i], 0, DATA, 512, true), 1);
         assert_int_equal(status(d), VIRTIO_BLK_S_UNSUPP);
     }
-    assert_false(broken(d));
+    assert_false(vdrv_broken(&d->v));
 }
 
 static void test_out_of_range(void **state) {
@@ -562,7 +476,7 @@ static void test_out_of_range(void **state) {
         assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
     }
     assert_int_equal(host(d, DATA)[0], 0x77);
-    assert_false(broken(d));
+    assert_false(vdrv_broken(&d->v));
 }
 
 static void test_lengths(void **state) {
@@ -580,7 +494,7 @@ static void test_lengths(void **state) {
     /* Huge buffers (far outside guest memory too): refused before any
      * access, so the device stays usable. */
     header(d, VIRTIO_BLK_T_IN, 0);
-    struct seg huge[] = {{HDR, 16, false},        {0x1000, 0xfffffe00u, true}, {0x200000000ull, 0xfffffe00u, true},
+    struct vdrv_seg huge[] = {{HDR, 16, false},        {0x1000, 0xfffffe00u, true}, {0x200000000ull, 0xfffffe00u, true},
                          {0x400000000ull, 0x80000000u, true}, {STATUS, 1, true}};
     assert_int_equal(run_chain(d, huge, 5), 1);
     assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
@@ -588,32 +502,32 @@ static void test_lengths(void **state) {
     for (unsigned i = 1; i < 4; i++) huge[i].writable = false;
     assert_int_equal(run_chain(d, huge, 5), 1);
     assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
-    assert_false(broken(d));
+    assert_false(vdrv_broken(&d->v));
 }
 
 static void test_malformed(void **state) {
     struct drv *d = *state;
     /* Header too short. */
     header(d, VIRTIO_BLK_T_IN, 0);
-    struct seg shorth[] = {{HDR, 8, false}, {DATA, 512, true}, {STATUS, 1, true}};
+    struct vdrv_seg shorth[] = {{HDR, 8, false}, {DATA, 512, true}, {STATUS, 1, true}};
     assert_int_equal(run_chain(d, shorth, 3), 1);
     assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
     /* Header in a device-writable buffer. */
     header(d, VIRTIO_BLK_T_IN, 0);
-    struct seg wh[] = {{HDR, 16, true}, {DATA, 512, true}, {STATUS, 1, true}};
+    struct vdrv_seg wh[] = {{HDR, 16, true}, {DATA, 512, true}, {STATUS, 1, true}};
     assert_int_equal(run_chain(d, wh, 3), 1);
     assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
     /* Only a status byte. */
-    struct seg only[] = {{STATUS, 1, true}};
+    struct vdrv_seg only[] = {{STATUS, 1, true}};
     *host(d, STATUS) = 0xee;
     assert_int_equal(run_chain(d, only, 1), 1);
     assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
-    assert_false(broken(d));
+    assert_false(vdrv_broken(&d->v));
     /* No status byte: nowhere to report, the device breaks. */
     header(d, VIRTIO_BLK_T_OUT, 0);
-    struct seg nostatus[] = {{HDR, 16, false}, {DATA, 512, false}};
+    struct vdrv_seg nostatus[] = {{HDR, 16, false}, {DATA, 512, false}};
     assert_int_equal(run_chain(d, nostatus, 2), -1);
-    assert_true(broken(d));
+    assert_true(vdrv_broken(&d->v));
     /* A reset brings it back. */
     full_init(d, F_V1 | F_BLK);
     assert_int_equal(req(d, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false), 1);
@@ -626,24 +540,24 @@ static void test_outside_ram(void **state) {
     file_read(d, 0, before, sizeof before);
     /* Write data outside guest memory: nothing reaches the disk. */
     assert_int_equal(req(d, VIRTIO_BLK_T_OUT, 0, MEM_BASE - 4096, 4096, false), -1);
-    assert_true(broken(d));
+    assert_true(vdrv_broken(&d->v));
     file_read(d, 0, after, sizeof after);
     assert_memory_equal(before, after, sizeof before);
     /* Read data straddling the end of guest memory. */
     full_init(d, F_V1 | F_BLK);
     assert_int_equal(req(d, VIRTIO_BLK_T_IN, 0, MEM_BASE + MEM_SIZE - 512, 1024, true), -1);
-    assert_true(broken(d));
+    assert_true(vdrv_broken(&d->v));
     /* Header outside guest memory. */
     full_init(d, F_V1 | F_BLK);
-    struct seg h[] = {{0x10, 16, false}, {STATUS, 1, true}};
+    struct vdrv_seg h[] = {{0x10, 16, false}, {STATUS, 1, true}};
     assert_int_equal(run_chain(d, h, 2), -1);
-    assert_true(broken(d));
+    assert_true(vdrv_broken(&d->v));
     /* Status byte outside guest memory. */
     full_init(d, F_V1 | F_BLK);
     header(d, VIRTIO_BLK_T_FLUSH, 0);
-    struct seg s[] = {{HDR, 16, false}, {MEM_BASE + MEM_SIZE, 1, true}};
+    struct vdrv_seg s[] = {{HDR, 16, false}, {MEM_BASE + MEM_SIZE, 1, true}};
     assert_int_equal(run_chain(d, s, 2), -1);
-    assert_true(broken(d));
+    assert_true(vdrv_broken(&d->v));
 }
 
 /* Many requests with one notify, through an indirect table. */
@@ -652,26 +566,26 @@ static void test_batch_indirect(void **state) {
     reopen(d, "", F_V1 | F_BLK | F_INDIRECT | F_EVIDX);
     fill(host(d, DATA), 4096, 8);
     assert_int_equal(req(d, VIRTIO_BLK_T_OUT, 0, DATA, 4096, false), 1);
-    uint16_t before = used_idx(d);
+    uint16_t before = vdrv_used_idx(&d->v, 0);
     for (unsigned i = 0; i < 8; i++) {
         uint64_t tbl = TABLE + 0x40 * i, hdr = HDR + 0x20 * i;
         uint32_t type = VIRTIO_BLK_T_IN;
         uint64_t sector = i;
         memcpy(host(d, hdr), &type, 4);
         memcpy(host(d, hdr + 8), &sector, 8);
-        desc_at(d, tbl, 0, hdr, 16, VIRTQ_DESC_F_NEXT, 1);
-        desc_at(d, tbl, 1, DATA + 0x10000 + 512 * i, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
-        desc_at(d, tbl, 2, STATUS + i, 1, VIRTQ_DESC_F_WRITE, 0);
-        desc_at(d, DESC, i, tbl, 48, VIRTQ_DESC_F_INDIRECT, 0);
-        put16(d, AVAIL + 4 + 2 * (d->avail_idx % QSIZE), (uint16_t)i);
-        d->avail_idx++;
+        vdrv_desc_at(&d->v, tbl, 0, hdr, 16, VIRTQ_DESC_F_NEXT, 1);
+        vdrv_desc_at(&d->v, tbl, 1, DATA + 0x10000 + 512 * i, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+        vdrv_desc_at(&d->v, tbl, 2, STATUS + i, 1, VIRTQ_DESC_F_WRITE, 0);
+        vdrv_desc_at(&d->v, DESC, i, tbl, 48, VIRTQ_DESC_F_INDIRECT, 0);
+        vdrv_put16(&d->v, AVAIL + 4 + 2 * (d->v.q[0].avail_idx % QSIZE), (uint16_t)i);
+        d->v.q[0].avail_idx++;
     }
-    put16(d, AVAIL + 2, d->avail_idx);
-    wr(d, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
-    assert_int_equal(used_idx(d), (uint16_t)(before + 8));
+    vdrv_put16(&d->v, AVAIL + 2, d->v.q[0].avail_idx);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), (uint16_t)(before + 8));
     for (unsigned i = 0; i < 8; i++) {
-        assert_int_equal(used_id(d, before + i), i);
-        assert_int_equal(used_len(d, before + i), 513);
+        assert_int_equal(vdrv_used_id(&d->v, 0, before + i), i);
+        assert_int_equal(vdrv_used_len(&d->v, 0, before + i), 513);
         assert_int_equal(*host(d, STATUS + i), VIRTIO_BLK_S_OK);
     }
     assert_memory_equal(host(d, DATA + 0x10000), host(d, DATA), 4096);
@@ -694,16 +608,16 @@ static void test_event_loop(void **state) {
     assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
     /* A reset while requests may be in flight, then normal service. */
     header(d, VIRTIO_BLK_T_IN, 0);
-    desc_at(d, DESC, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
-    desc_at(d, DESC, 1, DATA, 1u << 20, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
-    desc_at(d, DESC, 2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
-    put16(d, AVAIL + 4, 0);
-    put16(d, AVAIL + 2, ++d->avail_idx);
-    wr(d, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+    vdrv_desc_at(&d->v, DESC, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
+    vdrv_desc_at(&d->v, DESC, 1, DATA, 1u << 20, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+    vdrv_desc_at(&d->v, DESC, 2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_put16(&d->v, AVAIL + 4, 0);
+    vdrv_put16(&d->v, AVAIL + 2, ++d->v.q[0].avail_idx);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
     full_init(d, F_V1 | F_BLK);
     assert_int_equal(req(d, VIRTIO_BLK_T_GET_ID, 0, DATA, 20, true), 21);
     assert_int_equal(status(d), VIRTIO_BLK_S_OK);
-    assert_false(broken(d));
+    assert_false(vdrv_broken(&d->v));
 }
 
 /* ---- construction ---- */
@@ -711,7 +625,7 @@ static void test_event_loop(void **state) {
 static void expect_refused(struct drv *d, const char *opts, const char *needle) {
     struct virtio_backend be;
     char err[512] = "";
-    struct virtio_backend_env env = {.mem = {fm_read, fm_write, &d->mem}};
+    struct virtio_backend_env env = {.mem = fake_mem_ops(&d->mem)};
     bool ok = virtio_blk_backend_create(opts, &env, &be, err, sizeof err);
     if (ok) {
         be.destroy(be.dev);
@@ -764,7 +678,7 @@ static void test_options(void **state) {
     reopen(d, ",readonly=on", F_V1 | F_BLK);
     struct virtio_backend be;
     char err[256];
-    struct virtio_backend_env env = {.mem = {fm_read, fm_write, &d->mem}};
+    struct virtio_backend_env env = {.mem = fake_mem_ops(&d->mem)};
     if (!virtio_blk_backend_create(opts, &env, &be, err, sizeof err)) fail_msg("shared open: %s", err);
     snprintf(opts, sizeof opts, "file=%s", d->path);
     expect_refused(d, opts, "in use");
