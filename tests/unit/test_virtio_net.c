@@ -23,6 +23,7 @@
 #include "dev/virtqueue.h"
 #include "io/event_loop.h"
 #include "net/net_backend.h"
+#include "virtio_driver.h"
 
 #define MEM_BASE 0x80000000ull
 #define MEM_SIZE (1u << 20)
@@ -37,25 +38,6 @@
 #define HDR 12
 
 static const uint8_t MAC[6] = {0x52, 0x54, 0x00, 0xab, 0xcd, 0xef};
-
-/* ---- fake guest memory ---- */
-struct fake_mem {
-    uint8_t *bytes;
-};
-
-static bool fm_read(void *ctx, uint64_t gpa, void *buf, size_t n) {
-    struct fake_mem *m = ctx;
-    if (gpa < MEM_BASE || n > MEM_SIZE || gpa - MEM_BASE > MEM_SIZE - n) return false;
-    memcpy(buf, m->bytes + (gpa - MEM_BASE), n);
-    return true;
-}
-
-static bool fm_write(void *ctx, uint64_t gpa, const void *buf, size_t n) {
-    struct fake_mem *m = ctx;
-    if (gpa < MEM_BASE || n > MEM_SIZE || gpa - MEM_BASE > MEM_SIZE - n) return false;
-    memcpy(m->bytes + (gpa - MEM_BASE), buf, n);
-    return true;
-}
 
 /* ---- fake backend ---- */
 #define MAX_SENT 64
@@ -88,17 +70,15 @@ static void fb_destroy(void *be) {
 
 static const struct net_backend_ops fb_ops = {fb_send, fb_resume, fb_destroy};
 
-/* ---- the driver model ---- */
+/* ---- the driver model (see virtio_driver.h) ---- */
 struct drv {
     struct fake_mem mem;
+    struct vdrv v;
     struct fake_backend fb;
     struct event_loop *loop;
     struct virtio_net *net;
     struct net_peer peer;
-    struct virtio_mmio *t;
     bool irq_level;
-    uint16_t avail_idx[2];
-    uint16_t next_desc[2];
 };
 
 static void irq_set(void *ctx, unsigned irq, bool level) {
@@ -107,84 +87,26 @@ static void irq_set(void *ctx, unsigned irq, bool level) {
     __atomic_store_n(&d->irq_level, level, __ATOMIC_SEQ_CST);
 }
 
-static uint64_t rd(struct drv *d, uint64_t off) { return virtio_mmio_ops.read(d->t, off, 4); }
-static void wr(struct drv *d, uint64_t off, uint64_t v) { virtio_mmio_ops.write(d->t, off, v, 4); }
-static uint8_t *host(struct drv *d, uint64_t gpa) { return d->mem.bytes + (gpa - MEM_BASE); }
-
-static void put16(struct drv *d, uint64_t gpa, uint16_t v) { memcpy(host(d, gpa), &v, 2); }
-static uint16_t get16(struct drv *d, uint64_t gpa) {
-    uint16_t v;
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    memcpy(&v, host(d, gpa), 2);
-    return v;
-}
-static uint32_t get32(struct drv *d, uint64_t gpa) {
-    uint32_t v;
-    memcpy(&v, host(d, gpa), 4);
-    return v;
-}
-
-static void set_desc(struct drv *d, unsigned q, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
-                     uint16_t next) {
-    uint8_t *p = host(d, DESC(q) + 16 * (uint64_t)i);
-    memcpy(p, &addr, 8);
-    memcpy(p + 8, &len, 4);
-    memcpy(p + 12, &flags, 2);
-    memcpy(p + 14, &next, 2);
-}
-
-static void post(struct drv *d, unsigned q, uint16_t head) {
-    put16(d, AVAIL(q) + 4 + 2 * (d->avail_idx[q] % QSIZE), head);
-    d->avail_idx[q]++;
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    put16(d, AVAIL(q) + 2, d->avail_idx[q]);
-}
-
-static void kick(struct drv *d, unsigned q) { wr(d, VIRTIO_MMIO_QUEUE_NOTIFY, q); }
-static uint16_t used_idx(struct drv *d, unsigned q) { return get16(d, USED(q) + 2); }
-static uint32_t used_id(struct drv *d, unsigned q, unsigned i) { return get32(d, USED(q) + 4 + 8 * (i % QSIZE)); }
-static uint32_t used_len(struct drv *d, unsigned q, unsigned i) { return get32(d, USED(q) + 8 + 8 * (i % QSIZE)); }
-static bool broken(struct drv *d) { return rd(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET; }
+static uint8_t *host(struct drv *d, uint64_t gpa) { return fake_mem_host(&d->mem, gpa); }
 
 #define F_V1 (1ull << VIRTIO_F_VERSION_1)
 #define F_MAC (1ull << VIRTIO_NET_F_MAC)
 #define F_STATUS (1ull << VIRTIO_NET_F_STATUS)
 #define F_EVIDX (1ull << VIRTIO_F_RING_EVENT_IDX)
 
-static void init_queue(struct drv *d, unsigned q) {
-    wr(d, VIRTIO_MMIO_QUEUE_SEL, q);
-    wr(d, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
-    wr(d, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)DESC(q));
-    wr(d, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(DESC(q) >> 32));
-    wr(d, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)AVAIL(q));
-    wr(d, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, (uint32_t)(AVAIL(q) >> 32));
-    wr(d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)USED(q));
-    wr(d, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (uint32_t)(USED(q) >> 32));
-    wr(d, VIRTIO_MMIO_QUEUE_READY, 1);
-    d->avail_idx[q] = 0;
-}
-
 static void full_init(struct drv *d, uint64_t features) {
     memset(host(d, DESC(0)), 0, 0x8000);
-    wr(d, VIRTIO_MMIO_STATUS, 0);
-    wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-    wr(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-    wr(d, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
-    wr(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-    wr(d, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> 32));
-    wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-    assert_true(rd(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
-    init_queue(d, RXQ);
-    init_queue(d, TXQ);
-    wr(d, VIRTIO_MMIO_STATUS, 0xf);
-    assert_int_equal(rd(d, VIRTIO_MMIO_STATUS), 0xf);
+    assert_true(vdrv_negotiate(&d->v, features) & VIRTIO_STATUS_FEATURES_OK);
+    for (unsigned q = RXQ; q <= TXQ; q++) vdrv_setup_queue(&d->v, q, QSIZE, DESC(q), AVAIL(q), USED(q));
+    vdrv_driver_ok(&d->v);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_STATUS), 0xf);
 }
 
 static int make(void **state, bool with_loop) {
     struct drv *d = calloc(1, sizeof *d);
     assert_non_null(d);
-    d->mem.bytes = calloc(1, MEM_SIZE);
-    assert_non_null(d->mem.bytes);
+    fake_mem_init(&d->mem, MEM_BASE, MEM_SIZE);
+    d->v.mem = fake_mem_ops(&d->mem);
     if (with_loop) {
         char err[128];
         d->loop = event_loop_create(err, sizeof err);
@@ -194,10 +116,9 @@ static int make(void **state, bool with_loop) {
     assert_non_null(d->net);
     virtio_net_set_backend(d->net, (struct net_backend){&fb_ops, &d->fb});
     d->peer = virtio_net_peer(d->net);
-    struct guest_mem_ops mem = {fm_read, fm_write, &d->mem};
-    d->t = virtio_mmio_create(&virtio_net_ops, d->net, mem, (struct irq_line){irq_set, d, 3});
-    assert_non_null(d->t);
-    virtio_net_attach(d->net, d->t);
+    d->v.t = virtio_mmio_create(&virtio_net_ops, d->net, d->v.mem, (struct irq_line){irq_set, d, 3});
+    assert_non_null(d->v.t);
+    virtio_net_attach(d->net, d->v.t);
     *state = d;
     return 0;
 }
@@ -209,9 +130,9 @@ static int teardown(void **state) {
     struct drv *d = *state;
     virtio_net_destroy(d->net);
     assert_true(d->fb.destroyed);
-    virtio_mmio_destroy(d->t);
+    virtio_mmio_destroy(d->v.t);
     event_loop_destroy(d->loop);
-    free(d->mem.bytes);
+    fake_mem_free(&d->mem);
     free(d);
     return 0;
 }
@@ -225,36 +146,36 @@ static void make_frame(uint8_t *f, size_t len, uint8_t tag) {
 
 /* Posts one receive buffer of len bytes at gpa (descriptor i). */
 static void post_rx(struct drv *d, unsigned i, uint64_t gpa, uint32_t len) {
-    set_desc(d, RXQ, i, gpa, len, VIRTQ_DESC_F_WRITE, 0);
-    post(d, RXQ, (uint16_t)i);
+    vdrv_set_desc(&d->v, RXQ, i, gpa, len, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_post(&d->v, RXQ, (uint16_t)i);
 }
 
 /* ---- tests ---- */
 
 static void test_probe_and_config(void **state) {
     struct drv *d = *state;
-    assert_int_equal(rd(d, VIRTIO_MMIO_DEVICE_ID), 1);
-    wr(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-    uint32_t lo = (uint32_t)rd(d, VIRTIO_MMIO_DEVICE_FEATURES);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_DEVICE_ID), 1);
+    vdrv_wr(&d->v, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+    uint32_t lo = (uint32_t)vdrv_rd(&d->v, VIRTIO_MMIO_DEVICE_FEATURES);
     assert_true(lo & (1u << VIRTIO_NET_F_MAC));
     assert_true(lo & (1u << VIRTIO_NET_F_STATUS));
     assert_false(lo & 1u);         /* no CSUM */
     assert_false(lo & (1u << 15)); /* no MRG_RXBUF */
     assert_false(lo & (1u << 11)); /* no HOST_TSO4 */
     for (unsigned q = 0; q < 2; q++) {
-        wr(d, VIRTIO_MMIO_QUEUE_SEL, q);
-        assert_int_equal(rd(d, VIRTIO_MMIO_QUEUE_NUM_MAX), VIRTIO_NET_QUEUE_SIZE);
+        vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_SEL, q);
+        assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_QUEUE_NUM_MAX), VIRTIO_NET_QUEUE_SIZE);
     }
-    wr(d, VIRTIO_MMIO_QUEUE_SEL, 2);
-    assert_int_equal(rd(d, VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
-    for (unsigned i = 0; i < 6; i++) assert_int_equal(virtio_mmio_ops.read(d->t, VIRTIO_MMIO_CONFIG + i, 1), MAC[i]);
-    assert_int_equal(virtio_mmio_ops.read(d->t, VIRTIO_MMIO_CONFIG + 6, 2), VIRTIO_NET_S_LINK_UP);
-    assert_int_equal(virtio_mmio_ops.read(d->t, VIRTIO_MMIO_CONFIG + 4, 4), 0x0001efcd);
-    assert_int_equal(virtio_mmio_ops.read(d->t, VIRTIO_MMIO_CONFIG + 8, 4), 0);
-    assert_int_equal(virtio_mmio_ops.read(d->t, VIRTIO_MMIO_CONFIG + 0xfc, 4), 0);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_SEL, 2);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
+    for (unsigned i = 0; i < 6; i++) assert_int_equal(virtio_mmio_ops.read(d->v.t, VIRTIO_MMIO_CONFIG + i, 1), MAC[i]);
+    assert_int_equal(virtio_mmio_ops.read(d->v.t, VIRTIO_MMIO_CONFIG + 6, 2), VIRTIO_NET_S_LINK_UP);
+    assert_int_equal(virtio_mmio_ops.read(d->v.t, VIRTIO_MMIO_CONFIG + 4, 4), 0x0001efcd);
+    assert_int_equal(virtio_mmio_ops.read(d->v.t, VIRTIO_MMIO_CONFIG + 8, 4), 0);
+    assert_int_equal(virtio_mmio_ops.read(d->v.t, VIRTIO_MMIO_CONFIG + 0xfc, 4), 0);
     /* The MAC cannot be written. */
-    virtio_mmio_ops.write(d->t, VIRTIO_MMIO_CONFIG, 0xff, 1);
-    assert_int_equal(virtio_mmio_ops.read(d->t, VIRTIO_MMIO_CONFIG, 1), MAC[0]);
+    virtio_mmio_ops.write(d->v.t, VIRTIO_MMIO_CONFIG, 0xff, 1);
+    assert_int_equal(virtio_mmio_ops.read(d->v.t, VIRTIO_MMIO_CONFIG, 1), MAC[0]);
 }
 
 static void test_tx_strips_header(void **state) {
@@ -265,12 +186,12 @@ static void test_tx_strips_header(void **state) {
     /* Header and frame in one buffer, as Linux sends them. */
     memset(host(d, BUF), 0xee, HDR);
     memcpy(host(d, BUF + HDR), f, sizeof f);
-    set_desc(d, TXQ, 0, BUF, HDR + sizeof f, 0, 0);
-    post(d, TXQ, 0);
-    kick(d, TXQ);
-    assert_int_equal(used_idx(d, TXQ), 1);
-    assert_int_equal(used_id(d, TXQ, 0), 0);
-    assert_int_equal(used_len(d, TXQ, 0), 0);
+    vdrv_set_desc(&d->v, TXQ, 0, BUF, HDR + sizeof f, 0, 0);
+    vdrv_post(&d->v, TXQ, 0);
+    vdrv_notify(&d->v, TXQ);
+    assert_int_equal(vdrv_used_idx(&d->v, TXQ), 1);
+    assert_int_equal(vdrv_used_id(&d->v, TXQ, 0), 0);
+    assert_int_equal(vdrv_used_len(&d->v, TXQ, 0), 0);
     assert_int_equal(d->fb.nsent, 1);
     assert_int_equal(d->fb.len[0], sizeof f);
     assert_memory_equal(d->fb.frame[0], f, sizeof f);
@@ -283,14 +204,14 @@ static void test_tx_strips_header(void **state) {
     memcpy(host(d, BUF + 0x2007), f, 10);
     memcpy(host(d, BUF + 0x3000), f + 10, 1);
     memcpy(host(d, BUF + 0x4000), f + 11, sizeof f - 11);
-    set_desc(d, TXQ, 1, BUF + 0x1000, 5, VIRTQ_DESC_F_NEXT, 2);
-    set_desc(d, TXQ, 2, BUF + 0x2000, 17, VIRTQ_DESC_F_NEXT, 3);
-    set_desc(d, TXQ, 3, BUF + 0x3000, 1, VIRTQ_DESC_F_NEXT, 4);
-    set_desc(d, TXQ, 4, BUF + 0x4000, sizeof f - 11, 0, 0);
-    post(d, TXQ, 1);
-    kick(d, TXQ);
-    assert_int_equal(used_idx(d, TXQ), 2);
-    assert_int_equal(used_id(d, TXQ, 1), 1);
+    vdrv_set_desc(&d->v, TXQ, 1, BUF + 0x1000, 5, VIRTQ_DESC_F_NEXT, 2);
+    vdrv_set_desc(&d->v, TXQ, 2, BUF + 0x2000, 17, VIRTQ_DESC_F_NEXT, 3);
+    vdrv_set_desc(&d->v, TXQ, 3, BUF + 0x3000, 1, VIRTQ_DESC_F_NEXT, 4);
+    vdrv_set_desc(&d->v, TXQ, 4, BUF + 0x4000, sizeof f - 11, 0, 0);
+    vdrv_post(&d->v, TXQ, 1);
+    vdrv_notify(&d->v, TXQ);
+    assert_int_equal(vdrv_used_idx(&d->v, TXQ), 2);
+    assert_int_equal(vdrv_used_id(&d->v, TXQ, 1), 1);
     assert_int_equal(d->fb.nsent, 2);
     assert_int_equal(d->fb.len[1], sizeof f);
     assert_memory_equal(d->fb.frame[1], f, sizeof f);
@@ -301,21 +222,21 @@ static void test_tx_bad_chains_dropped(void **state) {
     full_init(d, F_V1);
     /* Shorter than the header; header only; header and a runt; writable
      * buffers only; a frame longer than any MTU. All are returned, none sent. */
-    set_desc(d, TXQ, 0, BUF, 5, 0, 0);
-    set_desc(d, TXQ, 1, BUF, HDR, 0, 0);
-    set_desc(d, TXQ, 2, BUF, HDR + 13, 0, 0);
-    set_desc(d, TXQ, 3, BUF, 1500, VIRTQ_DESC_F_WRITE, 0);
-    set_desc(d, TXQ, 4, BUF, HDR + NET_MAX_FRAME + 1, 0, 0);
-    for (uint16_t i = 0; i < 5; i++) post(d, TXQ, i);
-    kick(d, TXQ);
-    assert_int_equal(used_idx(d, TXQ), 5);
+    vdrv_set_desc(&d->v, TXQ, 0, BUF, 5, 0, 0);
+    vdrv_set_desc(&d->v, TXQ, 1, BUF, HDR, 0, 0);
+    vdrv_set_desc(&d->v, TXQ, 2, BUF, HDR + 13, 0, 0);
+    vdrv_set_desc(&d->v, TXQ, 3, BUF, 1500, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_set_desc(&d->v, TXQ, 4, BUF, HDR + NET_MAX_FRAME + 1, 0, 0);
+    for (uint16_t i = 0; i < 5; i++) vdrv_post(&d->v, TXQ, i);
+    vdrv_notify(&d->v, TXQ);
+    assert_int_equal(vdrv_used_idx(&d->v, TXQ), 5);
     assert_int_equal(d->fb.nsent, 0);
-    assert_false(broken(d));
+    assert_false(vdrv_broken(&d->v));
     /* The largest frame is still sent. */
-    set_desc(d, TXQ, 5, BUF, HDR + NET_MAX_FRAME, 0, 0);
-    post(d, TXQ, 5);
-    kick(d, TXQ);
-    assert_int_equal(used_idx(d, TXQ), 6);
+    vdrv_set_desc(&d->v, TXQ, 5, BUF, HDR + NET_MAX_FRAME, 0, 0);
+    vdrv_post(&d->v, TXQ, 5);
+    vdrv_notify(&d->v, TXQ);
+    assert_int_equal(vdrv_used_idx(&d->v, TXQ), 6);
     assert_int_equal(d->fb.nsent, 1);
     assert_int_equal(d->fb.len[0], NET_MAX_FRAME);
 }
@@ -323,25 +244,25 @@ static void test_tx_bad_chains_dropped(void **state) {
 static void test_tx_buffer_outside_memory(void **state) {
     struct drv *d = *state;
     full_init(d, F_V1);
-    set_desc(d, TXQ, 0, MEM_BASE + MEM_SIZE - 50, 100, 0, 0);
-    post(d, TXQ, 0);
-    kick(d, TXQ);
-    assert_true(broken(d));
+    vdrv_set_desc(&d->v, TXQ, 0, MEM_BASE + MEM_SIZE - 50, 100, 0, 0);
+    vdrv_post(&d->v, TXQ, 0);
+    vdrv_notify(&d->v, TXQ);
+    assert_true(vdrv_broken(&d->v));
     assert_int_equal(d->fb.nsent, 0);
     /* A huge length that wraps, after a reset. */
     full_init(d, F_V1);
-    set_desc(d, TXQ, 0, BUF, 0xffffffffu, 0, 0);
-    post(d, TXQ, 0);
-    kick(d, TXQ);
+    vdrv_set_desc(&d->v, TXQ, 0, BUF, 0xffffffffu, 0, 0);
+    vdrv_post(&d->v, TXQ, 0);
+    vdrv_notify(&d->v, TXQ);
     assert_int_equal(d->fb.nsent, 0);
-    assert_true(used_idx(d, TXQ) == 1 || broken(d));
+    assert_true(vdrv_used_idx(&d->v, TXQ) == 1 || vdrv_broken(&d->v));
     /* A descriptor loop. */
     full_init(d, F_V1);
-    set_desc(d, TXQ, 0, BUF, 64, VIRTQ_DESC_F_NEXT, 1);
-    set_desc(d, TXQ, 1, BUF, 64, VIRTQ_DESC_F_NEXT, 0);
-    post(d, TXQ, 0);
-    kick(d, TXQ);
-    assert_true(broken(d));
+    vdrv_set_desc(&d->v, TXQ, 0, BUF, 64, VIRTQ_DESC_F_NEXT, 1);
+    vdrv_set_desc(&d->v, TXQ, 1, BUF, 64, VIRTQ_DESC_F_NEXT, 0);
+    vdrv_post(&d->v, TXQ, 0);
+    vdrv_notify(&d->v, TXQ);
+    assert_true(vdrv_broken(&d->v));
     assert_int_equal(d->fb.nsent, 0);
 }
 
@@ -350,14 +271,14 @@ static void test_rx_basic(void **state) {
     full_init(d, F_V1 | F_MAC);
     memset(host(d, BUF), 0xaa, 2048);
     post_rx(d, 0, BUF, 1526);
-    kick(d, RXQ);
-    assert_int_equal(used_idx(d, RXQ), 0);
+    vdrv_notify(&d->v, RXQ);
+    assert_int_equal(vdrv_used_idx(&d->v, RXQ), 0);
     uint8_t f[200];
     make_frame(f, sizeof f, 3);
     assert_true(deliver(d, f, sizeof f));
-    assert_int_equal(used_idx(d, RXQ), 1);
-    assert_int_equal(used_id(d, RXQ, 0), 0);
-    assert_int_equal(used_len(d, RXQ, 0), HDR + sizeof f);
+    assert_int_equal(vdrv_used_idx(&d->v, RXQ), 1);
+    assert_int_equal(vdrv_used_id(&d->v, RXQ, 0), 0);
+    assert_int_equal(vdrv_used_len(&d->v, RXQ, 0), HDR + sizeof f);
     static const uint8_t want_hdr[HDR] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0};
     assert_memory_equal(host(d, BUF), want_hdr, HDR);
     assert_memory_equal(host(d, BUF + HDR), f, sizeof f);
@@ -366,15 +287,15 @@ static void test_rx_basic(void **state) {
     assert_int_equal(d->fb.resumes, 0);
 
     /* A chain of three buffers, the header split over two of them. */
-    set_desc(d, RXQ, 1, BUF + 0x1000, 4, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 2);
-    set_desc(d, RXQ, 2, BUF + 0x2000, 100, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 3);
-    set_desc(d, RXQ, 3, BUF + 0x3000, 200, VIRTQ_DESC_F_WRITE, 0);
-    post(d, RXQ, 1);
+    vdrv_set_desc(&d->v, RXQ, 1, BUF + 0x1000, 4, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 2);
+    vdrv_set_desc(&d->v, RXQ, 2, BUF + 0x2000, 100, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 3);
+    vdrv_set_desc(&d->v, RXQ, 3, BUF + 0x3000, 200, VIRTQ_DESC_F_WRITE, 0);
+    vdrv_post(&d->v, RXQ, 1);
     make_frame(f, sizeof f, 4);
     assert_true(deliver(d, f, sizeof f));
-    assert_int_equal(used_idx(d, RXQ), 2);
-    assert_int_equal(used_id(d, RXQ, 1), 1);
-    assert_int_equal(used_len(d, RXQ, 1), HDR + sizeof f);
+    assert_int_equal(vdrv_used_idx(&d->v, RXQ), 2);
+    assert_int_equal(vdrv_used_id(&d->v, RXQ, 1), 1);
+    assert_int_equal(vdrv_used_len(&d->v, RXQ, 1), HDR + sizeof f);
     assert_int_equal(*host(d, BUF + 0x2000 + 6), 1); /* num_buffers */
     assert_memory_equal(host(d, BUF + 0x2000 + 8), f, 92);
     assert_memory_equal(host(d, BUF + 0x3000), f + 92, sizeof f - 92);
@@ -389,13 +310,13 @@ static void test_rx_waits_for_buffers(void **state) {
         make_frame(f, sizeof f, i);
         assert_false(deliver(d, f, sizeof f));
     }
-    assert_int_equal(used_idx(d, RXQ), 0);
+    assert_int_equal(vdrv_used_idx(&d->v, RXQ), 0);
     assert_false(d->irq_level);
     /* Two buffers: the first two frames, in order; still holding back. */
     post_rx(d, 0, BUF, 1526);
     post_rx(d, 1, BUF + 0x1000, 1526);
-    kick(d, RXQ);
-    assert_int_equal(used_idx(d, RXQ), 2);
+    vdrv_notify(&d->v, RXQ);
+    assert_int_equal(vdrv_used_idx(&d->v, RXQ), 2);
     assert_true(d->irq_level);
     assert_int_equal(d->fb.resumes, 0);
     make_frame(f, sizeof f, 0);
@@ -405,15 +326,15 @@ static void test_rx_waits_for_buffers(void **state) {
     /* The third, then the backend may go on. */
     post_rx(d, 2, BUF + 0x2000, 1526);
     post_rx(d, 3, BUF + 0x3000, 1526);
-    kick(d, RXQ);
-    assert_int_equal(used_idx(d, RXQ), 3);
+    vdrv_notify(&d->v, RXQ);
+    assert_int_equal(vdrv_used_idx(&d->v, RXQ), 3);
     make_frame(f, sizeof f, 2);
     assert_memory_equal(host(d, BUF + 0x2000 + HDR), f, sizeof f);
     assert_int_equal(d->fb.resumes, 1);
     /* A new frame goes straight in. */
     make_frame(f, sizeof f, 9);
     assert_true(deliver(d, f, sizeof f));
-    assert_int_equal(used_idx(d, RXQ), 4);
+    assert_int_equal(vdrv_used_idx(&d->v, RXQ), 4);
     assert_memory_equal(host(d, BUF + 0x3000 + HDR), f, sizeof f);
 }
 
@@ -429,16 +350,16 @@ static void test_rx_pending_is_bounded(void **state) {
     /* Take them through QSIZE buffers, reposting each one returned: the
      * first VIRTIO_NET_RX_PENDING arrive, in order. */
     for (unsigned i = 0; i < QSIZE; i++) post_rx(d, i, BUF + 0x800 * i, 1526);
-    kick(d, RXQ);
+    vdrv_notify(&d->v, RXQ);
     unsigned got = 0;
-    while (got < used_idx(d, RXQ)) {
-        unsigned id = used_id(d, RXQ, got);
+    while (got < vdrv_used_idx(&d->v, RXQ)) {
+        unsigned id = vdrv_used_id(&d->v, RXQ, got);
         unsigned seq;
         memcpy(&seq, host(d, BUF + 0x800 * id + HDR), sizeof seq);
         assert_int_equal(seq, got);
         got++;
         post_rx(d, id, BUF + 0x800 * id, 1526);
-        kick(d, RXQ);
+        vdrv_notify(&d->v, RXQ);
     }
     assert_int_equal(got, VIRTIO_NET_RX_PENDING);
     assert_int_equal(d->fb.resumes, 1);
@@ -454,26 +375,26 @@ static void test_rx_buffer_too_small(void **state) {
     make_frame(f, sizeof f, 5);
     assert_true(deliver(d, f, sizeof f));
     /* Returned empty, nothing written; the next frame uses the next buffer. */
-    assert_int_equal(used_idx(d, RXQ), 1);
-    assert_int_equal(used_len(d, RXQ, 0), 0);
+    assert_int_equal(vdrv_used_idx(&d->v, RXQ), 1);
+    assert_int_equal(vdrv_used_len(&d->v, RXQ, 0), 0);
     for (unsigned i = 0; i < 100; i++) assert_int_equal(*host(d, BUF + i), 0xaa);
     assert_true(deliver(d, f, sizeof f));
-    assert_int_equal(used_idx(d, RXQ), 2);
-    assert_int_equal(used_len(d, RXQ, 1), HDR + sizeof f);
+    assert_int_equal(vdrv_used_idx(&d->v, RXQ), 2);
+    assert_int_equal(vdrv_used_len(&d->v, RXQ, 1), HDR + sizeof f);
     /* Exactly fitting; a read-only chain gets nothing. */
     post_rx(d, 2, BUF + 0x2000, HDR + 60);
-    set_desc(d, RXQ, 3, BUF + 0x3000, 2000, 0, 0);
-    post(d, RXQ, 3);
+    vdrv_set_desc(&d->v, RXQ, 3, BUF + 0x3000, 2000, 0, 0);
+    vdrv_post(&d->v, RXQ, 3);
     assert_true(deliver(d, f, 60));
-    assert_int_equal(used_len(d, RXQ, 2), HDR + 60);
+    assert_int_equal(vdrv_used_len(&d->v, RXQ, 2), HDR + 60);
     assert_true(deliver(d, f, 60));
-    assert_int_equal(used_idx(d, RXQ), 4);
-    assert_int_equal(used_len(d, RXQ, 3), 0);
-    assert_false(broken(d));
+    assert_int_equal(vdrv_used_idx(&d->v, RXQ), 4);
+    assert_int_equal(vdrv_used_len(&d->v, RXQ, 3), 0);
+    assert_false(vdrv_broken(&d->v));
     /* Oversized frames from a backend are refused outright. */
     static uint8_t huge[NET_MAX_FRAME + 1];
     assert_true(deliver(d, huge, sizeof huge));
-    assert_int_equal(used_idx(d, RXQ), 4);
+    assert_int_equal(vdrv_used_idx(&d->v, RXQ), 4);
 }
 
 static void test_rx_malformed(void **state) {
@@ -484,24 +405,24 @@ static void test_rx_malformed(void **state) {
     full_init(d, F_V1);
     post_rx(d, 0, MEM_BASE + MEM_SIZE - 20, 1526);
     assert_true(deliver(d, f, sizeof f));
-    assert_true(broken(d));
+    assert_true(vdrv_broken(&d->v));
     /* Broken: later frames are dropped, no crash, no pile-up. */
     for (int i = 0; i < 300; i++) assert_true(deliver(d, f, sizeof f));
     /* A wrapping address. */
     full_init(d, F_V1);
     post_rx(d, 0, 0xfffffffffffffff0ull, 1526);
     assert_true(deliver(d, f, sizeof f));
-    assert_true(broken(d));
+    assert_true(vdrv_broken(&d->v));
     /* A descriptor index out of range. */
     full_init(d, F_V1);
-    post(d, RXQ, 200);
+    vdrv_post(&d->v, RXQ, 200);
     assert_true(deliver(d, f, sizeof f));
-    assert_true(broken(d));
+    assert_true(vdrv_broken(&d->v));
     /* And the device works again after a reset. */
     full_init(d, F_V1);
     post_rx(d, 0, BUF, 1526);
     assert_true(deliver(d, f, sizeof f));
-    assert_int_equal(used_len(d, RXQ, 0), HDR + sizeof f);
+    assert_int_equal(vdrv_used_len(&d->v, RXQ, 0), HDR + sizeof f);
 }
 
 static void test_rx_before_driver_ok(void **state) {
@@ -511,8 +432,8 @@ static void test_rx_before_driver_ok(void **state) {
     assert_true(deliver(d, f, sizeof f));
     full_init(d, F_V1);
     post_rx(d, 0, BUF, 1526);
-    kick(d, RXQ);
-    assert_int_equal(used_idx(d, RXQ), 0);
+    vdrv_notify(&d->v, RXQ);
+    assert_int_equal(vdrv_used_idx(&d->v, RXQ), 0);
 }
 
 static void test_reset_drops_pending(void **state) {
@@ -521,17 +442,17 @@ static void test_reset_drops_pending(void **state) {
     uint8_t f[64];
     make_frame(f, sizeof f, 7);
     assert_false(deliver(d, f, sizeof f));
-    wr(d, VIRTIO_MMIO_STATUS, 0);
+    vdrv_wr(&d->v, VIRTIO_MMIO_STATUS, 0);
     assert_int_equal(d->fb.resumes, 1);
     full_init(d, F_V1);
     post_rx(d, 0, BUF, 1526);
-    kick(d, RXQ);
-    assert_int_equal(used_idx(d, RXQ), 0); /* the old frame is gone */
+    vdrv_notify(&d->v, RXQ);
+    assert_int_equal(vdrv_used_idx(&d->v, RXQ), 0); /* the old frame is gone */
 }
 
-static bool wait_for(uint16_t (*get)(struct drv *, unsigned), struct drv *d, unsigned q, uint16_t want) {
+static bool wait_for(uint16_t (*get)(struct vdrv *, unsigned), struct drv *d, unsigned q, uint16_t want) {
     for (int i = 0; i < 2000; i++) {
-        if (get(d, q) == want) return true;
+        if (get(&d->v, q) == want) return true;
         nanosleep(&(struct timespec){0, 1000000}, NULL);
     }
     return false;
@@ -546,23 +467,23 @@ static void test_on_event_loop(void **state) {
         make_frame(f, sizeof f, (uint8_t)i);
         memset(host(d, BUF + 0x800 * i), 0, HDR);
         memcpy(host(d, BUF + 0x800 * i + HDR), f, sizeof f);
-        set_desc(d, TXQ, i, BUF + 0x800 * i, HDR + sizeof f, 0, 0);
-        post(d, TXQ, (uint16_t)i);
+        vdrv_set_desc(&d->v, TXQ, i, BUF + 0x800 * i, HDR + sizeof f, 0, 0);
+        vdrv_post(&d->v, TXQ, (uint16_t)i);
     }
-    kick(d, TXQ);
+    vdrv_notify(&d->v, TXQ);
     /* The card returns each chain before sending its copy of the frame. */
     for (int i = 0; i < 2000 && __atomic_load_n(&d->fb.nsent, __ATOMIC_SEQ_CST) < QSIZE; i++)
         nanosleep(&(struct timespec){0, 1000000}, NULL);
     assert_int_equal(__atomic_load_n(&d->fb.nsent, __ATOMIC_SEQ_CST), QSIZE);
-    assert_true(wait_for(used_idx, d, TXQ, QSIZE));
+    assert_true(wait_for(vdrv_used_idx, d, TXQ, QSIZE));
     make_frame(f, sizeof f, 7);
     assert_memory_equal(d->fb.frame[7], f, sizeof f);
 
     /* Receive without buffers, then buffers: delivered, backend resumed. */
     assert_false(deliver(d, f, sizeof f));
     post_rx(d, 0, BUF + 0x10000, 1526);
-    kick(d, RXQ);
-    assert_true(wait_for(used_idx, d, RXQ, 1));
+    vdrv_notify(&d->v, RXQ);
+    assert_true(wait_for(vdrv_used_idx, d, RXQ, 1));
     assert_memory_equal(host(d, BUF + 0x10000 + HDR), f, sizeof f);
     for (int i = 0; i < 2000 && !__atomic_load_n(&d->fb.resumes, __ATOMIC_SEQ_CST); i++)
         nanosleep(&(struct timespec){0, 1000000}, NULL);
