@@ -17,6 +17,7 @@
 #include "dev/virtio_mmio.h"
 #include "monitor/machine_memory.h"
 #include "vm/p2m.h"
+#include "virtio_driver.h"
 
 #define MiB (1024ull * 1024)
 #define RAM_BASE 0x80000000ull
@@ -38,10 +39,8 @@ struct drv {
     struct frame_source fs;
     struct p2m m;
     struct virtio_balloon *b;
-    struct virtio_mmio *t;
+    struct vdrv v;
     bool irq_level;
-    uint16_t avail_idx[4];
-    uint16_t next_desc[4];
 };
 
 static bool mem_read(void *ctx, uint64_t gpa, void *buf, size_t n) { return p2m_read(ctx, gpa, buf, n); }
@@ -52,21 +51,7 @@ static void irq_set(void *ctx, unsigned irq, bool level) {
     ((struct drv *)ctx)->irq_level = level;
 }
 
-static uint32_t rd(struct drv *d, uint64_t off) { return (uint32_t)virtio_mmio_ops.read(d->t, off, 4); }
-static void wr(struct drv *d, uint64_t off, uint32_t v) { virtio_mmio_ops.write(d->t, off, v, 4); }
-
-static void poke(struct drv *d, uint64_t gpa, const void *p, size_t n) { assert_true(p2m_write(&d->m, gpa, p, n)); }
-static void put16(struct drv *d, uint64_t gpa, uint16_t v) { poke(d, gpa, &v, 2); }
-static uint16_t get16(struct drv *d, uint64_t gpa) {
-    uint16_t v;
-    assert_true(p2m_read(&d->m, gpa, &v, 2));
-    return v;
-}
-static uint32_t get32(struct drv *d, uint64_t gpa) {
-    uint32_t v;
-    assert_true(p2m_read(&d->m, gpa, &v, 4));
-    return v;
-}
+static void poke(struct drv *d, uint64_t gpa, const void *p, size_t n) { vdrv_poke(&d->v, gpa, p, n); }
 
 static int setup(void **state) {
     struct drv *d = calloc(1, sizeof *d);
@@ -74,10 +59,11 @@ static int setup(void **state) {
     d->fs = machine_memory_source(&d->mm);
     if (!p2m_init(&d->m, RAM_BASE, RAM_SIZE, &d->fs)) return -1;
     d->b = virtio_balloon_create(&d->m, NULL);
-    d->t = virtio_mmio_create(&virtio_balloon_ops, d->b, (struct guest_mem_ops){mem_read, mem_write, &d->m},
+    d->v.mem = (struct guest_mem_ops){mem_read, mem_write, &d->m};
+    d->v.t = virtio_mmio_create(&virtio_balloon_ops, d->b, d->v.mem,
                               (struct irq_line){irq_set, d, 3});
-    if (!d->b || !d->t) return -1;
-    virtio_balloon_attach(d->b, d->t);
+    if (!d->b || !d->v.t) return -1;
+    virtio_balloon_attach(d->b, d->v.t);
     *state = d;
     return 0;
 }
@@ -85,88 +71,47 @@ static int setup(void **state) {
 static int teardown(void **state) {
     struct drv *d = *state;
     virtio_balloon_destroy(d->b);
-    virtio_mmio_destroy(d->t);
+    virtio_mmio_destroy(d->v.t);
     p2m_destroy(&d->m);
     machine_memory_destroy(&d->mm);
     free(d);
     return 0;
 }
 
-static bool broken(struct drv *d) { return rd(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET; }
-
 static void driver_ok(struct drv *d) {
-    wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-                                  VIRTIO_STATUS_DRIVER_OK);
-    assert_int_equal(rd(d, VIRTIO_MMIO_STATUS), 0xf);
+    vdrv_driver_ok(&d->v);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_STATUS), 0xf);
 }
 
 /* The Linux driver's sequence: features, then every queue the features give
  * (without DRIVER_OK when `ok` is false). */
 static void init_queues(struct drv *d, uint64_t features, bool ok) {
-    wr(d, VIRTIO_MMIO_STATUS, 0);
-    wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-    wr(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-    wr(d, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
-    wr(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-    wr(d, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> 32));
-    wr(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-    assert_true(rd(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+    assert_true(vdrv_negotiate(&d->v, features) & VIRTIO_STATUS_FEATURES_OK);
     unsigned nq = 2 + !!(features & F_STATS) + !!(features & F_REPORT);
-    static const uint8_t zeros[0x3000];
-    poke(d, BUF, zeros, 0x1000); /* back the buffer page now, so that it does not count later */
+    vdrv_zero(&d->v, BUF, 0x1000); /* back the buffer page now, so that it does not count later */
     for (unsigned q = 0; q < nq; q++) {
-        poke(d, RING(q), zeros, sizeof zeros);
-        d->avail_idx[q] = 0;
-        d->next_desc[q] = 0;
-        wr(d, VIRTIO_MMIO_QUEUE_SEL, q);
-        wr(d, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
-        wr(d, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)RING(q));
-        wr(d, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(RING(q) >> 32));
-        wr(d, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)(RING(q) + 0x1000));
-        wr(d, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, (uint32_t)((RING(q) + 0x1000) >> 32));
-        wr(d, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)(RING(q) + 0x2000));
-        wr(d, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (uint32_t)((RING(q) + 0x2000) >> 32));
-        wr(d, VIRTIO_MMIO_QUEUE_READY, 1);
-        assert_int_equal(rd(d, VIRTIO_MMIO_QUEUE_READY), 1);
+        vdrv_zero(&d->v, RING(q), 0x3000);
+        vdrv_setup_queue(&d->v, q, QSIZE, RING(q), RING(q) + 0x1000, RING(q) + 0x2000);
+        assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_QUEUE_READY), 1);
     }
     if (ok) driver_ok(d);
 }
 
 static void init(struct drv *d, uint64_t features) { init_queues(d, features, true); }
 
-struct seg {
-    uint64_t gpa;
-    uint32_t len;
-    bool writable;
-};
-
 /* Posts one chain of buffers on queue q and notifies. */
-static void post(struct drv *d, unsigned q, const struct seg *s, unsigned n) {
-    uint16_t head = d->next_desc[q];
-    for (unsigned i = 0; i < n; i++) {
-        uint16_t idx = (uint16_t)((head + i) % QSIZE), next = (uint16_t)((head + i + 1) % QSIZE);
-        uint16_t flags = (uint16_t)((s[i].writable ? VIRTQ_DESC_F_WRITE : 0) | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0));
-        uint8_t desc[16];
-        memcpy(desc, &s[i].gpa, 8);
-        memcpy(desc + 8, &s[i].len, 4);
-        memcpy(desc + 12, &flags, 2);
-        memcpy(desc + 14, &next, 2);
-        poke(d, RING(q) + 16ull * idx, desc, sizeof desc);
-    }
-    d->next_desc[q] = (uint16_t)((head + n) % QSIZE);
-    put16(d, RING(q) + 0x1000 + 4 + 2 * (d->avail_idx[q] % QSIZE), head);
-    d->avail_idx[q]++;
-    put16(d, RING(q) + 0x1000 + 2, d->avail_idx[q]);
-    wr(d, VIRTIO_MMIO_QUEUE_NOTIFY, q);
+static void post(struct drv *d, unsigned q, const struct vdrv_seg *s, unsigned n) {
+    struct vdrv_queue *vq = &d->v.q[q];
+    uint16_t head = vdrv_write_chain(&d->v, q, vq->next_desc, s, n);
+    vq->next_desc = (uint16_t)((head + n) % QSIZE);
+    vdrv_post(&d->v, q, head);
+    vdrv_notify(&d->v, q);
 }
-
-static uint16_t used_idx(struct drv *d, unsigned q) { return get16(d, RING(q) + 0x2000 + 2); }
-static uint32_t used_len(struct drv *d, unsigned q, unsigned i) { return get32(d, RING(q) + 0x2000 + 8 + 8 * (i % QSIZE)); }
 
 /* Posts an array of PFNs on queue q (0 inflate, 1 deflate). */
 static void send_pfns(struct drv *d, unsigned q, const uint32_t *pfn, unsigned n) {
     poke(d, BUF, pfn, 4ull * n);
-    struct seg s = {BUF, 4 * n, false};
+    struct vdrv_seg s = {BUF, 4 * n, false};
     post(d, q, &s, 1);
 }
 
@@ -182,44 +127,44 @@ static struct virtio_balloon_info info(struct drv *d) {
     return i;
 }
 
-static uint32_t config32(struct drv *d, uint64_t off) { return rd(d, VIRTIO_MMIO_CONFIG + off); }
+static uint32_t config32(struct drv *d, uint64_t off) { return (uint32_t)vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG + off); }
 
 /* ---- tests ---- */
 
 static void test_probe_and_config(void **state) {
     struct drv *d = *state;
-    assert_int_equal(rd(d, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_BALLOON);
-    wr(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-    uint32_t f = rd(d, VIRTIO_MMIO_DEVICE_FEATURES);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_BALLOON);
+    vdrv_wr(&d->v, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+    uint32_t f = (uint32_t)vdrv_rd(&d->v, VIRTIO_MMIO_DEVICE_FEATURES);
     assert_int_equal(f & 0xff, F_STATS | F_OOM | F_REPORT);
     assert_int_equal(config32(d, 0), 0);
     assert_int_equal(config32(d, 4), 0);
 
     /* The target reaches the config space, with a config interrupt once the driver is up. */
-    uint32_t gen = rd(d, VIRTIO_MMIO_CONFIG_GENERATION);
+    uint32_t gen = (uint32_t)vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG_GENERATION);
     virtio_balloon_set_target(d->b, 1000);
     assert_int_equal(config32(d, 0), 1000);
-    assert_int_not_equal(rd(d, VIRTIO_MMIO_CONFIG_GENERATION), gen);
+    assert_int_not_equal(vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG_GENERATION), gen);
     init(d, F_ALL);
     virtio_balloon_set_target(d->b, 1234);
     assert_int_equal(config32(d, 0), 1234);
     assert_true(d->irq_level);
-    assert_int_equal(rd(d, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
     assert_int_equal(info(d).target_pages, 1234);
     /* Byte and halfword reads see little-endian fields. */
-    assert_int_equal(virtio_mmio_ops.read(d->t, VIRTIO_MMIO_CONFIG + 1, 1), 1234 >> 8);
-    assert_int_equal(virtio_mmio_ops.read(d->t, VIRTIO_MMIO_CONFIG + 14, 4), 0); /* runs off the end */
+    assert_int_equal(virtio_mmio_ops.read(d->v.t, VIRTIO_MMIO_CONFIG + 1, 1), 1234 >> 8);
+    assert_int_equal(virtio_mmio_ops.read(d->v.t, VIRTIO_MMIO_CONFIG + 14, 4), 0); /* runs off the end */
 
     /* The driver writes actual (also piecewise), never num_pages. */
-    wr(d, VIRTIO_MMIO_CONFIG + 4, 77);
+    vdrv_wr(&d->v, VIRTIO_MMIO_CONFIG + 4, 77);
     assert_int_equal(config32(d, 4), 77);
-    virtio_mmio_ops.write(d->t, VIRTIO_MMIO_CONFIG + 5, 1, 1);
+    virtio_mmio_ops.write(d->v.t, VIRTIO_MMIO_CONFIG + 5, 1, 1);
     assert_int_equal(config32(d, 4), 77 + 256);
     assert_int_equal(info(d).actual_pages, 77 + 256);
-    wr(d, VIRTIO_MMIO_CONFIG + 0, 5);
+    vdrv_wr(&d->v, VIRTIO_MMIO_CONFIG + 0, 5);
     assert_int_equal(config32(d, 0), 1234);
     /* Reset forgets actual, keeps the target. */
-    wr(d, VIRTIO_MMIO_STATUS, 0);
+    vdrv_wr(&d->v, VIRTIO_MMIO_STATUS, 0);
     assert_int_equal(config32(d, 4), 0);
     assert_int_equal(config32(d, 0), 1234);
 }
@@ -232,10 +177,10 @@ static void test_inflate_returns_frames_to_the_pool(void **state) {
     uint32_t pfn[16];
     for (unsigned i = 0; i < 16; i++) pfn[i] = PFN(PAGES) + i;
     send_pfns(d, 0, pfn, 16);
-    assert_int_equal(used_idx(d, 0), 1);
-    assert_int_equal(used_len(d, 0, 0), 0);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 1);
+    assert_int_equal(vdrv_used_len(&d->v, 0, 0), 0);
     assert_true(d->irq_level);
-    assert_false(broken(d));
+    assert_false(vdrv_broken(&d->v));
     assert_int_equal(d->m.backed, backed - 16);
     assert_int_equal(machine_memory_free_frames(&d->mm), free0 + 16);
     struct virtio_balloon_info i = info(d);
@@ -248,7 +193,7 @@ static void test_inflate_returns_frames_to_the_pool(void **state) {
     assert_int_equal(b, 0);
     /* Inflating pages that are not backed frees nothing and is fine. */
     send_pfns(d, 0, pfn, 4);
-    assert_int_equal(used_idx(d, 0), 2);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 2);
     assert_int_equal(info(d).inflated_pages, 20);
     assert_int_equal(info(d).freed_frames, 16);
     assert_int_equal(machine_memory_free_frames(&d->mm), free0 + 16);
@@ -262,7 +207,7 @@ static void test_deflate_gives_demand_zero_pages(void **state) {
     send_pfns(d, 0, pfn, 4);
     uint64_t backed = d->m.backed;
     send_pfns(d, 1, pfn, 4);
-    assert_int_equal(used_idx(d, 1), 1);
+    assert_int_equal(vdrv_used_idx(&d->v, 1), 1);
     assert_int_equal(info(d).deflated_pages, 4);
     assert_int_equal(d->m.backed, backed); /* nothing is backed until the guest writes */
     uint8_t v = 7;
@@ -282,8 +227,8 @@ static void test_pfns_outside_ram_are_ignored(void **state) {
     uint64_t free0 = machine_memory_free_frames(&d->mm);
     uint32_t pfn[] = {0, 0xffffffffu, PFN(RAM_BASE) - 1, PFN(RAM_BASE + RAM_SIZE), PFN(PAGES), PFN(PAGES) + 1};
     send_pfns(d, 0, pfn, 6);
-    assert_false(broken(d));
-    assert_int_equal(used_idx(d, 0), 1);
+    assert_false(vdrv_broken(&d->v));
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 1);
     struct virtio_balloon_info i = info(d);
     assert_int_equal(i.ignored_pages, 4);
     assert_int_equal(i.inflated_pages, 2);
@@ -293,27 +238,27 @@ static void test_pfns_outside_ram_are_ignored(void **state) {
     uint32_t three[3] = {PFN(PAGES), PFN(PAGES) + 1, PFN(PAGES) + 2};
     poke(d, BUF, three, sizeof three);
     uint64_t backed = d->m.backed;
-    struct seg split[2] = {{BUF, 6, false}, {BUF + 6, 5, false}}; /* 11 bytes: 2 PFNs and 3 stray bytes */
+    struct vdrv_seg split[2] = {{BUF, 6, false}, {BUF + 6, 5, false}}; /* 11 bytes: 2 PFNs and 3 stray bytes */
     post(d, 0, split, 2);
-    assert_int_equal(used_idx(d, 0), 2);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 2);
     assert_int_equal(info(d).inflated_pages, 4);
     assert_int_equal(d->m.backed, backed - 2);
     uint8_t b;
     assert_true(p2m_read(&d->m, PAGES + 2 * 4096, &b, 1));
     assert_int_equal(b, 1); /* the third PFN was not whole: its page stays */
-    assert_false(broken(d));
+    assert_false(vdrv_broken(&d->v));
 }
 
 static void test_pfn_array_outside_ram_breaks_the_device(void **state) {
     struct drv *d = *state;
     init(d, F_ALL);
-    struct seg s = {RAM_BASE + RAM_SIZE - 4, 8, false};
+    struct vdrv_seg s = {RAM_BASE + RAM_SIZE - 4, 8, false};
     post(d, 0, &s, 1);
-    assert_true(broken(d));
-    assert_int_equal(used_idx(d, 0), 0);
+    assert_true(vdrv_broken(&d->v));
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 0);
     /* The VM goes on: a reset and a new driver work again. */
     init(d, F_ALL);
-    assert_false(broken(d));
+    assert_false(vdrv_broken(&d->v));
 }
 
 static void test_free_page_reporting(void **state) {
@@ -322,16 +267,16 @@ static void test_free_page_reporting(void **state) {
     write_pages(d, PAGES, 64, 3);
     uint64_t backed = d->m.backed, free0 = machine_memory_free_frames(&d->mm);
     /* Linux posts each free range as a device-writable buffer on queue 3 (statsq is 2). */
-    struct seg r[] = {
+    struct vdrv_seg r[] = {
         {PAGES, 16 * 4096, true},
         {PAGES + 32 * 4096 + 100, 4 * 4096, true},          /* partial pages at both ends: 3 whole ones */
         {RAM_BASE + RAM_SIZE - 4096, 1u << 20, true},      /* runs off the end of RAM */
         {0x1000, 0x10000, true},                           /* not RAM at all */
     };
     post(d, 3, r, 4);
-    assert_false(broken(d));
-    assert_int_equal(used_idx(d, 3), 1);
-    assert_int_equal(used_len(d, 3, 0), 0);
+    assert_false(vdrv_broken(&d->v));
+    assert_int_equal(vdrv_used_idx(&d->v, 3), 1);
+    assert_int_equal(vdrv_used_len(&d->v, 3, 0), 0);
     assert_int_equal(d->m.backed, backed - 19);
     assert_int_equal(machine_memory_free_frames(&d->mm), free0 + 19);
     struct virtio_balloon_info i = info(d);
@@ -350,15 +295,15 @@ static void test_reporting_queue_follows_the_features(void **state) {
     /* Without STATS_VQ the drivers number the reporting queue 2. */
     init(d, F_V1 | F_REPORT);
     write_pages(d, PAGES, 8, 3);
-    struct seg r = {PAGES, 8 * 4096, true};
+    struct vdrv_seg r = {PAGES, 8 * 4096, true};
     post(d, 2, &r, 1);
-    assert_int_equal(used_idx(d, 2), 1);
+    assert_int_equal(vdrv_used_idx(&d->v, 2), 1);
     assert_int_equal(info(d).reported_frames, 8);
     /* Without REPORTING, queue 3 does nothing. */
     init(d, F_V1 | F_STATS);
     write_pages(d, PAGES, 8, 3);
-    wr(d, VIRTIO_MMIO_QUEUE_SEL, 3);
-    assert_int_equal(rd(d, VIRTIO_MMIO_QUEUE_READY), 0);
+    vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_SEL, 3);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_QUEUE_READY), 0);
     assert_int_equal(info(d).reported_frames, 8);
 }
 
@@ -378,10 +323,10 @@ static void test_stats(void **state) {
     put_stat(rec + 30, VIRTIO_BALLOON_S_MINFLT, 12345);
     put_stat(rec + 40, VIRTIO_BALLOON_S_AVAIL, 120 * MiB);
     poke(d, BUF, rec, sizeof rec);
-    struct seg s = {BUF, sizeof rec - 3, false}; /* the last record is cut short */
+    struct vdrv_seg s = {BUF, sizeof rec - 3, false}; /* the last record is cut short */
     post(d, 2, &s, 1);
     /* The device keeps the buffer until it wants fresh figures. */
-    assert_int_equal(used_idx(d, 2), 0);
+    assert_int_equal(vdrv_used_idx(&d->v, 2), 0);
     struct virtio_balloon_info i = info(d);
     assert_int_not_equal(i.stats_updated_ns, 0);
     assert_int_equal(i.stats_valid, (1u << VIRTIO_BALLOON_S_MEMFREE) | (1u << VIRTIO_BALLOON_S_MEMTOT) |
@@ -391,11 +336,11 @@ static void test_stats(void **state) {
     assert_int_equal(i.stats[VIRTIO_BALLOON_S_MINFLT], 12345);
 
     virtio_balloon_request_stats(d->b);
-    assert_int_equal(used_idx(d, 2), 1);
-    assert_int_equal(used_len(d, 2, 0), 0);
+    assert_int_equal(vdrv_used_idx(&d->v, 2), 1);
+    assert_int_equal(vdrv_used_len(&d->v, 2, 0), 0);
     assert_true(d->irq_level);
     virtio_balloon_request_stats(d->b); /* nothing held: nothing happens */
-    assert_int_equal(used_idx(d, 2), 1);
+    assert_int_equal(vdrv_used_idx(&d->v, 2), 1);
     put_stat(rec, VIRTIO_BALLOON_S_MEMFREE, 90 * MiB);
     poke(d, BUF, rec, 10);
     s.len = 10;
@@ -404,11 +349,11 @@ static void test_stats(void **state) {
     assert_int_equal(info(d).stats[VIRTIO_BALLOON_S_MEMTOT], 250 * MiB); /* kept from before */
     /* A second buffer while one is held: the held one goes back. */
     post(d, 2, &s, 1);
-    assert_int_equal(used_idx(d, 2), 2);
+    assert_int_equal(vdrv_used_idx(&d->v, 2), 2);
     /* A stats buffer outside RAM breaks the device. */
-    struct seg bad = {RAM_BASE + RAM_SIZE, 10, false};
+    struct vdrv_seg bad = {RAM_BASE + RAM_SIZE, 10, false};
     post(d, 2, &bad, 1);
-    assert_true(broken(d));
+    assert_true(vdrv_broken(&d->v));
 }
 
 /* Linux primes the stats queue and notifies before it sets DRIVER_OK. */
@@ -418,14 +363,14 @@ static void test_stats_buffer_posted_before_driver_ok(void **state) {
     uint8_t rec[10];
     put_stat(rec, VIRTIO_BALLOON_S_MEMTOT, 200 * MiB);
     poke(d, BUF, rec, sizeof rec);
-    struct seg s = {BUF, sizeof rec, false};
+    struct vdrv_seg s = {BUF, sizeof rec, false};
     post(d, 2, &s, 1); /* the notify is ignored: no DRIVER_OK yet */
     assert_int_equal(info(d).stats_updated_ns, 0);
     driver_ok(d);
     /* The first request for figures finds the buffer, reads it and hands it back. */
     virtio_balloon_request_stats(d->b);
     assert_int_equal(info(d).stats[VIRTIO_BALLOON_S_MEMTOT], 200 * MiB);
-    assert_int_equal(used_idx(d, 2), 1);
+    assert_int_equal(vdrv_used_idx(&d->v, 2), 1);
     assert_true(d->irq_level);
 }
 
@@ -442,7 +387,7 @@ static void test_inflated_frame_waits_for_the_harts(void **state) {
     uint32_t pfn[8];
     for (unsigned i = 0; i < 8; i++) pfn[i] = PFN(PAGES) + i;
     send_pfns(d, 0, pfn, 8);
-    assert_int_equal(used_idx(d, 0), 1);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), 1);
     assert_int_equal(info(d).freed_frames, 8);
     assert_int_equal(p2m_releasing(&d->m), 8);
     assert_int_equal(machine_memory_free_frames(&d->mm), free0);
