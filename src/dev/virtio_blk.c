@@ -59,26 +59,6 @@ static bool reset_since(const struct virtio_blk *b, const struct request *r) {
     return b->generation != r->generation;
 }
 
-/* Copies n bytes from the chain's readable segments at byte offset off. */
-static bool chain_read(const struct virtq_chain *c, const struct guest_mem_ops *m, uint64_t off, void *buf,
-                       size_t n) {
-    uint8_t *p = buf;
-    for (unsigned s = 0; s < c->nread && n; s++) {
-        const struct virtq_seg *g = &c->seg[s];
-        if (off >= g->len) {
-            off -= g->len;
-            continue;
-        }
-        size_t k = g->len - off;
-        if (k > n) k = n;
-        if (!m->read(m->ctx, g->gpa + off, p, k)) return false;
-        p += k;
-        n -= k;
-        off = 0;
-    }
-    return n == 0;
-}
-
 static bool range_ok(const struct virtio_blk *b, uint64_t sector, uint64_t nsectors) {
     return sector <= b->capacity && nsectors <= b->capacity - sector;
 }
@@ -129,7 +109,7 @@ static uint8_t do_write(struct virtio_blk *b, struct request *r) {
     uint64_t pos = r->sector * VIRTIO_BLK_SECTOR;
     for (uint64_t off = 0; off < len;) {
         size_t n = len - off < BOUNCE_SIZE ? (size_t)(len - off) : BOUNCE_SIZE;
-        if (!chain_read(&b->chain, m, HEADER_LEN + off, b->bounce, n))
+        if (!virtq_chain_read(&b->chain, m, HEADER_LEN + off, b->bounce, n))
             return broke(b, "write buffer not in guest memory");
         unlock(b);
         bool ok = disk_image_write(&b->img, pos + off, b->bounce, n);
@@ -157,7 +137,7 @@ static uint8_t do_ranges(struct virtio_blk *b, struct request *r) {
     if (r->in_len / RANGE_LEN > VIRTIO_BLK_MAX_DISCARD_SEG) return VIRTIO_BLK_S_UNSUPP;
     unsigned n = (unsigned)(r->in_len / RANGE_LEN);
     uint8_t raw[VIRTIO_BLK_MAX_DISCARD_SEG * RANGE_LEN];
-    if (!chain_read(&b->chain, virtio_mmio_mem(b->t), HEADER_LEN, raw, n * RANGE_LEN))
+    if (!virtq_chain_read(&b->chain, virtio_mmio_mem(b->t), HEADER_LEN, raw, n * RANGE_LEN))
         return broke(b, "discard ranges not in guest memory");
     struct {
         uint64_t sector;
@@ -220,7 +200,7 @@ static void serve(struct virtio_blk *b) {
     uint8_t status = VIRTIO_BLK_S_IOERR; /* header short, or partly device-writable */
     if (c->read_len >= HEADER_LEN) {
         uint8_t hdr[HEADER_LEN];
-        if (!chain_read(c, m, 0, hdr, sizeof hdr)) {
+        if (!virtq_chain_read(c, m, 0, hdr, sizeof hdr)) {
             virtio_mmio_set_broken(b->t, "block request header not in guest memory");
             return;
         }

@@ -209,21 +209,36 @@ int virtq_need_interrupt(struct virtq *q, const struct guest_mem_ops *m, bool *i
     return VIRTQ_OK;
 }
 
-bool virtq_chain_write(const struct virtq_chain *c, const struct guest_mem_ops *m, uint64_t off,
-                       const void *buf, size_t n) {
-    const uint8_t *p = buf;
-    for (unsigned s = c->nread; s < c->nseg && n; s++) {
+/* The segment walk of virtq_chain_write and virtq_chain_read: copies *n
+ * bytes from src into the writable segments, or (src NULL) from the
+ * readable segments into dst, starting at byte offset off of that part.
+ * Leaves in *n what did not fit; false if guest memory refused. */
+static bool chain_copy(const struct virtq_chain *c, const struct guest_mem_ops *m, uint64_t off, const uint8_t *src,
+                       uint8_t *dst, size_t *n) {
+    unsigned s = src ? c->nread : 0, end = src ? c->nseg : c->nread;
+    for (; s < end && *n; s++) {
         const struct virtq_seg *g = &c->seg[s];
         if (off >= g->len) {
             off -= g->len;
             continue;
         }
         size_t k = g->len - off;
-        if (k > n) k = n;
-        if (!m->write(m->ctx, g->gpa + off, p, k)) return false;
-        p += k;
-        n -= k;
+        if (k > *n) k = *n;
+        if (src ? !m->write(m->ctx, g->gpa + off, src, k) : !m->read(m->ctx, g->gpa + off, dst, k)) return false;
+        if (src) src += k;
+        else dst += k;
+        *n -= k;
         off = 0;
     }
     return true;
+}
+
+bool virtq_chain_write(const struct virtq_chain *c, const struct guest_mem_ops *m, uint64_t off,
+                       const void *buf, size_t n) {
+    return chain_copy(c, m, off, buf, NULL, &n);
+}
+
+bool virtq_chain_read(const struct virtq_chain *c, const struct guest_mem_ops *m, uint64_t off, void *buf,
+                      size_t n) {
+    return chain_copy(c, m, off, NULL, buf, &n) && n == 0;
 }

@@ -107,4 +107,9 @@ int virtq_need_interrupt(struct virtq *q, const struct guest_mem_ops *m, bool *i
 bool virtq_chain_write(const struct virtq_chain *c, const struct guest_mem_ops *m, uint64_t off,
                        const void *buf, size_t n);
 
+/* Copies n bytes from the chain's readable segments starting at byte offset
+ * off of the readable part; false if they hold fewer or memory refused. */
+bool virtq_chain_read(const struct virtq_chain *c, const struct guest_mem_ops *m, uint64_t off, void *buf,
+                      size_t n);
+
 #endif

@@ -91,12 +91,6 @@ static int teardown(void **state) {
     return 0;
 }
 
-static bool all_zero(const uint8_t *p, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (p[i]) return false;
-    return true;
-}
-
 /* ---- tests ---- */
 
 static void test_probe(void **state) {
@@ -660,8 +654,8 @@ static void test_virtqueue_direct(void **state) {
     assert_false(irq); /* nothing new */
     /* A maximal indirect table of 1024 entries is accepted. */
     for (unsigned i = 0; i < VIRTQ_MAX_SEGS; i++)
-        vdrv_desc_at(&d->v, MEM_BASE + 0x20000, i, BUF, 1, VIRTQ_DESC_F_WRITE | (i + 1 < VIRTQ_MAX_SEGS ? VIRTQ_DESC_F_NEXT : 0),
-                (uint16_t)(i + 1));
+        vdrv_desc_at(&d->v, MEM_BASE + 0x20000, i, BUF, 1,
+                     VIRTQ_DESC_F_WRITE | (i + 1 < VIRTQ_MAX_SEGS ? VIRTQ_DESC_F_NEXT : 0), (uint16_t)(i + 1));
     vdrv_set_desc(&d->v, 0, 2, MEM_BASE + 0x20000, 16 * VIRTQ_MAX_SEGS, VIRTQ_DESC_F_INDIRECT, 0);
     vdrv_post(&d->v, 0, 2);
     assert_int_equal(virtq_pop(&q, &m, c), 1);

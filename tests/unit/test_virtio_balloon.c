@@ -60,8 +60,7 @@ static int setup(void **state) {
     if (!p2m_init(&d->m, RAM_BASE, RAM_SIZE, &d->fs)) return -1;
     d->b = virtio_balloon_create(&d->m, NULL);
     d->v.mem = (struct guest_mem_ops){mem_read, mem_write, &d->m};
-    d->v.t = virtio_mmio_create(&virtio_balloon_ops, d->b, d->v.mem,
-                              (struct irq_line){irq_set, d, 3});
+    d->v.t = virtio_mmio_create(&virtio_balloon_ops, d->b, d->v.mem, (struct irq_line){irq_set, d, 3});
     if (!d->b || !d->v.t) return -1;
     virtio_balloon_attach(d->b, d->v.t);
     *state = d;

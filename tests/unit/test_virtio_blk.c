@@ -189,12 +189,6 @@ static void file_read(struct drv *d, off_t off, void *buf, size_t n) {
     close(fd);
 }
 
-static bool all_zero(const uint8_t *p, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (p[i]) return false;
-    return true;
-}
-
 /* ---- tests ---- */
 
 static void test_probe(void **state) {
@@ -210,9 +204,11 @@ static void test_probe(void **state) {
     assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG + 4), 0);
     assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_SEG_MAX), VIRTIO_BLK_SEG_MAX);
     assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_BLK_SIZE), 512);
-    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS), VIRTIO_BLK_MAX_DISCARD_SECTORS);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS),
+                     VIRTIO_BLK_MAX_DISCARD_SECTORS);
     assert_true(vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_MAX_DISCARD_SEG) >= 1);
-    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_DISCARD_ALIGNMENT), VIRTIO_BLK_DISCARD_ALIGNMENT);
+    assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_DISCARD_ALIGNMENT),
+                     VIRTIO_BLK_DISCARD_ALIGNMENT);
     assert_int_equal(virtio_mmio_ops.read(d->v.t, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_WRITE_ZEROES_MAY_UNMAP, 1), 1);
     /* Past the config space, and straddling its end: zeros, no crash. */
     assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_CONFIG + VIRTIO_BLK_CFG_SIZE), 0);

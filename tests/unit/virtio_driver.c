@@ -46,11 +46,19 @@ uint8_t *fake_mem_host(struct fake_mem *m, uint64_t gpa) {
     return m->bytes + (gpa - m->base);
 }
 
+bool all_zero(const uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i]) return false;
+    return true;
+}
+
 uint64_t vdrv_rd(struct vdrv *d, uint64_t off) { return virtio_mmio_ops.read(d->t, off, 4); }
 void vdrv_wr(struct vdrv *d, uint64_t off, uint64_t v) { virtio_mmio_ops.write(d->t, off, v, 4); }
 bool vdrv_broken(struct vdrv *d) { return vdrv_rd(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET; }
 
-void vdrv_poke(struct vdrv *d, uint64_t gpa, const void *p, size_t n) { assert_true(d->mem.write(d->mem.ctx, gpa, p, n)); }
+void vdrv_poke(struct vdrv *d, uint64_t gpa, const void *p, size_t n) {
+    assert_true(d->mem.write(d->mem.ctx, gpa, p, n));
+}
 
 /* The fence: with an event loop the device writes the rings on another
  * thread. */

@@ -27,6 +27,9 @@ struct guest_mem_ops fake_mem_ops(struct fake_mem *m);
 /* Host pointer to gpa, which must lie inside the memory. */
 uint8_t *fake_mem_host(struct fake_mem *m, uint64_t gpa);
 
+/* Whether the n bytes at p are all zero. */
+bool all_zero(const uint8_t *p, size_t n);
+
 /* ---- the driver model ---- */
 #define VDRV_MAX_QUEUES 4
 
