@@ -52,7 +52,9 @@ class Guest:
         return True
 
     def send(self, text):
-        os.write(self.fd, text.encode() if isinstance(text, str) else text)
+        data = memoryview(text.encode() if isinstance(text, str) else text)
+        while data:  # a terminal takes a long paste in pieces
+            data = data[os.write(self.fd, data):]
 
     def command(self, cmd, timeout=None):
         """Types a shell command, returns what it printed (without the echo)."""
