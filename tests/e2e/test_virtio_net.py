@@ -5,6 +5,7 @@ import functools
 import hashlib
 import http.server
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -102,6 +103,43 @@ class UserNet(unittest.TestCase):
             self.assertIn(hashlib.md5(self.big).hexdigest(), out)
             g.send("poweroff -f\n")
             self.assertEqual(g.wait(), 0)
+        finally:
+            g.close()
+
+    def test_udp_to_host_and_dns_relay(self):
+        # A UDP service on the host's loopback answers the guest (10.0.2.2).
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(udp.close)
+        udp.bind(("127.0.0.1", 0))
+        udp.settimeout(60)
+        got = []
+
+        def echo():
+            try:
+                data, peer = udp.recvfrom(1500)
+            except OSError:
+                return
+            got.append(data)
+            udp.sendto(b"pong-" + data, peer)
+
+        t = threading.Thread(target=echo, daemon=True)
+        t.start()
+        g = boot("user")
+        try:
+            self.assertIn("dhcp-rc=0", dhcp(g))
+            out = g.command("echo ping | nc -u -w 2 10.0.2.2 %d" % udp.getsockname()[1], timeout=60)
+            t.join(10)
+            self.assertEqual(got, [b"ping\n"])
+            self.assertIn("pong-ping", out)
+            # slirp relays DNS (10.0.2.3) to the host's resolver: the guest gets
+            # an answer wherever the host itself can resolve the name.
+            name = "deb.debian.org"
+            try:
+                socket.getaddrinfo(name, 80, socket.AF_INET)
+            except OSError:
+                self.skipTest("the host cannot resolve %s" % name)
+            out = g.command("nslookup %s 10.0.2.3" % name, timeout=60)
+            self.assertRegex(out, r"Name:\s+%s\s+Address: \d+\.\d+\.\d+\.\d+" % re.escape(name))
         finally:
             g.close()
 
