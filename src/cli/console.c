@@ -17,6 +17,7 @@ bool console_open(struct console *c, int in_fd, int out_fd) {
     memset(c, 0, sizeof *c);
     c->in_fd = in_fd;
     c->out_fd = out_fd;
+    pthread_mutex_init(&c->out_lock, NULL);
     /* Stop signals arrive through a signalfd so the run loop sees them
      * between slices, with the terminal restored on the way out. */
     sigset_t mask;
@@ -41,7 +42,7 @@ bool console_open(struct console *c, int in_fd, int out_fd) {
     return true;
 }
 
-void console_flush(struct console *c) {
+static void flush_locked(struct console *c) {
     size_t done = 0;
     while (done < c->out_len) {
         ssize_t n = write(c->out_fd, c->out_buf + done, c->out_len - done);
@@ -52,16 +53,24 @@ void console_flush(struct console *c) {
     c->out_len = 0;
 }
 
+void console_flush(struct console *c) {
+    pthread_mutex_lock(&c->out_lock);
+    flush_locked(c);
+    pthread_mutex_unlock(&c->out_lock);
+}
+
 void console_close(struct console *c) {
     console_flush(c);
     if (c->raw) tcsetattr(c->in_fd, TCSANOW, &c->saved);
     if (c->wake_fd >= 0) close(c->wake_fd);
     if (c->signal_fd >= 0) close(c->signal_fd);
     c->raw = false;
+    pthread_mutex_destroy(&c->out_lock);
 }
 
 void console_write(void *ctx, const uint8_t *buf, size_t n) {
     struct console *c = ctx;
+    pthread_mutex_lock(&c->out_lock);
     while (n) {
         size_t room = CONSOLE_BUF - c->out_len;
         size_t k = n < room ? n : room;
@@ -69,8 +78,9 @@ void console_write(void *ctx, const uint8_t *buf, size_t n) {
         c->out_len += k;
         buf += k;
         n -= k;
-        if (c->out_len == CONSOLE_BUF) console_flush(c);
+        if (c->out_len == CONSOLE_BUF) flush_locked(c);
     }
+    pthread_mutex_unlock(&c->out_lock);
 }
 
 static void host_message(struct console *c, const char *msg) {

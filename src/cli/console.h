@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <termios.h>
 
 struct vm;
@@ -22,6 +23,7 @@ struct console {
     bool escape;          /* Ctrl-A seen */
     uint8_t in_buf[CONSOLE_BUF];
     size_t in_len;
+    pthread_mutex_t out_lock; /* guest output comes from every hart's thread */
     uint8_t out_buf[CONSOLE_BUF];
     size_t out_len;
 };

@@ -20,12 +20,11 @@ struct aclint_hart {
 struct aclint {
     pthread_mutex_t lock;
     unsigned nharts;
-    uint64_t (*now)(void *ctx);
-    void *now_ctx;
+    struct aclint_host host;
     struct aclint_hart hart[];
 };
 
-static uint64_t now(const struct aclint *a) { return a->now ? a->now(a->now_ctx) : 0; }
+static uint64_t now(const struct aclint *a) { return a->host.now ? a->host.now(a->host.ctx) : 0; }
 
 static void update_hart(struct aclint_hart *ah, uint64_t t) {
     bool mtip = t >= ah->mtimecmp;
@@ -57,6 +56,7 @@ static void msip_write(struct aclint *a, uint64_t off, uint32_t v) {
     struct aclint_hart *ah = &a->hart[i];
     ah->msip = v & 1;
     hart_set_mip(ah->h, MIP_MSIP, ah->msip);
+    if (ah->msip && a->host.kick) a->host.kick(a->host.ctx);
 }
 
 static bool access_ok(uint64_t off, unsigned size) {
@@ -120,7 +120,7 @@ uint64_t aclint_next_deadline(const struct aclint *a) {
     return next;
 }
 
-struct aclint *aclint_create(unsigned nharts, struct hart **harts, uint64_t (*now_fn)(void *ctx), void *now_ctx) {
+struct aclint *aclint_create(unsigned nharts, struct hart **harts, struct aclint_host host) {
     if (nharts == 0 || nharts > ACLINT_MAX_HARTS || !harts) return NULL;
     for (unsigned i = 0; i < nharts; i++)
         if (!harts[i]) return NULL;
@@ -131,8 +131,7 @@ struct aclint *aclint_create(unsigned nharts, struct hart **harts, uint64_t (*no
         return NULL;
     }
     a->nharts = nharts;
-    a->now = now_fn;
-    a->now_ctx = now_ctx;
+    a->host = host;
     for (unsigned i = 0; i < nharts; i++) {
         a->hart[i].h = harts[i];
         /* Reset value: no timer interrupt until the guest asks for one. */

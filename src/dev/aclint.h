@@ -19,10 +19,18 @@
 struct hart;
 struct aclint;
 
-/* now(now_ctx) returns mtime in timebase ticks. The harts (not the array)
- * must outlive the ACLINT. NULL if nharts is 0 or above ACLINT_MAX_HARTS,
- * or on allocation failure. */
-struct aclint *aclint_create(unsigned nharts, struct hart **harts, uint64_t (*now)(void *ctx), void *now_ctx);
+/* What the ACLINT needs of its machine: now(ctx) returns mtime in timebase
+ * ticks; kick(ctx), if set, is told that a software interrupt was sent (the
+ * target hart may be asleep on another thread). */
+struct aclint_host {
+    uint64_t (*now)(void *ctx);
+    void (*kick)(void *ctx);
+    void *ctx;
+};
+
+/* The harts (not the array) must outlive the ACLINT. NULL if nharts is 0 or
+ * above ACLINT_MAX_HARTS, or on allocation failure. */
+struct aclint *aclint_create(unsigned nharts, struct hart **harts, struct aclint_host host);
 void aclint_destroy(struct aclint *a);
 
 /* Sets or clears each hart's MTIP for mtime == now. */

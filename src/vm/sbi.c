@@ -89,7 +89,7 @@ static struct sbiret hsm(struct vm *vm, struct hart *h, uint64_t fid) {
         hart_update_tlb_sets(t);
         t->wfi = false;
         __atomic_store_n(&t->hsm_stopped, false, __ATOMIC_RELEASE);
-        if (vm->kick) vm->kick(vm->kick_ctx);
+        vm_kick(vm);
         return (struct sbiret){SBI_SUCCESS, 0};
     }
     case 1: /* hart_stop */
@@ -128,7 +128,7 @@ static struct sbiret dispatch(struct vm *vm, struct hart *h, uint64_t eid, uint6
     case EXT_IPI:
         if (fid == 0) {
             int64_t rc = for_harts(vm, A(0), A(1), send_ssip);
-            if (vm->kick) vm->kick(vm->kick_ctx);
+            vm_kick(vm);
             return (struct sbiret){rc, 0};
         }
         break;

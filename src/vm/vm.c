@@ -26,7 +26,6 @@
 #include "vm/sbi.h"
 
 #define SLICE_INSNS 20000      /* instructions a hart runs before devices are serviced */
-#define IO_POLL_NS 2000000ull  /* host input is polled at least this often while busy */
 
 static uint64_t host_ns(void) {
     struct timespec ts;
@@ -143,6 +142,16 @@ static void uart_out(void *ctx, uint8_t byte) {
 }
 
 static uint64_t aclint_now(void *ctx) { return vm_time(ctx); }
+static void board_kick(void *ctx) { vm_kick(ctx); }
+
+/* Interrupt lines of the board's own devices (UART, RTC): through the PLIC,
+ * and a kick, since the hart the PLIC routes it to may sleep on another
+ * thread. */
+static void board_irq(void *ctx, unsigned irq, bool level) {
+    struct vm *vm = ctx;
+    plic_set_irq(vm->plic, irq, level);
+    if (level) vm_kick(vm);
+}
 
 static void syscon_event(void *ctx, enum syscon_event ev, unsigned code) {
     struct vm *vm = ctx;
@@ -159,9 +168,9 @@ static void pvpanic_event(void *ctx, unsigned events) {
 
 static bool add_devices(struct vm *vm, char *err, size_t errlen) {
     vm->plic = plic_create(vm->nharts, vm->harts);
-    vm->aclint = aclint_create(vm->nharts, vm->harts, aclint_now, vm);
-    vm->uart = uart_create((struct irq_line){plic_set_irq, vm->plic, VIRT_UART_IRQ}, uart_out, vm);
-    vm->rtc = goldfish_rtc_create((struct irq_line){plic_set_irq, vm->plic, VIRT_RTC_IRQ});
+    vm->aclint = aclint_create(vm->nharts, vm->harts, (struct aclint_host){aclint_now, board_kick, vm});
+    vm->uart = uart_create((struct irq_line){board_irq, vm, VIRT_UART_IRQ}, uart_out, vm);
+    vm->rtc = goldfish_rtc_create((struct irq_line){board_irq, vm, VIRT_RTC_IRQ});
     vm->syscon = syscon_create(syscon_event, vm);
     vm->pvpanic = pvpanic_create(pvpanic_event, vm);
     if (!vm->plic || !vm->aclint || !vm->uart || !vm->rtc || !vm->syscon || !vm->pvpanic) {
@@ -232,6 +241,7 @@ void vm_destroy(struct vm *vm) {
     syscon_destroy(vm->syscon);
     pvpanic_destroy(vm->pvpanic);
     if (vm->wake_fd >= 0) close(vm->wake_fd);
+    for (unsigned i = 1; i < vm->hart_wake_n; i++) close(vm->hart_wake_fd[i]);
     for (unsigned i = 0; i < vm->nharts; i++) free(vm->harts[i]);
     p2m_destroy(&vm->mem);
     free(vm);
@@ -244,6 +254,9 @@ void vm_kick(struct vm *vm) {
     }
     uint64_t one = 1;
     ssize_t r = write(vm->wake_fd, &one, sizeof one);
+    /* Every hart thread of vm_run checks whether the kick was for it. */
+    unsigned n = __atomic_load_n(&vm->hart_wake_n, __ATOMIC_ACQUIRE);
+    for (unsigned i = 1; i < n; i++) r = write(vm->hart_wake_fd[i], &one, sizeof one);
     (void)r; /* a full counter is as good as our increment */
 }
 
@@ -330,42 +343,4 @@ enum vm_slice vm_run_hart(struct vm *vm, unsigned i, uint64_t *idle_ns) {
     }
     *idle_ns = idle_time(vm, (int)i);
     return VM_SLICE_IDLE;
-}
-
-/* Sleeps until ns pass, host input arrives on wake_fd or a device kicks the VM. */
-static void sleep_for(struct vm *vm, uint64_t ns, int wake_fd) {
-    struct pollfd pfd[2] = {{.fd = vm->wake_fd, .events = POLLIN}, {.fd = wake_fd, .events = POLLIN}};
-    nfds_t n = wake_fd >= 0 ? 2 : 1;
-    if (ns < 1000000) {
-        /* Sub-millisecond deadlines: ppoll's nanoseconds are honoured where poll's milliseconds round. */
-        struct timespec ts = {0, (long)ns};
-        ppoll(pfd, n, &ts, NULL);
-    } else {
-        poll(pfd, n, (int)(ns / 1000000));
-    }
-    if (pfd[0].revents) {
-        uint64_t v;
-        ssize_t r = read(vm->wake_fd, &v, sizeof v);
-        (void)r;
-    }
-}
-
-enum vm_exit_reason vm_run(struct vm *vm, const struct vm_io *io) {
-    uint64_t next_poll = 0;
-    for (;;) {
-        uint64_t idle_ns = 0;
-        enum vm_slice r = vm_run_slice(vm, &idle_ns);
-        if (r == VM_SLICE_EXITED) break;
-        uint64_t now = host_ns();
-        if (io && io->poll && (now >= next_poll || r == VM_SLICE_IDLE)) {
-            io->poll(io->ctx, vm);
-            next_poll = now + IO_POLL_NS;
-        }
-        if (r == VM_SLICE_IDLE && idle_ns > 0) {
-            sleep_for(vm, idle_ns, io ? io->wake_fd : -1);
-            vm_update_timers(vm);
-            if (io && io->poll) io->poll(io->ctx, vm);
-        }
-    }
-    return vm->exit_reason;
 }

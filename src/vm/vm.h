@@ -91,11 +91,15 @@ struct vm {
     struct virtio_console *vconsole;  /* set when the console is virtio-console */
     struct virtio_balloon *balloon;   /* NULL with no_balloon */
     int wake_fd;                      /* eventfd: vm_run wakes when devices interrupt */
+    /* vm_run's threads for harts 1.. sleep on these eventfds (created when
+     * it starts; vm_kick writes the first hart_wake_n, read atomically). */
+    int hart_wake_fd[VM_MAX_HARTS];
+    unsigned hart_wake_n;
 
     struct vm_console console;
     /* Called (from any thread) when a hart may have become runnable: an IPI
      * was sent, a hart was started or a device raised an interrupt. Without
-     * it, vm_kick wakes vm_run through wake_fd. */
+     * it, vm_kick wakes vm_run through wake_fd (and hart_wake_fd). */
     void (*kick)(void *ctx);
     void *kick_ctx;
     struct htif htif;
@@ -136,7 +140,8 @@ struct vm_io {
     void *ctx;
 };
 
-/* Runs the VM until it exits; returns the reason. */
+/* Runs the VM until it exits; returns the reason. A VM with several harts
+ * gets a host thread per hart (the caller runs hart 0 and io). Call once. */
 enum vm_exit_reason vm_run(struct vm *vm, const struct vm_io *io);
 
 /* One turn of every hart (a few ms at most) and the devices' timers, for a

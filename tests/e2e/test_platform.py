@@ -2,6 +2,7 @@
 booting through real M-mode firmware (Debian's OpenSBI)."""
 import os
 import re
+import resource
 import subprocess
 import time
 import unittest
@@ -19,8 +20,38 @@ def run(cmd, *extra, timeout=120):
     return p.returncode, (p.stdout + p.stderr).decode(errors="replace")
 
 
+def host_busy_s():
+    """CPU seconds every process on the host has used (from /proc/stat)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 class Platform(unittest.TestCase):
-    def test_smp_four_harts_run_in_parallel(self):
+    @unittest.skipUnless(os.cpu_count() >= 2, "needs two host cores")
+    def test_harts_use_several_host_cores(self):
+        # Two busy harts: `rvisor run` gives each its own host thread, so the
+        # process uses more than one core (measured only when the host had
+        # both to give).
+        loop = "(i=0; while [ $i -lt 40000 ]; do i=$((i+1)); done; echo busy$k=$i) &"
+        cmd = "for k in 1 2; do %s done; wait" % loop
+        c0, b0, t0 = children_cpu_s(), host_busy_s(), time.monotonic()
+        status, out = run(cmd, "--cpus", "2")
+        wall, cpu = time.monotonic() - t0, children_cpu_s() - c0
+        others = (host_busy_s() - b0 - cpu) / wall
+        self.assertEqual(status, 0, out)
+        self.assertIn("busy1=40000", out)
+        self.assertIn("busy2=40000", out)
+        print("\n  2 busy harts: rvisor used %.2f host cores, other processes %.2f" % (cpu / wall, others))
+        if others < 0.4:
+            self.assertGreater(cpu / wall, 1.3, "rvisor used %.2f cores over %.1f s" % (cpu / wall, wall))
+
+    def test_smp_four_harts_boot_and_share_work(self):
         status, out = run("grep -c ^processor /proc/cpuinfo; for k in 1 2 3 4; do "
                           "(i=0; while [ $i -lt 2000 ]; do i=$((i+1)); done; echo worker$k=$i) & done; wait",
                           "--cpus", "4")

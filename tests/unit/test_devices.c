@@ -457,7 +457,7 @@ static int aclint_setup(void **state) {
     f->h[0] = new_hart();
     f->h[1] = new_hart();
     struct hart *tmp[2] = {f->h[0], f->h[1]};
-    f->a = aclint_create(2, tmp, fake_now, f);
+    f->a = aclint_create(2, tmp, (struct aclint_host){fake_now, NULL, f});
     if (!f->a) return -1;
     *state = f;
     return 0;
@@ -534,9 +534,9 @@ static void test_aclint_timer(void **state) {
 static void test_aclint_create_limits(void **state) {
     (void)state;
     struct hart *none[1] = {NULL};
-    assert_null(aclint_create(0, none, NULL, NULL));
-    assert_null(aclint_create(1, none, NULL, NULL));
-    assert_null(aclint_create(ACLINT_MAX_HARTS + 1, none, NULL, NULL));
+    assert_null(aclint_create(0, none, (struct aclint_host){0}));
+    assert_null(aclint_create(1, none, (struct aclint_host){0}));
+    assert_null(aclint_create(ACLINT_MAX_HARTS + 1, none, (struct aclint_host){0}));
 }
 
 /* ================= Goldfish RTC ================= */
@@ -724,7 +724,7 @@ static void test_garbage_accesses(void **state) {
     hammer(&plic_mmio_ops, p, PLIC_SIZE - 16, PLIC_SIZE, 1, &seed);
     plic_destroy(p);
 
-    struct aclint *a = aclint_create(2, h, NULL, NULL);
+    struct aclint *a = aclint_create(2, h, (struct aclint_host){0});
     assert_non_null(a);
     hammer(&aclint_mmio_ops, a, 0, ACLINT_SIZE, 1, &seed);
     aclint_update(a, xorshift(&seed));
