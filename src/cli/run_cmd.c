@@ -69,7 +69,16 @@ int run_command(int argc, char **argv) {
 
 static void print_stats(const struct vm *vm) {
     uint64_t n = 0;
-    for (unsigned i = 0; i < vm->nharts; i++) n += vm->harts[i]->icount;
+    for (unsigned i = 0; i < vm->nharts; i++) {
+        const struct hart *h = vm->harts[i];
+        const struct hart_stats *s = &h->stats;
+        n += h->icount;
+        fprintf(stderr, "rvisor: hart %u: %llu instructions, %llu loads/stores (%llu software-TLB misses), "
+                        "%llu SBI calls, %llu MMIO, %llu traps, %llu interrupts, %llu WFI waits\n",
+                i, (unsigned long long)h->icount, (unsigned long long)s->mem_ops, (unsigned long long)s->tlb_misses,
+                (unsigned long long)s->sbi_calls, (unsigned long long)s->mmio, (unsigned long long)s->exceptions,
+                (unsigned long long)s->interrupts, (unsigned long long)s->wfi);
+    }
     uint64_t backed = vm->mem.backed << 12;
     fprintf(stderr, "rvisor: %llu instructions executed; guest memory %llu MiB, %llu MiB backed, %llu MiB never written\n",
             (unsigned long long)n, (unsigned long long)(vm->mem.size >> 20), (unsigned long long)(backed >> 20),

@@ -2,9 +2,16 @@
  * from gets a code_page: one decoded instruction per 16-bit parcel, filled
  * lazily (a slot starts as a stub that decodes on first execution). Keyed by
  * guest-physical frame, so every virtual alias of the frame shares it.
- * Stores into such a frame always take the slow path (the write TLB never
- * maps it) and reset the slots they overlap, so self-modifying code and
- * code loaded over old code are always seen. */
+ * While a page holds decoded instructions, stores into its frame take the
+ * slow path (the write TLB does not map it) and reset the slots they
+ * overlap, so self-modifying code and code loaded over old code are always
+ * seen.
+ *
+ * Frames change jobs: the kernel frees its init code, a process exits and
+ * its pages become another's stack. Once stores have reset every decoded
+ * slot, the page turns writable: the write TLB may map the frame again, so
+ * a frame that is now data runs at full speed. The next decode in it takes
+ * those mappings away first (see decode_slot and mmu_store_slow). */
 #ifndef RVISOR_CODE_CACHE_H
 #define RVISOR_CODE_CACHE_H
 
@@ -15,14 +22,23 @@
 #define CODE_SLOTS 2048 /* 4 KiB / 2-byte parcels */
 
 struct code_page {
-    struct insn slot[CODE_SLOTS];
+    struct insn slot[CODE_SLOTS]; /* first: a slot's page is found from its address */
     struct insn end; /* op_page_end: where straight-line code runs off the page */
+    uint64_t gpa;    /* the frame */
+    unsigned live;   /* slots holding a decoded instruction (atomic) */
+    bool writable;   /* write TLB entries may map the frame (atomic; see above) */
 };
 
-struct code_page *code_page_new(void);
+struct code_page *code_page_new(uint64_t gpa);
 void code_page_free(struct code_page *cp);
-/* Forgets decoded instructions overlapping bytes [off, off + len) of the frame. */
-void code_page_invalidate(struct code_page *cp, unsigned off, unsigned len);
+/* Forgets decoded instructions overlapping bytes [off, off + len) of the
+ * frame; returns how many decoded slots the page still has. */
+unsigned code_page_invalidate(struct code_page *cp, unsigned off, unsigned len);
+
+/* The page slot s belongs to (pc is the address of its instruction). */
+static inline struct code_page *code_page_of(const struct insn *s, uint64_t pc) {
+    return (struct code_page *)(uintptr_t)(s - ((pc & (CODE_SLOTS * 2 - 1)) >> 1));
+}
 
 /* The stub every empty slot holds: decodes the instruction at h->pc. */
 void op_decode(struct hart *h, const struct insn *i);

@@ -8,12 +8,21 @@
 #include "hart/dispatch.h"
 #include "hart/exec.h"
 #include "mmu/mmu.h"
+#include "mmu/phys.h"
 
 /* Decodes the instruction at h->pc into slot; returns its handler. Out of
  * line, so that op_decode has no address-taken locals and its call to the
  * handler stays a jump (see dispatch.h). */
 static __attribute__((noinline)) insn_fn decode_slot(struct hart *h, struct insn *slot) {
     unsigned off = (unsigned)(h->pc & ~PAGE_MASK);
+    /* Count the slot before reading its bytes, then take away any write
+     * mappings of the frame (mmu_store_slow gives them out only while the
+     * count is 0 and writable is set; both sides are SEQ_CST, so one of
+     * them sees the other). */
+    struct code_page *cp = code_page_of(slot, h->pc);
+    __atomic_add_fetch(&cp->live, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&cp->writable, __ATOMIC_SEQ_CST) && __atomic_exchange_n(&cp->writable, false, __ATOMIC_SEQ_CST))
+        h->phys->code_added(h->owner, cp->gpa);
     uint16_t lo;
     memcpy(&lo, h->cur_host_page + off, 2);
     struct insn d;
@@ -37,7 +46,8 @@ static __attribute__((noinline)) insn_fn decode_slot(struct hart *h, struct insn
     slot->rs3 = d.rs3;
     slot->rm = d.rm;
     slot->len = d.len;
-    __atomic_store_n(&slot->fn, d.fn, __ATOMIC_RELEASE);
+    /* Another hart may have decoded this slot meanwhile: count it once. */
+    if (__atomic_exchange_n(&slot->fn, d.fn, __ATOMIC_ACQ_REL) != op_decode) __atomic_sub_fetch(&cp->live, 1, __ATOMIC_SEQ_CST);
     return d.fn;
 }
 

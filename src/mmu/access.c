@@ -55,6 +55,21 @@ bool mmu_load_slow(struct hart *h, uint64_t va, unsigned size) {
     return false;
 }
 
+/* Enters a write TLB entry for va's page. A frame with a code page gets one
+ * only while none of its slots is decoded: writable is published first and
+ * the count read after, against decode_slot's count-then-read (SEQ_CST on
+ * both sides); if a decoder took writable back meanwhile, the entry goes. */
+static void map_for_writes(struct hart *h, uint64_t va, uint8_t *host, struct code_page *cp) {
+    if (cp) {
+        __atomic_store_n(&cp->writable, true, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&cp->live, __ATOMIC_SEQ_CST) != 0) return;
+    }
+    struct tlb_entry *e = &h->dtlb->write[tlb_index(va)];
+    e->addend = (uintptr_t)host - (va & PAGE_MASK);
+    __atomic_store_n(&e->tag, va & PAGE_MASK, __ATOMIC_SEQ_CST);
+    if (cp && !__atomic_load_n(&cp->writable, __ATOMIC_SEQ_CST)) __atomic_store_n(&e->tag, TLB_INVALID, __ATOMIC_RELAXED);
+}
+
 bool mmu_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val) {
     h->stats.tlb_misses++;
     if (crosses_page(va, size)) {
@@ -84,13 +99,8 @@ bool mmu_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val) {
     struct phys_page pp;
     if (h->phys->page(h->owner, gpa, true, &pp)) {
         unsigned off = (unsigned)(va & ~PAGE_MASK);
-        if (*pp.code) {
-            code_page_invalidate(*pp.code, off, size);
-        } else {
-            struct tlb_entry *e = &h->dtlb->write[tlb_index(va)];
-            e->tag = va & PAGE_MASK;
-            e->addend = (uintptr_t)pp.host - (va & PAGE_MASK);
-        }
+        struct code_page *cp = __atomic_load_n(pp.code, __ATOMIC_ACQUIRE);
+        if (!cp || code_page_invalidate(cp, off, size) == 0) map_for_writes(h, va, pp.host, cp);
         memcpy(pp.host + off, &val, size);
         return true;
     }
@@ -150,7 +160,7 @@ struct fetch_entry *mmu_fetch_fill(struct hart *h, uint64_t va) {
     struct phys_page pp;
     if (!fetch_frame(h, va, &gpa, &pp)) return NULL;
     if (!__atomic_load_n(pp.code, __ATOMIC_ACQUIRE)) {
-        struct code_page *cp = code_page_new();
+        struct code_page *cp = code_page_new(gpa & PAGE_MASK);
         if (!cp) {
             h->env->fatal(h->owner, h, "out of host memory for decoded code");
             return NULL;

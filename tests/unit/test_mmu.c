@@ -590,27 +590,34 @@ static void test_tlb_per_privilege(void **state) {
     assert_int_equal(h->mtval, 0x10000);
 }
 
+/* Marks slot s of cp decoded (as decode_slot would, counting it). */
+static void decoded(struct code_page *cp, unsigned s) {
+    if (cp->slot[s].fn == op_decode) cp->live++;
+    cp->slot[s].fn = op_illegal;
+}
+
 static void test_store_to_code_frame(void **state) {
     struct fixture *f = *state;
     struct hart *h = &f->h;
     uint64_t root = use_paging(f, SATP_MODE_SV39);
     map(f, root, 3, 0x10000, DATA, 0, V | R | W | X | A | D);
-    struct code_page *cp = code_page_new();
+    struct code_page *cp = code_page_new(DATA);
     assert_non_null(cp);
     f->code[(DATA - RAM_BASE) >> 12] = cp;
-    cp->slot[8].fn = op_illegal; /* bytes 16..17 */
-    cp->slot[100].fn = op_illegal;
+    decoded(cp, 100);
 
     for (int round = 0; round < 3; round++) {
-        cp->slot[8].fn = op_illegal;
+        decoded(cp, 8); /* bytes 16..17 */
         assert_true(mem_store32(h, 0x10010, 0xcafe0000u + (uint32_t)round));
         uint32_t got;
         memcpy(&got, host(f, DATA + 0x10), 4);
         assert_int_equal(got, 0xcafe0000u + (uint32_t)round);
         /* Every store reached the slow path and reset the decoded slot... */
         assert_ptr_equal(cp->slot[8].fn, op_decode);
-        /* ...because no write entry was ever made. */
+        assert_int_equal(cp->live, 1);
+        /* ...because no write entry was made while slot 100 stays decoded. */
         assert_int_equal(h->tlb[PRIV_S].write[tlb_index(0x10000)].tag, TLB_INVALID);
+        assert_false(cp->writable);
     }
     /* Slots the store did not overlap are kept. */
     assert_ptr_equal(cp->slot[100].fn, op_illegal);
@@ -624,6 +631,45 @@ static void test_store_to_code_frame(void **state) {
     map(f, root, 3, 0x11000, DATA + 0x1000, 0, V | R | W | A | D);
     assert_true(mem_store32(h, 0x11000, 1));
     assert_int_equal(h->tlb[PRIV_S].write[tlb_index(0x11000)].tag, 0x11000);
+}
+
+/* A frame whose decoded code has all been overwritten is data now: stores
+ * get a write entry again, until an instruction is decoded there. */
+static void test_overwritten_code_frame_becomes_writable(void **state) {
+    struct fixture *f = *state;
+    struct hart *h = &f->h;
+    uint64_t root = use_paging(f, SATP_MODE_SV39);
+    map(f, root, 3, 0x10000, DATA, 0, V | R | W | X | A | D);
+    struct code_page *cp = code_page_new(DATA);
+    assert_non_null(cp);
+    f->code[(DATA - RAM_BASE) >> 12] = cp;
+    decoded(cp, 0);
+    decoded(cp, 2);
+    assert_true(mem_store32(h, 0x10000, 0)); /* resets slot 0 only: slot 2 starts at byte 4 */
+    assert_int_equal(cp->live, 1);
+    assert_int_equal(h->tlb[PRIV_S].write[tlb_index(0x10000)].tag, TLB_INVALID);
+    assert_true(mem_store32(h, 0x10004, 0)); /* the last decoded slot goes */
+    assert_int_equal(cp->live, 0);
+    assert_true(cp->writable);
+    assert_int_equal(h->tlb[PRIV_S].write[tlb_index(0x10000)].tag, 0x10000);
+
+    /* The hart runs code from the frame: decoding it takes the write
+     * mappings away (code_added) before the instruction's bytes are read. */
+    uint32_t addi = 0x00150513; /* addi a0, a0, 1 */
+    memcpy(host(f, DATA + 0x100), &addi, 4);
+    h->pc = 0x10100;
+    h->x[10] = 41;
+    int calls = f->code_added_calls;
+    hart_run(h, 1);
+    assert_int_equal(h->x[10], 42);
+    assert_int_equal(f->code_added_calls, calls + 1);
+    assert_int_equal(f->code_added_gpa, DATA);
+    assert_false(cp->writable);
+    assert_int_equal(cp->live, 1);
+    /* With no write entry, the next store to the frame resets the slot again. */
+    h->tlb[PRIV_S].write[tlb_index(0x10000)].tag = TLB_INVALID; /* what code_added does for real */
+    assert_true(mem_store32(h, 0x10100, addi));
+    assert_ptr_equal(cp->slot[0x100 / 2].fn, op_decode);
 }
 
 static void test_fetch_fill_registers_code(void **state) {
@@ -825,7 +871,7 @@ static void test_atomic_ptr(void **state) {
     assert_int_equal(h->mcause, EXC_STORE_ACCESS);
     /* An AMO on a frame with decoded code resets the slots it overlaps. */
     reset_trap(h, PRIV_S);
-    struct code_page *cp = code_page_new();
+    struct code_page *cp = code_page_new(0);
     assert_non_null(cp);
     f->code[(DATA + 0x9000 - RAM_BASE) >> 12] = cp;
     cp->slot[0x20 / 2].fn = op_illegal;
@@ -871,6 +917,7 @@ int main(void) {
         T(test_tlb_hit_and_flush),
         T(test_tlb_per_privilege),
         T(test_store_to_code_frame),
+        T(test_overwritten_code_frame_becomes_writable),
         T(test_fetch_fill_registers_code),
         T(test_misaligned_and_crossing),
         T(test_crossing_faults),
