@@ -55,14 +55,20 @@ static void deliver(struct virtio_console *c) {
     if (any) virtio_mmio_queue_interrupt(c->t, RX_QUEUE);
 }
 
-/* Passes every transmit buffer to the sink (transport lock held). */
+/* Passes every transmit buffer to the sink (transport lock held), at most
+ * VIRTIO_CONSOLE_MAX_OUTPUT bytes of each chain: its buffers may name all
+ * of guest RAM a thousand times over (1024 descriptors, each as long as
+ * RAM), and copying that would hold this vCPU and the transport lock, and
+ * flood the sink, for as long as the guest likes. */
 static void transmit(struct virtio_console *c) {
     const struct guest_mem_ops *m = virtio_mmio_mem(c->t);
     bool any = false;
     while (virtio_mmio_queue_pop(c->t, TX_QUEUE, &c->chain) > 0) {
-        for (unsigned s = 0; s < c->chain.nread; s++) {
+        uint32_t budget = VIRTIO_CONSOLE_MAX_OUTPUT;
+        for (unsigned s = 0; s < c->chain.nread && budget; s++) {
             uint64_t gpa = c->chain.seg[s].gpa;
-            uint32_t left = c->chain.seg[s].len;
+            uint32_t left = c->chain.seg[s].len < budget ? c->chain.seg[s].len : budget;
+            budget -= left;
             while (left) {
                 size_t k = left < sizeof c->out ? left : sizeof c->out;
                 if (!m->read(m->ctx, gpa, c->out, k)) {

@@ -17,6 +17,9 @@
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_CONSOLE_QUEUE_SIZE 64
 #define VIRTIO_CONSOLE_INPUT_BUF 4096 /* host input held until the guest takes it */
+/* Most bytes of one transmit chain passed to the sink; the rest is
+ * dropped. Linux sends at most a page per chain. */
+#define VIRTIO_CONSOLE_MAX_OUTPUT (64u << 10)
 
 struct virtio_console;
 
