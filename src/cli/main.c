@@ -1,6 +1,7 @@
 /* rvisor: a virtual machine monitor for RISC-V guests. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cli/client.h"
 #include "cli/run_cmd.h"
@@ -28,12 +29,23 @@ static void usage(FILE *f) {
                "  shutdown                         stop every VM and the monitor\n");
 }
 
+/* Guests' network connections (libslirp), disks and devices are host
+ * descriptors: allow as many as the hard limit does, not the soft 1024. */
+static void raise_fd_limit(void) {
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+        r.rlim_cur = r.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &r);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return 1;
     }
     const char *cmd = argv[1];
+    if (strcmp(cmd, "run") == 0 || strcmp(cmd, "serve") == 0) raise_fd_limit();
     if (strcmp(cmd, "run") == 0) return run_command(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0) return serve_command(argc - 1, argv + 1);
     if (strcmp(cmd, "top") == 0) return top_command(argc - 1, argv + 1);

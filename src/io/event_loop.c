@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #define MAX_WAIT_NS 1000000000ull /* prepare is called at least this often */
-#define MAX_POLLFDS 1024
 
 struct event_source {
     struct event_source *next;
@@ -29,7 +28,8 @@ struct event_loop {
     bool stopping;
     bool dispatching;     /* dead sources stay linked until the round ends */
     struct event_source *sources;
-    struct pollfd fds[MAX_POLLFDS];
+    struct pollfd *fds;   /* grows so that every source has EVENT_SOURCE_MAX_FDS of room */
+    unsigned cap;
 };
 
 uint64_t event_loop_now_ns(void) {
@@ -69,8 +69,14 @@ static void run_once(struct event_loop *l) {
     unsigned n = 1;
     l->fds[0] = (struct pollfd){.fd = l->wake_fd, .events = POLLIN};
     for (struct event_source *s = l->sources; s; s = s->next) {
-        unsigned room = MAX_POLLFDS - n;
-        if (room > EVENT_SOURCE_MAX_FDS) room = EVENT_SOURCE_MAX_FDS;
+        if (l->cap - n < EVENT_SOURCE_MAX_FDS) {
+            struct pollfd *more = realloc(l->fds, (n + EVENT_SOURCE_MAX_FDS) * sizeof *more);
+            if (more) {
+                l->fds = more;
+                l->cap = n + EVENT_SOURCE_MAX_FDS;
+            }
+        }
+        unsigned room = l->cap - n < EVENT_SOURCE_MAX_FDS ? l->cap - n : EVENT_SOURCE_MAX_FDS;
         s->first = n;
         s->n = s->ops->prepare ? s->ops->prepare(s->ctx, &l->fds[n], room, &timeout) : 0;
         if (s->n > room) s->n = room;
@@ -108,9 +114,12 @@ struct event_loop *event_loop_create(char *err, size_t errlen) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    l->cap = 1 + EVENT_SOURCE_MAX_FDS;
+    l->fds = calloc(l->cap, sizeof *l->fds);
+    l->wake_fd = l->fds ? eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) : -1;
     if (l->wake_fd < 0) {
-        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        snprintf(err, errlen, "%s%s", l->fds ? "eventfd: " : "", l->fds ? strerror(errno) : "out of memory");
+        free(l->fds);
         free(l);
         return NULL;
     }
@@ -124,6 +133,7 @@ struct event_loop *event_loop_create(char *err, size_t errlen) {
         snprintf(err, errlen, "cannot start the event loop thread: %s", strerror(rc));
         close(l->wake_fd);
         pthread_mutex_destroy(&l->lock);
+        free(l->fds);
         free(l);
         return NULL;
     }
@@ -140,6 +150,7 @@ void event_loop_destroy(struct event_loop *l) {
     free_dead(l);
     close(l->wake_fd);
     pthread_mutex_destroy(&l->lock);
+    free(l->fds);
     free(l);
 }
 

@@ -27,7 +27,9 @@
 struct event_loop;
 struct event_source;
 
-#define EVENT_SOURCE_MAX_FDS 64
+/* Descriptors one source may have polled per round (libslirp: one per
+ * guest connection). */
+#define EVENT_SOURCE_MAX_FDS 4096
 
 struct event_source_ops {
     /* Fills up to max entries of fds (fd and events); returns how many. May

@@ -143,6 +143,76 @@ class UserNet(unittest.TestCase):
         finally:
             g.close()
 
+    def test_many_simultaneous_connections(self):
+        # Every guest connection is a host socket that libslirp has polled:
+        # 100 at once, each sending a line, getting an answer and staying
+        # open, must all get through while the others are still open.
+        n = 100
+        srv = socket.socket()
+        self.addCleanup(srv.close)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(n + 10)
+        lock = threading.Lock()
+        lines, conns = set(), []
+        state = {"open": 0, "most": 0}
+
+        def serve(c):
+            with lock:
+                state["open"] += 1
+                state["most"] = max(state["most"], state["open"])
+            data = b""
+            while True:
+                b = c.recv(256)
+                if not b:
+                    break
+                data += b
+                if b"\n" in data and not data.endswith(b"!"):
+                    line = data.split(b"\n")[0]
+                    with lock:
+                        lines.add(line)
+                    c.sendall(b"r" + line + b"\n")
+                    data += b"!"
+            with lock:
+                state["open"] -= 1
+            c.close()
+
+        def accept():
+            while True:
+                try:
+                    c, _ = srv.accept()
+                except OSError:
+                    return
+                conns.append(c)
+                threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+        threading.Thread(target=accept, daemon=True).start()
+        g = boot("user")
+        try:
+            self.assertIn("dhcp-rc=0", dhcp(g))
+            port = srv.getsockname()[1]
+            g.command("P=%d N=%d" % (port, n))
+            g.command("for i in $(seq $N);do (echo c$i;sleep 20)|nc 10.0.2.2 $P>/tmp/r$i&done", timeout=120)
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                with lock:
+                    if len(lines) == n:
+                        break
+                time.sleep(0.2)
+            with lock:
+                self.assertEqual(len(lines), n, "lines received: %d" % len(lines))
+                self.assertEqual(lines, {b"c%d" % i for i in range(1, n + 1)})
+                self.assertGreaterEqual(state["most"], n)
+            # The answers reach the guest through sockets libslirp must poll.
+            deadline = time.monotonic() + 60
+            while True:
+                got = g.command("cat /tmp/r* | sort -u | wc -l").strip()
+                if got == str(n) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            self.assertEqual(got, str(n))
+        finally:
+            g.close()
+
     def test_guest_to_host_upload(self):
         # A host TCP sink counts what the guest sends (the transmit path).
         sink = socket.socket()
