@@ -277,7 +277,7 @@ void vm_update_timers(struct vm *vm) {
     if (vm->sbi_in_monitor)
         for (unsigned i = 0; i < vm->nharts; i++) {
             struct hart *h = vm->harts[i];
-            if (now >= h->stimecmp) hart_set_mip(h, MIP_STIP, true);
+            if (now >= __atomic_load_n(&h->stimecmp, __ATOMIC_RELAXED)) hart_set_mip(h, MIP_STIP, true);
         }
 }
 
@@ -303,6 +303,9 @@ static uint64_t idle_time(const struct vm *vm, int only) {
     return ns < VM_MAX_IDLE_NS ? ns : VM_MAX_IDLE_NS;
 }
 
+/* Set by vm_request_exit on any thread. */
+static bool exited(const struct vm *vm) { return __atomic_load_n(&vm->exit_reason, __ATOMIC_ACQUIRE) != VM_RUNNING; }
+
 /* One hart_run, inside a p2m turn: the p2m frees dropped frames only once
  * every hart has been outside hart_run since (see p2m.c). */
 static enum hart_stop run_hart(struct vm *vm, unsigned i) {
@@ -313,13 +316,13 @@ static enum hart_stop run_hart(struct vm *vm, unsigned i) {
 }
 
 enum vm_slice vm_run_slice(struct vm *vm, uint64_t *idle_ns) {
-    if (vm->exit_reason != VM_RUNNING) return VM_SLICE_EXITED;
+    if (exited(vm)) return VM_SLICE_EXITED;
     bool any_busy = false;
     for (unsigned i = 0; i < vm->nharts; i++)
         if (run_hart(vm, i) == HART_RAN) any_busy = true;
     vm_update_timers(vm);
     htif_poll(vm);
-    if (vm->exit_reason != VM_RUNNING) return VM_SLICE_EXITED;
+    if (exited(vm)) return VM_SLICE_EXITED;
     if (any_busy) return VM_SLICE_BUSY;
     for (unsigned i = 0; i < vm->nharts; i++)
         if (!vm->harts[i]->hsm_stopped && hart_pending_irqs(vm->harts[i])) return VM_SLICE_BUSY;
@@ -330,12 +333,12 @@ enum vm_slice vm_run_slice(struct vm *vm, uint64_t *idle_ns) {
 }
 
 enum vm_slice vm_run_hart(struct vm *vm, unsigned i, uint64_t *idle_ns) {
-    if (vm->exit_reason != VM_RUNNING) return VM_SLICE_EXITED;
+    if (exited(vm)) return VM_SLICE_EXITED;
     struct hart *h = vm->harts[i];
     enum hart_stop s = run_hart(vm, i);
     vm_update_timers(vm);
     if (i == 0) htif_poll(vm);
-    if (vm->exit_reason != VM_RUNNING) return VM_SLICE_EXITED;
+    if (exited(vm)) return VM_SLICE_EXITED;
     if (s == HART_RAN || (s == HART_IDLE && hart_pending_irqs(h))) return VM_SLICE_BUSY;
     if (s == HART_STOPPED) {
         *idle_ns = VM_MAX_IDLE_NS;
