@@ -5,12 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/event_loop.h"
+
 #define RX_QUEUE 0 /* receiveq: host to guest */
 #define TX_QUEUE 1 /* transmitq: guest to host */
 
 struct virtio_console {
     struct virtio_console_sink sink;
     struct virtio_mmio *t;
+    struct event_notifier *kick; /* NULL without a loop */
     pthread_mutex_t in_lock; /* the input buffer; taken inside the transport lock */
     uint8_t in[VIRTIO_CONSOLE_INPUT_BUF];
     size_t in_len;
@@ -18,9 +21,15 @@ struct virtio_console {
     uint8_t out[4096];
 };
 
-struct virtio_console *virtio_console_create(struct virtio_console_sink sink) {
+static void kicked(void *ctx);
+
+struct virtio_console *virtio_console_create(struct virtio_console_sink sink, struct event_loop *loop) {
     struct virtio_console *c = calloc(1, sizeof *c);
     if (!c) return NULL;
+    if (loop && !(c->kick = event_notifier_create(loop, kicked, c))) {
+        free(c);
+        return NULL;
+    }
     c->sink = sink;
     pthread_mutex_init(&c->in_lock, NULL);
     return c;
@@ -28,6 +37,7 @@ struct virtio_console *virtio_console_create(struct virtio_console_sink sink) {
 
 void virtio_console_destroy(struct virtio_console *c) {
     if (!c) return;
+    event_notifier_destroy(c->kick); /* waits out a running callback */
     pthread_mutex_destroy(&c->in_lock);
     free(c);
 }
@@ -86,13 +96,23 @@ static void transmit(struct virtio_console *c) {
     if (any) virtio_mmio_queue_interrupt(c->t, TX_QUEUE);
 }
 
+static void kicked(void *ctx) {
+    struct virtio_console *c = ctx;
+    virtio_mmio_lock(c->t);
+    transmit(c);
+    deliver(c); /* new receive buffers: pending input can go */
+    virtio_mmio_unlock(c->t);
+}
+
 static void console_notify(void *dev, struct virtio_mmio *t, unsigned q) {
     struct virtio_console *c = dev;
     c->t = t;
-    if (q == TX_QUEUE)
+    if (c->kick)
+        event_notifier_signal(c->kick);
+    else if (q == TX_QUEUE)
         transmit(c);
     else
-        deliver(c); /* new receive buffers: pending input can go */
+        deliver(c);
 }
 
 size_t virtio_console_input(struct virtio_console *c, const uint8_t *buf, size_t n) {

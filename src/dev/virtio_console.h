@@ -2,9 +2,10 @@
  * Linux makes hvc0. Guest output goes to the VM's console sink; host input
  * waits in a small buffer until the guest posts receive buffers.
  *
- * Output is written on the vCPU thread that notifies, like the UART's: the
- * console sink of `rvisor run` is not shared with other threads, and a
- * console write is a memory copy, not I/O that could stall the guest. */
+ * With an event loop, both queues are served on its thread (the notifying
+ * vCPU only signals), so a slow terminal never stalls a vCPU; the sink must
+ * then take writes from that thread. Without one (NULL, unit tests) they
+ * are served on the notifying thread. */
 #ifndef RVISOR_VIRTIO_CONSOLE_H
 #define RVISOR_VIRTIO_CONSOLE_H
 
@@ -29,7 +30,8 @@ struct virtio_console_sink {
     void *ctx;
 };
 
-struct virtio_console *virtio_console_create(struct virtio_console_sink sink);
+struct event_loop;
+struct virtio_console *virtio_console_create(struct virtio_console_sink sink, struct event_loop *loop);
 void virtio_console_destroy(struct virtio_console *c);
 extern const struct virtio_device_ops virtio_console_ops;
 

@@ -6,14 +6,31 @@
 #include <stdlib.h>
 #include <sys/random.h>
 
+#include "io/event_loop.h"
+
 struct virtio_rng {
-    struct virtq_chain chain; /* too big for the stack of a vCPU thread */
+    struct virtio_mmio *t;
+    struct event_notifier *kick; /* NULL without a loop */
+    struct virtq_chain chain;    /* too big for the stack of a vCPU thread */
     uint8_t buf[4096];
 };
 
-struct virtio_rng *virtio_rng_create(void) { return calloc(1, sizeof(struct virtio_rng)); }
+static void kicked(void *ctx);
 
-void virtio_rng_destroy(struct virtio_rng *r) { free(r); }
+struct virtio_rng *virtio_rng_create(struct event_loop *loop) {
+    struct virtio_rng *r = calloc(1, sizeof *r);
+    if (r && loop && !(r->kick = event_notifier_create(loop, kicked, r))) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void virtio_rng_destroy(struct virtio_rng *r) {
+    if (!r) return;
+    event_notifier_destroy(r->kick); /* waits out a running callback */
+    free(r);
+}
 
 /* Fills buf with up to n random bytes; returns how many (fewer only if the
  * host has no entropy to give without blocking for long). */
@@ -57,16 +74,33 @@ out:
     return virtio_mmio_queue_push(t, q, c->head, done);
 }
 
-static void rng_notify(void *dev, struct virtio_mmio *t, unsigned q) {
-    struct virtio_rng *r = dev;
+/* Serves every posted request (transport lock held). */
+static void run_queue(struct virtio_rng *r, struct virtio_mmio *t) {
     bool any = false;
     for (;;) {
-        int got = virtio_mmio_queue_pop(t, q, &r->chain);
+        int got = virtio_mmio_queue_pop(t, 0, &r->chain);
         if (got <= 0) break;
-        if (!serve(r, t, q)) return;
+        if (!serve(r, t, 0)) return;
         any = true;
     }
-    if (any) virtio_mmio_queue_interrupt(t, q);
+    if (any) virtio_mmio_queue_interrupt(t, 0);
+}
+
+static void kicked(void *ctx) {
+    struct virtio_rng *r = ctx;
+    virtio_mmio_lock(r->t);
+    run_queue(r, r->t);
+    virtio_mmio_unlock(r->t);
+}
+
+static void rng_notify(void *dev, struct virtio_mmio *t, unsigned q) {
+    struct virtio_rng *r = dev;
+    (void)q; /* the only queue */
+    r->t = t;
+    if (r->kick)
+        event_notifier_signal(r->kick);
+    else
+        run_queue(r, t);
 }
 
 const struct virtio_device_ops virtio_rng_ops = {
@@ -80,20 +114,20 @@ const struct virtio_device_ops virtio_rng_ops = {
     .reset = NULL,
 };
 
+static void rng_attach(void *dev, struct virtio_mmio *t) { ((struct virtio_rng *)dev)->t = t; }
 static void rng_destroy(void *dev) { virtio_rng_destroy(dev); }
 
 bool virtio_rng_backend_create(const char *opts, const struct virtio_backend_env *env, struct virtio_backend *out,
                                char *err, size_t errlen) {
-    (void)env;
     if (opts && *opts) {
         snprintf(err, errlen, "takes no options (got '%s')", opts);
         return false;
     }
-    struct virtio_rng *r = virtio_rng_create();
+    struct virtio_rng *r = virtio_rng_create(env->loop);
     if (!r) {
         snprintf(err, errlen, "out of memory");
         return false;
     }
-    *out = (struct virtio_backend){.ops = &virtio_rng_ops, .dev = r, .attach = NULL, .destroy = rng_destroy};
+    *out = (struct virtio_backend){.ops = &virtio_rng_ops, .dev = r, .attach = rng_attach, .destroy = rng_destroy};
     return true;
 }

@@ -15,13 +15,15 @@
 
 struct virtio_rng;
 
-struct virtio_rng *virtio_rng_create(void);
+/* With a loop, requests are served on its thread; without (NULL), on the
+ * thread that notifies. */
+struct virtio_rng *virtio_rng_create(struct event_loop *loop);
 void virtio_rng_destroy(struct virtio_rng *r);
 
 extern const struct virtio_device_ops virtio_rng_ops;
 
-/* virtio_backend_create_fn: takes no options. Requests are served on the
- * notifying vCPU thread: getrandom is quick and never waits for I/O. */
+/* virtio_backend_create_fn: takes no options; requests are served on
+ * env->loop. */
 bool virtio_rng_backend_create(const char *opts, const struct virtio_backend_env *env, struct virtio_backend *out,
                                char *err, size_t errlen);
 

@@ -71,7 +71,8 @@ static bool add_slot(struct vm *vm, const char *what, virtio_backend_create_fn c
     return plug(vm, what, &b, err, errlen);
 }
 
-/* virtio-console writes to the same host sink as the UART. */
+/* virtio-console writes to the same host sink as the UART (from the event
+ * loop thread; the sinks take writes from any thread). */
 static void console_sink(void *ctx, const uint8_t *buf, size_t n) {
     struct vm *vm = ctx;
     if (vm->console.write) vm->console.write(vm->console.ctx, buf, n);
@@ -81,7 +82,7 @@ static void console_attach(void *dev, struct virtio_mmio *t) { virtio_console_at
 static void console_destroy(void *dev) { virtio_console_destroy(dev); }
 
 static bool add_console(struct vm *vm, char *err, size_t errlen) {
-    vm->vconsole = virtio_console_create((struct virtio_console_sink){console_sink, vm});
+    vm->vconsole = virtio_console_create((struct virtio_console_sink){console_sink, vm}, vm->cfg.loop);
     if (!vm->vconsole) {
         snprintf(err, errlen, "virtio-console: out of memory");
         return false;

@@ -62,7 +62,8 @@ struct vm_virtio_slot {
     struct virtio_backend backend;
 };
 
-/* Host side of the console: where guest output goes. */
+/* Host side of the console: where guest output goes. write may be called
+ * from any hart's thread and from the event loop (virtio-console). */
 struct vm_console {
     void (*write)(void *ctx, const uint8_t *buf, size_t n);
     void *ctx;

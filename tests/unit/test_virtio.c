@@ -14,11 +14,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dev/irq.h"
 #include "dev/virtio_mmio.h"
 #include "dev/virtio_rng.h"
 #include "dev/virtqueue.h"
+#include "io/event_loop.h"
 #include "virtio_driver.h"
 
 #define MEM_BASE 0x80000000ull
@@ -72,7 +74,7 @@ static int setup(void **state) {
     struct drv *d = calloc(1, sizeof *d);
     assert_non_null(d);
     fake_mem_init(&d->mem, MEM_BASE, MEM_SIZE);
-    d->rng = virtio_rng_create();
+    d->rng = virtio_rng_create(NULL);
     assert_non_null(d->rng);
     d->v.mem = fake_mem_ops(&d->mem);
     struct irq_line irq = {irq_set, d, 7};
@@ -191,6 +193,39 @@ static void test_rng_basic(void **state) {
     vdrv_notify(&d->v, 0);
     assert_int_equal(vdrv_used_len(&d->v, 0, vdrv_used_idx(&d->v, 0) - 1), 0);
     assert_false(vdrv_broken(&d->v));
+}
+
+/* With an event loop the notifying thread only signals; the loop thread
+ * fills the buffer and raises the interrupt. */
+static void test_rng_on_event_loop(void **state) {
+    (void)state;
+    char err[128];
+    struct event_loop *loop = event_loop_create(err, sizeof err);
+    assert_non_null(loop);
+    struct drv *d = calloc(1, sizeof *d);
+    assert_non_null(d);
+    fake_mem_init(&d->mem, MEM_BASE, MEM_SIZE);
+    d->rng = virtio_rng_create(loop);
+    assert_non_null(d->rng);
+    d->v.mem = fake_mem_ops(&d->mem);
+    d->v.t = virtio_mmio_create(&virtio_rng_ops, d->rng, d->v.mem, (struct irq_line){irq_set, d, 7});
+    assert_non_null(d->v.t);
+    full_init(d, F_V1);
+    for (uint16_t n = 1; n <= 3; n++) {
+        vdrv_set_desc(&d->v, 0, n, BUF + 0x100 * n, 32, VIRTQ_DESC_F_WRITE, 0);
+        vdrv_post(&d->v, 0, n);
+        vdrv_notify(&d->v, 0);
+        for (int spin = 0; spin < 2000 && vdrv_used_idx(&d->v, 0) != n; spin++) usleep(1000);
+        assert_int_equal(vdrv_used_idx(&d->v, 0), n);
+        assert_int_equal(vdrv_used_len(&d->v, 0, n - 1), 32);
+        assert_false(all_zero(host(d, BUF + 0x100 * n), 32));
+    }
+    assert_true(d->irq_raises >= 1);
+    virtio_rng_destroy(d->rng); /* stops its loop work before the transport goes */
+    virtio_mmio_destroy(d->v.t);
+    event_loop_destroy(loop);
+    fake_mem_free(&d->mem);
+    free(d);
 }
 
 static void test_no_interrupt_flag(void **state) {
@@ -673,6 +708,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_probe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feature_negotiation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rng_basic, setup, teardown),
+        cmocka_unit_test(test_rng_on_event_loop),
         cmocka_unit_test_setup_teardown(test_no_interrupt_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chained, setup, teardown),
         cmocka_unit_test_setup_teardown(test_indirect, setup, teardown),

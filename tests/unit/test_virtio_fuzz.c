@@ -1005,7 +1005,7 @@ static void fuzz(const struct kind *k, uint64_t salt) {
 /* ---- virtio-rng ---- */
 
 static void rng_create(struct fdev *d) {
-    d->rng = virtio_rng_create();
+    d->rng = virtio_rng_create(NULL);
     assert_non_null(d->rng);
     d->v.t = virtio_mmio_create(&virtio_rng_ops, d->rng, guarded(d), irq_of(d));
 }
@@ -1075,7 +1075,7 @@ static void sink_write(void *ctx, const uint8_t *buf, size_t n) {
 }
 
 static void con_create(struct fdev *d) {
-    d->con = virtio_console_create((struct virtio_console_sink){sink_write, d});
+    d->con = virtio_console_create((struct virtio_console_sink){sink_write, d}, NULL);
     assert_non_null(d->con);
     d->v.t = virtio_mmio_create(&virtio_console_ops, d->con, guarded(d), irq_of(d));
     virtio_console_attach(d->con, d->v.t);
