@@ -447,9 +447,11 @@ struct aclint_fixture {
     struct hart *h[2];
     struct aclint *a;
     uint64_t now;
+    unsigned kicks;
 };
 
 static uint64_t fake_now(void *ctx) { return ((struct aclint_fixture *)ctx)->now; }
+static void fake_kick(void *ctx) { ((struct aclint_fixture *)ctx)->kicks++; }
 
 static int aclint_setup(void **state) {
     struct aclint_fixture *f = calloc(1, sizeof *f);
@@ -457,7 +459,7 @@ static int aclint_setup(void **state) {
     f->h[0] = new_hart();
     f->h[1] = new_hart();
     struct hart *tmp[2] = {f->h[0], f->h[1]};
-    f->a = aclint_create(2, tmp, (struct aclint_host){fake_now, NULL, f});
+    f->a = aclint_create(2, tmp, (struct aclint_host){fake_now, fake_kick, f});
     if (!f->a) return -1;
     *state = f;
     return 0;
@@ -480,10 +482,13 @@ static void test_aclint_msip(void **state) {
     aw(f->a, 4, 1, 4);
     assert_int_equal(mip(f->h[1]), MIP_MSIP);
     assert_int_equal(mip(f->h[0]), 0);
+    /* The target may sleep on another thread: the machine is told. */
+    assert_int_equal(f->kicks, 1);
     assert_int_equal(ar(f->a, 4, 4), 1);
     assert_int_equal(ar(f->a, 0, 4), 0);
     aw(f->a, 4, 0xfffffffe, 4); /* only bit 0 counts */
     assert_int_equal(mip(f->h[1]), 0);
+    assert_int_equal(f->kicks, 1); /* clearing wakes nobody */
     assert_int_equal(ar(f->a, 4, 4), 0);
     aw(f->a, 8, 1, 4); /* no hart 2 */
     assert_int_equal(ar(f->a, 8, 4), 0);
