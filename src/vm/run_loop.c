@@ -48,72 +48,55 @@ static void sleep_on(int own_fd, int other_fd, uint64_t ns) {
     if (pfd[0].revents) drain(own_fd);
 }
 
-/* ---- one hart: everything on the calling thread ---- */
+/* ---- the loop of one host thread ---- */
 
-static enum vm_exit_reason run_serial(struct vm *vm, const struct vm_io *io) {
-    uint64_t next_poll = 0;
-    for (;;) {
-        uint64_t idle_ns = 0;
-        enum vm_slice r = vm_run_slice(vm, &idle_ns);
-        if (r == VM_SLICE_EXITED) break;
-        uint64_t now = now_ns();
-        if (io && io->poll && (now >= next_poll || r == VM_SLICE_IDLE)) {
-            io->poll(io->ctx, vm);
-            next_poll = now + IO_POLL_NS;
-        }
-        if (r == VM_SLICE_IDLE && idle_ns > 0) {
-            sleep_on(vm->wake_fd, io ? io->wake_fd : -1, idle_ns);
-            vm_update_timers(vm);
-            if (io && io->poll) io->poll(io->ctx, vm);
-        }
-    }
-    return vm->exit_reason;
-}
+#define ALL_HARTS (-1)
 
-/* ---- several harts: a thread each ---- */
-
-struct hart_threads {
+/* What one thread runs: every hart in turn (hart == ALL_HARTS) or one. */
+struct runner {
     struct vm *vm;
-    const struct vm_io *io; /* served by thread 0 only */
-    atomic_bool done;       /* the VM exited: every thread leaves */
+    int hart;
+    const struct vm_io *io; /* the host side, served by one thread only; may be NULL */
+    int wake_fd;            /* the eventfd this thread sleeps on */
+    atomic_bool *done;      /* set when the VM exited: the other threads leave too */
 };
 
-struct hart_thread {
-    struct hart_threads *all;
-    unsigned hart;
-};
-
-static int own_wake_fd(const struct vm *vm, unsigned i) { return i == 0 ? vm->wake_fd : vm->hart_wake_fd[i]; }
-
-static void run_one_hart(struct hart_threads *t, unsigned i) {
-    struct vm *vm = t->vm;
-    const struct vm_io *io = i == 0 ? t->io : NULL;
+static void run(const struct runner *r) {
+    struct vm *vm = r->vm;
+    const struct vm_io *io = r->io;
     uint64_t next_poll = 0;
-    while (!atomic_load_explicit(&t->done, memory_order_acquire)) {
+    while (!atomic_load_explicit(r->done, memory_order_acquire)) {
         uint64_t idle_ns = 0;
-        enum vm_slice r = vm_run_hart(vm, i, &idle_ns);
-        if (r == VM_SLICE_EXITED) break;
+        enum vm_slice s = r->hart == ALL_HARTS ? vm_run_slice(vm, &idle_ns) : vm_run_hart(vm, (unsigned)r->hart, &idle_ns);
+        if (s == VM_SLICE_EXITED) break;
         uint64_t now = now_ns();
-        if (io && io->poll && (now >= next_poll || r == VM_SLICE_IDLE)) {
+        if (io && io->poll && (now >= next_poll || s == VM_SLICE_IDLE)) {
             io->poll(io->ctx, vm);
             next_poll = now + IO_POLL_NS;
         }
-        if (r == VM_SLICE_IDLE && idle_ns > 0) {
-            /* Thread 0 keeps an eye on host input while it sleeps; while
-             * hart 0 is busy, the poll above runs every IO_POLL_NS. */
-            sleep_on(own_wake_fd(vm, i), io ? io->wake_fd : -1, idle_ns);
+        if (s == VM_SLICE_IDLE && idle_ns > 0) {
+            /* The host side is watched while asleep too; while busy, the
+             * poll above runs every IO_POLL_NS. */
+            sleep_on(r->wake_fd, io ? io->wake_fd : -1, idle_ns);
             vm_update_timers(vm);
             if (io && io->poll) io->poll(io->ctx, vm);
         }
     }
     /* The VM exited (seen here or on another thread): wake the sleepers. */
-    atomic_store_explicit(&t->done, true, memory_order_release);
+    atomic_store_explicit(r->done, true, memory_order_release);
     vm_kick(vm);
 }
 
+static enum vm_exit_reason run_serial(struct vm *vm, const struct vm_io *io) {
+    atomic_bool done = false;
+    run(&(struct runner){vm, ALL_HARTS, io, vm->wake_fd, &done});
+    return vm->exit_reason;
+}
+
+/* ---- several harts: a thread each ---- */
+
 static void *hart_thread_main(void *arg) {
-    struct hart_thread *h = arg;
-    run_one_hart(h->all, h->hart);
+    run(arg);
     return NULL;
 }
 
@@ -128,23 +111,23 @@ static bool open_wake_fds(struct vm *vm) {
 }
 
 static enum vm_exit_reason run_parallel(struct vm *vm, const struct vm_io *io) {
-    struct hart_threads t = {.vm = vm, .io = io};
-    struct hart_thread per[VM_MAX_HARTS];
+    atomic_bool done = false;
+    struct runner per[VM_MAX_HARTS];
     pthread_t tid[VM_MAX_HARTS];
     unsigned started = 1;
     if (open_wake_fds(vm))
         for (; started < vm->nharts; started++) {
-            per[started] = (struct hart_thread){&t, started};
+            per[started] = (struct runner){vm, (int)started, NULL, vm->hart_wake_fd[started], &done};
             if (pthread_create(&tid[started], NULL, hart_thread_main, &per[started]) != 0) break;
         }
     if (started < vm->nharts) {
         /* Not a thread for every hart: stop those that started, run serially. */
-        atomic_store(&t.done, true);
+        atomic_store(&done, true);
         vm_kick(vm);
         for (unsigned i = 1; i < started; i++) pthread_join(tid[i], NULL);
         return run_serial(vm, io);
     }
-    run_one_hart(&t, 0);
+    run(&(struct runner){vm, 0, io, vm->wake_fd, &done});
     for (unsigned i = 1; i < vm->nharts; i++) pthread_join(tid[i], NULL);
     return vm->exit_reason;
 }
