@@ -590,6 +590,16 @@ static void test_tlb_per_privilege(void **state) {
     assert_int_equal(h->mtval, 0x10000);
 }
 
+/* Maps va 0x10000 to frame DATA (RWX) and gives the frame a code page. */
+static struct code_page *code_frame_at_0x10000(struct fixture *f, uint64_t *root) {
+    *root = use_paging(f, SATP_MODE_SV39);
+    map(f, *root, 3, 0x10000, DATA, 0, V | R | W | X | A | D);
+    struct code_page *cp = code_page_new(DATA);
+    assert_non_null(cp);
+    f->code[(DATA - RAM_BASE) >> 12] = cp;
+    return cp;
+}
+
 /* Marks slot s of cp decoded (as decode_slot would, counting it). */
 static void decoded(struct code_page *cp, unsigned s) {
     if (cp->slot[s].fn == op_decode) cp->live++;
@@ -599,11 +609,8 @@ static void decoded(struct code_page *cp, unsigned s) {
 static void test_store_to_code_frame(void **state) {
     struct fixture *f = *state;
     struct hart *h = &f->h;
-    uint64_t root = use_paging(f, SATP_MODE_SV39);
-    map(f, root, 3, 0x10000, DATA, 0, V | R | W | X | A | D);
-    struct code_page *cp = code_page_new(DATA);
-    assert_non_null(cp);
-    f->code[(DATA - RAM_BASE) >> 12] = cp;
+    uint64_t root;
+    struct code_page *cp = code_frame_at_0x10000(f, &root);
     decoded(cp, 100);
 
     for (int round = 0; round < 3; round++) {
@@ -638,11 +645,8 @@ static void test_store_to_code_frame(void **state) {
 static void test_overwritten_code_frame_becomes_writable(void **state) {
     struct fixture *f = *state;
     struct hart *h = &f->h;
-    uint64_t root = use_paging(f, SATP_MODE_SV39);
-    map(f, root, 3, 0x10000, DATA, 0, V | R | W | X | A | D);
-    struct code_page *cp = code_page_new(DATA);
-    assert_non_null(cp);
-    f->code[(DATA - RAM_BASE) >> 12] = cp;
+    uint64_t root;
+    struct code_page *cp = code_frame_at_0x10000(f, &root);
     decoded(cp, 0);
     decoded(cp, 2);
     assert_true(mem_store32(h, 0x10000, 0)); /* resets slot 0 only: slot 2 starts at byte 4 */
