@@ -41,6 +41,9 @@ struct net_backend_ops {
 struct net_backend {
     const struct net_backend_ops *ops;
     void *be;
+    /* Every frame it delivers carries correct TCP/UDP checksums (it made
+     * them itself, as libslirp does): the guest may skip verifying them. */
+    bool rx_checksums_valid;
 };
 
 /* A port forward of the user-mode stack: connections to the host's

@@ -340,6 +340,6 @@ bool slirp_backend_create(struct event_loop *loop, const struct slirp_hostfwd *f
         free_snet(s);
         return false;
     }
-    *out = (struct net_backend){&snet_ops, s};
+    *out = (struct net_backend){&snet_ops, s, .rx_checksums_valid = true};
     return true;
 }

@@ -1287,7 +1287,7 @@ static void net_create(struct fdev *d) {
     assert_non_null(d->scratch);
     d->net = virtio_net_create(NULL, mac);
     assert_non_null(d->net);
-    virtio_net_set_backend(d->net, (struct net_backend){&fb_ops, &d->fb});
+    virtio_net_set_backend(d->net, (struct net_backend){&fb_ops, &d->fb, .rx_checksums_valid = false});
     d->peer = virtio_net_peer(d->net);
     d->v.t = virtio_mmio_create(&virtio_net_ops, d->net, guarded(d), irq_of(d));
     virtio_net_attach(d->net, d->v.t);

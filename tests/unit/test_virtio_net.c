@@ -114,7 +114,7 @@ static int make(void **state, bool with_loop) {
     }
     d->net = virtio_net_create(d->loop, MAC);
     assert_non_null(d->net);
-    virtio_net_set_backend(d->net, (struct net_backend){&fb_ops, &d->fb});
+    virtio_net_set_backend(d->net, (struct net_backend){&fb_ops, &d->fb, .rx_checksums_valid = false});
     d->peer = virtio_net_peer(d->net);
     d->v.t = virtio_mmio_create(&virtio_net_ops, d->net, d->v.mem, (struct irq_line){irq_set, d, 3});
     assert_non_null(d->v.t);
@@ -159,7 +159,8 @@ static void test_probe_and_config(void **state) {
     uint32_t lo = (uint32_t)vdrv_rd(&d->v, VIRTIO_MMIO_DEVICE_FEATURES);
     assert_true(lo & (1u << VIRTIO_NET_F_MAC));
     assert_true(lo & (1u << VIRTIO_NET_F_STATUS));
-    assert_false(lo & 1u);         /* no CSUM */
+    assert_true(lo & (1u << VIRTIO_NET_F_CSUM));
+    assert_true(lo & (1u << VIRTIO_NET_F_GUEST_CSUM));
     assert_false(lo & (1u << 15)); /* no MRG_RXBUF */
     assert_false(lo & (1u << 11)); /* no HOST_TSO4 */
     for (unsigned q = 0; q < 2; q++) {
@@ -215,6 +216,96 @@ static void test_tx_strips_header(void **state) {
     assert_int_equal(d->fb.nsent, 2);
     assert_int_equal(d->fb.len[1], sizeof f);
     assert_memory_equal(d->fb.frame[1], f, sizeof f);
+}
+
+/* RFC 1071 checksum over the pseudo-header and the UDP datagram of an
+ * IPv4 frame, computed independently of the device. */
+static uint16_t udp_checksum(const uint8_t *f, size_t len) {
+    uint32_t sum = 0;
+    for (int i = 26; i < 34; i += 2) sum += (uint32_t)f[i] << 8 | f[i + 1]; /* addresses */
+    sum += 17 + (uint32_t)(len - 34);                                           /* protocol, UDP length */
+    for (size_t i = 34; i < len; i += 2) {
+        if (i == 40) continue; /* the checksum field itself */
+        sum += (uint32_t)f[i] << 8 | (i + 1 < len ? f[i + 1] : 0);
+    }
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)~sum;
+}
+
+/* An Ethernet + IPv4 + UDP frame of len bytes (odd lengths too). */
+static void make_udp_frame(uint8_t *f, size_t len) {
+    make_frame(f, len, 9);
+    f[12] = 0x08, f[13] = 0x00; /* IPv4 */
+    f[14] = 0x45;
+    f[23] = 17; /* UDP */
+    f[38] = (uint8_t)((len - 34) >> 8), f[39] = (uint8_t)(len - 34);
+}
+
+/* VIRTIO_NET_F_CSUM: the driver puts the pseudo-header sum in the field
+ * and leaves the rest to the device, as Linux does with CHECKSUM_PARTIAL. */
+static void test_tx_checksum_offload(void **state) {
+    struct drv *d = *state;
+    full_init(d, F_V1 | (1ull << VIRTIO_NET_F_CSUM));
+    for (size_t len = 60; len <= 61; len++) {
+        uint8_t f[64];
+        make_udp_frame(f, len);
+        uint16_t want = udp_checksum(f, len);
+        /* The pseudo-header sum, not complemented, in the field. */
+        uint32_t ph = 17 + (uint32_t)(len - 34);
+        for (int i = 26; i < 34; i += 2) ph += (uint32_t)f[i] << 8 | f[i + 1];
+        while (ph >> 16) ph = (ph & 0xffff) + (ph >> 16);
+        f[40] = (uint8_t)(ph >> 8), f[41] = (uint8_t)ph;
+        uint8_t hdr[HDR] = {VIRTIO_NET_HDR_F_NEEDS_CSUM, 0, 0, 0, 0, 0, 34, 0, 6, 0, 0, 0};
+        memcpy(host(d, BUF), hdr, HDR);
+        memcpy(host(d, BUF + HDR), f, len);
+        unsigned i = (unsigned)(len - 60);
+        vdrv_set_desc(&d->v, TXQ, i, BUF, (uint32_t)(HDR + len), 0, 0);
+        vdrv_post(&d->v, TXQ, (uint16_t)i);
+        vdrv_notify(&d->v, TXQ);
+        assert_int_equal(d->fb.nsent, i + 1);
+        assert_int_equal(d->fb.len[i], len);
+        assert_int_equal(d->fb.frame[i][40] << 8 | d->fb.frame[i][41], want);
+        assert_memory_equal(d->fb.frame[i], f, 40); /* the rest is untouched */
+    }
+    /* Offsets that do not fit the frame: dropped, not sent. */
+    uint8_t bad[HDR] = {VIRTIO_NET_HDR_F_NEEDS_CSUM, 0, 0, 0, 0, 0, 58, 0, 6, 0, 0, 0};
+    memcpy(host(d, BUF), bad, HDR);
+    vdrv_set_desc(&d->v, TXQ, 2, BUF, HDR + 60, 0, 0);
+    vdrv_post(&d->v, TXQ, 2);
+    vdrv_notify(&d->v, TXQ);
+    assert_int_equal(vdrv_used_idx(&d->v, TXQ), 3);
+    assert_int_equal(d->fb.nsent, 2);
+    assert_false(vdrv_broken(&d->v));
+
+    /* Without CSUM negotiated, NEEDS_CSUM means nothing: the frame goes as is. */
+    full_init(d, F_V1);
+    uint8_t f[60];
+    make_udp_frame(f, sizeof f);
+    memcpy(host(d, BUF), (uint8_t[HDR]){VIRTIO_NET_HDR_F_NEEDS_CSUM, 0, 0, 0, 0, 0, 34, 0, 6, 0, 0, 0}, HDR);
+    memcpy(host(d, BUF + HDR), f, sizeof f);
+    vdrv_set_desc(&d->v, TXQ, 0, BUF, HDR + sizeof f, 0, 0);
+    vdrv_post(&d->v, TXQ, 0);
+    vdrv_notify(&d->v, TXQ);
+    assert_int_equal(d->fb.nsent, 3);
+    assert_memory_equal(d->fb.frame[2], f, sizeof f);
+}
+
+/* VIRTIO_NET_F_GUEST_CSUM: frames from a backend with known-good checksums
+ * are marked DATA_VALID; from others (TAP), or without the feature, not. */
+static void test_rx_data_valid(void **state) {
+    struct drv *d = *state;
+    uint8_t f[80];
+    make_frame(f, sizeof f, 5);
+    for (int round = 0; round < 3; round++) {
+        bool feature = round != 1, valid = round != 2;
+        virtio_net_set_backend(d->net, (struct net_backend){&fb_ops, &d->fb, .rx_checksums_valid = valid});
+        full_init(d, F_V1 | (feature ? 1ull << VIRTIO_NET_F_GUEST_CSUM : 0));
+        memset(host(d, BUF), 0xaa, HDR);
+        post_rx(d, 0, BUF, 1526);
+        assert_true(deliver(d, f, sizeof f));
+        assert_int_equal(vdrv_used_idx(&d->v, RXQ), 1);
+        assert_int_equal(*host(d, BUF), feature && valid ? VIRTIO_NET_HDR_F_DATA_VALID : 0);
+    }
 }
 
 static void test_tx_bad_chains_dropped(void **state) {
@@ -567,6 +658,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_probe_and_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_strips_header, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tx_checksum_offload, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rx_data_valid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_bad_chains_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_buffer_outside_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rx_basic, setup, teardown),
