@@ -28,12 +28,16 @@
 #define VIRTIO_NET_F_CSUM 0       /* the driver may leave a checksum to the device */
 #define VIRTIO_NET_F_GUEST_CSUM 1 /* the device may say a checksum was verified */
 #define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_HOST_TSO4 11 /* the driver may send TCP/IPv4 segments up to 64 KiB */
 #define VIRTIO_NET_F_STATUS 16
 #define VIRTIO_NET_S_LINK_UP 1
 
 #define VIRTIO_NET_HDR_LEN 12
 #define VIRTIO_NET_HDR_F_NEEDS_CSUM 1
 #define VIRTIO_NET_HDR_F_DATA_VALID 2
+#define VIRTIO_NET_HDR_GSO_NONE 0
+#define VIRTIO_NET_HDR_GSO_TCPV4 1
+#define VIRTIO_NET_HDR_GSO_ECN 0x80
 /* Frames waiting for receive buffers; more are dropped. */
 #define VIRTIO_NET_RX_PENDING 128
 /* Transmit chains taken per wakeup before letting the loop do other work. */

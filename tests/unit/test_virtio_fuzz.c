@@ -1299,9 +1299,12 @@ static void net_destroy(struct fdev *d) {
     free(d->scratch);
 }
 static uint64_t net_features(struct fdev *d) {
-    /* Every other bring-up with checksum offload: random headers then ask
-     * the device to finish checksums at random offsets. */
-    uint64_t csum = d->run & 4 ? (1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM) : 0;
+    /* Every other bring-up with checksum and segmentation offload: random
+     * headers then ask for checksums at random offsets and segmentation of
+     * random frames. */
+    uint64_t csum = d->run & 4 ? (1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM) |
+                                     (1ull << VIRTIO_NET_F_HOST_TSO4)
+                               : 0;
     return (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS) | csum;
 }
 static uint32_t net_max_len(struct fdev *d, unsigned q) {

@@ -93,6 +93,8 @@ static uint8_t *host(struct drv *d, uint64_t gpa) { return fake_mem_host(&d->mem
 #define F_MAC (1ull << VIRTIO_NET_F_MAC)
 #define F_STATUS (1ull << VIRTIO_NET_F_STATUS)
 #define F_EVIDX (1ull << VIRTIO_F_RING_EVENT_IDX)
+#define TCP_FLAGS_ACK 0x10
+#define TCP_FLAGS_ACK_PSH_FIN 0x19
 
 static void full_init(struct drv *d, uint64_t features) {
     memset(host(d, DESC(0)), 0, 0x8000);
@@ -162,7 +164,7 @@ static void test_probe_and_config(void **state) {
     assert_true(lo & (1u << VIRTIO_NET_F_CSUM));
     assert_true(lo & (1u << VIRTIO_NET_F_GUEST_CSUM));
     assert_false(lo & (1u << 15)); /* no MRG_RXBUF */
-    assert_false(lo & (1u << 11)); /* no HOST_TSO4 */
+    assert_true(lo & (1u << VIRTIO_NET_F_HOST_TSO4));
     for (unsigned q = 0; q < 2; q++) {
         vdrv_wr(&d->v, VIRTIO_MMIO_QUEUE_SEL, q);
         assert_int_equal(vdrv_rd(&d->v, VIRTIO_MMIO_QUEUE_NUM_MAX), VIRTIO_NET_QUEUE_SIZE);
@@ -288,6 +290,73 @@ static void test_tx_checksum_offload(void **state) {
     vdrv_notify(&d->v, TXQ);
     assert_int_equal(d->fb.nsent, 3);
     assert_memory_equal(d->fb.frame[2], f, sizeof f);
+}
+
+/* Sum of a segment's 16-bit words, folded: 0xffff when its checksum is right. */
+static uint16_t ones_sum(const uint8_t *p, size_t len, uint32_t sum) {
+    for (size_t i = 0; i < len; i += 2) sum += (uint32_t)p[i] << 8 | (i + 1 < len ? p[i + 1] : 0);
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)sum;
+}
+
+static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+/* VIRTIO_NET_F_HOST_TSO4: one 2500-byte TCP payload with MSS 1000 leaves
+ * as three frames, each a valid TCP/IPv4 segment. */
+static void test_tx_tso(void **state) {
+    struct drv *d = *state;
+    full_init(d, F_V1 | (1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_HOST_TSO4));
+    enum { HL = 14 + 20 + 20, PAY = 2500, MSS = 1000 };
+    static uint8_t f[HL + PAY];
+    make_frame(f, sizeof f, 3);
+    f[12] = 0x08, f[13] = 0x00;
+    f[14] = 0x45, f[15] = 0;
+    f[16] = (uint8_t)((sizeof f - 14) >> 8), f[17] = (uint8_t)(sizeof f - 14);
+    f[18] = 0x12, f[19] = 0x34; /* id */
+    f[20] = 0x40, f[21] = 0;    /* DF */
+    f[22] = 64, f[23] = 6;      /* TTL, TCP */
+    f[34 + 4] = 0xff, f[34 + 5] = 0xff, f[34 + 6] = 0xfc, f[34 + 7] = 0x00; /* seq wraps past 2^32 */
+    f[34 + 12] = 5 << 4;
+    f[34 + 13] = TCP_FLAGS_ACK_PSH_FIN;
+    uint8_t hdr[HDR] = {VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, HL, 0, MSS & 0xff, MSS >> 8, 34, 0, 16, 0, 0, 0};
+    memcpy(host(d, BUF), hdr, HDR);
+    memcpy(host(d, BUF + HDR), f, sizeof f);
+    vdrv_set_desc(&d->v, TXQ, 0, BUF, HDR + sizeof f, 0, 0);
+    vdrv_post(&d->v, TXQ, 0);
+    vdrv_notify(&d->v, TXQ);
+    assert_int_equal(vdrv_used_idx(&d->v, TXQ), 1);
+    assert_int_equal(d->fb.nsent, 3);
+    for (unsigned k = 0; k < 3; k++) {
+        const uint8_t *s = d->fb.frame[k];
+        size_t chunk = k < 2 ? MSS : PAY - 2 * MSS;
+        assert_int_equal(d->fb.len[k], HL + chunk);
+        assert_memory_equal(s, f, 14 + 2);                                   /* MAC addresses, type, IP version */
+        assert_int_equal(s[16] << 8 | s[17], 40 + chunk);                    /* IP total length */
+        assert_int_equal(s[18] << 8 | s[19], 0x1234 + k);                    /* IP id */
+        assert_int_equal(ones_sum(s + 14, 20, 0), 0xffff);                   /* IP header checksum */
+        assert_int_equal(be32(s + 34 + 4), 0xfffffc00u + k * MSS);           /* sequence number */
+        assert_memory_equal(s + 34 + 8, f + 34 + 8, 4);                      /* ack */
+        assert_int_equal(s[34 + 13], k < 2 ? TCP_FLAGS_ACK : TCP_FLAGS_ACK_PSH_FIN);
+        assert_memory_equal(s + HL, f + HL + k * MSS, chunk);                /* payload */
+        uint32_t pseudo = ones_sum(s + 26, 8, 0) + 6 + 20 + (uint32_t)chunk;
+        assert_int_equal(ones_sum(s + 34, 20 + chunk, pseudo), 0xffff);      /* TCP checksum */
+    }
+
+    /* A TSO request on something that is not TCP/IPv4, or with no segment
+     * size: dropped. */
+    f[23] = 17;
+    memcpy(host(d, BUF + HDR), f, sizeof f);
+    vdrv_post(&d->v, TXQ, 0);
+    vdrv_notify(&d->v, TXQ);
+    f[23] = 6;
+    hdr[4] = hdr[5] = 0;
+    memcpy(host(d, BUF), hdr, HDR);
+    memcpy(host(d, BUF + HDR), f, sizeof f);
+    vdrv_post(&d->v, TXQ, 0);
+    vdrv_notify(&d->v, TXQ);
+    assert_int_equal(vdrv_used_idx(&d->v, TXQ), 3);
+    assert_int_equal(d->fb.nsent, 3);
+    assert_false(vdrv_broken(&d->v));
 }
 
 /* VIRTIO_NET_F_GUEST_CSUM: frames from a backend with known-good checksums
@@ -660,6 +729,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_tx_strips_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_checksum_offload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rx_data_valid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tx_tso, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_bad_chains_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_buffer_outside_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rx_basic, setup, teardown),
