@@ -44,11 +44,6 @@ static void resume_backend(struct virtio_net *n) {
 
 /* ---- checksum offload ---- */
 
-/* The Internet checksum the driver left to us (VIRTIO_NET_F_CSUM): the
- * one's-complement sum of the frame from csum_start on, the field at
- * csum_start + csum_offset holding the pseudo-header sum the driver put
- * there, folded, complemented and stored in that field. False (the frame is
- * dropped) if the driver's offsets do not fit the frame. */
 /* One's-complement sum of len bytes (big-endian 16-bit words), added to sum. */
 static uint64_t sum16(uint64_t sum, const uint8_t *p, size_t len) {
     size_t i = 0;
@@ -68,7 +63,13 @@ static void put_be16(uint8_t *p, uint16_t v) {
 }
 
 static uint16_t get_be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static uint16_t get_le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 
+/* The Internet checksum the driver left to us (VIRTIO_NET_F_CSUM): the
+ * one's-complement sum of the frame from csum_start on, the field at
+ * csum_start + csum_offset holding the pseudo-header sum the driver put
+ * there, folded, complemented and stored in that field. False (the frame is
+ * dropped) if the driver's offsets do not fit the frame. */
 static bool finish_checksum(uint8_t *frame, size_t len, uint16_t start, uint16_t offset) {
     if ((size_t)start + offset + 2 > len) return false;
     put_be16(frame + start + offset, (uint16_t)~fold(sum16(0, frame + start, len - start)));
@@ -87,17 +88,20 @@ static bool finish_checksum(uint8_t *frame, size_t len, uint16_t start, uint16_t
 #define TCP_PSH 0x08
 #define TCP_CWR 0x80
 
-/* Calls send for each segment of the TSO frame in frame[0..len); false if
- * the frame is not TCP/IPv4 as the header says (it is then dropped). */
-static bool segment_tcp4(struct virtio_net *n, const uint8_t *frame, size_t len, uint16_t mss,
-                         void (*send)(struct virtio_net *n, const uint8_t *seg, size_t len)) {
-    if (len < ETH_HEADER + 20 || get_be16(frame + 12) != 0x0800 || (frame[14] >> 4) != 4 || mss == 0) return false;
+static void backend_send(struct virtio_net *n, const uint8_t *frame, size_t len) {
+    n->backend.ops->send(n->backend.be, frame, len);
+}
+
+/* Sends each segment of the TSO frame in frame[0..len); a frame that is not
+ * TCP/IPv4 as the header says, or has no segment size, is dropped. */
+static void segment_tcp4(struct virtio_net *n, const uint8_t *frame, size_t len, uint16_t mss) {
+    if (len < ETH_HEADER + 20 || get_be16(frame + 12) != 0x0800 || (frame[14] >> 4) != 4 || mss == 0) return;
     size_t ip = ETH_HEADER, iphl = (size_t)(frame[ip] & 0xf) * 4;
-    if (iphl < 20 || frame[ip + 9] != 6 || ip + iphl + 20 > len) return false;
+    if (iphl < 20 || frame[ip + 9] != 6 || ip + iphl + 20 > len) return;
     size_t tcp = ip + iphl, tcphl = (size_t)(frame[tcp + 12] >> 4) * 4;
-    if (tcphl < 20 || tcp + tcphl > len) return false;
+    if (tcphl < 20 || tcp + tcphl > len) return;
     size_t hl = tcp + tcphl, payload = len - hl;
-    if (hl + mss > sizeof n->segbuf) return false;
+    if (hl + mss > sizeof n->segbuf) return;
     uint16_t id = get_be16(frame + ip + 4);
     uint32_t seq = (uint32_t)get_be16(frame + tcp + 4) << 16 | get_be16(frame + tcp + 6);
     uint8_t flags = frame[tcp + 13];
@@ -121,11 +125,10 @@ static bool segment_tcp4(struct virtio_net *n, const uint8_t *frame, size_t len,
         uint64_t sum = sum16(0, s + ip + 12, 8) + 6 + tcphl + chunk;
         put_be16(s + tcp + 16, 0);
         put_be16(s + tcp + 16, (uint16_t)~fold(sum16(sum, s + tcp, tcphl + chunk)));
-        send(n, s, hl + chunk);
+        backend_send(n, s, hl + chunk);
         off += chunk;
         k++;
     } while (off < payload);
-    return true;
 }
 
 /* ---- receive: host to guest ---- */
@@ -278,10 +281,6 @@ static bool tx_take(struct virtio_net *n, struct virtio_mmio *t, size_t *len) {
     return virtio_mmio_queue_push(t, VIRTIO_NET_TXQ, c->head, 0);
 }
 
-static void backend_send(struct virtio_net *n, const uint8_t *frame, size_t len) {
-    n->backend.ops->send(n->backend.be, frame, len);
-}
-
 /* Sends the frame in txbuf as its virtio header (txhdr) asks: cut into
  * segments, or with its checksum finished, or as it is. Frames whose
  * header does not fit them are dropped. */
@@ -290,12 +289,12 @@ static void tx_send(struct virtio_net *n, uint8_t *frame, size_t len) {
     uint8_t gso = h[1] & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
     if (gso == VIRTIO_NET_HDR_GSO_TCPV4) {
         /* Each segment's checksums are computed whole: NEEDS_CSUM is implied. */
-        segment_tcp4(n, frame, len, (uint16_t)(h[4] | h[5] << 8), backend_send);
+        segment_tcp4(n, frame, len, get_le16(h + 4));
         return;
     }
     if (gso != VIRTIO_NET_HDR_GSO_NONE) return; /* UDP, IPv6: never offered */
     if ((h[0] & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
-        !finish_checksum(frame, len, (uint16_t)(h[6] | h[7] << 8), (uint16_t)(h[8] | h[9] << 8)))
+        !finish_checksum(frame, len, get_le16(h + 6), get_le16(h + 8)))
         return;
     backend_send(n, frame, len);
 }
