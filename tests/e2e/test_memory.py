@@ -29,6 +29,21 @@ class DemandZero(unittest.TestCase):
         self.assertGreaterEqual(backed - base, 48)
         self.assertLessEqual(backed - base, 60)
 
+    def test_stats_per_hart_and_few_tlb_misses_with_two_processes(self):
+        # Two busy processes on one hart once sent ~30% of their stores down
+        # the slow path (frames that had held decoded code never got write
+        # TLB entries again); now such frames turn writable.
+        loop = "(i=0; while [ $i -lt 4000 ]; do i=$((i+1)); done) &"
+        status, out = run("for k in 1 2; do %s done; wait" % loop, "--stats")
+        self.assertEqual(status, 0, out)
+        m = re.search(r"hart 0: (\d+) instructions, (\d+) loads/stores \((\d+) software-TLB misses\)", out)
+        self.assertIsNotNone(m, out[-1500:])
+        ops, misses = int(m.group(2)), int(m.group(3))
+        self.assertLess(misses, ops * 0.05, "%d misses in %d loads/stores" % (misses, ops))
+        status, out = run("true", "--stats", "--cpus", "2")
+        self.assertEqual(status, 0, out)
+        self.assertRegex(out, r"hart 1: \d+ instructions")
+
     def test_exhausted_machine_memory_stops_the_guest_cleanly(self):
         status, out = run("dd if=/dev/zero of=/tmp/f bs=1M count=50 2>/dev/null", "--mem", "512M",
                           "--machine-mem", "40M")
