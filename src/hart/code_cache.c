@@ -10,6 +10,7 @@ struct code_page *code_page_new(uint64_t gpa) {
     cp->gpa = gpa;
     cp->live = 0;
     cp->writable = false;
+    cp->gen = 0;
     return cp;
 }
 
@@ -30,5 +31,6 @@ unsigned code_page_invalidate(struct code_page *cp, unsigned off, unsigned len) 
             reset++;
     }
     if (!reset) return __atomic_load_n(&cp->live, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&cp->gen, 1, __ATOMIC_SEQ_CST);
     return __atomic_sub_fetch(&cp->live, reset, __ATOMIC_SEQ_CST);
 }

@@ -26,6 +26,9 @@ struct code_page {
     struct insn end; /* op_page_end: where straight-line code runs off the page */
     uint64_t gpa;    /* the frame */
     unsigned live;   /* slots holding a decoded instruction (atomic) */
+    /* Bumped whenever decoded slots are reset: a translation made from the
+     * page at an older generation must not run (atomic). */
+    uint32_t gen;
     bool writable;   /* write TLB entries may map the frame (atomic; see above) */
 };
 
@@ -39,6 +42,11 @@ unsigned code_page_invalidate(struct code_page *cp, unsigned off, unsigned len);
 static inline struct code_page *code_page_of(const struct insn *s, uint64_t pc) {
     return (struct code_page *)(uintptr_t)(s - ((pc & (CODE_SLOTS * 2 - 1)) >> 1));
 }
+
+/* Decodes the instruction at pc (in the page mapped at host_page) into
+ * its slot of cp, counting the slot as live; returns the slot. A slot that
+ * is already decoded is returned as it is. */
+const struct insn *code_page_decode(struct hart *h, struct code_page *cp, const uint8_t *host_page, uint64_t pc);
 
 /* The stub every empty slot holds: decodes the instruction at h->pc. */
 void op_decode(struct hart *h, const struct insn *i);

@@ -107,6 +107,13 @@ struct hart {
     int64_t stolen;          /* budget taken away by hart_break */
     uint64_t load_val;       /* result of a slow-path load */
     const struct insn *next_insn; /* RVISOR_LOOP_DISPATCH: what the handler chose to run next */
+    /* The binary translator's run control: translated code returns to its
+     * dispatcher once icount reaches icount_limit (another thread may lower
+     * it to 0), or after a handler asked for a break (hart_break). */
+    uint64_t icount_limit;
+    uint32_t break_pending;  /* a 32-bit flag: translated code compares it whole */
+    uint8_t *jit_link;       /* a chained jump to point at the next block, or NULL */
+    const void *jit_link_cp; /* the code page of the block that jump is in */
     struct tlb_set *dtlb;    /* data accesses: the set for the effective privilege */
     struct tlb_set *itlb;    /* fetches: the set for the current privilege */
     const struct phys_ops *phys;   /* guest-physical memory and devices */
@@ -184,6 +191,7 @@ void hart_flush_tlb(struct hart *h);
 static inline void hart_break(struct hart *h) {
     h->stolen += h->budget;
     h->budget = 0;
+    h->break_pending = 1;
 }
 
 /* Instructions retired before the one executing now. */

@@ -13,25 +13,26 @@
 /* Decodes the instruction at h->pc into slot; returns its handler. Out of
  * line, so that op_decode has no address-taken locals and its call to the
  * handler stays a jump (see dispatch.h). */
-static __attribute__((noinline)) insn_fn decode_slot(struct hart *h, struct insn *slot) {
-    unsigned off = (unsigned)(h->pc & ~PAGE_MASK);
+static __attribute__((noinline)) insn_fn decode_slot(struct hart *h, struct insn *slot, const uint8_t *host_page,
+                                                     uint64_t pc) {
+    unsigned off = (unsigned)(pc & ~PAGE_MASK);
     /* Count the slot before reading its bytes, then take away any write
      * mappings of the frame (mmu_store_slow gives them out only while the
      * count is 0 and writable is set; both sides are SEQ_CST, so one of
      * them sees the other). */
-    struct code_page *cp = code_page_of(slot, h->pc);
+    struct code_page *cp = code_page_of(slot, pc);
     __atomic_add_fetch(&cp->live, 1, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&cp->writable, __ATOMIC_SEQ_CST) && __atomic_exchange_n(&cp->writable, false, __ATOMIC_SEQ_CST))
         h->phys->code_added(h->owner, cp->gpa);
     uint16_t lo;
-    memcpy(&lo, h->cur_host_page + off, 2);
+    memcpy(&lo, host_page + off, 2);
     struct insn d;
     if ((lo & 3) == 3) {
         if (off == PAGE_SIZE - 2) {
             d = (struct insn){.fn = op_cross_page, .len = 4};
         } else {
             uint16_t hi;
-            memcpy(&hi, h->cur_host_page + off + 2, 2);
+            memcpy(&hi, host_page + off + 2, 2);
             decode((uint32_t)lo | (uint32_t)hi << 16, &d);
         }
     } else {
@@ -53,8 +54,14 @@ static __attribute__((noinline)) insn_fn decode_slot(struct hart *h, struct insn
 
 void op_decode(struct hart *h, const struct insn *i) {
     struct insn *slot = (struct insn *)i;
-    insn_fn fn = decode_slot(h, slot);
+    insn_fn fn = decode_slot(h, slot, h->cur_host_page, h->pc);
     fn(h, slot);
+}
+
+const struct insn *code_page_decode(struct hart *h, struct code_page *cp, const uint8_t *host_page, uint64_t pc) {
+    struct insn *slot = &cp->slot[(pc & ~PAGE_MASK) >> 1];
+    if (__atomic_load_n(&slot->fn, __ATOMIC_ACQUIRE) == op_decode) decode_slot(h, slot, host_page, pc);
+    return slot;
 }
 
 /* Runs decoded instructions from `first` on. Returns how many it executed. */

@@ -29,11 +29,23 @@ struct fetch_entry {
     struct code_page *code; /* decoded instructions of that guest frame */
 };
 
+/* The binary translator's jump cache: guest pc -> translated code, valid
+ * for as long as the fetch translations of the same set are, so it is
+ * flushed with them. Indexed by (pc >> 1) & (JUMP_CACHE_SIZE - 1). */
+#define JUMP_CACHE_SIZE 1024
+struct jump_entry {
+    uint64_t pc;       /* or TLB_INVALID */
+    const void *code;
+};
+
 struct tlb_set {
     struct tlb_entry read[TLB_SIZE];
     struct tlb_entry write[TLB_SIZE];
     struct fetch_entry fetch[TLB_SIZE];
+    struct jump_entry jump[JUMP_CACHE_SIZE];
 };
+
+static inline unsigned jump_index(uint64_t pc) { return (unsigned)(pc >> 1) & (JUMP_CACHE_SIZE - 1); }
 
 static inline unsigned tlb_index(uint64_t va) { return (unsigned)(va >> PAGE_SHIFT) & (TLB_SIZE - 1); }
 
@@ -41,5 +53,7 @@ static inline unsigned tlb_index(uint64_t va) { return (unsigned)(va >> PAGE_SHI
 static inline uint64_t tlb_key(uint64_t va, unsigned size) { return va & (PAGE_MASK | (size - 1)); }
 
 void tlb_set_flush(struct tlb_set *t);
+/* Forgets only the jump cache (the translated code it points to is gone). */
+void tlb_set_flush_jumps(struct tlb_set *t);
 
 #endif

@@ -22,6 +22,7 @@
 #include "dev/virtio_console.h"
 #include "vm/virtio_slots.h"
 #include "mmu/phys.h"
+#include "jit/jit.h"
 #include "vm/htif.h"
 #include "vm/sbi.h"
 
@@ -201,6 +202,12 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *conso
         return NULL;
     }
     vm->cfg = *cfg;
+    if (vm->cfg.engine == VM_ENGINE_DEFAULT) vm->cfg.engine = jit_supported() ? VM_ENGINE_JIT : VM_ENGINE_INTERP;
+    if (vm->cfg.engine == VM_ENGINE_JIT && !jit_supported()) {
+        snprintf(err, errlen, "the binary translator has no backend for this host: use --engine interp");
+        free(vm);
+        return NULL;
+    }
     vm->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (console) vm->console = *console;
     if (!cfg->frames || !p2m_init(&vm->mem, VIRT_RAM_BASE, cfg->mem_size, cfg->frames)) {
@@ -222,6 +229,14 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *conso
         }
         hart_init(vm->harts[i], i, &vm_phys_ops, &vm_hart_env, vm);
         vm->mem.ncpus = i + 1;
+        if (vm->cfg.engine == VM_ENGINE_JIT) {
+            vm->jit[i] = jit_hart_new(cfg->jit_code_bytes ? cfg->jit_code_bytes : JIT_DEFAULT_CODE_BYTES);
+            if (!vm->jit[i]) {
+                snprintf(err, errlen, "cannot map executable memory for the binary translator: %s", strerror(errno));
+                vm_destroy(vm);
+                return NULL;
+            }
+        }
     }
     if (!add_devices(vm, err, errlen)) {
         vm_destroy(vm);
@@ -242,7 +257,10 @@ void vm_destroy(struct vm *vm) {
     pvpanic_destroy(vm->pvpanic);
     if (vm->wake_fd >= 0) close(vm->wake_fd);
     for (unsigned i = 1; i < vm->hart_wake_n; i++) close(vm->hart_wake_fd[i]);
-    for (unsigned i = 0; i < vm->nharts; i++) free(vm->harts[i]);
+    for (unsigned i = 0; i < vm->nharts; i++) {
+        free(vm->harts[i]);
+        jit_hart_free(vm->jit[i]);
+    }
     p2m_destroy(&vm->mem);
     free(vm);
 }
@@ -310,7 +328,7 @@ static bool exited(const struct vm *vm) { return __atomic_load_n(&vm->exit_reaso
  * every hart has been outside hart_run since (see p2m.c). */
 static enum hart_stop run_hart(struct vm *vm, unsigned i) {
     p2m_turn_begin(&vm->mem, i);
-    enum hart_stop s = hart_run(vm->harts[i], SLICE_INSNS);
+    enum hart_stop s = vm->jit[i] ? jit_run(vm->jit[i], vm->harts[i], SLICE_INSNS) : hart_run(vm->harts[i], SLICE_INSNS);
     p2m_turn_end(&vm->mem, i);
     return s;
 }

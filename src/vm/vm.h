@@ -40,8 +40,17 @@ enum vm_exit_reason {
 /* Where the guest's console is: the 16550 UART (ttyS0) or virtio-console (hvc0). */
 enum vm_console_device { VM_CONSOLE_UART, VM_CONSOLE_VIRTIO };
 
+/* Which engine runs the harts. */
+enum vm_engine {
+    VM_ENGINE_DEFAULT, /* the translator where the host has a backend, else the interpreter */
+    VM_ENGINE_JIT,
+    VM_ENGINE_INTERP,
+};
+
 struct vm_config {
     uint64_t mem_size;
+    enum vm_engine engine;
+    size_t jit_code_bytes;             /* per hart; 0: JIT_DEFAULT_CODE_BYTES */
     unsigned ncpus;
     const struct frame_source *frames; /* machine memory to back guest RAM with */
     /* Virtio devices, each an option string its device parses (the strings
@@ -80,6 +89,7 @@ struct vm {
     struct mmio_bus bus;
     unsigned nharts;
     struct hart *harts[VM_MAX_HARTS];
+    struct jit_hart *jit[VM_MAX_HARTS]; /* the translator's state per hart; NULL with the interpreter */
 
     struct uart16550 *uart;
     struct plic *plic;

@@ -1,0 +1,222 @@
+/* The translator's dispatcher: finds (or makes) the block for the hart's
+ * pc, enters it through a trampoline, and after it returns does what the
+ * interpreter's outer loop does between chains (interrupts, wfi, HSM,
+ * fetch faults). It also owns the per-hart code buffer and block table. */
+#include "jit/jit.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "hart/code_cache.h"
+#include "jit/jit_internal.h"
+#include "mmu/mmu.h"
+
+#define TABLE_CAP (1u << 16) /* blocks per hart before the code buffer is flushed: at most half of this */
+#define TRAMPOLINE_BYTES 4096
+
+bool jit_supported(void) {
+#if defined(__x86_64__)
+    return true;
+#else
+    return false;
+#endif
+}
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- trampolines ----
+ * enter(h, code): saves the host's callee-saved registers, loads the
+ *   pinned guest registers and jumps into a block. The stack stays 16-byte
+ *   aligned, so blocks call C directly.
+ * exit_spill: stores the pinned registers back and returns from enter.
+ * exit_raw: returns without storing them (memory is already up to date).
+ * lookup: rax holds a guest pc; jumps to its block through the jump cache
+ *   of the current privilege, or returns to the dispatcher with pc set. */
+static const enum x86_reg saved[] = {RBX, RBP, R12, R13, R14, R15};
+#define NSAVED (sizeof saved / sizeof saved[0])
+
+static struct x86_mem guest_reg(unsigned r) { return x86_at(HART, (int32_t)(offsetof(struct hart, x) + 8 * r)); }
+
+static void build_trampolines(struct jit_hart *j) {
+    struct x86_buf b;
+    x86_buf_init(&b, j->mem, TRAMPOLINE_BYTES);
+
+    uint8_t *enter = b.p;
+    for (unsigned k = 0; k < NSAVED; k++) x86_push(&b, saved[k]);
+    x86_alu_ri(&b, ALU_SUB, RSP, 8, true);
+    x86_mov_rr(&b, HART, RDI, true);
+    for (unsigned k = 0; k < JIT_PINNED; k++) x86_mov_rm(&b, jit_pinned_host[k], guest_reg(jit_pinned_guest[k]), true);
+    x86_jmp_r(&b, RSI);
+
+    j->exit_spill = b.p;
+    for (unsigned k = 0; k < JIT_PINNED; k++) x86_mov_mr(&b, guest_reg(jit_pinned_guest[k]), jit_pinned_host[k], true);
+    j->exit_raw = b.p;
+    x86_alu_ri(&b, ALU_ADD, RSP, 8, true);
+    for (unsigned k = NSAVED; k-- > 0;) x86_pop(&b, saved[k]);
+    x86_ret(&b);
+
+    j->lookup = b.p;
+    int32_t jump = (int32_t)offsetof(struct tlb_set, jump);
+    x86_mov_rm(&b, RDX, x86_at(HART, (int32_t)offsetof(struct hart, itlb)), true);
+    x86_mov_rr(&b, RCX, RAX, false);
+    x86_alu_ri(&b, ALU_AND, RCX, (JUMP_CACHE_SIZE - 1) << 1, false);
+    x86_shift_ri(&b, SHIFT_SHL, RCX, 3, false);
+    x86_alu_rr(&b, ALU_ADD, RDX, RCX, true);
+    x86_alu_rm(&b, ALU_CMP, RAX, x86_at(RDX, jump + (int32_t)offsetof(struct jump_entry, pc)), true);
+    uint8_t *miss = x86_jcc(&b, CC_NE, NULL);
+    x86_jmp_m(&b, x86_at(RDX, jump + (int32_t)offsetof(struct jump_entry, code)));
+    x86_patch_rel32(miss, b.p);
+    x86_mov_mr(&b, x86_at(HART, (int32_t)offsetof(struct hart, pc)), RAX, true);
+    x86_jmp(&b, j->exit_spill);
+
+    /* A data pointer to the code's entry, as a function pointer. */
+    memcpy(&j->enter, &enter, sizeof enter);
+    j->after_trampolines = b.p;
+}
+
+/* ---- the code buffer and block table ---- */
+
+struct jit_hart *jit_hart_new(size_t code_bytes) {
+    if (code_bytes < 1u << 20) code_bytes = 1u << 20;
+    struct jit_hart *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    j->size = code_bytes;
+    j->mem = mmap(NULL, code_bytes, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+                  0);
+    j->table = calloc(TABLE_CAP, sizeof *j->table);
+    j->table_cap = TABLE_CAP;
+    j->translator = jit_translator_new();
+    if (j->mem == MAP_FAILED || !j->table || !j->translator) {
+        if (j->mem != MAP_FAILED) munmap(j->mem, code_bytes);
+        free(j->table);
+        free(j->translator);
+        free(j);
+        return NULL;
+    }
+    build_trampolines(j);
+    j->code = j->after_trampolines;
+    j->data = j->mem + j->size;
+    return j;
+}
+
+void jit_hart_free(struct jit_hart *j) {
+    if (!j) return;
+    munmap(j->mem, j->size);
+    free(j->table);
+    free(j->translator);
+    free(j);
+}
+
+/* Empties the code buffer: only this hart's thread runs its code, and it
+ * is in the dispatcher now, so nothing is executing there. */
+static void flush(struct jit_hart *j, struct hart *h) {
+    j->code = j->after_trampolines;
+    j->data = j->mem + j->size;
+    memset(j->table, 0, j->table_cap * sizeof *j->table);
+    j->nblocks = 0;
+    for (int p = 0; p < 4; p++) tlb_set_flush_jumps(&h->tlb[p]);
+    h->jit_link = NULL;
+    j->stats.flushes++;
+    /* Give the host back the pages the old code used. */
+    madvise(j->after_trampolines, (size_t)(j->mem + j->size - j->after_trampolines), MADV_DONTNEED);
+}
+
+static unsigned slot_of(const struct jit_hart *j, uint64_t vpc, unsigned priv, const struct code_page *cp) {
+    uint64_t k = (vpc >> 1) ^ ((uint64_t)(uintptr_t)cp >> 6) ^ ((uint64_t)priv << 60);
+    k *= 0x9e3779b97f4a7c15ull;
+    return (unsigned)(k >> 32) & (j->table_cap - 1);
+}
+
+/* The table slot holding the key, or the empty one where it would go. */
+static struct jit_block **find(struct jit_hart *j, uint64_t vpc, unsigned priv, const struct code_page *cp) {
+    unsigned s = slot_of(j, vpc, priv, cp);
+    for (;;) {
+        struct jit_block *b = j->table[s];
+        if (!b || (b->vpc == vpc && b->priv == priv && b->cp == cp)) return &j->table[s];
+        s = (s + 1) & (j->table_cap - 1);
+    }
+}
+
+static struct jit_block *translate(struct jit_hart *j, struct hart *h, uint64_t pc, struct code_page *cp,
+                                   const uint8_t *host_page) {
+    uint64_t t0 = now_ns();
+    struct jit_block *b = NULL;
+    if (j->nblocks < j->table_cap / 2) b = jit_translate(j, h, pc, cp, host_page);
+    if (!b) {
+        flush(j, h);
+        b = jit_translate(j, h, pc, cp, host_page);
+    }
+    if (b) {
+        struct jit_block **slot = find(j, pc, (unsigned)h->priv, cp);
+        if (!*slot) j->nblocks++;
+        *slot = b;
+    }
+    j->stats.translate_ns += now_ns() - t0;
+    return b;
+}
+
+/* ---- running ---- */
+
+enum hart_stop jit_run(struct jit_hart *j, struct hart *h, int64_t budget) {
+    uint64_t end = h->icount + (uint64_t)budget;
+    int64_t faults_left = budget; /* fetch faults make no instruction count: bound them too */
+    h->slice = h->budget = h->stolen = 0;
+    h->jit_link = NULL;
+    for (;;) {
+        if (__atomic_load_n(&h->exit_request, __ATOMIC_RELAXED)) return HART_EXIT;
+        if (h->hsm_stopped) return HART_STOPPED;
+        if ((__atomic_load_n(&h->mip, __ATOMIC_RELAXED) & h->mie) && hart_take_interrupt(h)) h->jit_link = NULL;
+        if (h->wfi) {
+            if (!hart_pending_irqs(h)) return HART_IDLE;
+            h->wfi = false;
+        }
+        if (h->icount >= end || faults_left <= 0) break;
+
+        uint64_t pc = h->pc;
+        struct fetch_entry *e = &h->itlb->fetch[tlb_index(pc)];
+        if (e->tag != (pc & PAGE_MASK)) {
+            e = mmu_fetch_fill(h, pc);
+            if (!e) { /* now at the trap handler (or the VM is stopping) */
+                faults_left--;
+                h->jit_link = NULL;
+                continue;
+            }
+        }
+        struct code_page *cp = e->code;
+        struct jit_block *b = *find(j, pc, (unsigned)h->priv, cp);
+        if (b && b->gen != __atomic_load_n(&cp->gen, __ATOMIC_ACQUIRE)) {
+            j->stats.stale++;
+            b = NULL;
+        }
+        if (!b) {
+            b = translate(j, h, pc, cp, (const uint8_t *)(uintptr_t)((pc & PAGE_MASK) + e->addend));
+            if (!b) {
+                h->env->fatal(h->owner, h, "binary translator: a block does not fit in an empty code buffer");
+                return HART_EXIT;
+            }
+        }
+        /* A chained jump within one page goes straight to its target from now on. */
+        if (h->jit_link && h->jit_link_cp == cp) x86_patch_rel32(h->jit_link, b->entry);
+        h->jit_link = NULL;
+        struct jump_entry *je = &h->itlb->jump[jump_index(pc)];
+        je->code = b->entry;
+        __atomic_store_n(&je->pc, pc, __ATOMIC_RELEASE);
+
+        h->icount_limit = end;
+        h->break_pending = 0;
+        j->stats.dispatches++;
+        j->enter(h, b->entry);
+    }
+    return __atomic_load_n(&h->exit_request, __ATOMIC_RELAXED) ? HART_EXIT : HART_RAN;
+}
+
+void jit_get_stats(const struct jit_hart *j, struct jit_stats *out) {
+    *out = j->stats;
+    out->code_bytes = (uint64_t)(j->code - j->after_trampolines) + (uint64_t)(j->mem + j->size - j->data);
+}

@@ -1,0 +1,80 @@
+/* What the pieces of the translator share: the per-hart translation state
+ * (code buffer, block table, statistics), translated blocks, and the
+ * register map that translated code and its entry trampoline agree on. */
+#ifndef RVISOR_JIT_INTERNAL_H
+#define RVISOR_JIT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hart/hart.h"
+#include "jit/jit.h"
+#include "jit/x86_emit.h"
+
+struct code_page;
+struct tr;
+
+/* Host registers while translated code runs: the hart's base pointer, and
+ * the guest registers pinned in callee-saved host registers (so calls into
+ * C keep them). Every other guest register is a memory operand off HART. */
+#define HART RBP
+#define JIT_PINNED 5
+extern const uint8_t jit_pinned_guest[JIT_PINNED]; /* guest register of each pinned host register */
+extern const enum x86_reg jit_pinned_host[JIT_PINNED];
+
+/* One translation: guest code from vpc (in the frame cp, translated when
+ * cp's generation was gen) for one privilege level. Lives in the data end
+ * of the code buffer, beside its code. */
+struct jit_block {
+    uint64_t vpc;
+    struct code_page *cp;
+    uint32_t gen;
+    uint8_t priv;
+    uint16_t ninsns;
+    const uint8_t *entry;
+};
+
+struct jit_hart {
+    uint8_t *mem;   /* mmap'd, read/write/execute */
+    size_t size;
+    uint8_t *code;  /* next free byte of code (grows up) */
+    uint8_t *data;  /* lowest byte of data (grows down) */
+    uint8_t *after_trampolines; /* where code starts again after a flush */
+
+    /* Shared code (see trampolines in jit.c). */
+    void (*enter)(struct hart *h, const uint8_t *code);
+    const uint8_t *exit_spill;   /* stores the pinned registers, returns to jit_run */
+    const uint8_t *exit_raw;     /* returns without storing them (memory already holds them) */
+    const uint8_t *lookup;       /* rax = guest pc: jump-cache lookup, or exit */
+
+    struct tr *translator; /* scratch of jit_translate */
+
+    /* (vpc, priv, cp) -> block, open addressing. */
+    struct jit_block **table;
+    unsigned table_cap, nblocks;
+
+    struct jit_stats stats;
+};
+
+/* The scratch space jit_translate needs (malloc'd; free with free()). */
+struct tr *jit_translator_new(void);
+
+/* Translates the code at vpc (whose frame is cp, mapped at host_page) for
+ * h's current privilege. NULL when the code buffer is full. */
+struct jit_block *jit_translate(struct jit_hart *j, struct hart *h, uint64_t vpc, struct code_page *cp,
+                                const uint8_t *host_page);
+
+/* Calls translated code makes into C (runtime.c). */
+bool jit_load_slow(struct hart *h, uint64_t va, unsigned size);
+bool jit_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val);
+uint64_t jit_div(uint64_t a, uint64_t b);
+uint64_t jit_divu(uint64_t a, uint64_t b);
+uint64_t jit_rem(uint64_t a, uint64_t b);
+uint64_t jit_remu(uint64_t a, uint64_t b);
+uint64_t jit_divw(uint64_t a, uint64_t b);
+uint64_t jit_divuw(uint64_t a, uint64_t b);
+uint64_t jit_remw(uint64_t a, uint64_t b);
+uint64_t jit_remuw(uint64_t a, uint64_t b);
+uint64_t jit_mulhsu(uint64_t a, uint64_t b);
+
+#endif

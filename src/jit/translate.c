@@ -1,0 +1,658 @@
+/* Block formation and code generation: guest instructions from one code
+ * page become a block of x86-64 code. A block follows the guest's straight
+ * line through conditional branches (each a side exit) and direct jumps
+ * within the page, up to MAX_BLOCK_INSNS instructions, and ends at an
+ * indirect jump, at an instruction that changes how code must be
+ * translated (CSR writes, traps, fences of the instruction stream), or
+ * where the code leaves the page.
+ *
+ * The hot path runs straight through; what is rare (software-TLB misses,
+ * faults, leaving the block) is emitted after it as cold stubs. Every way
+ * out of a block leaves the hart exactly as the interpreter would: pc,
+ * registers, memory and the instruction count. */
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hart/code_cache.h"
+#include "hart/exec.h"
+#include "jit/jit_internal.h"
+#include "mmu/tlb.h"
+
+#define MAX_BLOCK_INSNS 128
+#define MAX_STUBS (2 * MAX_BLOCK_INSNS + 4)
+#define DATA_RESERVE (MAX_BLOCK_INSNS * sizeof(struct insn) + 256) /* per block, below the code */
+
+#define HOFF(field) ((int32_t)offsetof(struct hart, field))
+#define HMEM(field) x86_at(HART, HOFF(field))
+
+const uint8_t jit_pinned_guest[JIT_PINNED] = {2, 10, 13, 14, 15}; /* sp, a0, a3, a4, a5 */
+const enum x86_reg jit_pinned_host[JIT_PINNED] = {RBX, R12, R13, R14, R15};
+
+enum stub_kind {
+    STUB_LOAD,  /* software-TLB miss of a load */
+    STUB_STORE, /* software-TLB miss of a store */
+    STUB_EXIT,  /* a taken branch: leave for `target` */
+    STUB_LEAVE, /* pc is already set (a trap was taken): count and return */
+    STUB_RETRY, /* the block is stale: return to the dispatcher at its start */
+};
+
+/* Instructions and loads/stores done on the way to an exit that the
+ * hart's counters do not have yet. */
+struct counts {
+    unsigned insns, mems;
+};
+
+struct stub {
+    enum stub_kind kind;
+    uint8_t *field;     /* the hot path's jcc to this stub */
+    uint8_t *resume;    /* where the hot path goes on (loads and stores) */
+    uint64_t pc;        /* the instruction's pc */
+    uint64_t target;    /* EXIT: where to go; STORE: the next instruction */
+    struct counts c;    /* what to add to the hart's counters when leaving from here */
+    unsigned size;
+    bool sign;
+    enum x86_reg reg;   /* LOAD: the destination register */
+};
+
+struct tr {
+    struct x86_buf *b;
+    struct jit_hart *j;
+    struct code_page *cp;
+    uint32_t gen;
+    uint64_t page;      /* guest-virtual page of the block */
+    uint64_t pc;        /* the instruction being translated */
+    unsigned n;         /* instructions of the block before this one */
+    unsigned counted;   /* of those, how many the hot path has added to icount */
+    unsigned mems, mems_counted; /* the same for loads and stores (stats.mem_ops) */
+    struct stub stubs[MAX_STUBS];
+    unsigned nstubs;
+    bool too_many_stubs;
+};
+
+/* ---- guest registers ---- */
+
+static int pinned(unsigned r) {
+    for (unsigned k = 0; k < JIT_PINNED; k++)
+        if (jit_pinned_guest[k] == r) return (int)jit_pinned_host[k];
+    return -1;
+}
+
+static struct x86_mem xmem(unsigned r) { return x86_at(HART, (int32_t)(offsetof(struct hart, x) + 8 * r)); }
+
+static void get(struct tr *t, enum x86_reg dst, unsigned r) {
+    int p = pinned(r);
+    if (r == 0) x86_mov_ri(t->b, dst, 0);
+    else if (p >= 0) {
+        if (p != (int)dst) x86_mov_rr(t->b, dst, (enum x86_reg)p, true);
+    } else
+        x86_mov_rm(t->b, dst, xmem(r), true);
+}
+
+/* rd 0 and 32 (the decoder's sink for x0) are never written. */
+static bool writes(unsigned rd) { return rd != 0 && rd != 32; }
+
+static void put(struct tr *t, unsigned rd, enum x86_reg src) {
+    if (!writes(rd)) return;
+    int p = pinned(rd);
+    if (p >= 0) {
+        if (p != (int)src) x86_mov_rr(t->b, (enum x86_reg)p, src, true);
+    } else
+        x86_mov_mr(t->b, xmem(rd), src, true);
+}
+
+static void put_imm(struct tr *t, unsigned rd, uint64_t v) {
+    if (!writes(rd)) return;
+    int p = pinned(rd);
+    if (p >= 0) {
+        x86_mov_ri(t->b, (enum x86_reg)p, v);
+    } else if ((int64_t)v == (int32_t)v) {
+        x86_mov_mi(t->b, xmem(rd), (int32_t)v, true);
+    } else {
+        x86_mov_ri(t->b, R11, v); /* R11: no emitter keeps a value there across a put */
+        x86_mov_mr(t->b, xmem(rd), R11, true);
+    }
+}
+
+/* op dst, guest register r */
+static void alu_guest(struct tr *t, enum x86_alu op, enum x86_reg dst, unsigned r, bool w) {
+    int p = pinned(r);
+    if (p >= 0) x86_alu_rr(t->b, op, dst, (enum x86_reg)p, w);
+    else x86_alu_rm(t->b, op, dst, xmem(r), w); /* x[0] is always 0 in memory */
+}
+
+/* Where to compute rd's value: its own pinned register, unless that is
+ * also an operand still to be read (`keep`), else RAX. */
+static enum x86_reg dest(unsigned rd, unsigned keep) {
+    int p = pinned(rd);
+    return (p >= 0 && rd != keep) ? (enum x86_reg)p : RAX;
+}
+
+/* dst = guest r + imm */
+static void address(struct tr *t, enum x86_reg dst, unsigned r, int32_t imm) {
+    int p = pinned(r);
+    if (p >= 0) {
+        x86_lea(t->b, dst, x86_at((enum x86_reg)p, imm), true);
+    } else {
+        get(t, dst, r);
+        if (imm) x86_alu_ri(t->b, ALU_ADD, dst, imm, true);
+    }
+}
+
+static void spill(struct tr *t, unsigned r) {
+    int p = pinned(r);
+    if (p >= 0) x86_mov_mr(t->b, xmem(r), (enum x86_reg)p, true);
+}
+static void reload(struct tr *t, unsigned r) {
+    int p = pinned(r);
+    if (p >= 0) x86_mov_rm(t->b, (enum x86_reg)p, xmem(r), true);
+}
+static void spill_all(struct tr *t) {
+    for (unsigned k = 0; k < JIT_PINNED; k++) spill(t, jit_pinned_guest[k]);
+}
+
+/* ---- stubs and exits ---- */
+
+static struct stub *add_stub(struct tr *t, enum stub_kind kind, uint8_t *field) {
+    if (t->nstubs == MAX_STUBS) {
+        t->too_many_stubs = true;
+        return &t->stubs[0];
+    }
+    struct stub *s = &t->stubs[t->nstubs++];
+    *s = (struct stub){.kind = kind, .field = field, .pc = t->pc};
+    return s;
+}
+
+static void set_pc(struct tr *t, uint64_t pc) {
+    if ((int64_t)pc == (int32_t)pc) {
+        x86_mov_mi(t->b, HMEM(pc), (int32_t)pc, true);
+    } else {
+        x86_mov_ri(t->b, RCX, pc);
+        x86_mov_mr(t->b, HMEM(pc), RCX, true);
+    }
+}
+
+static void add_mems(struct tr *t, unsigned mems) {
+    if (mems) x86_alu_mi(t->b, ALU_ADD, HMEM(stats.mem_ops), (int32_t)mems, true);
+}
+
+static void add_counts(struct tr *t, struct counts c) {
+    if (c.insns) x86_alu_mi(t->b, ALU_ADD, HMEM(icount), (int32_t)c.insns, true);
+    add_mems(t, c.mems);
+}
+
+/* Counts up to the current instruction, without it or with it. */
+static struct counts before_this(const struct tr *t) {
+    return (struct counts){t->n - t->counted, t->mems - t->mems_counted};
+}
+static struct counts through_this(const struct tr *t, bool mem) {
+    return (struct counts){t->n + 1 - t->counted, t->mems + mem - t->mems_counted};
+}
+
+/* Adds c.insns to icount, leaving the new value in RCX, and jumps to a
+ * new jcc's target if the slice is used up; returns that jcc's field. */
+static uint8_t *count_and_check(struct tr *t, struct counts c) {
+    struct x86_buf *b = t->b;
+    add_mems(t, c.mems);
+    x86_mov_rm(b, RCX, HMEM(icount), true);
+    if (c.insns) x86_alu_ri(b, ALU_ADD, RCX, (int32_t)c.insns, true);
+    x86_mov_mr(b, HMEM(icount), RCX, true);
+    x86_alu_rm(b, ALU_CMP, RCX, HMEM(icount_limit), true);
+    return x86_jcc(b, CC_AE, NULL);
+}
+
+/* Leaves the block for `target` after counting c: a
+ * chained jump when the target is in the block's page (the dispatcher
+ * points it at the target's block the first time it is taken), the jump
+ * cache otherwise. Returns to the dispatcher instead once the slice's
+ * instructions are used up. */
+static void exit_to(struct tr *t, uint64_t target, struct counts c) {
+    struct x86_buf *b = t->b;
+    uint8_t *over = count_and_check(t, c);
+    if ((target & PAGE_MASK) == t->page) {
+        /* The jump's displacement is patched while other code may run: align it. */
+        while (((uintptr_t)b->p + 1) & 3) x86_nop(b, 1);
+        uint8_t *field = x86_jmp(b, NULL);
+        if (field) x86_patch_rel32(field, b->p);
+        set_pc(t, target);
+        x86_mov_ri(b, RAX, (uintptr_t)field);
+        x86_mov_mr(b, HMEM(jit_link), RAX, true);
+        x86_mov_ri(b, RAX, (uintptr_t)t->cp);
+        x86_mov_mr(b, HMEM(jit_link_cp), RAX, true);
+        x86_jmp(b, t->j->exit_spill);
+    } else {
+        x86_mov_ri(b, RAX, target);
+        x86_jmp(b, t->j->lookup);
+    }
+    if (over) x86_patch_rel32(over, b->p);
+    set_pc(t, target);
+    x86_jmp(b, t->j->exit_spill);
+}
+
+static void emit_stub(struct tr *t, struct stub *s) {
+    struct x86_buf *b = t->b;
+    if (s->field) x86_patch_rel32(s->field, b->p);
+    switch (s->kind) {
+    case STUB_EXIT:
+        exit_to(t, s->target, s->c);
+        return;
+    case STUB_LEAVE:
+        add_counts(t, s->c);
+        x86_jmp(b, t->j->exit_spill);
+        return;
+    case STUB_RETRY:
+        set_pc(t, s->pc);
+        x86_jmp(b, t->j->exit_spill);
+        return;
+    case STUB_LOAD:
+    case STUB_STORE: {
+        bool load = s->kind == STUB_LOAD;
+        set_pc(t, s->pc);
+        x86_mov_rr(b, RDI, HART, true);
+        x86_mov_rr(b, RSI, RAX, true);
+        x86_mov_ri(b, RDX, s->size);
+        if (!load) x86_mov_rr(b, RCX, R9, true);
+        x86_mov_ri(b, RAX, load ? (uintptr_t)jit_load_slow : (uintptr_t)jit_store_slow);
+        x86_call_r(b, RAX);
+        x86_movzx8(b, RAX, RAX);
+        x86_test_rr(b, RAX, RAX, false);
+        uint8_t *fail = x86_jcc(b, CC_E, NULL);
+        uint8_t *smc = NULL;
+        if (load) {
+            x86_load(b, s->reg, HMEM(load_val), s->size, s->sign);
+        } else {
+            /* The store may have hit this block's own code: then the
+             * block is stale from the next instruction on. */
+            x86_mov_ri(b, RCX, (uintptr_t)&t->cp->gen);
+            x86_alu_mi(b, ALU_CMP, x86_at(RCX, 0), (int32_t)t->gen, false);
+            smc = x86_jcc(b, CC_NE, NULL);
+        }
+        x86_jmp(b, s->resume);
+        if (fail) x86_patch_rel32(fail, b->p);
+        add_counts(t, s->c);
+        x86_jmp(b, t->j->exit_spill);
+        if (smc) {
+            x86_patch_rel32(smc, b->p);
+            set_pc(t, s->target);
+            add_counts(t, s->c);
+            x86_jmp(b, t->j->exit_spill);
+        }
+        return;
+    }
+    }
+}
+
+/* ---- instructions ---- */
+
+enum step { STEP_NEXT, STEP_END, STEP_FOLLOW };
+
+
+static void alu_reg(struct tr *t, const struct insn *i, enum x86_alu op, bool w) {
+    if (!writes(i->rd)) return;
+    enum x86_reg d = dest(i->rd, i->rs2);
+    get(t, d, i->rs1);
+    alu_guest(t, op, d, i->rs2, w);
+    if (!w) x86_movsxd(t->b, d, d);
+    put(t, i->rd, d);
+}
+
+static void alu_imm(struct tr *t, const struct insn *i, enum x86_alu op, bool w) {
+    if (!writes(i->rd)) return;
+    enum x86_reg d = dest(i->rd, 64);
+    if (op == ALU_ADD && w) {
+        address(t, d, i->rs1, i->imm);
+    } else {
+        get(t, d, i->rs1);
+        x86_alu_ri(t->b, op, d, i->imm, w);
+        if (!w) x86_movsxd(t->b, d, d);
+    }
+    put(t, i->rd, d);
+}
+
+static void shift_imm(struct tr *t, const struct insn *i, enum x86_shift op, bool w) {
+    if (!writes(i->rd)) return;
+    enum x86_reg d = dest(i->rd, 64);
+    get(t, d, i->rs1);
+    x86_shift_ri(t->b, op, d, (unsigned)i->imm & (w ? 63 : 31), w);
+    if (!w) x86_movsxd(t->b, d, d);
+    put(t, i->rd, d);
+}
+
+/* x86 masks the count by 63 (64-bit) or 31 (32-bit), as RISC-V does. */
+static void shift_reg(struct tr *t, const struct insn *i, enum x86_shift op, bool w) {
+    if (!writes(i->rd)) return;
+    get(t, RCX, i->rs2);
+    enum x86_reg d = dest(i->rd, 64);
+    get(t, d, i->rs1);
+    x86_shift_rcl(t->b, op, d, w);
+    if (!w) x86_movsxd(t->b, d, d);
+    put(t, i->rd, d);
+}
+
+static void set_less(struct tr *t, const struct insn *i, bool imm, bool is_unsigned) {
+    if (!writes(i->rd)) return;
+    get(t, RAX, i->rs1);
+    if (imm) x86_alu_ri(t->b, ALU_CMP, RAX, i->imm, true);
+    else alu_guest(t, ALU_CMP, RAX, i->rs2, true);
+    x86_setcc(t->b, is_unsigned ? CC_B : CC_L, RAX);
+    x86_movzx8(t->b, RAX, RAX);
+    put(t, i->rd, RAX);
+}
+
+static void mul(struct tr *t, const struct insn *i, bool w) {
+    if (!writes(i->rd)) return;
+    enum x86_reg d = dest(i->rd, i->rs2);
+    get(t, d, i->rs1);
+    int p = pinned(i->rs2);
+    if (p >= 0) x86_imul_rr(t->b, d, (enum x86_reg)p, w);
+    else x86_imul_rm(t->b, d, xmem(i->rs2), w);
+    if (!w) x86_movsxd(t->b, d, d);
+    put(t, i->rd, d);
+}
+
+static void mul_high(struct tr *t, const struct insn *i, bool is_signed) {
+    if (!writes(i->rd)) return;
+    get(t, RAX, i->rs1);
+    get(t, RCX, i->rs2);
+    x86_unary(t->b, is_signed ? UN_IMUL : UN_MUL, RCX, true);
+    put(t, i->rd, RDX);
+}
+
+/* A C function of two guest registers (division: its corner cases are
+ * defined on RISC-V and trap on x86). Pinned registers survive the call. */
+static void call_pure(struct tr *t, const struct insn *i, uint64_t (*fn)(uint64_t, uint64_t)) {
+    if (!writes(i->rd)) return;
+    get(t, RDI, i->rs1);
+    get(t, RSI, i->rs2);
+    x86_mov_ri(t->b, RAX, (uintptr_t)fn);
+    x86_call_r(t->b, RAX);
+    put(t, i->rd, RAX);
+}
+
+/* The software-TLB probe shared by loads and stores: RAX holds the
+ * address; jumps to a new stub on a miss, else leaves the host address in
+ * RAX. The key compare folds in alignment: a misaligned address never
+ * matches (tlb_key). */
+static struct stub *tlb_probe(struct tr *t, enum stub_kind kind, unsigned size) {
+    struct x86_buf *b = t->b;
+    int32_t table = kind == STUB_LOAD ? (int32_t)offsetof(struct tlb_set, read) : (int32_t)offsetof(struct tlb_set, write);
+    x86_mov_rm(b, RDX, HMEM(dtlb), true);
+    x86_mov_rr(b, RCX, RAX, true);
+    x86_shift_ri(b, SHIFT_SHR, RCX, PAGE_SHIFT - 4, true);
+    x86_alu_ri(b, ALU_AND, RCX, (int32_t)((TLB_SIZE - 1) << 4), false);
+    x86_alu_rr(b, ALU_ADD, RDX, RCX, true);
+    x86_mov_rr(b, R8, RAX, true);
+    x86_alu_ri(b, ALU_AND, R8, (int32_t)(PAGE_MASK | (size - 1)), true);
+    x86_alu_rm(b, ALU_CMP, R8, x86_at(RDX, table + (int32_t)offsetof(struct tlb_entry, tag)), true);
+    struct stub *s = add_stub(t, kind, x86_jcc(b, CC_NE, NULL));
+    x86_alu_rm(b, ALU_ADD, RAX, x86_at(RDX, table + (int32_t)offsetof(struct tlb_entry, addend)), true);
+    s->size = size;
+    s->c = through_this(t, true);
+    return s;
+}
+
+static void load(struct tr *t, const struct insn *i, unsigned size, bool sign) {
+    address(t, RAX, i->rs1, i->imm);
+    struct stub *s = tlb_probe(t, STUB_LOAD, size);
+    enum x86_reg d = writes(i->rd) ? dest(i->rd, 64) : RAX;
+    x86_load(t->b, d, x86_at(RAX, 0), size, sign);
+    s->resume = t->b->p;
+    s->sign = sign;
+    s->reg = d;
+    put(t, i->rd, d);
+    t->mems++;
+}
+
+static void store(struct tr *t, const struct insn *i, unsigned size) {
+    address(t, RAX, i->rs1, i->imm);
+    get(t, R9, i->rs2);
+    struct stub *s = tlb_probe(t, STUB_STORE, size);
+    x86_store(t->b, x86_at(RAX, 0), R9, size);
+    s->resume = t->b->p;
+    s->target = t->pc + i->len;
+    t->mems++;
+}
+
+static enum step branch(struct tr *t, const struct insn *i, enum x86_cond cc) {
+    get(t, RAX, i->rs1);
+    if (i->rs2 == 0) x86_test_rr(t->b, RAX, RAX, true);
+    else alu_guest(t, ALU_CMP, RAX, i->rs2, true);
+    struct stub *s = add_stub(t, STUB_EXIT, x86_jcc(t->b, cc, NULL));
+    s->target = t->pc + (uint64_t)(int64_t)i->imm;
+    s->c = through_this(t, false);
+    return STEP_NEXT;
+}
+
+static enum step jalr(struct tr *t, const struct insn *i) {
+    struct x86_buf *b = t->b;
+    address(t, RAX, i->rs1, i->imm);
+    x86_alu_ri(b, ALU_AND, RAX, -2, true);
+    put_imm(t, i->rd, t->pc + i->len);
+    uint8_t *over = count_and_check(t, through_this(t, false));
+    x86_jmp(b, t->j->lookup);
+    if (over) x86_patch_rel32(over, b->p);
+    x86_mov_mr(b, HMEM(pc), RAX, true);
+    x86_jmp(b, t->j->exit_spill);
+    return STEP_END;
+}
+
+/* Handlers that change what code means or where it runs (privilege, CSRs,
+ * translations, traps): the block ends after them and the dispatcher
+ * looks at the hart again. */
+static bool ends_block(insn_fn fn) {
+    return fn == op_csrrw || fn == op_csrrs || fn == op_csrrc || fn == op_csrrwi || fn == op_csrrsi ||
+           fn == op_csrrci || fn == op_ecall || fn == op_ebreak || fn == op_sret || fn == op_mret || fn == op_wfi ||
+           fn == op_sfence_vma || fn == op_fence_i || fn == op_illegal || fn == op_cross_page;
+}
+
+/* Runs the interpreter's handler for one instruction from translated code:
+ * with no budget, the handler completes its instruction and returns. */
+static enum step call_handler(struct tr *t, const struct insn *i) {
+    struct x86_buf *b = t->b;
+    struct jit_hart *j = t->j;
+    bool end = ends_block(i->fn);
+    /* The handler reads its operands from the block's data. */
+    uint8_t *copy = j->data - sizeof(struct insn);
+    copy -= (uintptr_t)copy % alignof(struct insn);
+    if (copy < b->end) {
+        b->full = true;
+        return STEP_END;
+    }
+    memcpy(copy, i, sizeof *i);
+    j->data = copy;
+
+    if (end) {
+        spill_all(t);
+    } else {
+        spill(t, i->rs1);
+        spill(t, i->rs2);
+        spill(t, i->rd);
+    }
+    set_pc(t, t->pc);
+    add_counts(t, before_this(t)); /* the instructions before this one: what instret reads */
+    t->counted = t->n;
+    t->mems_counted = t->mems;
+    x86_mov_rr(b, RDI, HART, true);
+    x86_mov_ri(b, RSI, (uintptr_t)copy);
+    x86_mov_ri(b, RAX, (uintptr_t)i->fn);
+    x86_call_r(b, RAX);
+    if (end) {
+        /* Memory holds every register now; pc is wherever the handler went. */
+        add_counts(t, (struct counts){1, 0});
+        t->counted = t->n + 1;
+        x86_jmp(b, j->exit_raw);
+        return STEP_END;
+    }
+    reload(t, i->rd);
+    uint64_t next = t->pc + i->len;
+    if ((int64_t)next == (int32_t)next) {
+        x86_alu_mi(b, ALU_CMP, HMEM(pc), (int32_t)next, true);
+    } else {
+        x86_mov_ri(b, RCX, next);
+        x86_alu_rm(b, ALU_CMP, RCX, HMEM(pc), true);
+    }
+    add_stub(t, STUB_LEAVE, x86_jcc(b, CC_NE, NULL))->c = through_this(t, false);
+    x86_alu_mi(b, ALU_CMP, HMEM(break_pending), 0, false);
+    add_stub(t, STUB_LEAVE, x86_jcc(b, CC_NE, NULL))->c = through_this(t, false);
+    return STEP_NEXT;
+}
+
+static enum step translate_one(struct tr *t, const struct insn *i, uint64_t *follow) {
+    insn_fn fn = i->fn;
+#define IS(name) (fn == op_##name)
+    if (IS(addi)) alu_imm(t, i, ALU_ADD, true);
+    else if (IS(addiw)) alu_imm(t, i, ALU_ADD, false);
+    else if (IS(andi)) alu_imm(t, i, ALU_AND, true);
+    else if (IS(ori)) alu_imm(t, i, ALU_OR, true);
+    else if (IS(xori)) alu_imm(t, i, ALU_XOR, true);
+    else if (IS(add)) alu_reg(t, i, ALU_ADD, true);
+    else if (IS(sub)) alu_reg(t, i, ALU_SUB, true);
+    else if (IS(and)) alu_reg(t, i, ALU_AND, true);
+    else if (IS(or)) alu_reg(t, i, ALU_OR, true);
+    else if (IS(xor)) alu_reg(t, i, ALU_XOR, true);
+    else if (IS(addw)) alu_reg(t, i, ALU_ADD, false);
+    else if (IS(subw)) alu_reg(t, i, ALU_SUB, false);
+    else if (IS(slli)) shift_imm(t, i, SHIFT_SHL, true);
+    else if (IS(srli)) shift_imm(t, i, SHIFT_SHR, true);
+    else if (IS(srai)) shift_imm(t, i, SHIFT_SAR, true);
+    else if (IS(slliw)) shift_imm(t, i, SHIFT_SHL, false);
+    else if (IS(srliw)) shift_imm(t, i, SHIFT_SHR, false);
+    else if (IS(sraiw)) shift_imm(t, i, SHIFT_SAR, false);
+    else if (IS(sll)) shift_reg(t, i, SHIFT_SHL, true);
+    else if (IS(srl)) shift_reg(t, i, SHIFT_SHR, true);
+    else if (IS(sra)) shift_reg(t, i, SHIFT_SAR, true);
+    else if (IS(sllw)) shift_reg(t, i, SHIFT_SHL, false);
+    else if (IS(srlw)) shift_reg(t, i, SHIFT_SHR, false);
+    else if (IS(sraw)) shift_reg(t, i, SHIFT_SAR, false);
+    else if (IS(slt)) set_less(t, i, false, false);
+    else if (IS(sltu)) set_less(t, i, false, true);
+    else if (IS(slti)) set_less(t, i, true, false);
+    else if (IS(sltiu)) set_less(t, i, true, true);
+    else if (IS(lui)) put_imm(t, i->rd, (uint64_t)(int64_t)i->imm);
+    else if (IS(auipc)) put_imm(t, i->rd, t->pc + (uint64_t)(int64_t)i->imm);
+    else if (IS(mul)) mul(t, i, true);
+    else if (IS(mulw)) mul(t, i, false);
+    else if (IS(mulh)) mul_high(t, i, true);
+    else if (IS(mulhu)) mul_high(t, i, false);
+    else if (IS(mulhsu)) call_pure(t, i, jit_mulhsu);
+    else if (IS(div)) call_pure(t, i, jit_div);
+    else if (IS(divu)) call_pure(t, i, jit_divu);
+    else if (IS(rem)) call_pure(t, i, jit_rem);
+    else if (IS(remu)) call_pure(t, i, jit_remu);
+    else if (IS(divw)) call_pure(t, i, jit_divw);
+    else if (IS(divuw)) call_pure(t, i, jit_divuw);
+    else if (IS(remw)) call_pure(t, i, jit_remw);
+    else if (IS(remuw)) call_pure(t, i, jit_remuw);
+    else if (IS(lb)) load(t, i, 1, true);
+    else if (IS(lh)) load(t, i, 2, true);
+    else if (IS(lw)) load(t, i, 4, true);
+    else if (IS(ld)) load(t, i, 8, false);
+    else if (IS(lbu)) load(t, i, 1, false);
+    else if (IS(lhu)) load(t, i, 2, false);
+    else if (IS(lwu)) load(t, i, 4, false);
+    else if (IS(sb)) store(t, i, 1);
+    else if (IS(sh)) store(t, i, 2);
+    else if (IS(sw)) store(t, i, 4);
+    else if (IS(sd)) store(t, i, 8);
+    else if (IS(beq)) return branch(t, i, CC_E);
+    else if (IS(bne)) return branch(t, i, CC_NE);
+    else if (IS(blt)) return branch(t, i, CC_L);
+    else if (IS(bge)) return branch(t, i, CC_GE);
+    else if (IS(bltu)) return branch(t, i, CC_B);
+    else if (IS(bgeu)) return branch(t, i, CC_AE);
+    else if (IS(jalr)) return jalr(t, i);
+    else if (IS(jal)) {
+        put_imm(t, i->rd, t->pc + i->len);
+        *follow = t->pc + (uint64_t)(int64_t)i->imm;
+        return STEP_FOLLOW;
+    } else if (IS(fence)) x86_mfence(t->b); /* x86 orders everything else already (TSO) */
+    else return call_handler(t, i);
+#undef IS
+    return STEP_NEXT;
+}
+
+/* ---- blocks ---- */
+
+struct tr *jit_translator_new(void) { return malloc(sizeof(struct tr)); }
+
+struct jit_block *jit_translate(struct jit_hart *j, struct hart *h, uint64_t vpc, struct code_page *cp,
+                                const uint8_t *host_page) {
+    uint8_t *start = j->code + ((16 - (uintptr_t)j->code % 16) % 16);
+    if (j->data - start < (ptrdiff_t)(64 * 1024)) return NULL;
+    struct x86_buf b;
+    x86_buf_init(&b, start, (size_t)(j->data - DATA_RESERVE - start));
+    uint8_t *data_before = j->data;
+
+    struct tr *t = j->translator;
+    t->b = &b;
+    t->j = j;
+    t->cp = cp;
+    t->gen = __atomic_load_n(&cp->gen, __ATOMIC_ACQUIRE);
+    t->page = vpc & PAGE_MASK;
+    t->n = t->counted = t->mems = t->mems_counted = 0;
+    t->nstubs = 0;
+    t->too_many_stubs = false;
+
+    /* Entry: the block runs only while its page's code is what was translated. */
+    const uint8_t *entry = b.p;
+    x86_mov_ri(&b, RAX, (uintptr_t)&cp->gen);
+    x86_alu_mi(&b, ALU_CMP, x86_at(RAX, 0), (int32_t)t->gen, false);
+    t->pc = vpc;
+    add_stub(t, STUB_RETRY, x86_jcc(&b, CC_NE, NULL));
+
+    uint64_t followed[8];
+    unsigned nfollowed = 0;
+    uint64_t pc = vpc;
+    for (;;) {
+        if (t->n == MAX_BLOCK_INSNS || (pc & PAGE_MASK) != t->page) {
+            exit_to(t, pc, before_this(t));
+            break;
+        }
+        const struct insn *slot = code_page_decode(h, cp, host_page, pc);
+        struct insn i;
+        memcpy(&i, slot, sizeof i);
+        if (i.fn == op_decode) { /* reset by a store meanwhile: this block is already stale */
+            exit_to(t, pc, before_this(t));
+            break;
+        }
+        t->pc = pc;
+        uint64_t target = 0;
+        enum step step = translate_one(t, &i, &target);
+        if (b.full || t->too_many_stubs) break;
+        if (step == STEP_END) {
+            t->n++;
+            break;
+        }
+        if (step == STEP_FOLLOW) {
+            bool seen = target == vpc;
+            for (unsigned k = 0; k < nfollowed; k++) seen |= followed[k] == target;
+            if (seen || nfollowed == 8 || (target & PAGE_MASK) != t->page || t->n + 1 == MAX_BLOCK_INSNS) {
+                exit_to(t, target, through_this(t, false));
+                t->n++;
+                break;
+            }
+            followed[nfollowed++] = target;
+            pc = target;
+        } else {
+            pc += i.len;
+        }
+        t->n++;
+    }
+    for (unsigned k = 0; k < t->nstubs && !b.full; k++) emit_stub(t, &t->stubs[k]);
+    if (b.full || t->too_many_stubs) {
+        j->data = data_before;
+        return NULL;
+    }
+
+    uint8_t *hdr = j->data - sizeof(struct jit_block);
+    hdr -= (uintptr_t)hdr % alignof(struct jit_block);
+    struct jit_block *blk = (struct jit_block *)(void *)hdr;
+    j->data = hdr;
+    *blk = (struct jit_block){.vpc = vpc, .cp = cp, .gen = t->gen, .priv = (uint8_t)h->priv,
+                              .ninsns = (uint16_t)t->n, .entry = entry};
+    j->code = b.p;
+    j->stats.blocks++;
+    j->stats.insns += t->n;
+    return blk;
+}
