@@ -59,8 +59,10 @@ run_unit() {
 run_unit "$root/build" release
 run_unit "$asan" sanitizers
 
-bash tests/isa/run.sh "$root/build/isa" "$root/build/rvisor" >"$log/isa" 2>&1
-count_summary "isa" "$log/isa" $?
+for engine in jit interp; do
+  ISA_ENGINE=$engine bash tests/isa/run.sh "$root/build/isa" "$root/build/rvisor" >"$log/isa-$engine" 2>&1
+  count_summary "isa [$engine]" "$log/isa-$engine" $?
+done
 
 bash tests/cli/run.sh "$root/build/rvisor" "$root/build/isa" >"$log/cli" 2>&1
 count_summary "cli" "$log/cli" $?

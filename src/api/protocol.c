@@ -11,10 +11,12 @@
 #include <json-c/json.h>
 
 #include "cli/options.h"
+#include "vm/engine.h"
 #include "vm/platform.h"
 
 #define MiB (1024ull * 1024)
 #define JSON_DEPTH 16
+#define MAX_MEM (0x80000000ull * 31) /* the most guest RAM (or balloon target) a request may give: 62 GiB */
 
 struct op_desc {
     const char *name;
@@ -26,7 +28,7 @@ static const char *const no_fields[] = {NULL};
 static const char *const name_field[] = {"name", NULL};
 static const char *const create_fields[] = {"name", "kernel", "initrd", "append", "mem",
                                             "cpus", "shares", "cap", "bios", "drives",
-                                            "nets", "console", "balloon", NULL};
+                                            "nets", "console", "balloon", "engine", "jit_cache", NULL};
 
 static const char *const balloon_fields[] = {"name", "target", NULL};
 
@@ -165,6 +167,18 @@ void api_info_to_json(const struct vm_info *info, json_object *o) {
     json_object_object_add(o, "exit_status", json_object_new_int64(info->exit_status));
     json_object_object_add(o, "exit_message", json_object_new_string(msg));
     json_object_object_add(o, "balloon", info->has_balloon ? balloon_to_json(&info->balloon) : NULL);
+    json_object_object_add(o, "engine", json_object_new_string(vm_engine_name(info->engine)));
+    json_object *j = NULL;
+    if (info->engine == VM_ENGINE_JIT) {
+        j = json_object_new_object();
+        json_object_object_add(j, "translated_blocks", json_object_new_uint64(info->jit.blocks));
+        json_object_object_add(j, "translated_instructions", json_object_new_uint64(info->jit.insns));
+        json_object_object_add(j, "code_bytes", json_object_new_uint64(info->jit.code_bytes));
+        json_object_object_add(j, "flushes", json_object_new_uint64(info->jit.flushes));
+        json_object_object_add(j, "translate_ns", json_object_new_uint64(info->jit.translate_ns));
+        json_object_object_add(j, "dispatches", json_object_new_uint64(info->jit.dispatches));
+    }
+    json_object_object_add(o, "jit", j);
 }
 
 /* ---- parsing ---- */
@@ -211,9 +225,10 @@ static bool get_int(json_object *root, const char *key, int64_t lo, int64_t hi, 
     return true;
 }
 
-/* A size field ("256M" or bytes) of at least 1 MiB; absent or null leaves
+/* A size field ("256M" or bytes) within [lo, hi]; absent or null leaves
  * *out unchanged unless required. */
-static bool get_size(json_object *root, const char *key, bool required, uint64_t *out, char *err, size_t errlen) {
+static bool get_size(json_object *root, const char *key, bool required, uint64_t lo, uint64_t hi, uint64_t *out,
+                     char *err, size_t errlen) {
     json_object *v;
     if (!json_object_object_get_ex(root, key, &v) || v == NULL) {
         if (required) return fail(err, errlen, "missing field \"%s\"", key);
@@ -230,15 +245,16 @@ static bool get_size(json_object *root, const char *key, bool required, uint64_t
     } else {
         return fail(err, errlen, "field \"%s\" must be a size string (\"256M\") or a number of bytes", key);
     }
-    if (bytes < MiB) return fail(err, errlen, "field \"%s\": a guest needs at least 1 MiB", key);
-    if (bytes > 0x80000000ull * 31) return fail(err, errlen, "field \"%s\" is too large", key);
+    if (bytes < lo) return fail(err, errlen, "field \"%s\" must be at least %llu MiB", key, (unsigned long long)(lo / MiB));
+    if (bytes > hi)
+        return fail(err, errlen, "field \"%s\" is too large: at most %llu MiB", key, (unsigned long long)(hi / MiB));
     *out = bytes;
     return true;
 }
 
 static bool get_mem(json_object *root, uint64_t *out, char *err, size_t errlen) {
     uint64_t bytes = *out;
-    if (!get_size(root, "mem", false, &bytes, err, errlen)) return false;
+    if (!get_size(root, "mem", false, MiB, MAX_MEM, &bytes, err, errlen)) return false;
     *out = (bytes + 4095) & ~4095ull;
     return true;
 }
@@ -288,6 +304,12 @@ static bool parse_create(json_object *root, struct api_request *req, char *err, 
     if (console && strcmp(console, "uart") && strcmp(console, "virtio"))
         return fail(err, errlen, "field \"console\" must be \"uart\" or \"virtio\"");
     s->virtio_console = console && !strcmp(console, "virtio");
+    const char *engine;
+    if (!get_string(root, "engine", false, &engine, err, errlen)) return false;
+    if (engine && !vm_engine_parse(engine, &s->engine))
+        return fail(err, errlen, "field \"engine\" must be \"jit\" or \"interp\", not \"%.64s\"", engine);
+    if (!get_size(root, "jit_cache", false, VM_JIT_CACHE_MIN, VM_JIT_CACHE_MAX, &s->jit_cache, err, errlen))
+        return false;
     json_object *b;
     if (json_object_object_get_ex(root, "balloon", &b) && b) {
         if (!json_object_is_type(b, json_type_boolean)) return fail(err, errlen, "field \"balloon\" must be true or false");
@@ -372,7 +394,8 @@ bool api_parse_request(const char *line, size_t len, struct api_request *req, ch
         snprintf(req->name, sizeof req->name, "%s", name);
     }
     if (req->op == API_OP_CREATE && !parse_create(root, req, err, errlen)) goto bad;
-    if (req->op == API_OP_BALLOON && !get_size(root, "target", true, &req->balloon_target, err, errlen)) goto bad;
+    if (req->op == API_OP_BALLOON && !get_size(root, "target", true, MiB, MAX_MEM, &req->balloon_target, err, errlen))
+        goto bad;
     return true;
 bad:
     api_request_free(req);

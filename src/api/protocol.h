@@ -10,7 +10,7 @@
  *   {"op": "create", "name": "vm1", "kernel": "/path/Image", "initrd": "/path/initrd.gz",
  *    "append": "console=ttyS0", "mem": "256M", "cpus": 1, "shares": 1000, "cap": 0,
  *    "bios": null, "drives": ["file=/path/disk.img,readonly=on"], "nets": ["user"],
- *    "console": "uart", "balloon": true}
+ *    "console": "uart", "balloon": true, "engine": "jit", "jit_cache": "32M"}
  *       name    required: 1..63 characters of [A-Za-z0-9_.-]
  *       kernel  Linux Image; kernel or bios is required. initrd needs kernel.
  *               Paths are opened by the monitor: give absolute ones.
@@ -27,7 +27,11 @@
  *       console "uart" (ttyS0, the default) or "virtio" (hvc0; append then defaults
  *               to "console=hvc0")
  *       balloon false leaves out virtio-balloon (default true)
- *     Any of initrd, append, bios may be null (= absent).
+ *       engine  "jit" (the binary translator; the default where the host has
+ *               one) or "interp" (the interpreter); anything else is refused
+ *       jit_cache translated-code buffer per hart, a size as "mem" takes,
+ *               1M to 4G (default 32M); ignored with "interp"
+ *     Any of initrd, append, bios, engine, jit_cache may be null (= absent).
  *   {"op": "start"|"pause"|"resume"|"stop"|"destroy"|"stats", "name": "vm1"}
  *   {"op": "console", "name": "vm1"}
  *       After the ok reply the connection is a raw byte stream both ways:
@@ -78,6 +82,15 @@
  *                     "swap_in", "swap_out" it reported. Guests are asked for fresh
  *                     figures only when someone looks: the stats op waits up to
  *                     0.25 s for figures under a second old.
+ *       And "engine": "jit" or "interp", and "jit": null (interp) or the
+ *       translator's counters since creation, summed over its harts:
+ *         "translated_blocks"        blocks translated
+ *         "translated_instructions"  guest instructions translated into them
+ *         "code_bytes"               host code in the code buffers now
+ *         "flushes"                  times a code buffer filled and was emptied
+ *         "translate_ns"             host time spent translating
+ *         "dispatches"               returns from translated code to the
+ *                                    translator's dispatcher
  *   {"ok": true, "name": "vm1"}                       for destroy and console
  *   {"ok": true, "vms": [VM_INFO, ...]}               for list (sorted by name)
  *   {"ok": true, "total": BYTES, "free": BYTES, "used": BYTES}   for memory

@@ -269,6 +269,26 @@ static void print_balloon(json_object *r) {
     printf("guest memory:  %s (%.1fs ago)\n", len ? line : "-", (double)field_u64(s, "age_ms") / 1000);
 }
 
+/* The engine, and the translator's counters when it runs the VM. */
+static void print_engine(json_object *r) {
+    printf("engine:        %s\n", *field_str(r, "engine") ? field_str(r, "engine") : "-");
+    json_object *j;
+    if (!json_object_object_get_ex(r, "jit", &j) || !json_object_is_type(j, json_type_object)) return;
+    char code[32];
+    fmt_bytes(code, sizeof code, field_u64(j, "code_bytes"));
+    uint64_t insns = field_u64(r, "instructions"), disp = field_u64(j, "dispatches");
+    printf("translated:    %llu blocks, %llu guest instructions, %s of code now, %llu flushes\n",
+           (unsigned long long)field_u64(j, "translated_blocks"),
+           (unsigned long long)field_u64(j, "translated_instructions"), code,
+           (unsigned long long)field_u64(j, "flushes"));
+    printf("translating:   %.1f ms of host time\n", (double)field_u64(j, "translate_ns") / 1e6);
+    if (insns)
+        printf("dispatches:    %llu (%.0f per million instructions)\n", (unsigned long long)disp,
+               (double)disp * 1e6 / (double)insns);
+    else
+        printf("dispatches:    %llu\n", (unsigned long long)disp);
+}
+
 static void print_stats(json_object *r) {
     char mem[32], backed[32], cpu[32];
     fmt_bytes(mem, sizeof mem, field_u64(r, "mem_size"));
@@ -287,6 +307,7 @@ static void print_stats(json_object *r) {
     printf("backed:        %s (%llu bytes of machine memory)\n", backed, (unsigned long long)field_u64(r, "mem_backed"));
     printf("cpu time:      %s\n", cpu);
     printf("instructions:  %llu\n", (unsigned long long)field_u64(r, "instructions"));
+    print_engine(r);
     if (strcmp(field_str(r, "state"), "stopped") == 0) {
         const char *msg = field_str(r, "exit_message");
         printf("exit status:   %lld%s%s\n", (long long)field_i64(r, "exit_status"), *msg ? " — " : "", msg);
@@ -303,8 +324,8 @@ static void print_table(json_object *r) {
         int l = (int)strlen(field_str(json_object_array_get_idx(vms, i), "name"));
         if (l > w) w = l;
     }
-    printf("%-*s  %-8s %4s %7s %7s %9s %6s %4s\n", w, "NAME", "STATE", "CPUS", "MEM", "BACKED", "CPU TIME", "SHARES",
-           "CAP");
+    printf("%-*s  %-8s %4s %7s %7s %9s %6s %4s  %s\n", w, "NAME", "STATE", "CPUS", "MEM", "BACKED", "CPU TIME",
+           "SHARES", "CAP", "ENGINE");
     for (size_t i = 0; i < n; i++) {
         json_object *v = json_object_array_get_idx(vms, i);
         char mem[32], backed[32], cpu[32], cap[32];
@@ -316,9 +337,9 @@ static void print_table(json_object *r) {
             snprintf(cap, sizeof cap, "%llu%%", (unsigned long long)c);
         else
             snprintf(cap, sizeof cap, "-");
-        printf("%-*s  %-8s %4llu %7s %7s %9s %6llu %4s\n", w, field_str(v, "name"), field_str(v, "state"),
+        printf("%-*s  %-8s %4llu %7s %7s %9s %6llu %4s  %s\n", w, field_str(v, "name"), field_str(v, "state"),
                (unsigned long long)field_u64(v, "cpus"), mem, backed, cpu,
-               (unsigned long long)field_u64(v, "shares"), cap);
+               (unsigned long long)field_u64(v, "shares"), cap, *field_str(v, "engine") ? field_str(v, "engine") : "-");
     }
 }
 
@@ -530,6 +551,9 @@ static void usage(FILE *f, const char *cmd) {
                    "  --net SPEC       a virtio-net card, as for rvisor run (repeatable)\n"
                    "  --console uart|virtio  ttyS0 (default) or hvc0\n"
                    "  --no-balloon     leave out the virtio-balloon device\n"
+                   "  --engine jit|interp  the binary translator (default on x86-64 hosts) or\n"
+                   "                   the interpreter\n"
+                   "  --jit-cache SIZE translated-code buffer per hart, 1M to 4G (default 32M)\n"
                    "  --socket PATH    the monitor's control socket\n"
                    "  --json           print the monitor's reply as JSON\n");
         return;
@@ -617,7 +641,7 @@ static json_object *drive_spec(const char *spec) {
 int client_command(int argc, char **argv) {
     const char *cmd = argv[0];
     enum { OPT_SOCKET = 256, OPT_JSON, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_SHARES, OPT_CAP,
-           OPT_BIOS, OPT_DRIVE, OPT_NET, OPT_CONSOLE, OPT_NO_BALLOON };
+           OPT_BIOS, OPT_DRIVE, OPT_NET, OPT_CONSOLE, OPT_NO_BALLOON, OPT_ENGINE, OPT_JIT_CACHE };
     static const struct option longopts[] = {
         {"socket", required_argument, 0, OPT_SOCKET}, {"json", no_argument, 0, OPT_JSON},
         {"kernel", required_argument, 0, OPT_KERNEL}, {"initrd", required_argument, 0, OPT_INITRD},
@@ -626,6 +650,7 @@ int client_command(int argc, char **argv) {
         {"cap", required_argument, 0, OPT_CAP},       {"bios", required_argument, 0, OPT_BIOS},
         {"drive", required_argument, 0, OPT_DRIVE},   {"net", required_argument, 0, OPT_NET},
         {"console", required_argument, 0, OPT_CONSOLE}, {"no-balloon", no_argument, 0, OPT_NO_BALLOON},
+        {"engine", required_argument, 0, OPT_ENGINE}, {"jit-cache", required_argument, 0, OPT_JIT_CACHE},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
     bool create = strcmp(cmd, "create") == 0;
@@ -634,7 +659,7 @@ int client_command(int argc, char **argv) {
     bool console = strcmp(cmd, "console") == 0;
     bool balloon = strcmp(cmd, "balloon") == 0;
     const char *socket_path = NULL, *kernel = NULL, *initrd = NULL, *append = NULL, *mem = NULL, *bios = NULL;
-    const char *cpus = NULL, *shares = NULL, *cap = NULL, *console_kind = NULL;
+    const char *cpus = NULL, *shares = NULL, *cap = NULL, *console_kind = NULL, *engine = NULL, *jit_cache = NULL;
     const char *drives[VM_MAX_DRIVES + 1], *nets[VM_MAX_NETS + 1]; /* one extra: the monitor says "too many" */
     unsigned ndrives = 0, nnets = 0;
     bool json = false, no_balloon = false;
@@ -670,6 +695,8 @@ int client_command(int argc, char **argv) {
                 continue;
             case OPT_CONSOLE: console_kind = optarg; continue;
             case OPT_NO_BALLOON: no_balloon = true; continue;
+            case OPT_ENGINE: engine = optarg; continue;
+            case OPT_JIT_CACHE: jit_cache = optarg; continue;
             }
         }
         if (ch == '?')
@@ -722,6 +749,8 @@ int client_command(int argc, char **argv) {
         }
         if (ok && console_kind) json_object_object_add(req, "console", json_object_new_string(console_kind));
         if (ok && no_balloon) json_object_object_add(req, "balloon", json_object_new_boolean(0));
+        if (ok && engine) json_object_object_add(req, "engine", json_object_new_string(engine));
+        if (ok && jit_cache) json_object_object_add(req, "jit_cache", json_object_new_string(jit_cache));
         if (ok && !kernel && !bios) {
             fprintf(stderr, "rvisor: nothing to run: give --kernel (or --bios); see rvisor create --help\n");
             ok = false;

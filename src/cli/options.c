@@ -39,6 +39,10 @@ void print_run_help(const char *prog) {
            "  --console uart|virtio  the guest console: the 16550 UART (ttyS0, default)\n"
            "                   or virtio-console (hvc0)\n"
            "  --no-balloon     leave out the virtio-balloon device\n"
+           "  --engine jit|interp  how guest code runs: the binary translator (default on\n"
+           "                   x86-64 hosts) or the interpreter (the reference)\n"
+           "  --jit-cache SIZE translated-code buffer per hart (default 32M, at least 1M);\n"
+           "                   emptied and refilled when full\n"
            "  --bios FILE      M-mode firmware or bare-metal program (ELF, or raw binary\n"
            "                   loaded at 0x80000000). Without it the SBI is provided by\n"
            "                   rvisor and the kernel starts in S-mode. A bare-metal ELF may\n"
@@ -90,7 +94,7 @@ static uint64_t host_memory(void) {
 enum parse_result parse_run_options(int argc, char **argv, struct run_options *o) {
     enum {
         OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_BIOS, OPT_MACHINE_MEM, OPT_STATS,
-        OPT_DRIVE, OPT_NET, OPT_CONSOLE, OPT_NO_BALLOON,
+        OPT_DRIVE, OPT_NET, OPT_CONSOLE, OPT_NO_BALLOON, OPT_ENGINE, OPT_JIT_CACHE,
     };
     static const struct option longopts[] = {
         {"kernel", required_argument, 0, OPT_KERNEL}, {"initrd", required_argument, 0, OPT_INITRD},
@@ -99,10 +103,11 @@ enum parse_result parse_run_options(int argc, char **argv, struct run_options *o
         {"machine-mem", required_argument, 0, OPT_MACHINE_MEM}, {"stats", no_argument, 0, OPT_STATS},
         {"drive", required_argument, 0, OPT_DRIVE},  {"net", required_argument, 0, OPT_NET},
         {"console", required_argument, 0, OPT_CONSOLE}, {"no-balloon", no_argument, 0, OPT_NO_BALLOON},
+        {"engine", required_argument, 0, OPT_ENGINE}, {"jit-cache", required_argument, 0, OPT_JIT_CACHE},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
     *o = (struct run_options){.mem_size = 256 * MiB, .cpus = 1};
-    const char *mem_arg = NULL, *cpus_arg = NULL, *machine_arg = NULL;
+    const char *mem_arg = NULL, *cpus_arg = NULL, *machine_arg = NULL, *jit_cache_arg = NULL;
     optind = 1;
     opterr = 0;
     int c;
@@ -138,6 +143,13 @@ enum parse_result parse_run_options(int argc, char **argv, struct run_options *o
             o->virtio_console = !strcmp(optarg, "virtio");
             break;
         case OPT_NO_BALLOON: o->no_balloon = true; break;
+        case OPT_ENGINE:
+            if (!vm_engine_parse(optarg, &o->engine)) {
+                fprintf(stderr, "rvisor: --engine must be 'jit' or 'interp', not '%s'\n", optarg);
+                return PARSE_ERROR;
+            }
+            break;
+        case OPT_JIT_CACHE: jit_cache_arg = optarg; break;
         case 'h': print_run_help("rvisor"); return PARSE_HELP;
         case ':': fprintf(stderr, "rvisor: option '%s' needs a value\n", argv[optind - 1]); return PARSE_ERROR;
         default: fprintf(stderr, "rvisor: unknown option '%s' (see rvisor run --help)\n", argv[optind - 1]); return PARSE_ERROR;
@@ -178,6 +190,14 @@ enum parse_result parse_run_options(int argc, char **argv, struct run_options *o
                     (unsigned long long)(host_memory() / MiB));
             return PARSE_ERROR;
         }
+    }
+    if (jit_cache_arg) {
+        uint64_t bytes;
+        if (!parse_size(jit_cache_arg, &bytes) || bytes < VM_JIT_CACHE_MIN || bytes > VM_JIT_CACHE_MAX) {
+            fprintf(stderr, "rvisor: --jit-cache '%s' is not a size from 1M to 4G\n", jit_cache_arg);
+            return PARSE_ERROR;
+        }
+        o->jit_cache = (size_t)bytes;
     }
     if (cpus_arg) {
         char *end;

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "vm/platform.h"
+#include "vm/engine.h"
 
 struct run_options {
     const char *kernel, *initrd, *append, *bios;
@@ -19,6 +20,8 @@ struct run_options {
     unsigned nnets;
     bool virtio_console;               /* --console virtio: hvc0 instead of ttyS0 */
     bool no_balloon;
+    enum vm_engine engine;             /* VM_ENGINE_DEFAULT unless --engine */
+    size_t jit_cache;                  /* --jit-cache bytes, 0: the default */
 };
 
 enum parse_result {

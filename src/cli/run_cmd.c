@@ -9,6 +9,7 @@
 #include "cli/console.h"
 #include "cli/options.h"
 #include "io/event_loop.h"
+#include "jit/jit.h"
 #include "monitor/machine_memory.h"
 #include "vm/boot.h"
 #include "vm/vm.h"
@@ -78,10 +79,21 @@ static void print_stats(const struct vm *vm) {
                 i, (unsigned long long)h->icount, (unsigned long long)s->mem_ops, (unsigned long long)s->tlb_misses,
                 (unsigned long long)s->sbi_calls, (unsigned long long)s->mmio, (unsigned long long)s->exceptions,
                 (unsigned long long)s->interrupts, (unsigned long long)s->wfi);
+        if (vm->jit[i]) {
+            struct jit_stats j;
+            jit_get_stats(vm->jit[i], &j);
+            fprintf(stderr, "rvisor: hart %u: jit: %llu blocks translated (%llu guest instructions), %llu KiB code cache, "
+                            "%llu flushes, %.1f ms translating, %llu dispatches (%.0f per million instructions)\n",
+                    i, (unsigned long long)j.blocks, (unsigned long long)j.insns,
+                    (unsigned long long)(j.code_bytes >> 10), (unsigned long long)j.flushes,
+                    (double)j.translate_ns / 1e6, (unsigned long long)j.dispatches,
+                    h->icount ? (double)j.dispatches * 1e6 / (double)h->icount : 0.0);
+        }
     }
     uint64_t backed = vm->mem.backed << 12;
-    fprintf(stderr, "rvisor: %llu instructions executed; guest memory %llu MiB, %llu MiB backed, %llu MiB never written\n",
-            (unsigned long long)n, (unsigned long long)(vm->mem.size >> 20), (unsigned long long)(backed >> 20),
+    fprintf(stderr, "rvisor: %llu instructions executed (engine: %s); guest memory %llu MiB, %llu MiB backed, %llu MiB never written\n",
+            (unsigned long long)n, vm_engine_name(vm->cfg.engine), (unsigned long long)(vm->mem.size >> 20),
+            (unsigned long long)(backed >> 20),
             (unsigned long long)((vm->mem.size - backed) >> 20));
 }
 
@@ -90,7 +102,7 @@ static int run_vm(const struct run_options *opts, const struct frame_source *fra
     struct console con;
     char err[512];
     struct vm_config cfg = {
-        .mem_size = o.mem_size, .ncpus = o.cpus, .frames = frames,
+        .mem_size = o.mem_size, .ncpus = o.cpus, .frames = frames, .engine = o.engine, .jit_code_bytes = o.jit_cache,
         .ndrives = o.ndrives, .nnets = o.nnets,
         .console = o.virtio_console ? VM_CONSOLE_VIRTIO : VM_CONSOLE_UART,
         .no_balloon = o.no_balloon, .loop = loop,

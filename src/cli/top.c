@@ -1,6 +1,7 @@
 /* `rvisor top`: a live view of every VM in a running monitor, in the manner
  * of esxtop and virt-top: host CPU used, guest instructions per second,
- * exits per second by reason, software-TLB hit rate, memory. */
+ * exits per second by reason, software-TLB hit rate, memory, and the
+ * engine with the translator's figures. */
 #include "cli/top.h"
 
 #include <getopt.h>
@@ -20,8 +21,11 @@
 struct sample {
     char name[64];
     char state[16];
+    char engine[16];
+    bool jit;  /* the translator's counters below are there */
     uint64_t cpu_ns, insns, mem_size, backed;
     uint64_t mem_ops, tlb_misses, sbi, mmio, wfi, exc, irq;
+    uint64_t blocks, code_bytes, flushes, translate_ns, dispatches;
 };
 
 static uint64_t u64(json_object *o, const char *key) {
@@ -42,11 +46,12 @@ static int take_sample(const char *socket_path, struct sample *out) {
     int n = 0;
     if (json_object_object_get_ex(reply, "vms", &vms))
         for (size_t i = 0; i < json_object_array_length(vms) && n < MAX_VMS; i++) {
-            json_object *v = json_object_array_get_idx(vms, i), *c = NULL;
+            json_object *v = json_object_array_get_idx(vms, i), *c = NULL, *j = NULL;
             struct sample *s = &out[n++];
             memset(s, 0, sizeof *s);
             copy_str(s->name, sizeof s->name, v, "name");
             copy_str(s->state, sizeof s->state, v, "state");
+            copy_str(s->engine, sizeof s->engine, v, "engine");
             s->cpu_ns = u64(v, "cpu_ns");
             s->insns = u64(v, "instructions");
             s->mem_size = u64(v, "mem_size");
@@ -59,6 +64,14 @@ static int take_sample(const char *socket_path, struct sample *out) {
                 s->wfi = u64(c, "wfi");
                 s->exc = u64(c, "exceptions");
                 s->irq = u64(c, "interrupts");
+            }
+            if (json_object_object_get_ex(v, "jit", &j) && json_object_is_type(j, json_type_object)) {
+                s->jit = true;
+                s->blocks = u64(j, "translated_blocks");
+                s->code_bytes = u64(j, "code_bytes");
+                s->flushes = u64(j, "flushes");
+                s->translate_ns = u64(j, "translate_ns");
+                s->dispatches = u64(j, "dispatches");
             }
         }
     json_object_put(reply);
@@ -76,8 +89,9 @@ static double rate(uint64_t now, uint64_t then, double secs) { return now >= the
 static void draw(const struct sample *cur, int n, const struct sample *prev, int np, double secs, bool clear) {
     if (clear) printf("\033[H\033[2J");
     printf("rvisor top - %d VMs, every %.1f s (q quits)\n\n", n, secs);
-    printf("%-16s %-8s %6s %8s %8s %8s %8s %8s %8s %7s %10s\n", "NAME", "STATE", "CPU%", "MIPS", "SBI/s", "MMIO/s",
-           "WFI/s", "TRAP/s", "IRQ/s", "TLBHIT%", "MEM MiB");
+    printf("%-16s %-8s %6s %8s %8s %8s %8s %8s %8s %7s %11s %-6s %8s %7s %5s %8s %10s\n", "NAME", "STATE", "CPU%",
+           "MIPS", "SBI/s", "MMIO/s", "WFI/s", "TRAP/s", "IRQ/s", "TLBHIT%", "MEM MiB", "ENGINE", "BLOCKS", "CODEKiB",
+           "FLUSH", "XLATEms", "DISP/Minsn");
     for (int i = 0; i < n; i++) {
         const struct sample *c = &cur[i], *p = find(prev, np, c->name);
         struct sample zero = {0};
@@ -85,11 +99,24 @@ static void draw(const struct sample *cur, int n, const struct sample *prev, int
         uint64_t ops = c->mem_ops - (p->mem_ops <= c->mem_ops ? p->mem_ops : 0);
         uint64_t misses = c->tlb_misses - (p->tlb_misses <= c->tlb_misses ? p->tlb_misses : 0);
         double hit = ops ? 100.0 * (double)(ops > misses ? ops - misses : 0) / (double)ops : 100.0;
-        printf("%-16.16s %-8s %6.1f %8.1f %8.0f %8.0f %8.0f %8.0f %8.0f %7.2f %5llu/%-5llu\n", c->name, c->state,
+        printf("%-16.16s %-8s %6.1f %8.1f %8.0f %8.0f %8.0f %8.0f %8.0f %7.2f %5llu/%-5llu %-6.6s", c->name, c->state,
                rate(c->cpu_ns, p->cpu_ns, secs) / 1e7, rate(c->insns, p->insns, secs) / 1e6,
                rate(c->sbi, p->sbi, secs), rate(c->mmio, p->mmio, secs), rate(c->wfi, p->wfi, secs),
                rate(c->exc, p->exc, secs), rate(c->irq, p->irq, secs), hit,
-               (unsigned long long)(c->backed >> 20), (unsigned long long)(c->mem_size >> 20));
+               (unsigned long long)(c->backed >> 20), (unsigned long long)(c->mem_size >> 20),
+               *c->engine ? c->engine : "-");
+        if (c->jit) {
+            /* Totals, but the dispatch rate: per million guest instructions over this interval. */
+            uint64_t insns = c->insns - (p->insns <= c->insns ? p->insns : 0);
+            uint64_t disp = c->dispatches - (p->jit && p->dispatches <= c->dispatches ? p->dispatches : 0);
+            char per[32] = "-";
+            if (insns) snprintf(per, sizeof per, "%.0f", (double)disp * 1e6 / (double)insns);
+            printf(" %8llu %7llu %5llu %8.0f %10s\n", (unsigned long long)c->blocks,
+                   (unsigned long long)(c->code_bytes >> 10), (unsigned long long)c->flushes,
+                   (double)c->translate_ns / 1e6, per);
+        } else {
+            printf(" %8s %7s %5s %8s %10s\n", "-", "-", "-", "-", "-");
+        }
     }
     fflush(stdout);
 }
@@ -98,7 +125,11 @@ static void usage(FILE *f) {
     fprintf(f, "Usage: rvisor top [--socket PATH] [--interval SECONDS] [--iterations N]\n"
                "A live view of every VM in the running monitor: host CPU%% used, guest MIPS,\n"
                "exits per second (SBI calls, MMIO, wfi, traps, interrupts), software-TLB hit\n"
-               "rate, and memory backed / configured. q or Ctrl-C quits.\n");
+               "rate, memory backed / configured, and the engine (jit or interp). For the\n"
+               "translator, totals since creation: blocks translated, code-cache KiB in use,\n"
+               "flushes of a full code cache, ms spent translating; and dispatches (returns to\n"
+               "the translator's dispatcher) per million guest instructions over the interval.\n"
+               "- where a figure does not apply. q or Ctrl-C quits.\n");
 }
 
 int top_command(int argc, char **argv) {

@@ -4,10 +4,12 @@
  * fetch faults). It also owns the per-hart code buffer and block table. */
 #include "jit/jit.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "hart/code_cache.h"
 #include "jit/jit_internal.h"
@@ -36,12 +38,14 @@ static uint64_t now_ns(void) {
  *   aligned, so blocks call C directly.
  * exit_spill: stores the pinned registers back and returns from enter.
  * exit_raw: returns without storing them (memory is already up to date).
- * lookup: rax holds a guest pc; jumps to its block through the jump cache
- *   of the current privilege, or returns to the dispatcher with pc set. */
+ * lookup_miss: rax holds a guest pc the jump cache did not know (see
+ *   jit_emit_lookup); jumps to its block, or returns to the dispatcher. */
 static const enum x86_reg saved[] = {RBX, RBP, R12, R13, R14, R15};
 #define NSAVED (sizeof saved / sizeof saved[0])
 
 static struct x86_mem guest_reg(unsigned r) { return x86_at(HART, (int32_t)(offsetof(struct hart, x) + 8 * r)); }
+
+static const uint8_t *jit_lookup_slow(struct hart *h, uint64_t pc, struct jit_hart *j);
 
 static void build_trampolines(struct jit_hart *j) {
     struct x86_buf b;
@@ -61,19 +65,19 @@ static void build_trampolines(struct jit_hart *j) {
     for (unsigned k = NSAVED; k-- > 0;) x86_pop(&b, saved[k]);
     x86_ret(&b);
 
-    j->lookup = b.p;
-    int32_t jump = (int32_t)offsetof(struct tlb_set, jump);
-    x86_mov_rm(&b, RDX, x86_at(HART, (int32_t)offsetof(struct hart, itlb)), true);
-    x86_mov_rr(&b, RCX, RAX, false);
-    x86_alu_ri(&b, ALU_AND, RCX, (JUMP_CACHE_SIZE - 1) << 1, false);
-    x86_shift_ri(&b, SHIFT_SHL, RCX, 3, false);
-    x86_alu_rr(&b, ALU_ADD, RDX, RCX, true);
-    x86_alu_rm(&b, ALU_CMP, RAX, x86_at(RDX, jump + (int32_t)offsetof(struct jump_entry, pc)), true);
-    uint8_t *miss = x86_jcc(&b, CC_NE, NULL);
-    x86_jmp_m(&b, x86_at(RDX, jump + (int32_t)offsetof(struct jump_entry, code)));
-    x86_patch_rel32(miss, b.p);
+    /* rax = guest pc, not in the jump cache: ask C (jit_lookup_slow),
+     * which translates if need be; NULL sends the hart back to the
+     * dispatcher at pc. */
+    j->lookup_miss = b.p;
     x86_mov_mr(&b, x86_at(HART, (int32_t)offsetof(struct hart, pc)), RAX, true);
-    x86_jmp(&b, j->exit_spill);
+    x86_mov_rr(&b, RDI, HART, true);
+    x86_mov_rr(&b, RSI, RAX, true);
+    x86_mov_ri(&b, RDX, (uintptr_t)j);
+    x86_mov_ri(&b, RAX, (uintptr_t)jit_lookup_slow);
+    x86_call_r(&b, RAX);
+    x86_test_rr(&b, RAX, RAX, true);
+    x86_jcc(&b, CC_E, j->exit_spill);
+    x86_jmp_r(&b, RAX);
 
     /* A data pointer to the code's entry, as a function pointer. */
     memcpy(&j->enter, &enter, sizeof enter);
@@ -82,7 +86,7 @@ static void build_trampolines(struct jit_hart *j) {
 
 /* ---- the code buffer and block table ---- */
 
-struct jit_hart *jit_hart_new(size_t code_bytes) {
+struct jit_hart *jit_hart_new(struct hart *h, size_t code_bytes) {
     if (code_bytes < 1u << 20) code_bytes = 1u << 20;
     struct jit_hart *j = calloc(1, sizeof *j);
     if (!j) return NULL;
@@ -90,10 +94,13 @@ struct jit_hart *jit_hart_new(size_t code_bytes) {
     j->mem = mmap(NULL, code_bytes, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
                   0);
     j->table = calloc(TABLE_CAP, sizeof *j->table);
+    j->jump_bytes = 4 * JUMP_CACHE_SIZE * sizeof(struct jump_entry);
+    j->jump = mmap(NULL, j->jump_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     j->table_cap = TABLE_CAP;
     j->translator = jit_translator_new();
-    if (j->mem == MAP_FAILED || !j->table || !j->translator) {
+    if (j->mem == MAP_FAILED || j->jump == MAP_FAILED || !j->table || !j->translator) {
         if (j->mem != MAP_FAILED) munmap(j->mem, code_bytes);
+        if (j->jump != MAP_FAILED) munmap(j->jump, j->jump_bytes);
         free(j->table);
         free(j->translator);
         free(j);
@@ -101,12 +108,24 @@ struct jit_hart *jit_hart_new(size_t code_bytes) {
     }
     build_trampolines(j);
     j->code = j->after_trampolines;
+    /* Zero-filled entries never match: pc 0 with gen 0 is made invalid by a flush first. */
+    for (int p = 0; p < 4; p++) {
+        h->tlb[p].jump = j->jump + (size_t)p * JUMP_CACHE_SIZE;
+        tlb_set_flush_jumps(&h->tlb[p]);
+    }
+    /* Names translated code for `perf report` (the perf map convention). */
+    if (getenv("RVISOR_PERF_MAP")) {
+        char path[64];
+        snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
+        j->perf_map = fopen(path, "a");
+    }
     j->data = j->mem + j->size;
     return j;
 }
 
 void jit_hart_free(struct jit_hart *j) {
     if (!j) return;
+    if (j->perf_map) fclose(j->perf_map);
     munmap(j->mem, j->size);
     free(j->table);
     free(j->translator);
@@ -152,6 +171,11 @@ static struct jit_block *translate(struct jit_hart *j, struct hart *h, uint64_t 
         flush(j, h);
         b = jit_translate(j, h, pc, cp, host_page);
     }
+    if (b && j->perf_map) {
+        fprintf(j->perf_map, "%lx %lx guest_%c_%llx\n", (unsigned long)(uintptr_t)b->entry,
+                (unsigned long)(j->code - b->entry), "USHM"[h->priv], (unsigned long long)pc);
+        fflush(j->perf_map);
+    }
     if (b) {
         struct jit_block **slot = find(j, pc, (unsigned)h->priv, cp);
         if (!*slot) j->nblocks++;
@@ -162,6 +186,37 @@ static struct jit_block *translate(struct jit_hart *j, struct hart *h, uint64_t 
 }
 
 /* ---- running ---- */
+
+/* The current block for pc, whose page e maps: found, or translated now.
+ * Enters it in the jump cache. NULL if it cannot be translated. */
+static struct jit_block *block_for(struct jit_hart *j, struct hart *h, uint64_t pc, const struct fetch_entry *e) {
+    struct code_page *cp = e->code;
+    struct jit_block *b = *find(j, pc, (unsigned)h->priv, cp);
+    if (b && b->gen != __atomic_load_n(&cp->gen, __ATOMIC_ACQUIRE)) {
+        j->stats.stale++;
+        b = NULL;
+    }
+    if (!b) {
+        b = translate(j, h, pc, cp, (const uint8_t *)(uintptr_t)((pc & PAGE_MASK) + e->addend));
+        if (!b) return NULL;
+    }
+    struct jump_entry *je = &h->itlb->jump[jump_index(pc)];
+    je->code = b->entry;
+    je->gen = h->itlb->jump_gen;
+    __atomic_store_n(&je->pc, pc, __ATOMIC_RELEASE);
+    return b;
+}
+
+/* A jump-cache miss in translated code. Safe to translate (and so to
+ * flush the code buffer) here: no return address into translated code is
+ * on the stack, and the caller jumps to what this returns. */
+static const uint8_t *jit_lookup_slow(struct hart *h, uint64_t pc, struct jit_hart *j) {
+    j->stats.lookups++;
+    const struct fetch_entry *e = &h->itlb->fetch[tlb_index(pc)];
+    if (e->tag != (pc & PAGE_MASK)) return NULL; /* a fill may fault: the dispatcher's job */
+    struct jit_block *b = block_for(j, h, pc, e);
+    return b ? b->entry : NULL;
+}
 
 enum hart_stop jit_run(struct jit_hart *j, struct hart *h, int64_t budget) {
     uint64_t end = h->icount + (uint64_t)budget;
@@ -188,26 +243,14 @@ enum hart_stop jit_run(struct jit_hart *j, struct hart *h, int64_t budget) {
                 continue;
             }
         }
-        struct code_page *cp = e->code;
-        struct jit_block *b = *find(j, pc, (unsigned)h->priv, cp);
-        if (b && b->gen != __atomic_load_n(&cp->gen, __ATOMIC_ACQUIRE)) {
-            j->stats.stale++;
-            b = NULL;
-        }
+        struct jit_block *b = block_for(j, h, pc, e);
         if (!b) {
-            b = translate(j, h, pc, cp, (const uint8_t *)(uintptr_t)((pc & PAGE_MASK) + e->addend));
-            if (!b) {
-                h->env->fatal(h->owner, h, "binary translator: a block does not fit in an empty code buffer");
-                return HART_EXIT;
-            }
+            h->env->fatal(h->owner, h, "binary translator: a block does not fit in an empty code buffer");
+            return HART_EXIT;
         }
         /* A chained jump within one page goes straight to its target from now on. */
-        if (h->jit_link && h->jit_link_cp == cp) x86_patch_rel32(h->jit_link, b->entry);
+        if (h->jit_link && h->jit_link_cp == e->code) x86_patch_rel32(h->jit_link, b->entry);
         h->jit_link = NULL;
-        struct jump_entry *je = &h->itlb->jump[jump_index(pc)];
-        je->code = b->entry;
-        __atomic_store_n(&je->pc, pc, __ATOMIC_RELEASE);
-
         h->icount_limit = end;
         h->break_pending = 0;
         j->stats.dispatches++;

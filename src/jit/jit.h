@@ -27,7 +27,8 @@ struct jit_stats {
     uint64_t code_bytes;      /* host code bytes in use now */
     uint64_t flushes;         /* the code buffer filled and was emptied */
     uint64_t translate_ns;    /* host time spent translating */
-    uint64_t dispatches;      /* returns to the dispatcher (jump-cache misses, exits) */
+    uint64_t dispatches;      /* returns to the dispatcher (slice ends, exits, faults) */
+    uint64_t lookups;         /* jump-cache misses served without leaving translated code */
     uint64_t stale;           /* blocks found retired by a change of their code */
 };
 
@@ -36,8 +37,9 @@ struct jit_stats {
 /* Whether this host can run translated code (x86-64). */
 bool jit_supported(void);
 
-/* NULL if the host refuses executable memory. */
-struct jit_hart *jit_hart_new(size_t code_bytes);
+/* Translation state for hart h (which it gives jump caches); NULL if the
+ * host refuses executable memory. */
+struct jit_hart *jit_hart_new(struct hart *h, size_t code_bytes);
 void jit_hart_free(struct jit_hart *j);
 
 /* Runs h for up to `budget` instructions with translated code, as

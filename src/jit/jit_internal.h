@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "hart/hart.h"
 #include "jit/jit.h"
@@ -45,15 +46,18 @@ struct jit_hart {
     void (*enter)(struct hart *h, const uint8_t *code);
     const uint8_t *exit_spill;   /* stores the pinned registers, returns to jit_run */
     const uint8_t *exit_raw;     /* returns without storing them (memory already holds them) */
-    const uint8_t *lookup;       /* rax = guest pc: jump-cache lookup, or exit */
+    const uint8_t *lookup_miss;  /* rax = guest pc missing from the jump cache */
 
     struct tr *translator; /* scratch of jit_translate */
+    struct jump_entry *jump; /* the jump caches of the hart's four TLB sets */
+    size_t jump_bytes;
 
     /* (vpc, priv, cp) -> block, open addressing. */
     struct jit_block **table;
     unsigned table_cap, nblocks;
 
     struct jit_stats stats;
+    FILE *perf_map; /* RVISOR_PERF_MAP set: /tmp/perf-PID.map */
 };
 
 /* The scratch space jit_translate needs (malloc'd; free with free()). */

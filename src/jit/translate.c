@@ -62,6 +62,7 @@ struct tr {
     struct code_page *cp;
     uint32_t gen;
     uint64_t page;      /* guest-virtual page of the block */
+    int priv;           /* the privilege it runs at */
     uint64_t pc;        /* the instruction being translated */
     unsigned n;         /* instructions of the block before this one */
     unsigned counted;   /* of those, how many the hot path has added to icount */
@@ -202,14 +203,37 @@ static uint8_t *count_and_check(struct tr *t, struct counts c) {
     return x86_jcc(b, CC_AE, NULL);
 }
 
-/* Leaves the block for `target` after counting c: a
- * chained jump when the target is in the block's page (the dispatcher
- * points it at the target's block the first time it is taken), the jump
- * cache otherwise. Returns to the dispatcher instead once the slice's
- * instructions are used up. */
-static void exit_to(struct tr *t, uint64_t target, struct counts c) {
+/* Jumps to the block for the guest pc in RAX through the jump cache of
+ * the current privilege (an indirect jump of its own at every site, for
+ * the host's branch predictor), or to lookup_miss. */
+static void jump_through_cache(struct tr *t) {
     struct x86_buf *b = t->b;
-    uint8_t *over = count_and_check(t, c);
+    x86_mov_rm(b, RDX, HMEM(itlb), true);
+    x86_mov_rm(b, R8, x86_at(RDX, (int32_t)offsetof(struct tlb_set, jump_gen)), false);
+    x86_mov_rm(b, RDX, x86_at(RDX, (int32_t)offsetof(struct tlb_set, jump)), true);
+    x86_mov_rr(b, RCX, RAX, false); /* jump_index(pc) * sizeof(struct jump_entry) */
+    x86_shift_ri(b, SHIFT_SHR, RCX, JUMP_FOLD, false);
+    x86_alu_rr(b, ALU_XOR, RCX, RAX, false);
+    x86_alu_ri(b, ALU_AND, RCX, (JUMP_CACHE_SIZE - 1) << 1, false);
+    x86_shift_ri(b, SHIFT_SHL, RCX, 4, false);
+    x86_alu_rm(b, ALU_CMP, RAX, x86_at_index(RDX, RCX, 1, (int32_t)offsetof(struct jump_entry, pc)), true);
+    x86_jcc(b, CC_NE, t->j->lookup_miss);
+    x86_alu_rm(b, ALU_CMP, R8, x86_at_index(RDX, RCX, 1, (int32_t)offsetof(struct jump_entry, gen)), false);
+    x86_jcc(b, CC_NE, t->j->lookup_miss);
+    x86_jmp_m(b, x86_at_index(RDX, RCX, 1, (int32_t)offsetof(struct jump_entry, code)));
+}
+
+/* Leaves the block at `from` for `target` after counting c: a chained
+ * jump when the target is in the block's page (the dispatcher points it at
+ * the target's block the first time it is taken), the jump cache
+ * otherwise. A backward jump returns to the dispatcher instead once the
+ * slice's instructions are used up: every loop has one, so interrupts
+ * and the other harts' turns come within a slice. */
+static void exit_to(struct tr *t, uint64_t from, uint64_t target, struct counts c) {
+    struct x86_buf *b = t->b;
+    uint8_t *over = NULL;
+    if (target <= from) over = count_and_check(t, c);
+    else add_counts(t, c);
     if ((target & PAGE_MASK) == t->page) {
         /* The jump's displacement is patched while other code may run: align it. */
         while (((uintptr_t)b->p + 1) & 3) x86_nop(b, 1);
@@ -223,7 +247,7 @@ static void exit_to(struct tr *t, uint64_t target, struct counts c) {
         x86_jmp(b, t->j->exit_spill);
     } else {
         x86_mov_ri(b, RAX, target);
-        x86_jmp(b, t->j->lookup);
+        jump_through_cache(t);
     }
     if (over) x86_patch_rel32(over, b->p);
     set_pc(t, target);
@@ -235,7 +259,7 @@ static void emit_stub(struct tr *t, struct stub *s) {
     if (s->field) x86_patch_rel32(s->field, b->p);
     switch (s->kind) {
     case STUB_EXIT:
-        exit_to(t, s->target, s->c);
+        exit_to(t, s->pc, s->target, s->c);
         return;
     case STUB_LEAVE:
         add_counts(t, s->c);
@@ -252,7 +276,7 @@ static void emit_stub(struct tr *t, struct stub *s) {
         x86_mov_rr(b, RDI, HART, true);
         x86_mov_rr(b, RSI, RAX, true);
         x86_mov_ri(b, RDX, s->size);
-        if (!load) x86_mov_rr(b, RCX, R9, true);
+        if (!load) x86_mov_rr(b, RCX, s->reg, true);
         x86_mov_ri(b, RAX, load ? (uintptr_t)jit_load_slow : (uintptr_t)jit_store_slow);
         x86_call_r(b, RAX);
         x86_movzx8(b, RAX, RAX);
@@ -299,6 +323,10 @@ static void alu_reg(struct tr *t, const struct insn *i, enum x86_alu op, bool w)
 
 static void alu_imm(struct tr *t, const struct insn *i, enum x86_alu op, bool w) {
     if (!writes(i->rd)) return;
+    if (i->rs1 == 0 && op != ALU_AND) { /* li: x0 op imm is imm (sign-extended) */
+        put_imm(t, i->rd, (uint64_t)(int64_t)i->imm);
+        return;
+    }
     enum x86_reg d = dest(i->rd, 64);
     if (op == ALU_ADD && w) {
         address(t, d, i->rs1, i->imm);
@@ -377,16 +405,24 @@ static void call_pure(struct tr *t, const struct insn *i, uint64_t (*fn)(uint64_
 static struct stub *tlb_probe(struct tr *t, enum stub_kind kind, unsigned size) {
     struct x86_buf *b = t->b;
     int32_t table = kind == STUB_LOAD ? (int32_t)offsetof(struct tlb_set, read) : (int32_t)offsetof(struct tlb_set, write);
-    x86_mov_rm(b, RDX, HMEM(dtlb), true);
+    /* Below M-mode loads and stores use the set of the privilege the
+     * block was translated for (MPRV only acts in M-mode): a fixed
+     * offset from the hart. */
+    enum x86_reg set = HART;
+    if (t->priv == PRIV_M) {
+        x86_mov_rm(b, RDX, HMEM(dtlb), true);
+        set = RDX;
+    } else {
+        table += (int32_t)(offsetof(struct hart, tlb) + (size_t)t->priv * sizeof(struct tlb_set));
+    }
     x86_mov_rr(b, RCX, RAX, true);
     x86_shift_ri(b, SHIFT_SHR, RCX, PAGE_SHIFT - 4, true);
     x86_alu_ri(b, ALU_AND, RCX, (int32_t)((TLB_SIZE - 1) << 4), false);
-    x86_alu_rr(b, ALU_ADD, RDX, RCX, true);
     x86_mov_rr(b, R8, RAX, true);
     x86_alu_ri(b, ALU_AND, R8, (int32_t)(PAGE_MASK | (size - 1)), true);
-    x86_alu_rm(b, ALU_CMP, R8, x86_at(RDX, table + (int32_t)offsetof(struct tlb_entry, tag)), true);
+    x86_alu_rm(b, ALU_CMP, R8, x86_at_index(set, RCX, 1, table + (int32_t)offsetof(struct tlb_entry, tag)), true);
     struct stub *s = add_stub(t, kind, x86_jcc(b, CC_NE, NULL));
-    x86_alu_rm(b, ALU_ADD, RAX, x86_at(RDX, table + (int32_t)offsetof(struct tlb_entry, addend)), true);
+    x86_alu_rm(b, ALU_ADD, RAX, x86_at_index(set, RCX, 1, table + (int32_t)offsetof(struct tlb_entry, addend)), true);
     s->size = size;
     s->c = through_this(t, true);
     return s;
@@ -406,18 +442,23 @@ static void load(struct tr *t, const struct insn *i, unsigned size, bool sign) {
 
 static void store(struct tr *t, const struct insn *i, unsigned size) {
     address(t, RAX, i->rs1, i->imm);
-    get(t, R9, i->rs2);
+    int p = pinned(i->rs2);
+    enum x86_reg v = p >= 0 ? (enum x86_reg)p : R9;
+    if (p < 0) get(t, R9, i->rs2);
     struct stub *s = tlb_probe(t, STUB_STORE, size);
-    x86_store(t->b, x86_at(RAX, 0), R9, size);
+    s->reg = v;
+    x86_store(t->b, x86_at(RAX, 0), v, size);
     s->resume = t->b->p;
     s->target = t->pc + i->len;
     t->mems++;
 }
 
 static enum step branch(struct tr *t, const struct insn *i, enum x86_cond cc) {
-    get(t, RAX, i->rs1);
-    if (i->rs2 == 0) x86_test_rr(t->b, RAX, RAX, true);
-    else alu_guest(t, ALU_CMP, RAX, i->rs2, true);
+    int p = pinned(i->rs1);
+    enum x86_reg a = p >= 0 ? (enum x86_reg)p : RAX;
+    if (p < 0) get(t, RAX, i->rs1);
+    if (i->rs2 == 0) x86_test_rr(t->b, a, a, true);
+    else alu_guest(t, ALU_CMP, a, i->rs2, true);
     struct stub *s = add_stub(t, STUB_EXIT, x86_jcc(t->b, cc, NULL));
     s->target = t->pc + (uint64_t)(int64_t)i->imm;
     s->c = through_this(t, false);
@@ -430,7 +471,7 @@ static enum step jalr(struct tr *t, const struct insn *i) {
     x86_alu_ri(b, ALU_AND, RAX, -2, true);
     put_imm(t, i->rd, t->pc + i->len);
     uint8_t *over = count_and_check(t, through_this(t, false));
-    x86_jmp(b, t->j->lookup);
+    jump_through_cache(t);
     if (over) x86_patch_rel32(over, b->p);
     x86_mov_mr(b, HMEM(pc), RAX, true);
     x86_jmp(b, t->j->exit_spill);
@@ -590,6 +631,7 @@ struct jit_block *jit_translate(struct jit_hart *j, struct hart *h, uint64_t vpc
     t->cp = cp;
     t->gen = __atomic_load_n(&cp->gen, __ATOMIC_ACQUIRE);
     t->page = vpc & PAGE_MASK;
+    t->priv = h->priv;
     t->n = t->counted = t->mems = t->mems_counted = 0;
     t->nstubs = 0;
     t->too_many_stubs = false;
@@ -606,14 +648,14 @@ struct jit_block *jit_translate(struct jit_hart *j, struct hart *h, uint64_t vpc
     uint64_t pc = vpc;
     for (;;) {
         if (t->n == MAX_BLOCK_INSNS || (pc & PAGE_MASK) != t->page) {
-            exit_to(t, pc, before_this(t));
+            exit_to(t, pc - 1, pc, before_this(t));
             break;
         }
         const struct insn *slot = code_page_decode(h, cp, host_page, pc);
         struct insn i;
         memcpy(&i, slot, sizeof i);
         if (i.fn == op_decode) { /* reset by a store meanwhile: this block is already stale */
-            exit_to(t, pc, before_this(t));
+            exit_to(t, pc - 1, pc, before_this(t));
             break;
         }
         t->pc = pc;
@@ -628,7 +670,7 @@ struct jit_block *jit_translate(struct jit_hart *j, struct hart *h, uint64_t vpc
             bool seen = target == vpc;
             for (unsigned k = 0; k < nfollowed; k++) seen |= followed[k] == target;
             if (seen || nfollowed == 8 || (target & PAGE_MASK) != t->page || t->n + 1 == MAX_BLOCK_INSNS) {
-                exit_to(t, target, through_this(t, false));
+                exit_to(t, t->pc, target, through_this(t, false));
                 t->n++;
                 break;
             }

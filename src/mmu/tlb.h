@@ -30,22 +30,32 @@ struct fetch_entry {
 };
 
 /* The binary translator's jump cache: guest pc -> translated code, valid
- * for as long as the fetch translations of the same set are, so it is
- * flushed with them. Indexed by (pc >> 1) & (JUMP_CACHE_SIZE - 1). */
-#define JUMP_CACHE_SIZE 1024
+ * for as long as the fetch translations of the same set are. An entry
+ * counts only while its gen is the set's jump_gen, so flushing it is one
+ * increment. Indexed by jump_index (translated code computes the same). */
+#define JUMP_CACHE_SIZE 16384
+#define JUMP_FOLD 13
 struct jump_entry {
-    uint64_t pc;       /* or TLB_INVALID */
+    uint64_t pc;
     const void *code;
+    uint32_t gen;
+    uint32_t unused[3]; /* 32 bytes: the index scales by a shift */
 };
+
+_Static_assert(sizeof(struct jump_entry) == 32, "translated code scales the jump-cache index by 32");
 
 struct tlb_set {
     struct tlb_entry read[TLB_SIZE];
     struct tlb_entry write[TLB_SIZE];
     struct fetch_entry fetch[TLB_SIZE];
-    struct jump_entry jump[JUMP_CACHE_SIZE];
+    uint32_t jump_gen;
+    struct jump_entry *jump; /* JUMP_CACHE_SIZE entries owned by the translator; NULL without one */
 };
 
-static inline unsigned jump_index(uint64_t pc) { return (unsigned)(pc >> 1) & (JUMP_CACHE_SIZE - 1); }
+/* Folds bits above the index in, so code a multiple of 8 KiB apart does not collide. */
+static inline unsigned jump_index(uint64_t pc) {
+    return (unsigned)(((uint32_t)pc ^ ((uint32_t)pc >> JUMP_FOLD)) >> 1) & (JUMP_CACHE_SIZE - 1);
+}
 
 static inline unsigned tlb_index(uint64_t va) { return (unsigned)(va >> PAGE_SHIFT) & (TLB_SIZE - 1); }
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "io/event_loop.h"
+#include "jit/jit.h"
 #include "monitor/machine_memory.h"
 #include "vm/balloon.h"
 #include "vm/boot.h"
@@ -398,6 +399,11 @@ int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, 
     unsigned shares = spec->shares ? spec->shares : DEFAULT_SHARES;
     if (shares > 100000) return fail(err, errlen, MON_EINVAL, "shares must be between 1 and 100000");
     if (spec->cap_percent > 100) return fail(err, errlen, MON_EINVAL, "cap must be between 0 and 100 percent");
+    if (spec->engine != VM_ENGINE_DEFAULT && spec->engine != VM_ENGINE_JIT && spec->engine != VM_ENGINE_INTERP)
+        return fail(err, errlen, MON_EINVAL, "the engine must be jit or interp");
+    if (spec->jit_cache && (spec->jit_cache < VM_JIT_CACHE_MIN || spec->jit_cache > VM_JIT_CACHE_MAX))
+        return fail(err, errlen, MON_EINVAL, "the JIT code cache must be from %llu MiB to %llu MiB",
+                    (unsigned long long)(VM_JIT_CACHE_MIN >> 20), (unsigned long long)(VM_JIT_CACHE_MAX >> 20));
 
     struct vm_entry *e = calloc(1, sizeof *e);
     if (!e) return fail(err, errlen, MON_ENOMEM, "out of host memory");
@@ -416,6 +422,7 @@ int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, 
 
     struct vm_config cfg = {
         .mem_size = spec->mem_size, .ncpus = spec->cpus, .frames = &m->frames,
+        .engine = spec->engine, .jit_code_bytes = (size_t)spec->jit_cache,
         .ndrives = spec->ndrives, .nnets = spec->nnets,
         .console = spec->virtio_console ? VM_CONSOLE_VIRTIO : VM_CONSOLE_UART,
         .no_balloon = spec->no_balloon, .loop = m->loop,
@@ -560,7 +567,19 @@ static void fill_info(const struct vm_entry *e, struct vm_info *out) {
         out->counts.wfi += __atomic_load_n(&h->stats.wfi, __ATOMIC_RELAXED);
         out->counts.exceptions += __atomic_load_n(&h->stats.exceptions, __ATOMIC_RELAXED);
         out->counts.interrupts += __atomic_load_n(&h->stats.interrupts, __ATOMIC_RELAXED);
+        if (e->vm->jit[i]) {
+            /* Word-sized counters of a hart that may be running: fresh enough. */
+            struct jit_stats js;
+            jit_get_stats(e->vm->jit[i], &js);
+            out->jit.blocks += js.blocks;
+            out->jit.insns += js.insns;
+            out->jit.code_bytes += js.code_bytes;
+            out->jit.flushes += js.flushes;
+            out->jit.translate_ns += js.translate_ns;
+            out->jit.dispatches += js.dispatches;
+        }
     }
+    out->engine = e->vm->cfg.engine;
     out->exit_status = e->exit_status;
     snprintf(out->exit_message, sizeof out->exit_message, "%s", e->exit_message);
     out->has_balloon = vm_balloon_info(e->vm, &out->balloon);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "vm/balloon.h"
+#include "vm/engine.h"
 #include "vm/platform.h"
 
 struct monitor;
@@ -34,6 +35,8 @@ struct vm_spec {
     unsigned nnets;
     bool virtio_console;         /* hvc0 instead of the UART */
     bool no_balloon;
+    enum vm_engine engine;       /* VM_ENGINE_DEFAULT: the translator where the host has one */
+    uint64_t jit_cache;          /* translated-code buffer per hart, bytes; 0: the default */
 };
 
 enum vm_run_state {
@@ -54,6 +57,15 @@ struct vm_info {
     struct hart_counts {     /* summed over its harts, since creation */
         uint64_t mem_ops, tlb_misses, sbi_calls, mmio, wfi, exceptions, interrupts;
     } counts;
+    enum vm_engine engine;   /* VM_ENGINE_JIT or VM_ENGINE_INTERP */
+    struct vm_jit_counts {   /* the translator's, summed over its harts; zero with the interpreter */
+        uint64_t blocks;         /* blocks translated */
+        uint64_t insns;          /* guest instructions translated into them */
+        uint64_t code_bytes;     /* host code in the code buffers now */
+        uint64_t flushes;        /* a code buffer filled and was emptied */
+        uint64_t translate_ns;   /* host time spent translating */
+        uint64_t dispatches;     /* returns from translated code to the dispatcher */
+    } jit;
     int exit_status;         /* as `rvisor run` would exit, once stopped */
     char exit_message[256];
     bool has_balloon;        /* false if created with no_balloon */

@@ -230,7 +230,7 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *conso
         hart_init(vm->harts[i], i, &vm_phys_ops, &vm_hart_env, vm);
         vm->mem.ncpus = i + 1;
         if (vm->cfg.engine == VM_ENGINE_JIT) {
-            vm->jit[i] = jit_hart_new(cfg->jit_code_bytes ? cfg->jit_code_bytes : JIT_DEFAULT_CODE_BYTES);
+            vm->jit[i] = jit_hart_new(vm->harts[i], cfg->jit_code_bytes ? cfg->jit_code_bytes : JIT_DEFAULT_CODE_BYTES);
             if (!vm->jit[i]) {
                 snprintf(err, errlen, "cannot map executable memory for the binary translator: %s", strerror(errno));
                 vm_destroy(vm);

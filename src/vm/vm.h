@@ -14,6 +14,7 @@
 #include "hart/hart.h"
 #include "vm/frames.h"
 #include "vm/p2m.h"
+#include "vm/engine.h"
 #include "vm/platform.h"
 
 struct uart16550;
@@ -39,13 +40,6 @@ enum vm_exit_reason {
 
 /* Where the guest's console is: the 16550 UART (ttyS0) or virtio-console (hvc0). */
 enum vm_console_device { VM_CONSOLE_UART, VM_CONSOLE_VIRTIO };
-
-/* Which engine runs the harts. */
-enum vm_engine {
-    VM_ENGINE_DEFAULT, /* the translator where the host has a backend, else the interpreter */
-    VM_ENGINE_JIT,
-    VM_ENGINE_INTERP,
-};
 
 struct vm_config {
     uint64_t mem_size;

@@ -13,6 +13,7 @@ struct fake_vm {
     struct fake_vm *next;
     struct vm_info info;
     char *kernel, *initrd, *append, *bios;
+    uint64_t jit_cache;  /* as the spec gave it (0: the default) */
     unsigned char out[RING];
     uint64_t out_total;
     unsigned char in[INPUT];
@@ -101,6 +102,9 @@ int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, 
         v->info.mem_size = spec->mem_size;
         v->info.mem_backed = FAKE_VM_FOOTPRINT;
         v->info.has_balloon = !spec->no_balloon;
+        /* As vm_create resolves it on an x86-64 host. */
+        v->info.engine = spec->engine == VM_ENGINE_DEFAULT ? VM_ENGINE_JIT : spec->engine;
+        v->jit_cache = spec->jit_cache;
         if (v->info.has_balloon) {
             /* A guest that has sent its figures once. */
             v->info.balloon.target = v->info.balloon.actual = spec->mem_size;
@@ -136,6 +140,13 @@ static int transition(struct monitor *m, const char *name, int from, enum vm_run
         v->info.state = to;
         v->info.instructions += 1000;
         v->info.cpu_ns += 1500000;
+        if (v->info.engine == VM_ENGINE_JIT) { /* the pretend translator made a few blocks */
+            v->info.jit.blocks += 10;
+            v->info.jit.insns += 80;
+            v->info.jit.code_bytes += 4096;
+            v->info.jit.translate_ns += 250000;
+            v->info.jit.dispatches += 5;
+        }
         if (to == VMS_STOPPED) {
             v->info.exit_status = 6;
             snprintf(v->info.exit_message, sizeof v->info.exit_message, "stopped by the monitor");
@@ -266,6 +277,14 @@ size_t fake_console_input(struct monitor *m, const char *name, void *buf, size_t
         memmove(v->in, v->in + n, v->in_len - n);
         v->in_len -= n;
     }
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+uint64_t fake_jit_cache(struct monitor *m, const char *name) {
+    pthread_mutex_lock(&m->lock);
+    struct fake_vm *v = find(m, name);
+    uint64_t n = v ? v->jit_cache : 0;
     pthread_mutex_unlock(&m->lock);
     return n;
 }

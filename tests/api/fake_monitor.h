@@ -16,6 +16,8 @@
 void fake_console_output(struct monitor *m, const char *name, const void *buf, size_t len);
 /* Takes up to len bytes of the input queued for a VM's guest. */
 size_t fake_console_input(struct monitor *m, const char *name, void *buf, size_t len);
+/* The "jit_cache" the VM was created with, in bytes (0: the default or no such VM). */
+uint64_t fake_jit_cache(struct monitor *m, const char *name);
 /* The guest exits by itself (powers off, panics...). */
 void fake_guest_exit(struct monitor *m, const char *name, int status, const char *message);
 

@@ -303,6 +303,86 @@ static void test_create_and_stats(void **state) {
     json_object_put(r);
 }
 
+static json_object *obj(json_object *r, const char *key);
+
+/* The engine a VM runs on, its translator's counters, and bad values. */
+static void test_engine(void **state) {
+    struct fixture *f = *state;
+    const char *k = f->kernel;
+    /* Without "engine" the monitor picks: the translator on this host. */
+    json_object *r = rpc(f, "{\"op\":\"create\",\"name\":\"dflt\",\"kernel\":\"%s\"}", k);
+    assert_true(is_ok(r));
+    assert_string_equal(str(r, "engine"), "jit");
+    assert_true(json_object_is_type(obj(r, "jit"), json_type_object));
+    json_object_put(r);
+    assert_int_equal(fake_jit_cache(f->m, "dflt"), 0);
+
+    r = rpc(f, "{\"op\":\"create\",\"name\":\"slow\",\"kernel\":\"%s\",\"engine\":\"interp\"}", k);
+    assert_true(is_ok(r));
+    assert_string_equal(str(r, "engine"), "interp");
+    assert_null(obj(r, "jit")); /* present, and null */
+    json_object_put(r);
+
+    r = rpc(f, "{\"op\":\"create\",\"name\":\"fast\",\"kernel\":\"%s\",\"engine\":\"jit\",\"jit_cache\":\"64M\"}", k);
+    assert_true(is_ok(r));
+    assert_string_equal(str(r, "engine"), "jit");
+    json_object *j = obj(r, "jit");
+    assert_int_equal(num(j, "translated_blocks"), 0);
+    assert_int_equal(num(j, "translated_instructions"), 0);
+    assert_int_equal(num(j, "code_bytes"), 0);
+    assert_int_equal(num(j, "flushes"), 0);
+    assert_int_equal(num(j, "translate_ns"), 0);
+    assert_int_equal(num(j, "dispatches"), 0);
+    json_object_put(r);
+    assert_int_equal(fake_jit_cache(f->m, "fast"), 64 << 20);
+    assert_ok(rpc(f, "{\"op\":\"create\",\"name\":\"bytes\",\"kernel\":\"%s\",\"jit_cache\":%d}", k, 3 << 20));
+    assert_int_equal(fake_jit_cache(f->m, "bytes"), 3 << 20);
+
+    /* The counters reach stats and list. */
+    assert_ok(rpc(f, "{\"op\":\"start\",\"name\":\"fast\"}"));
+    assert_ok(rpc(f, "{\"op\":\"start\",\"name\":\"slow\"}"));
+    r = rpc(f, "{\"op\":\"stats\",\"name\":\"fast\"}");
+    j = obj(r, "jit");
+    assert_int_equal(num(j, "translated_blocks"), 10);
+    assert_int_equal(num(j, "translated_instructions"), 80);
+    assert_int_equal(num(j, "code_bytes"), 4096);
+    assert_int_equal(num(j, "translate_ns"), 250000);
+    assert_int_equal(num(j, "dispatches"), 5);
+    json_object_put(r);
+    r = rpc(f, "{\"op\":\"list\"}");
+    json_object *vms = obj(r, "vms");
+    assert_int_equal(json_object_array_length(vms), 4);
+    const char *want[][2] = {{"bytes", "jit"}, {"dflt", "jit"}, {"fast", "jit"}, {"slow", "interp"}};
+    for (size_t i = 0; i < 4; i++) {
+        json_object *v = json_object_array_get_idx(vms, i);
+        assert_string_equal(str(v, "name"), want[i][0]);
+        assert_string_equal(str(v, "engine"), want[i][1]);
+    }
+    assert_null(obj(json_object_array_get_idx(vms, 3), "jit"));
+    json_object_put(r);
+
+    /* Bad values are refused, with what was wrong, and create nothing. */
+    expect_error(rpc(f, "{\"op\":\"create\",\"name\":\"t\",\"kernel\":\"%s\",\"engine\":\"qemu\"}", k), "bad_request",
+                 "field \"engine\" must be \"jit\" or \"interp\", not \"qemu\"");
+    expect_error(rpc(f, "{\"op\":\"create\",\"name\":\"t\",\"kernel\":\"%s\",\"engine\":\"JIT\"}", k), "bad_request",
+                 "not \"JIT\"");
+    expect_error(rpc(f, "{\"op\":\"create\",\"name\":\"t\",\"kernel\":\"%s\",\"engine\":\"\"}", k), "bad_request",
+                 "field \"engine\" must be \"jit\" or \"interp\"");
+    expect_error(rpc(f, "{\"op\":\"create\",\"name\":\"t\",\"kernel\":\"%s\",\"engine\":1}", k), "bad_request",
+                 "field \"engine\" must be a string");
+    expect_error(rpc(f, "{\"op\":\"create\",\"name\":\"t\",\"kernel\":\"%s\",\"jit_cache\":\"512K\"}", k),
+                 "bad_request", "field \"jit_cache\" must be at least 1 MiB");
+    expect_error(rpc(f, "{\"op\":\"create\",\"name\":\"t\",\"kernel\":\"%s\",\"jit_cache\":\"5G\"}", k),
+                 "bad_request", "field \"jit_cache\" is too large: at most 4096 MiB");
+    expect_error(rpc(f, "{\"op\":\"create\",\"name\":\"t\",\"kernel\":\"%s\",\"jit_cache\":\"big\"}", k),
+                 "bad_request", "not a size");
+    expect_error(rpc(f, "{\"op\":\"create\",\"name\":\"t\",\"kernel\":\"%s\",\"jit_cache\":true}", k),
+                 "bad_request", "\"jit_cache\" must be a size string");
+    expect_error(rpc(f, "{\"op\":\"start\",\"name\":\"slow\",\"engine\":\"jit\"}"), "bad_request",
+                 "unknown field \"engine\"");
+    expect_error(rpc(f, "{\"op\":\"stats\",\"name\":\"t\"}"), "not_found", "t");
+}
+
 static void test_lifecycle(void **state) {
     struct fixture *f = *state;
     create_vm(f, "life");
@@ -892,7 +972,22 @@ static void test_parse_request(void **state) {
     assert_int_equal(req.spec.cpus, 4);
     assert_int_equal(req.spec.shares, 10);
     assert_int_equal(req.spec.cap_percent, 25);
+    assert_int_equal(req.spec.engine, VM_ENGINE_DEFAULT); /* the monitor's choice */
+    assert_int_equal(req.spec.jit_cache, 0);
     api_request_free(&req);
+    line = "{\"op\":\"create\",\"name\":\"p\",\"kernel\":\"/k\",\"engine\":\"interp\",\"jit_cache\":\"2M\"}";
+    assert_true(api_parse_request(line, strlen(line), &req, err, sizeof err));
+    assert_int_equal(req.spec.engine, VM_ENGINE_INTERP);
+    assert_int_equal(req.spec.jit_cache, 2 << 20);
+    api_request_free(&req);
+    line = "{\"op\":\"create\",\"name\":\"p\",\"kernel\":\"/k\",\"engine\":\"jit\",\"jit_cache\":null}";
+    assert_true(api_parse_request(line, strlen(line), &req, err, sizeof err));
+    assert_int_equal(req.spec.engine, VM_ENGINE_JIT);
+    assert_int_equal(req.spec.jit_cache, 0);
+    api_request_free(&req);
+    line = "{\"op\":\"create\",\"name\":\"p\",\"kernel\":\"/k\",\"engine\":\"default\"}";
+    assert_false(api_parse_request(line, strlen(line), &req, err, sizeof err));
+    assert_string_equal(err, "field \"engine\" must be \"jit\" or \"interp\", not \"default\"");
     /* Length is honoured: the same text cut short is incomplete. */
     assert_false(api_parse_request(line, 20, &req, err, sizeof err));
     assert_non_null(strstr(err, "ends in the middle"));
@@ -980,7 +1075,7 @@ static void test_cli_commands(void **state) {
         "--append", "console=ttyS0 quiet", "--socket", f->path);
     assert_int_equal(c->status, 0);
     expect_has(c->out, "web: created");
-    CLI(c, "create", "--socket", f->path, "db", "--kernel", f->kernel);
+    CLI(c, "create", "--socket", f->path, "db", "--kernel", f->kernel, "--engine", "interp");
     assert_int_equal(c->status, 0);
     CLI(c, "start", "web", "--socket", f->path);
     assert_int_equal(c->status, 0);
@@ -1003,6 +1098,9 @@ static void test_cli_commands(void **state) {
     expect_has(web, "40%");
     expect_has(db, "created");
     expect_has(db, "256M");
+    expect_has(c->out, "ENGINE");
+    expect_has(db, "interp");
+    expect_has(web, "jit");
 
     CLI(c, "ls", "--json", "--socket", f->path);
     json_object *r = json_tokener_parse(c->out);
@@ -1020,6 +1118,15 @@ static void test_cli_commands(void **state) {
     expect_has(c->out, "memory:        128M");
     expect_has(c->out, "backed:        16M");
     expect_has(c->out, "instructions:");
+    expect_has(c->out, "engine:        jit\n");
+    /* Three state changes so far, each of which the fake monitor counts as running a little. */
+    expect_has(c->out, "translated:    30 blocks, 240 guest instructions, 12K of code now, 0 flushes\n");
+    expect_has(c->out, "translating:   0.8 ms of host time\n");
+    expect_has(c->out, "dispatches:    15 (5000 per million instructions)\n");
+    CLI(c, "stats", "db", "--socket", f->path);
+    assert_int_equal(c->status, 0);
+    expect_has(c->out, "engine:        interp\n");
+    assert_null(strstr(c->out, "translated:"));
 
     CLI(c, "stats", "--json", "web", "--socket", f->path);
     r = json_tokener_parse(c->out);
@@ -1077,6 +1184,20 @@ static void test_cli_errors(void **state) {
     CLI(c, "create", "k", "--kernel", f->kernel, "--mem", "huge", "--socket", f->path);
     assert_int_equal(c->status, 1);
     expect_has(c->err, "not a size");
+    CLI(c, "create", "k", "--kernel", f->kernel, "--engine", "fast", "--socket", f->path);
+    assert_int_equal(c->status, 1);
+    expect_has(c->err, "rvisor: field \"engine\" must be \"jit\" or \"interp\", not \"fast\"");
+    CLI(c, "create", "k", "--kernel", f->kernel, "--jit-cache", "100K", "--socket", f->path);
+    assert_int_equal(c->status, 1);
+    expect_has(c->err, "\"jit_cache\" must be at least 1 MiB");
+    CLI(c, "create", "k", "--kernel", f->kernel, "--engine", "--socket", f->path);
+    assert_int_equal(c->status, 1);
+    CLI(c, "start", "k", "--engine", "jit", "--socket", f->path);
+    assert_int_equal(c->status, 1);
+    expect_has(c->err, "start does not take --engine");
+    CLI(c, "create", "k", "--kernel", f->kernel, "--engine", "interp", "--jit-cache", "8M", "--socket", f->path);
+    assert_int_equal(c->status, 0);
+    assert_int_equal(fake_jit_cache(f->m, "k"), 8 << 20);
     CLI(c, "create", "bad name", "--kernel", f->kernel, "--socket", f->path);
     assert_int_equal(c->status, 1);
     expect_has(c->err, "bad VM name");
@@ -1227,6 +1348,7 @@ int main(void) {
         T(test_socket_is_owner_only),
         T(test_socket_file_checks),
         T(test_create_and_stats),
+        T(test_engine),
         T(test_lifecycle),
         T(test_list),
         T(test_memory),

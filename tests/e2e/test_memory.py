@@ -40,9 +40,15 @@ class DemandZero(unittest.TestCase):
         self.assertIsNotNone(m, out[-1500:])
         ops, misses = int(m.group(2)), int(m.group(3))
         self.assertLess(misses, ops * 0.05, "%d misses in %d loads/stores" % (misses, ops))
-        status, out = run("true", "--stats", "--cpus", "2")
+        status, out = run("true", "--stats", "--cpus", "2", "--engine", "jit")
         self.assertEqual(status, 0, out)
         self.assertRegex(out, r"hart 1: \d+ instructions")
+        # The translator's counters, per hart, and the engine.
+        for hart in (0, 1):
+            self.assertRegex(out, r"hart %d: jit: [1-9]\d* blocks translated \([1-9]\d* guest instructions\), "
+                                  r"[1-9]\d* KiB code cache, \d+ flushes, [\d.]+ ms translating, "
+                                  r"[1-9]\d* dispatches \(\d+ per million instructions\)" % hart)
+        self.assertRegex(out, r"\d+ instructions executed \(engine: jit\)")
 
     def test_exhausted_machine_memory_stops_the_guest_cleanly(self):
         status, out = run("dd if=/dev/zero of=/tmp/f bs=1M count=50 2>/dev/null", "--mem", "512M",

@@ -186,8 +186,9 @@ class MonitorApi(unittest.TestCase):
         finally:
             self.mon.close()
 
-    def create(self, name, mem="256M"):
-        return self.mon.request(op="create", name=name, kernel=KERNEL, initrd=INITRD, append=APPEND, mem=mem)
+    def create(self, name, mem="256M", **extra):
+        return self.mon.request(op="create", name=name, kernel=KERNEL, initrd=INITRD, append=APPEND, mem=mem,
+                                **extra)
 
     def test_socket_is_owner_only(self):
         st = os.lstat(self.mon.sock)
@@ -196,13 +197,16 @@ class MonitorApi(unittest.TestCase):
 
     def test_two_guests_through_the_api_and_the_cli(self):
         mon = self.mon
-        # vm1 through the CLI, vm2 through raw JSON.
-        r = mon.cli("create", "vm1", "--kernel", KERNEL, "--initrd", INITRD, "--append", APPEND, "--mem", "256M")
+        # vm1 through the CLI on the translator, vm2 through raw JSON on the interpreter.
+        r = mon.cli("create", "vm1", "--kernel", KERNEL, "--initrd", INITRD, "--append", APPEND, "--mem", "256M",
+                    "--engine", "jit", "--jit-cache", "16M")
         self.assertIn("vm1: created", r.stdout)
-        reply = self.create("vm2", mem="192M")
+        reply = self.create("vm2", mem="192M", engine="interp")
         self.assertTrue(reply["ok"], reply)
         self.assertEqual(reply["state"], "created")
         self.assertEqual(reply["mem_size"], 192 << 20)
+        self.assertEqual(reply["engine"], "interp")
+        self.assertIsNone(reply["jit"])
         self.assertIn("vm1: running", mon.cli("start", "vm1").stdout)
         self.assertEqual(mon.request(op="start", name="vm2")["state"], "running")
 
@@ -236,14 +240,36 @@ class MonitorApi(unittest.TestCase):
         self.assertGreater(stats["instructions"], 10_000_000)
         self.assertGreater(stats["mem_backed"], 1 << 20)
         self.assertGreater(stats["cpu_ns"], 0)
+        # The translator ran vm1's boot: it made blocks and code, within the 16M buffer.
+        self.assertEqual(stats["engine"], "jit")
+        jit = stats["jit"]
+        self.assertGreater(jit["translated_blocks"], 1000, jit)
+        self.assertGreaterEqual(jit["translated_instructions"], jit["translated_blocks"], jit)
+        self.assertGreater(jit["code_bytes"], 0, jit)
+        self.assertLessEqual(jit["code_bytes"], 16 << 20, jit)
+        self.assertGreater(jit["translate_ns"], 0, jit)
+        self.assertGreater(jit["dispatches"], 0, jit)
+        self.assertLess(jit["dispatches"], stats["instructions"], jit)
+        stats2 = mon.request(op="stats", name="vm2")
+        self.assertEqual(stats2["engine"], "interp")
+        self.assertIsNone(stats2["jit"])
+        self.assertGreater(stats2["instructions"], 10_000_000)
         human = mon.cli("stats", "vm1").stdout
         self.assertRegex(human, r"state:\s+running")
         self.assertRegex(human, r"memory:\s+256M")
+        self.assertRegex(human, r"engine:\s+jit\n")
+        self.assertRegex(human, r"translated:\s+[1-9]\d* blocks, [1-9]\d* guest instructions, \S+ of code now, "
+                                r"\d+ flushes\n")
+        self.assertRegex(human, r"dispatches:\s+[1-9]\d* \(\d+ per million instructions\)\n")
+        human = mon.cli("stats", "vm2").stdout
+        self.assertRegex(human, r"engine:\s+interp\n")
+        self.assertNotIn("translated:", human)
 
         table = mon.cli("ls").stdout
         self.assertRegex(table, r"(?m)^NAME\s+STATE")
-        self.assertRegex(table, r"(?m)^vm1\s+running\s+1\s+256M")
-        self.assertRegex(table, r"(?m)^vm2\s+running\s+1\s+192M")
+        self.assertRegex(table, r"(?m)^NAME\s+STATE.*\sENGINE$")
+        self.assertRegex(table, r"(?m)^vm1\s+running\s+1\s+256M.*\sjit$")
+        self.assertRegex(table, r"(?m)^vm2\s+running\s+1\s+192M.*\sinterp$")
 
         # Attach again: the old output is replayed and the shell still answers.
         c1 = CliConsole(mon, "vm1")
@@ -300,6 +326,10 @@ class MonitorApi(unittest.TestCase):
                 (b"{\"op\": \"start\", \"name\": 12}", "bad_request", "must be a string"),
                 (b"{\"op\": \"create\", \"name\": \"x\", \"kernel\": \"/k\", \"cpus\": \"many\"}", "bad_request",
                  "must be an integer"),
+                (b"{\"op\": \"create\", \"name\": \"x\", \"kernel\": \"/k\", \"engine\": \"qemu\"}", "bad_request",
+                 "field \"engine\" must be \"jit\" or \"interp\", not \"qemu\""),
+                (b"{\"op\": \"create\", \"name\": \"x\", \"kernel\": \"/k\", \"jit_cache\": \"64K\"}", "bad_request",
+                 "field \"jit_cache\" must be at least 1 MiB"),
                 (b"{\"op\": \"stats\", \"name\": \"ghost\"}", "not_found", "ghost"),
                 (b"{\"op\": \"destroy\", \"name\": \"ghost\"}", "not_found", "ghost"),
                 (b" " * 70000 + b"{\"op\": \"list\"}", "too_large", "larger than 65536"),
@@ -318,6 +348,9 @@ class MonitorApi(unittest.TestCase):
         r = mon.cli("stats", "ghost", check=False)
         self.assertEqual(r.returncode, 1)
         self.assertIn("no VM named", r.stderr)
+        r = mon.cli("create", "x", "--kernel", KERNEL, "--engine", "fast", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("field \"engine\" must be \"jit\" or \"interp\", not \"fast\"", r.stderr)
 
         # Clients that vanish in the middle of a request, or of a console.
         for _ in range(5):

@@ -1,4 +1,5 @@
-"""End-to-end: `rvisor top` shows each VM's CPU use, MIPS, exits and TLB hit rate."""
+"""End-to-end: `rvisor top` shows each VM's CPU use, MIPS, exits, TLB hit rate,
+engine and the translator's figures."""
 import os
 import re
 import sys
@@ -13,8 +14,9 @@ class Top(unittest.TestCase):
     def test_top_tells_a_busy_vm_from_an_idle_one(self):
         m = Monitor("--workers", "2")
         try:
-            m.cli("create", "idle", "--kernel", KERNEL, "--initrd", INITRD, "--append", APPEND)
-            m.cli("create", "busy", "--kernel", KERNEL, "--initrd", INITRD,
+            m.cli("create", "idle", "--kernel", KERNEL, "--initrd", INITRD, "--append", APPEND,
+                  "--engine", "interp")
+            m.cli("create", "busy", "--kernel", KERNEL, "--initrd", INITRD, "--engine", "jit",
                   "--append", APPEND + ' rvisor_run="while true; do :; done"')
             m.cli("start", "idle")
             m.cli("start", "busy")
@@ -22,6 +24,8 @@ class Top(unittest.TestCase):
             out = m.cli("top", "--iterations", "2", "--interval", "1").stdout
             self.assertIn("NAME", out)
             self.assertIn("TLBHIT%", out)
+            header = ["NAME", "STATE", "CPU%", "MIPS", "SBI/s", "MMIO/s", "WFI/s", "TRAP/s", "IRQ/s", "TLBHIT%",
+                      "MEM", "MiB", "ENGINE", "BLOCKS", "CODEKiB", "FLUSH", "XLATEms", "DISP/Minsn"]
             frame = out.rsplit("rvisor top", 1)[1]  # the last frame
             rows = {}
             for line in frame.splitlines():
@@ -29,6 +33,9 @@ class Top(unittest.TestCase):
                 if f and f[0] in ("idle", "busy"):
                     rows[f[0]] = f
             self.assertEqual(set(rows), {"idle", "busy"}, out)
+            self.assertIn(header, [line.split() for line in frame.splitlines()], out)
+            for r in rows.values():
+                self.assertEqual(len(r), 17, r)
             cpu = {k: float(v[2]) for k, v in rows.items()}
             mips = {k: float(v[3]) for k, v in rows.items()}
             self.assertGreater(cpu["busy"], 50)
@@ -36,6 +43,22 @@ class Top(unittest.TestCase):
             self.assertGreater(mips["busy"], 10 * max(mips["idle"], 0.1))
             self.assertGreater(float(rows["busy"][9]), 90)  # TLB hit rate of a shell loop
             self.assertRegex(rows["busy"][10], r"^\d+/256$")
+            # The engine each was created with; the translator's figures only for the translated one.
+            self.assertEqual(rows["idle"][11:], ["interp", "-", "-", "-", "-", "-"])
+            busy = rows["busy"]
+            self.assertEqual(busy[11], "jit")
+            blocks, code_kib, flushes, xlate_ms = int(busy[12]), int(busy[13]), int(busy[14]), int(busy[15])
+            self.assertGreater(blocks, 1000)              # a whole kernel boot's worth
+            self.assertGreater(code_kib, 0)
+            self.assertLessEqual(code_kib, 32 * 1024)     # within the default 32M buffer
+            self.assertGreaterEqual(flushes, 0)           # a boot may fill it: then it is emptied
+            self.assertGreater(xlate_ms, 0)
+            self.assertLess(xlate_ms, 30000)
+            # Returns to the dispatcher per million guest instructions over the
+            # interval: a number, and below one per instruction.
+            disp = float(busy[16])
+            self.assertGreaterEqual(disp, 0)
+            self.assertLess(disp, 1e6)
             bad = m.cli("top", "--interval", "0", check=False)
             self.assertNotEqual(bad.returncode, 0)
             self.assertIn("--interval", bad.stderr)

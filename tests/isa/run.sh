@@ -9,6 +9,7 @@
 #   ISA_EMULATOR   "rvisor" (default): RVISOR_BINARY run --bios prog.elf
 #                  "qemu":   qemu-system-riscv64 -M spike -nographic -bios none -kernel prog.elf
 #                  any other value: path of the rvisor binary to use
+#   ISA_ENGINE     passed to rvisor as --engine (jit or interp); default: rvisor's own
 #   ISA_FILTER     only run tests whose name matches this glob (default: *)
 #   ISA_TIMEOUT    seconds per test (default: 20)
 #   CROSS_COMPILE  toolchain prefix (default: riscv64-linux-gnu-, falling back
@@ -81,7 +82,7 @@ run_one() { # elf log
     timeout -k 5 "$TIMEOUT" "$QEMU_BIN" -M spike -nographic -bios none \
       -kernel "$1" </dev/null >"$2" 2>&1
   else
-    timeout -k 5 "$TIMEOUT" "$RVISOR" run --bios "$1" </dev/null >"$2" 2>&1
+    timeout -k 5 "$TIMEOUT" "$RVISOR" run ${ISA_ENGINE:+--engine "$ISA_ENGINE"} --bios "$1" </dev/null >"$2" 2>&1
   fi
 }
 

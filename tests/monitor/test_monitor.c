@@ -312,6 +312,48 @@ static void test_operation_errors(void **state) {
     assert_int_equal(monitor_vm_create(e->m, &s, err, sizeof err), -MON_EINVAL);
 }
 
+/* Each VM runs on the engine it was created with, and only the translator's
+ * VM has translator counters. */
+static void test_engine_per_vm(void **state) {
+    struct env *e = *state;
+    NEED_GUEST(e);
+    char err[256];
+    const char *append = "console=ttyS0 quiet rvisor_run=\"echo engine-$((6 * 7))\"";
+    static const enum vm_engine engines[] = {VM_ENGINE_JIT, VM_ENGINE_INTERP};
+    static const char *const names[] = {"translated", "interpreted"};
+    for (int i = 0; i < 2; i++) {
+        struct vm_spec s = {.kernel = e->kernel, .initrd = e->initrd, .append = append, .mem_size = 256 * MiB,
+                            .cpus = 1, .engine = engines[i], .jit_cache = i == 0 ? 8 * MiB : 0};
+        snprintf(s.name, sizeof s.name, "%s", names[i]);
+        assert_int_equal(monitor_vm_create(e->m, &s, err, sizeof err), 0);
+        assert_int_equal(monitor_vm_start(e->m, names[i], err, sizeof err), 0);
+    }
+    for (int i = 0; i < 2; i++) assert_true(wait_console(e, names[i], "engine-42", 120));
+    struct vm_info info;
+    assert_int_equal(monitor_vm_info(e->m, "translated", &info), 0);
+    assert_int_equal(info.engine, VM_ENGINE_JIT);
+    assert_true(info.jit.blocks > 1000);
+    assert_true(info.jit.insns >= info.jit.blocks);
+    assert_true(info.jit.code_bytes > 0 && info.jit.code_bytes <= 8 * MiB);
+    assert_true(info.jit.translate_ns > 0);
+    assert_true(info.jit.dispatches > 0 && info.jit.dispatches < info.instructions);
+    assert_int_equal(monitor_vm_info(e->m, "interpreted", &info), 0);
+    assert_int_equal(info.engine, VM_ENGINE_INTERP);
+    assert_true(info.instructions > 1000000);
+    assert_int_equal(info.jit.blocks, 0);
+    assert_int_equal(info.jit.code_bytes, 0);
+    assert_int_equal(info.jit.dispatches, 0);
+    /* A code cache out of bounds is refused. */
+    struct vm_spec s = {.kernel = e->kernel, .mem_size = 256 * MiB, .cpus = 1, .jit_cache = 4096};
+    snprintf(s.name, sizeof s.name, "tiny");
+    assert_int_equal(monitor_vm_create(e->m, &s, err, sizeof err), -MON_EINVAL);
+    assert_non_null(strstr(err, "JIT code cache"));
+    s.jit_cache = 0;
+    s.engine = (enum vm_engine)7;
+    assert_int_equal(monitor_vm_create(e->m, &s, err, sizeof err), -MON_EINVAL);
+    assert_non_null(strstr(err, "engine"));
+}
+
 static void test_exhausted_machine_memory_refuses_new_vms(void **state) {
     struct env *e = *state;
     NEED_GUEST(e);
@@ -340,6 +382,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_spinning_and_panicking_guests_leave_others_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_returns_machine_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operation_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_per_vm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exhausted_machine_memory_refuses_new_vms, setup_small_memory, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
