@@ -99,19 +99,35 @@ enum hart_stop {
 };
 
 struct hart {
-    /* Hot state first: the interpreter touches these on every instruction. */
-    uint64_t x[33];          /* x[32] is the sink for writes to x0 */
+    /* Hot state first: the interpreter touches these on every instruction,
+     * and translated code reaches the first 256 bytes with one-byte
+     * displacements (see JIT_HART_BIAS). */
     uint64_t pc;
-    uint8_t *cur_host_page;  /* host address of the code page being run (for lazy decoding) */
-    int64_t budget;          /* instructions this chain may still dispatch */
-    int64_t stolen;          /* budget taken away by hart_break */
-    uint64_t load_val;       /* result of a slow-path load */
-    const struct insn *next_insn; /* RVISOR_LOOP_DISPATCH: what the handler chose to run next */
+    uint64_t icount;         /* instructions retired before the current chain */
     /* The binary translator's run control: translated code returns to its
      * dispatcher once icount reaches icount_limit (another thread may lower
      * it to 0), or after a handler asked for a break (hart_break). */
     uint64_t icount_limit;
     uint32_t break_pending;  /* a 32-bit flag: translated code compares it whole */
+    uint64_t load_val;       /* result of a slow-path load */
+
+    /* Why the guest left the fast path, for `rvisor top` and stats. Each
+     * counter is written only by the thread running this hart. */
+    struct hart_stats {
+        uint64_t mem_ops;     /* loads and stores executed (software-TLB lookups) */
+        uint64_t tlb_misses;  /* lookups that took the slow path (walk, MMIO, fills) */
+        uint64_t sbi_calls;   /* hypercalls */
+        uint64_t mmio;        /* device accesses */
+        uint64_t wfi;         /* waits for an interrupt that found none pending */
+        uint64_t exceptions;  /* traps taken in the guest */
+        uint64_t interrupts;  /* interrupts delivered */
+    } stats;
+
+    uint64_t x[33];          /* x[32] is the sink for writes to x0 */
+    uint8_t *cur_host_page;  /* host address of the code page being run (for lazy decoding) */
+    int64_t budget;          /* instructions this chain may still dispatch */
+    int64_t stolen;          /* budget taken away by hart_break */
+    const struct insn *next_insn; /* RVISOR_LOOP_DISPATCH: what the handler chose to run next */
     uint8_t *jit_link;       /* a chained jump to point at the next block, or NULL */
     const void *jit_link_cp; /* the code page of the block that jump is in */
     struct tlb_set *dtlb;    /* data accesses: the set for the effective privilege */
@@ -126,7 +142,6 @@ struct hart {
 
     int priv;
     unsigned id;             /* mhartid */
-    uint64_t icount;         /* instructions retired before the current chain */
     int64_t slice;           /* budget the current chain started with */
 
     /* LR/SC reservation: a guest-physical address, or ~0 when none. */
@@ -147,18 +162,6 @@ struct hart {
     bool sbi_in_monitor;     /* ecall from S-mode is a hypercall, not a trap to M-mode */
     bool hsm_stopped;        /* SBI HSM: not started, or stopped; the hart does not run */
     uint64_t hsm_start_pc, hsm_start_arg;
-
-    /* Why the guest left the fast path, for `rvisor top` and stats. Each
-     * counter is written only by the thread running this hart. */
-    struct hart_stats {
-        uint64_t mem_ops;     /* loads and stores executed (software-TLB lookups) */
-        uint64_t tlb_misses;  /* lookups that took the slow path (walk, MMIO, fills) */
-        uint64_t sbi_calls;   /* hypercalls */
-        uint64_t mmio;        /* device accesses */
-        uint64_t wfi;         /* waits for an interrupt that found none pending */
-        uint64_t exceptions;  /* traps taken in the guest */
-        uint64_t interrupts;  /* interrupts delivered */
-    } stats;
 
     /* Software TLB: one set per privilege level (index by enum priv). */
     struct tlb_set tlb[4];

@@ -43,7 +43,7 @@ static uint64_t now_ns(void) {
 static const enum x86_reg saved[] = {RBX, RBP, R12, R13, R14, R15};
 #define NSAVED (sizeof saved / sizeof saved[0])
 
-static struct x86_mem guest_reg(unsigned r) { return x86_at(HART, (int32_t)(offsetof(struct hart, x) + 8 * r)); }
+static struct x86_mem guest_reg(unsigned r) { return HART_AT(offsetof(struct hart, x) + 8 * r); }
 
 static const uint8_t *jit_lookup_slow(struct hart *h, uint64_t pc, struct jit_hart *j);
 
@@ -54,7 +54,7 @@ static void build_trampolines(struct jit_hart *j) {
     uint8_t *enter = b.p;
     for (unsigned k = 0; k < NSAVED; k++) x86_push(&b, saved[k]);
     x86_alu_ri(&b, ALU_SUB, RSP, 8, true);
-    x86_mov_rr(&b, HART, RDI, true);
+    x86_lea(&b, HART, x86_at(RDI, JIT_HART_BIAS), true);
     for (unsigned k = 0; k < JIT_PINNED; k++) x86_mov_rm(&b, jit_pinned_host[k], guest_reg(jit_pinned_guest[k]), true);
     x86_jmp_r(&b, RSI);
 
@@ -69,15 +69,41 @@ static void build_trampolines(struct jit_hart *j) {
      * which translates if need be; NULL sends the hart back to the
      * dispatcher at pc. */
     j->lookup_miss = b.p;
-    x86_mov_mr(&b, x86_at(HART, (int32_t)offsetof(struct hart, pc)), RAX, true);
-    x86_mov_rr(&b, RDI, HART, true);
+    x86_mov_mr(&b, HART_FIELD(pc), RAX, true);
+    x86_lea(&b, RDI, HART_AT(0), true);
     x86_mov_rr(&b, RSI, RAX, true);
     x86_mov_ri(&b, RDX, (uintptr_t)j);
-    x86_mov_ri(&b, RAX, (uintptr_t)jit_lookup_slow);
-    x86_call_r(&b, RAX);
+    x86_call_far(&b, (const void *)jit_lookup_slow);
     x86_test_rr(&b, RAX, RAX, true);
     x86_jcc(&b, CC_E, j->exit_spill);
     x86_jmp_r(&b, RAX);
+
+    /* rax = the address; the return address points at the stub's struct
+     * jit_site. The C function says where to go on. */
+    for (int store = 0; store < 2; store++) {
+        if (store) j->store_thunk = b.p;
+        else j->load_thunk = b.p;
+        x86_pop(&b, RDX);
+        x86_lea(&b, RDI, HART_AT(0), true);
+        x86_mov_rr(&b, RSI, RAX, true);
+        x86_call_far(&b, store ? (const void *)jit_store_site : (const void *)jit_load_site);
+        x86_test_rr(&b, RAX, RAX, true);
+        x86_jcc(&b, CC_E, j->exit_spill);
+        x86_jmp_r(&b, RAX);
+    }
+
+    /* The first exit through a chained jump: the stub's call is right
+     * after the jump (whose rel32 ends 5 bytes before the return address),
+     * and is followed by the target pc and the code page. */
+    j->link_thunk = b.p;
+    x86_pop(&b, R11);
+    x86_mov_rm(&b, RAX, x86_at(R11, 0), true);
+    x86_mov_mr(&b, HART_FIELD(pc), RAX, true);
+    x86_mov_rm(&b, RAX, x86_at(R11, 8), true);
+    x86_mov_mr(&b, HART_FIELD(jit_link_cp), RAX, true);
+    x86_lea(&b, RAX, x86_at(R11, -9), true);
+    x86_mov_mr(&b, HART_FIELD(jit_link), RAX, true);
+    x86_jmp(&b, j->exit_spill);
 
     /* A data pointer to the code's entry, as a function pointer. */
     memcpy(&j->enter, &enter, sizeof enter);
@@ -86,13 +112,26 @@ static void build_trampolines(struct jit_hart *j) {
 
 /* ---- the code buffer and block table ---- */
 
+/* Executable memory, within a rel32 call of the monitor's own code if a
+ * free range is found there (so translated code calls C in 5 bytes). */
+static uint8_t *map_code_buffer(size_t bytes) {
+    const int prot = PROT_READ | PROT_WRITE | PROT_EXEC, flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+    uintptr_t text = (uintptr_t)(const void *)jit_run;
+    for (uintptr_t off = 256u << 20; off < (1536u << 20); off += 128u << 20) {
+        uintptr_t hint = ((text + off) & ~(uintptr_t)0xfffff);
+        void *p = mmap((void *)hint, bytes, prot, flags | MAP_FIXED_NOREPLACE, -1, 0);
+        if (p == (void *)hint) return p;
+        if (p != MAP_FAILED) munmap(p, bytes); /* an old kernel took it as a mere hint */
+    }
+    return mmap(NULL, bytes, prot, flags, -1, 0);
+}
+
 struct jit_hart *jit_hart_new(struct hart *h, size_t code_bytes) {
     if (code_bytes < 1u << 20) code_bytes = 1u << 20;
     struct jit_hart *j = calloc(1, sizeof *j);
     if (!j) return NULL;
     j->size = code_bytes;
-    j->mem = mmap(NULL, code_bytes, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
-                  0);
+    j->mem = map_code_buffer(code_bytes);
     j->table = calloc(TABLE_CAP, sizeof *j->table);
     j->jump_bytes = 4 * JUMP_CACHE_SIZE * sizeof(struct jump_entry);
     j->jump = mmap(NULL, j->jump_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -260,6 +299,16 @@ enum hart_stop jit_run(struct jit_hart *j, struct hart *h, int64_t budget) {
 }
 
 void jit_get_stats(const struct jit_hart *j, struct jit_stats *out) {
-    *out = j->stats;
-    out->code_bytes = (uint64_t)(j->code - j->after_trampolines) + (uint64_t)(j->mem + j->size - j->data);
+    /* Another thread (the monitor) may ask while the hart runs: each
+     * counter has one writer, so relaxed loads see a recent value. */
+    const struct jit_stats *s = &j->stats;
+    out->blocks = __atomic_load_n(&s->blocks, __ATOMIC_RELAXED);
+    out->insns = __atomic_load_n(&s->insns, __ATOMIC_RELAXED);
+    out->flushes = __atomic_load_n(&s->flushes, __ATOMIC_RELAXED);
+    out->translate_ns = __atomic_load_n(&s->translate_ns, __ATOMIC_RELAXED);
+    out->dispatches = __atomic_load_n(&s->dispatches, __ATOMIC_RELAXED);
+    out->lookups = __atomic_load_n(&s->lookups, __ATOMIC_RELAXED);
+    out->stale = __atomic_load_n(&s->stale, __ATOMIC_RELAXED);
+    uint8_t *code = __atomic_load_n(&j->code, __ATOMIC_RELAXED), *data = __atomic_load_n(&j->data, __ATOMIC_RELAXED);
+    out->code_bytes = (uint64_t)(code - j->after_trampolines) + (uint64_t)(j->mem + j->size - data);
 }

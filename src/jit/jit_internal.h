@@ -19,6 +19,11 @@ struct tr;
  * the guest registers pinned in callee-saved host registers (so calls into
  * C keep them). Every other guest register is a memory operand off HART. */
 #define HART RBP
+/* HART points this far into struct hart, so that one-byte displacements
+ * reach its first 256 bytes: the run control, the counters and most of x[]. */
+#define JIT_HART_BIAS 128
+#define HART_AT(offset) x86_at(HART, (int32_t)(offset) - JIT_HART_BIAS)
+#define HART_FIELD(field) HART_AT(offsetof(struct hart, field))
 #define JIT_PINNED 5
 extern const uint8_t jit_pinned_guest[JIT_PINNED]; /* guest register of each pinned host register */
 extern const enum x86_reg jit_pinned_host[JIT_PINNED];
@@ -47,6 +52,9 @@ struct jit_hart {
     const uint8_t *exit_spill;   /* stores the pinned registers, returns to jit_run */
     const uint8_t *exit_raw;     /* returns without storing them (memory already holds them) */
     const uint8_t *lookup_miss;  /* rax = guest pc missing from the jump cache */
+    const uint8_t *load_thunk;   /* called from a load's cold stub: struct jit_site follows the call */
+    const uint8_t *store_thunk;  /* the same for stores (rcx = the value) */
+    const uint8_t *link_thunk;   /* called from a chained jump's first exit: target pc and code page follow */
 
     struct tr *translator; /* scratch of jit_translate */
     struct jump_entry *jump; /* the jump caches of the hart's four TLB sets */
@@ -68,9 +76,25 @@ struct tr *jit_translator_new(void);
 struct jit_block *jit_translate(struct jit_hart *j, struct hart *h, uint64_t vpc, struct code_page *cp,
                                 const uint8_t *host_page);
 
-/* Calls translated code makes into C (runtime.c). */
-bool jit_load_slow(struct hart *h, uint64_t va, unsigned size);
-bool jit_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val);
+/* What a load's or store's cold stub tells the slow path: the bytes right
+ * after the stub's call to load_thunk or store_thunk (so unaligned: read
+ * with memcpy). */
+struct jit_site {
+    uint64_t pc;
+    const uint32_t *gen; /* stores: the generation of the block's code page... */
+    uint32_t block_gen;  /* ...and the one the block was translated at */
+    uint16_t insns, mems; /* what to count when the access faults (this one included) */
+    uint8_t size;
+    uint8_t sign;
+    uint8_t len;         /* stores: the instruction's length */
+} __attribute__((packed));
+
+/* Calls translated code makes into C (runtime.c). The site functions
+ * return where the stub goes on (just after the site), or NULL to leave
+ * the block (a fault was taken, or a store changed the block's own code;
+ * pc and the counters are then set). A load's value is in h->load_val. */
+const uint8_t *jit_load_site(struct hart *h, uint64_t va, const uint8_t *site);
+const uint8_t *jit_store_site(struct hart *h, uint64_t va, const uint8_t *site, uint64_t val);
 uint64_t jit_div(uint64_t a, uint64_t b);
 uint64_t jit_divu(uint64_t a, uint64_t b);
 uint64_t jit_rem(uint64_t a, uint64_t b);

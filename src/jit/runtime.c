@@ -5,10 +5,38 @@
 #include "jit/jit_internal.h"
 #include "mmu/mmu.h"
 
-bool jit_load_slow(struct hart *h, uint64_t va, unsigned size) { return mmu_load_slow(h, va, size); }
+#include <string.h>
 
-bool jit_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val) {
-    return mmu_store_slow(h, va, size, val);
+static const uint8_t *leave(struct hart *h, const struct jit_site *s) {
+    h->icount += s->insns;
+    h->stats.mem_ops += s->mems;
+    return NULL;
+}
+
+const uint8_t *jit_load_site(struct hart *h, uint64_t va, const uint8_t *site) {
+    struct jit_site s;
+    memcpy(&s, site, sizeof s);
+    h->pc = s.pc;
+    if (!mmu_load_slow(h, va, s.size)) return leave(h, &s);
+    uint64_t v = h->load_val;
+    unsigned bits = 8 * s.size;
+    if (s.sign && bits < 64) v = (uint64_t)((int64_t)(v << (64 - bits)) >> (64 - bits));
+    h->load_val = v;
+    return site + sizeof s;
+}
+
+const uint8_t *jit_store_site(struct hart *h, uint64_t va, const uint8_t *site, uint64_t val) {
+    struct jit_site s;
+    memcpy(&s, site, sizeof s);
+    h->pc = s.pc;
+    if (!mmu_store_slow(h, va, s.size, val)) return leave(h, &s);
+    /* The store may have hit the block's own code: then the block is
+     * stale from the next instruction on. */
+    if (__atomic_load_n(s.gen, __ATOMIC_ACQUIRE) != s.block_gen) {
+        h->pc = s.pc + s.len;
+        return leave(h, &s);
+    }
+    return site + sizeof s;
 }
 
 #define SEXT32(v) ((uint64_t)(int64_t)(int32_t)(uint32_t)(v))

@@ -24,8 +24,7 @@
 #define MAX_STUBS (2 * MAX_BLOCK_INSNS + 4)
 #define DATA_RESERVE (MAX_BLOCK_INSNS * sizeof(struct insn) + 256) /* per block, below the code */
 
-#define HOFF(field) ((int32_t)offsetof(struct hart, field))
-#define HMEM(field) x86_at(HART, HOFF(field))
+#define HMEM(field) HART_FIELD(field)
 
 const uint8_t jit_pinned_guest[JIT_PINNED] = {2, 10, 13, 14, 15}; /* sp, a0, a3, a4, a5 */
 const enum x86_reg jit_pinned_host[JIT_PINNED] = {RBX, R12, R13, R14, R15};
@@ -80,7 +79,7 @@ static int pinned(unsigned r) {
     return -1;
 }
 
-static struct x86_mem xmem(unsigned r) { return x86_at(HART, (int32_t)(offsetof(struct hart, x) + 8 * r)); }
+static struct x86_mem xmem(unsigned r) { return HART_AT(offsetof(struct hart, x) + 8 * r); }
 
 static void get(struct tr *t, enum x86_reg dst, unsigned r) {
     int p = pinned(r);
@@ -239,12 +238,10 @@ static void exit_to(struct tr *t, uint64_t from, uint64_t target, struct counts 
         while (((uintptr_t)b->p + 1) & 3) x86_nop(b, 1);
         uint8_t *field = x86_jmp(b, NULL);
         if (field) x86_patch_rel32(field, b->p);
-        set_pc(t, target);
-        x86_mov_ri(b, RAX, (uintptr_t)field);
-        x86_mov_mr(b, HMEM(jit_link), RAX, true);
-        x86_mov_ri(b, RAX, (uintptr_t)t->cp);
-        x86_mov_mr(b, HMEM(jit_link_cp), RAX, true);
-        x86_jmp(b, t->j->exit_spill);
+        x86_call(b, t->j->link_thunk);
+        const struct code_page *cp = t->cp;
+        x86_data(b, &target, sizeof target);
+        x86_data(b, &cp, sizeof cp);
     } else {
         x86_mov_ri(b, RAX, target);
         jump_through_cache(t);
@@ -272,36 +269,14 @@ static void emit_stub(struct tr *t, struct stub *s) {
     case STUB_LOAD:
     case STUB_STORE: {
         bool load = s->kind == STUB_LOAD;
-        set_pc(t, s->pc);
-        x86_mov_rr(b, RDI, HART, true);
-        x86_mov_rr(b, RSI, RAX, true);
-        x86_mov_ri(b, RDX, s->size);
+        struct jit_site site = {.pc = s->pc, .gen = &t->cp->gen, .block_gen = t->gen, .insns = (uint16_t)s->c.insns,
+                                .mems = (uint16_t)s->c.mems, .size = (uint8_t)s->size, .sign = s->sign,
+                                .len = (uint8_t)(s->target - s->pc)};
         if (!load) x86_mov_rr(b, RCX, s->reg, true);
-        x86_mov_ri(b, RAX, load ? (uintptr_t)jit_load_slow : (uintptr_t)jit_store_slow);
-        x86_call_r(b, RAX);
-        x86_movzx8(b, RAX, RAX);
-        x86_test_rr(b, RAX, RAX, false);
-        uint8_t *fail = x86_jcc(b, CC_E, NULL);
-        uint8_t *smc = NULL;
-        if (load) {
-            x86_load(b, s->reg, HMEM(load_val), s->size, s->sign);
-        } else {
-            /* The store may have hit this block's own code: then the
-             * block is stale from the next instruction on. */
-            x86_mov_ri(b, RCX, (uintptr_t)&t->cp->gen);
-            x86_alu_mi(b, ALU_CMP, x86_at(RCX, 0), (int32_t)t->gen, false);
-            smc = x86_jcc(b, CC_NE, NULL);
-        }
+        x86_call(b, load ? t->j->load_thunk : t->j->store_thunk);
+        x86_data(b, &site, sizeof site);
+        if (load) x86_mov_rm(b, s->reg, HMEM(load_val), true);
         x86_jmp(b, s->resume);
-        if (fail) x86_patch_rel32(fail, b->p);
-        add_counts(t, s->c);
-        x86_jmp(b, t->j->exit_spill);
-        if (smc) {
-            x86_patch_rel32(smc, b->p);
-            set_pc(t, s->target);
-            add_counts(t, s->c);
-            x86_jmp(b, t->j->exit_spill);
-        }
         return;
     }
     }
@@ -393,8 +368,7 @@ static void call_pure(struct tr *t, const struct insn *i, uint64_t (*fn)(uint64_
     if (!writes(i->rd)) return;
     get(t, RDI, i->rs1);
     get(t, RSI, i->rs2);
-    x86_mov_ri(t->b, RAX, (uintptr_t)fn);
-    x86_call_r(t->b, RAX);
+    x86_call_far(t->b, (const void *)fn);
     put(t, i->rd, RAX);
 }
 
@@ -413,7 +387,7 @@ static struct stub *tlb_probe(struct tr *t, enum stub_kind kind, unsigned size) 
         x86_mov_rm(b, RDX, HMEM(dtlb), true);
         set = RDX;
     } else {
-        table += (int32_t)(offsetof(struct hart, tlb) + (size_t)t->priv * sizeof(struct tlb_set));
+        table += (int32_t)(offsetof(struct hart, tlb) + (size_t)t->priv * sizeof(struct tlb_set)) - JIT_HART_BIAS;
     }
     x86_mov_rr(b, RCX, RAX, true);
     x86_shift_ri(b, SHIFT_SHR, RCX, PAGE_SHIFT - 4, true);
@@ -434,6 +408,7 @@ static void load(struct tr *t, const struct insn *i, unsigned size, bool sign) {
     enum x86_reg d = writes(i->rd) ? dest(i->rd, 64) : RAX;
     x86_load(t->b, d, x86_at(RAX, 0), size, sign);
     s->resume = t->b->p;
+    s->target = t->pc + i->len;
     s->sign = sign;
     s->reg = d;
     put(t, i->rd, d);
@@ -514,10 +489,9 @@ static enum step call_handler(struct tr *t, const struct insn *i) {
     add_counts(t, before_this(t)); /* the instructions before this one: what instret reads */
     t->counted = t->n;
     t->mems_counted = t->mems;
-    x86_mov_rr(b, RDI, HART, true);
+    x86_lea(b, RDI, HART_AT(0), true);
     x86_mov_ri(b, RSI, (uintptr_t)copy);
-    x86_mov_ri(b, RAX, (uintptr_t)i->fn);
-    x86_call_r(b, RAX);
+    x86_call_far(b, (const void *)i->fn);
     if (end) {
         /* Memory holds every register now; pc is wherever the handler went. */
         add_counts(t, (struct counts){1, 0});

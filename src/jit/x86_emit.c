@@ -246,3 +246,22 @@ uint8_t *x86_call(struct x86_buf *b, const uint8_t *target) {
     byte(b, 0xe8);
     return rel32(b, target);
 }
+
+void x86_data(struct x86_buf *b, const void *bytes, size_t n) {
+    if (b->full || (size_t)(b->end - b->p) < n + 16) {
+        b->full = true;
+        return;
+    }
+    memcpy(b->p, bytes, n);
+    b->p += n;
+}
+
+void x86_call_far(struct x86_buf *b, const void *fn) {
+    const uint8_t *target = fn;
+    if (x86_rel32_reaches(b->p + 1, target)) {
+        x86_call(b, target);
+    } else {
+        x86_mov_ri(b, RAX, (uintptr_t)target);
+        x86_call_r(b, RAX);
+    }
+}

@@ -90,6 +90,10 @@ void x86_jmp_r(struct x86_buf *b, enum x86_reg r);
 void x86_jmp_m(struct x86_buf *b, struct x86_mem m);
 void x86_mfence(struct x86_buf *b);
 void x86_nop(struct x86_buf *b, unsigned bytes);
+/* Raw bytes (data the code reads through a return address). */
+void x86_data(struct x86_buf *b, const void *bytes, size_t n);
+/* A call to a C function: rel32 when it reaches, else through RAX. */
+void x86_call_far(struct x86_buf *b, const void *fn);
 
 /* Branches with a 32-bit displacement. They return the address of the
  * displacement field (NULL if the buffer is full) so the target can be set
