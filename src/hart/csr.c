@@ -101,6 +101,10 @@ static void write_mstatus(struct hart *h, uint64_t val, uint64_t writable) {
     if ((old ^ h->mstatus) & translation_bits) {
         for (int p = 0; p < 4; p++) tlb_set_flush(&h->tlb[p]);
         hart_update_tlb_sets(h);
+    } else if ((old & MSTATUS_FS) == MSTATUS_FS && (h->mstatus & MSTATUS_FS) != MSTATUS_FS) {
+        /* Translated code made while FS was Dirty touches FP state without
+         * marking it: the jump caches must not lead to it any more. */
+        for (int p = 0; p < 4; p++) tlb_set_flush_jumps(&h->tlb[p]);
     }
     hart_break(h); /* interrupt enables may have changed */
 }

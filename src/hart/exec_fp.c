@@ -769,24 +769,24 @@ static void fcvt_d_s(struct hart *h, const struct insn *i) {
 /* ------------------------------------------------------------------ */
 /* Loads and stores (bits unchanged; a single is NaN-boxed on load) */
 
-static void flw(struct hart *h, const struct insn *i) {
+void op_flw(struct hart *h, const struct insn *i) {
     REQUIRE_FS(h);
     uint32_t v;
     if (!mem_load32(h, h->x[i->rs1] + (uint64_t)(int64_t)i->imm, &v)) return;
     done_f(h, i, false, v, 0);
 }
-static void fld(struct hart *h, const struct insn *i) {
+void op_fld(struct hart *h, const struct insn *i) {
     REQUIRE_FS(h);
     uint64_t v;
     if (!mem_load64(h, h->x[i->rs1] + (uint64_t)(int64_t)i->imm, &v)) return;
     done_f(h, i, true, v, 0);
 }
-static void fsw(struct hart *h, const struct insn *i) {
+void op_fsw(struct hart *h, const struct insn *i) {
     REQUIRE_FS(h);
     if (!mem_store32(h, h->x[i->rs1] + (uint64_t)(int64_t)i->imm, (uint32_t)h->f[i->rs2])) return;
     h->pc += i->len; /* ends the chain: see dispatch.h */
 }
-static void fsd(struct hart *h, const struct insn *i) {
+void op_fsd(struct hart *h, const struct insn *i) {
     REQUIRE_FS(h);
     if (!mem_store64(h, h->x[i->rs1] + (uint64_t)(int64_t)i->imm, h->f[i->rs2])) return;
     h->pc += i->len; /* ends the chain: see dispatch.h */
@@ -812,13 +812,13 @@ bool decode_fp(uint32_t raw, struct insn *out) {
     switch (opc) {
     case 0x07: /* LOAD-FP */
         if (f3 != 2 && f3 != 3) return false;
-        out->fn = f3 == 2 ? flw : fld;
+        out->fn = f3 == 2 ? op_flw : op_fld;
         out->imm = sext12(raw >> 20);
         out->rs2 = 0;
         return true;
     case 0x27: /* STORE-FP */
         if (f3 != 2 && f3 != 3) return false;
-        out->fn = f3 == 2 ? fsw : fsd;
+        out->fn = f3 == 2 ? op_fsw : op_fsd;
         out->imm = sext12((raw >> 25) << 5 | rd);
         out->rd = 0;
         return true;

@@ -46,6 +46,12 @@ enum {
  * invalid one raises illegal-instruction like an invalid frm does. */
 bool decode_fp(uint32_t raw, struct insn *out);
 
+/* The FP loads and stores (the binary translator recognises them). */
+void op_flw(struct hart *h, const struct insn *i);
+void op_fld(struct hart *h, const struct insn *i);
+void op_fsw(struct hart *h, const struct insn *i);
+void op_fsd(struct hart *h, const struct insn *i);
+
 /* Software reference arithmetic on the bit patterns of finite operands
  * (single precision in the low 32 bits, not boxed; dbl selects the
  * format), in any of the five rounding modes, accruing flags into *flags.

@@ -185,18 +185,18 @@ static void flush(struct jit_hart *j, struct hart *h) {
     madvise(j->after_trampolines, (size_t)(j->mem + j->size - j->after_trampolines), MADV_DONTNEED);
 }
 
-static unsigned slot_of(const struct jit_hart *j, uint64_t vpc, unsigned priv, const struct code_page *cp) {
-    uint64_t k = (vpc >> 1) ^ ((uint64_t)(uintptr_t)cp >> 6) ^ ((uint64_t)priv << 60);
+static unsigned slot_of(const struct jit_hart *j, uint64_t vpc, unsigned mode, const struct code_page *cp) {
+    uint64_t k = (vpc >> 1) ^ ((uint64_t)(uintptr_t)cp >> 6) ^ ((uint64_t)mode << 59);
     k *= 0x9e3779b97f4a7c15ull;
     return (unsigned)(k >> 32) & (j->table_cap - 1);
 }
 
 /* The table slot holding the key, or the empty one where it would go. */
-static struct jit_block **find(struct jit_hart *j, uint64_t vpc, unsigned priv, const struct code_page *cp) {
-    unsigned s = slot_of(j, vpc, priv, cp);
+static struct jit_block **find(struct jit_hart *j, uint64_t vpc, unsigned mode, const struct code_page *cp) {
+    unsigned s = slot_of(j, vpc, mode, cp);
     for (;;) {
         struct jit_block *b = j->table[s];
-        if (!b || (b->vpc == vpc && b->priv == priv && b->cp == cp)) return &j->table[s];
+        if (!b || (b->vpc == vpc && b->mode == mode && b->cp == cp)) return &j->table[s];
         s = (s + 1) & (j->table_cap - 1);
     }
 }
@@ -216,7 +216,7 @@ static struct jit_block *translate(struct jit_hart *j, struct hart *h, uint64_t 
         fflush(j->perf_map);
     }
     if (b) {
-        struct jit_block **slot = find(j, pc, (unsigned)h->priv, cp);
+        struct jit_block **slot = find(j, pc, b->mode, cp);
         if (!*slot) j->nblocks++;
         *slot = b;
     }
@@ -230,7 +230,7 @@ static struct jit_block *translate(struct jit_hart *j, struct hart *h, uint64_t 
  * Enters it in the jump cache. NULL if it cannot be translated. */
 static struct jit_block *block_for(struct jit_hart *j, struct hart *h, uint64_t pc, const struct fetch_entry *e) {
     struct code_page *cp = e->code;
-    struct jit_block *b = *find(j, pc, (unsigned)h->priv, cp);
+    struct jit_block *b = *find(j, pc, jit_mode(h), cp);
     if (b && b->gen != __atomic_load_n(&cp->gen, __ATOMIC_ACQUIRE)) {
         j->stats.stale++;
         b = NULL;

@@ -28,14 +28,22 @@ struct tr;
 extern const uint8_t jit_pinned_guest[JIT_PINNED]; /* guest register of each pinned host register */
 extern const enum x86_reg jit_pinned_host[JIT_PINNED];
 
+/* The hart state a translation depends on besides its code: the
+ * privilege, and whether FP state is Dirty (then FP loads and stores are
+ * translated inline, with nothing to mark). */
+#define JIT_MODE_FS_DIRTY 4
+static inline unsigned jit_mode(const struct hart *h) {
+    return (unsigned)h->priv | ((h->mstatus & MSTATUS_FS) == MSTATUS_FS ? JIT_MODE_FS_DIRTY : 0);
+}
+
 /* One translation: guest code from vpc (in the frame cp, translated when
- * cp's generation was gen) for one privilege level. Lives in the data end
+ * cp's generation was gen) for one mode (jit_mode). Lives in the data end
  * of the code buffer, beside its code. */
 struct jit_block {
     uint64_t vpc;
     struct code_page *cp;
     uint32_t gen;
-    uint8_t priv;
+    uint8_t mode;
     uint16_t ninsns;
     const uint8_t *entry;
 };
@@ -60,7 +68,7 @@ struct jit_hart {
     struct jump_entry *jump; /* the jump caches of the hart's four TLB sets */
     size_t jump_bytes;
 
-    /* (vpc, priv, cp) -> block, open addressing. */
+    /* (vpc, mode, cp) -> block, open addressing. */
     struct jit_block **table;
     unsigned table_cap, nblocks;
 
@@ -72,7 +80,7 @@ struct jit_hart {
 struct tr *jit_translator_new(void);
 
 /* Translates the code at vpc (whose frame is cp, mapped at host_page) for
- * h's current privilege. NULL when the code buffer is full. */
+ * h's current mode. NULL when the code buffer is full. */
 struct jit_block *jit_translate(struct jit_hart *j, struct hart *h, uint64_t vpc, struct code_page *cp,
                                 const uint8_t *host_page);
 

@@ -17,6 +17,7 @@
 
 #include "hart/code_cache.h"
 #include "hart/exec.h"
+#include "hart/exec_fp.h"
 #include "jit/jit_internal.h"
 #include "mmu/tlb.h"
 
@@ -62,6 +63,7 @@ struct tr {
     uint32_t gen;
     uint64_t page;      /* guest-virtual page of the block */
     int priv;           /* the privilege it runs at */
+    bool fs_dirty;      /* FP state is Dirty: FP loads and stores inline */
     uint64_t pc;        /* the instruction being translated */
     unsigned n;         /* instructions of the block before this one */
     unsigned counted;   /* of those, how many the hot path has added to icount */
@@ -428,6 +430,36 @@ static void store(struct tr *t, const struct insn *i, unsigned size) {
     t->mems++;
 }
 
+static struct x86_mem fmem(unsigned r) { return HART_AT(offsetof(struct hart, f) + 8 * r); }
+
+/* FP loads and stores with FS Dirty (so legal, and nothing to mark): the
+ * integer path with f[] in place of x[]. A single is NaN-boxed. */
+static void load_fp(struct tr *t, const struct insn *i, unsigned size) {
+    address(t, RAX, i->rs1, i->imm);
+    struct stub *s = tlb_probe(t, STUB_LOAD, size);
+    x86_load(t->b, RCX, x86_at(RAX, 0), size, false);
+    s->resume = t->b->p;
+    s->target = t->pc + i->len;
+    s->reg = RCX;
+    if (size == 4) {
+        x86_mov_ri(t->b, R8, 0xffffffff00000000ull);
+        x86_alu_rr(t->b, ALU_OR, RCX, R8, true);
+    }
+    x86_mov_mr(t->b, fmem(i->rd), RCX, true);
+    t->mems++;
+}
+
+static void store_fp(struct tr *t, const struct insn *i, unsigned size) {
+    address(t, RAX, i->rs1, i->imm);
+    x86_mov_rm(t->b, R9, fmem(i->rs2), true);
+    struct stub *s = tlb_probe(t, STUB_STORE, size);
+    s->reg = R9;
+    x86_store(t->b, x86_at(RAX, 0), R9, size);
+    s->resume = t->b->p;
+    s->target = t->pc + i->len;
+    t->mems++;
+}
+
 static enum step branch(struct tr *t, const struct insn *i, enum x86_cond cc) {
     int p = pinned(i->rs1);
     enum x86_reg a = p >= 0 ? (enum x86_reg)p : RAX;
@@ -582,6 +614,10 @@ static enum step translate_one(struct tr *t, const struct insn *i, uint64_t *fol
         *follow = t->pc + (uint64_t)(int64_t)i->imm;
         return STEP_FOLLOW;
     } else if (IS(fence)) x86_mfence(t->b); /* x86 orders everything else already (TSO) */
+    else if (t->fs_dirty && IS(flw)) load_fp(t, i, 4);
+    else if (t->fs_dirty && IS(fld)) load_fp(t, i, 8);
+    else if (t->fs_dirty && IS(fsw)) store_fp(t, i, 4);
+    else if (t->fs_dirty && IS(fsd)) store_fp(t, i, 8);
     else return call_handler(t, i);
 #undef IS
     return STEP_NEXT;
@@ -606,6 +642,7 @@ struct jit_block *jit_translate(struct jit_hart *j, struct hart *h, uint64_t vpc
     t->gen = __atomic_load_n(&cp->gen, __ATOMIC_ACQUIRE);
     t->page = vpc & PAGE_MASK;
     t->priv = h->priv;
+    t->fs_dirty = (jit_mode(h) & JIT_MODE_FS_DIRTY) != 0;
     t->n = t->counted = t->mems = t->mems_counted = 0;
     t->nstubs = 0;
     t->too_many_stubs = false;
@@ -665,7 +702,7 @@ struct jit_block *jit_translate(struct jit_hart *j, struct hart *h, uint64_t vpc
     hdr -= (uintptr_t)hdr % alignof(struct jit_block);
     struct jit_block *blk = (struct jit_block *)(void *)hdr;
     j->data = hdr;
-    *blk = (struct jit_block){.vpc = vpc, .cp = cp, .gen = t->gen, .priv = (uint8_t)h->priv,
+    *blk = (struct jit_block){.vpc = vpc, .cp = cp, .gen = t->gen, .mode = (uint8_t)jit_mode(h),
                               .ninsns = (uint16_t)t->n, .entry = entry};
     j->code = b.p;
     j->stats.blocks++;
