@@ -98,15 +98,45 @@ enum hart_stop {
     HART_EXIT,     /* the VM asked to stop (power off, reset, fatal error) */
 };
 
+/* The architectural state of a hart: what a snapshot, a debugger or
+ * either engine needs, as plain data. Written once as a field list so that
+ * struct hart can hold it both as one struct (h->arch) and as members
+ * (h->pc): the two views share one layout. The reservation is the host
+ * address of the reserved word; a restored hart has none (~0). */
+#define HART_STATE_FIELDS                                                                            \
+    uint64_t pc;                                                                                     \
+    uint64_t icount;     /* instructions retired (instret, cycle) before the current chain */        \
+    uint64_t x[33];      /* x[32] is the sink for writes to x0 */                                    \
+    uint64_t f[32];      /* NaN-boxed FP registers */                                                \
+    uint32_t fflags;     /* accrued exceptions NV DZ OF UF NX (bits 4..0) */                         \
+    uint32_t frm;        /* dynamic rounding mode */                                                 \
+    int priv;                                                                                        \
+    unsigned id;         /* mhartid */                                                               \
+    uint64_t reservation, reservation_value; /* LR/SC: address (or ~0) and the value LR read */      \
+    /* Machine-level CSRs */                                                                         \
+    uint64_t mstatus, misa, medeleg, mideleg, mie, mtvec, mscratch, mepc, mcause, mtval;             \
+    uint64_t mcounteren, menvcfg;                                                                    \
+    uint64_t mip;        /* software-writable bits; written atomically by devices */                 \
+    uint64_t pmpcfg[16], pmpaddr[64];                                                                \
+    /* Supervisor-level CSRs (sstatus, sie, sip are views of the m-level ones) */                    \
+    uint64_t stvec, sscratch, sepc, scause, stval, satp, scounteren, senvcfg;                        \
+    uint64_t stimecmp;   /* monitor-SBI timer deadline for this hart (mtime units) */                \
+    bool wfi;            /* waiting for an interrupt */                                              \
+    bool hsm_stopped;    /* SBI HSM: not started, or stopped; the hart does not run */               \
+    uint64_t hsm_start_pc, hsm_start_arg;
+
+struct hart_state {
+    HART_STATE_FIELDS
+};
+
+/* A hart: its architectural state and the host machinery either engine
+ * runs it with (run control, statistics, software TLB, callbacks). */
 struct hart {
-    /* Hot state first: the interpreter touches these on every instruction,
-     * and translated code reaches the first 256 bytes with one-byte
-     * displacements (see JIT_HART_BIAS). */
-    uint64_t pc;
-    uint64_t icount;         /* instructions retired before the current chain */
-    /* The binary translator's run control: translated code returns to its
-     * dispatcher once icount reaches icount_limit (another thread may lower
-     * it to 0), or after a handler asked for a break (hart_break). */
+    /* Hot machinery first: translated code reaches the first 256 bytes
+     * with one-byte displacements (see JIT_HART_BIAS). The binary
+     * translator's run control: translated code returns to its dispatcher
+     * once icount reaches icount_limit (another thread may lower it to 0),
+     * or after a handler asked for a break (hart_break). */
     uint64_t icount_limit;
     uint32_t break_pending;  /* a 32-bit flag: translated code compares it whole */
     uint64_t load_val;       /* result of a slow-path load */
@@ -123,45 +153,31 @@ struct hart {
         uint64_t interrupts;  /* interrupts delivered */
     } stats;
 
-    uint64_t x[33];          /* x[32] is the sink for writes to x0 */
+    union {
+        struct hart_state arch;
+        struct {
+            HART_STATE_FIELDS
+        };
+    };
+
+    /* The interpreter's chain of decoded instructions (see dispatch.h). */
     uint8_t *cur_host_page;  /* host address of the code page being run (for lazy decoding) */
     int64_t budget;          /* instructions this chain may still dispatch */
     int64_t stolen;          /* budget taken away by hart_break */
+    int64_t slice;           /* budget the current chain started with */
     const struct insn *next_insn; /* RVISOR_LOOP_DISPATCH: what the handler chose to run next */
-    uint8_t *jit_link;       /* a chained jump to point at the next block, or NULL */
-    const void *jit_link_cp; /* the code page of the block that jump is in */
+    /* The translator's chaining: a jump to point at the next block, or NULL,
+     * and the code page of the block that jump is in. */
+    uint8_t *jit_link;
+    const void *jit_link_cp;
+
     struct tlb_set *dtlb;    /* data accesses: the set for the effective privilege */
     struct tlb_set *itlb;    /* fetches: the set for the current privilege */
     const struct phys_ops *phys;   /* guest-physical memory and devices */
     const struct hart_env *env;    /* the monitor services below */
     void *owner;                   /* passed to phys and env callbacks (the VM) */
-
-    uint64_t f[32];          /* NaN-boxed FP registers */
-    uint32_t fflags;         /* accrued exceptions NV DZ OF UF NX (bits 4..0) */
-    uint32_t frm;            /* dynamic rounding mode */
-
-    int priv;
-    unsigned id;             /* mhartid */
-    int64_t slice;           /* budget the current chain started with */
-
-    /* LR/SC reservation: a guest-physical address, or ~0 when none. */
-    uint64_t reservation;
-    uint64_t reservation_value;  /* what LR read: SC succeeds only if memory still holds it */
-
-    /* Machine-level CSRs */
-    uint64_t mstatus, misa, medeleg, mideleg, mie, mtvec, mscratch, mepc, mcause, mtval;
-    uint64_t mcounteren, menvcfg;
-    uint64_t mip;            /* software-writable bits; written atomically by devices */
-    uint64_t pmpcfg[16], pmpaddr[64];
-    /* Supervisor-level CSRs (sstatus, sie, sip are views of the m-level ones) */
-    uint64_t stvec, sscratch, sepc, scause, stval, satp, scounteren, senvcfg;
-    uint64_t stimecmp;       /* monitor-SBI timer deadline for this hart (mtime units) */
-
-    bool wfi;                /* waiting for an interrupt */
     bool exit_request;       /* the VM is stopping: return HART_EXIT */
     bool sbi_in_monitor;     /* ecall from S-mode is a hypercall, not a trap to M-mode */
-    bool hsm_stopped;        /* SBI HSM: not started, or stopped; the hart does not run */
-    uint64_t hsm_start_pc, hsm_start_arg;
 
     /* Software TLB: one set per privilege level (index by enum priv). */
     struct tlb_set tlb[4];

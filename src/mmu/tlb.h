@@ -63,6 +63,14 @@ static inline unsigned tlb_index(uint64_t va) { return (unsigned)(va >> PAGE_SHI
 static inline uint64_t tlb_key(uint64_t va, unsigned size) { return va & (PAGE_MASK | (size - 1)); }
 
 void tlb_set_flush(struct tlb_set *t);
+/* The invalidations others ask for. Another thread may run the hart that
+ * owns the set: each entry dies with one aligned store, so the hart sees
+ * the old entry or none. */
+/* Every write entry (a frame now holds decoded code, under some alias). */
+void tlb_set_drop_writes(struct tlb_set *t);
+/* Read and fetch entries that lead to the host page at `host` (its guest
+ * frame got other backing). */
+void tlb_set_drop_host_page(struct tlb_set *t, uintptr_t host);
 /* Forgets only the jump cache (the translated code it points to is gone). */
 void tlb_set_flush_jumps(struct tlb_set *t);
 

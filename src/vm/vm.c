@@ -80,28 +80,17 @@ static void phys_code_added(void *owner, uint64_t gpa) {
     struct vm *vm = owner;
     /* Write entries are cheap to refill; dropping all of them is simpler than finding aliases. */
     for (unsigned i = 0; i < vm->nharts; i++)
-        for (int p = 0; p < 4; p++)
-            for (unsigned e = 0; e < TLB_SIZE; e++) vm->harts[i]->tlb[p].write[e].tag = TLB_INVALID;
+        for (int p = 0; p < 4; p++) tlb_set_drop_writes(&vm->harts[i]->tlb[p]);
 }
 
 /* A guest frame's backing changed: drop every hart's read and fetch
  * translations that lead to the old host page (writes never map a frame
- * that can change this way). Harts may be running on other threads: each
- * entry dies with one aligned store (see hart_flush_tlb). */
+ * that can change this way). */
 static void p2m_shootdown(void *ctx, uint64_t gpa, const uint8_t *old_host) {
     (void)gpa;
     struct vm *vm = ctx;
-    uintptr_t old = (uintptr_t)old_host;
     for (unsigned i = 0; i < vm->nharts; i++)
-        for (int p = 0; p < 4; p++) {
-            struct tlb_set *t = &vm->harts[i]->tlb[p];
-            for (unsigned e = 0; e < TLB_SIZE; e++) {
-                if (t->read[e].tag != TLB_INVALID && t->read[e].tag + t->read[e].addend == old)
-                    __atomic_store_n(&t->read[e].tag, TLB_INVALID, __ATOMIC_RELAXED);
-                if (t->fetch[e].tag != TLB_INVALID && t->fetch[e].tag + t->fetch[e].addend == old)
-                    __atomic_store_n(&t->fetch[e].tag, TLB_INVALID, __ATOMIC_RELAXED);
-            }
-        }
+        for (int p = 0; p < 4; p++) tlb_set_drop_host_page(&vm->harts[i]->tlb[p], (uintptr_t)old_host);
 }
 
 /* Frames were dropped from the p2m: every cached translation goes (the
