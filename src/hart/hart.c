@@ -20,7 +20,7 @@ void hart_init(struct hart *h, unsigned id, const struct phys_ops *phys, const s
     h->mstatus = (2ull << 32) | (2ull << 34);
     h->reservation = ~0ull;
     h->stimecmp = UINT64_MAX;
-    for (int p = 0; p < 4; p++) tlb_set_flush(&h->tlb[p]);
+    for (int p = 0; p < 4; p++) tlb_set_flush_all(&h->tlb[p]);
     hart_update_tlb_sets(h);
 }
 
@@ -31,6 +31,10 @@ void hart_update_tlb_sets(struct hart *h) {
 
 void hart_flush_tlb(struct hart *h) {
     for (int p = 0; p < 4; p++) tlb_set_flush(&h->tlb[p]);
+}
+
+void hart_flush_tlb_remote(struct hart *h) {
+    for (int p = 0; p < 4; p++) tlb_set_flush_all(&h->tlb[p]);
 }
 
 void hart_set_mip(struct hart *h, uint64_t mask, bool level) {

@@ -200,10 +200,12 @@ void hart_set_mip(struct hart *h, uint64_t mask, bool level);
 
 /* Recomputes dtlb/itlb after a change of privilege or of mstatus.MPRV/MPP. */
 void hart_update_tlb_sets(struct hart *h);
-/* Drops every cached translation of this hart. Another thread may do this
- * to a running hart (remote sfence.vma): each entry is invalidated with one
- * aligned store, so the hart sees either the old entry or none. */
+/* Drops every cached translation of this hart, on its own thread. */
 void hart_flush_tlb(struct hart *h);
+/* The same from any thread, to a hart that may be running (remote
+ * sfence.vma): each entry is invalidated with one aligned store, so the
+ * hart sees either the old entry or none. */
+void hart_flush_tlb_remote(struct hart *h);
 
 /* Returns to hart_run after the current instruction (e.g. when the VM is
  * stopping), without ending the slice. */

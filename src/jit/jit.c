@@ -252,7 +252,10 @@ static struct jit_block *block_for(struct jit_hart *j, struct hart *h, uint64_t 
 static const uint8_t *jit_lookup_slow(struct hart *h, uint64_t pc, struct jit_hart *j) {
     j->stats.lookups++;
     const struct fetch_entry *e = &h->itlb->fetch[tlb_index(pc)];
-    if (e->tag != (pc & PAGE_MASK)) return NULL; /* a fill may fault: the dispatcher's job */
+    if (e->tag != (pc & PAGE_MASK)) {
+        e = mmu_fetch_fill(h, pc);
+        if (!e) return NULL; /* the fetch faulted: pc is at the trap handler */
+    }
     struct jit_block *b = block_for(j, h, pc, e);
     return b ? b->entry : NULL;
 }

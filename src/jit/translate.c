@@ -488,10 +488,17 @@ static enum step jalr(struct tr *t, const struct insn *i) {
 /* Handlers that change what code means or where it runs (privilege, CSRs,
  * translations, traps): the block ends after them and the dispatcher
  * looks at the hart again. */
-static bool ends_block(insn_fn fn) {
-    return fn == op_csrrw || fn == op_csrrs || fn == op_csrrc || fn == op_csrrwi || fn == op_csrrsi ||
-           fn == op_csrrci || fn == op_ecall || fn == op_ebreak || fn == op_sret || fn == op_mret || fn == op_wfi ||
-           fn == op_sfence_vma || fn == op_fence_i || fn == op_illegal || fn == op_cross_page;
+static bool ends_block(const struct insn *i) {
+    insn_fn fn = i->fn;
+    if (fn == op_csrrw || fn == op_csrrs || fn == op_csrrc || fn == op_csrrwi || fn == op_csrrsi || fn == op_csrrci) {
+        /* Reads (csrrs/csrrc of x0 or 0) and writes of the FP CSRs
+         * (fflags, frm, fcsr: translations do not depend on them) go on. */
+        bool writes_csr = fn == op_csrrw || fn == op_csrrwi || i->rs1 != 0;
+        unsigned csr = (unsigned)i->imm;
+        return writes_csr && !(csr >= 1 && csr <= 3);
+    }
+    return fn == op_ecall || fn == op_ebreak || fn == op_sret || fn == op_mret || fn == op_wfi ||
+           fn == op_sfence_vma || fn == op_fence_i || fn == op_illegal;
 }
 
 /* Runs the interpreter's handler for one instruction from translated code:
@@ -499,7 +506,7 @@ static bool ends_block(insn_fn fn) {
 static enum step call_handler(struct tr *t, const struct insn *i) {
     struct x86_buf *b = t->b;
     struct jit_hart *j = t->j;
-    bool end = ends_block(i->fn);
+    bool end = ends_block(i);
     /* The handler reads its operands from the block's data. */
     uint8_t *copy = j->data - sizeof(struct insn);
     copy -= (uintptr_t)copy % alignof(struct insn);
@@ -510,7 +517,11 @@ static enum step call_handler(struct tr *t, const struct insn *i) {
     memcpy(copy, i, sizeof *i);
     j->data = copy;
 
-    if (end) {
+    /* The handler reads and writes x[] in memory: store what it may read
+     * and load what it may write. A page-crossing instruction is decoded
+     * only when it runs, so any register may be its operand. */
+    bool any_reg = i->fn == op_cross_page;
+    if (end || any_reg) {
         spill_all(t);
     } else {
         spill(t, i->rs1);
@@ -531,7 +542,11 @@ static enum step call_handler(struct tr *t, const struct insn *i) {
         x86_jmp(b, j->exit_raw);
         return STEP_END;
     }
-    reload(t, i->rd);
+    if (any_reg) {
+        for (unsigned k = 0; k < JIT_PINNED; k++) reload(t, jit_pinned_guest[k]);
+    } else {
+        reload(t, i->rd);
+    }
     uint64_t next = t->pc + i->len;
     if ((int64_t)next == (int32_t)next) {
         x86_alu_mi(b, ALU_CMP, HMEM(pc), (int32_t)next, true);

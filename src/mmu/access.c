@@ -38,6 +38,7 @@ bool mmu_load_slow(struct hart *h, uint64_t va, unsigned size) {
     if (h->phys->page(h->owner, gpa, false, &pp)) {
         struct tlb_entry *e = &h->dtlb->read[tlb_index(va)];
         e->tag = va & PAGE_MASK;
+        tlb_note_fill(h->dtlb, TLB_READ, tlb_index(va));
         e->addend = (uintptr_t)pp.host - (va & PAGE_MASK);
         uint64_t v = 0;
         memcpy(&v, pp.host + (va & ~PAGE_MASK), size);
@@ -67,6 +68,7 @@ static void map_for_writes(struct hart *h, uint64_t va, uint8_t *host, struct co
     struct tlb_entry *e = &h->dtlb->write[tlb_index(va)];
     e->addend = (uintptr_t)host - (va & PAGE_MASK);
     __atomic_store_n(&e->tag, va & PAGE_MASK, __ATOMIC_SEQ_CST);
+    tlb_note_fill(h->dtlb, TLB_WRITE, tlb_index(va));
     if (cp && !__atomic_load_n(&cp->writable, __ATOMIC_SEQ_CST)) __atomic_store_n(&e->tag, TLB_INVALID, __ATOMIC_RELAXED);
 }
 
@@ -174,12 +176,18 @@ struct fetch_entry *mmu_fetch_fill(struct hart *h, uint64_t va) {
     }
     struct fetch_entry *e = &h->itlb->fetch[tlb_index(va)];
     e->tag = va & PAGE_MASK;
+    tlb_note_fill(h->itlb, TLB_FETCH, tlb_index(va));
     e->addend = (uintptr_t)pp.host - (va & PAGE_MASK);
     e->code = *pp.code;
     return e;
 }
 
 bool mmu_fetch_parcel(struct hart *h, uint64_t va, uint16_t *out) {
+    const struct fetch_entry *e = &h->itlb->fetch[tlb_index(va)];
+    if (e->tag == (va & PAGE_MASK)) {
+        memcpy(out, (const void *)(uintptr_t)(va + e->addend), 2);
+        return true;
+    }
     uint64_t gpa;
     struct phys_page pp;
     if (!fetch_frame(h, va, &gpa, &pp)) return false;

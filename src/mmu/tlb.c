@@ -1,12 +1,29 @@
 #include "mmu/tlb.h"
 
-void tlb_set_flush(struct tlb_set *t) {
+void tlb_set_flush_all(struct tlb_set *t) {
     for (unsigned i = 0; i < TLB_SIZE; i++) {
-        t->read[i].tag = TLB_INVALID;
-        t->write[i].tag = TLB_INVALID;
-        t->fetch[i].tag = TLB_INVALID;
+        __atomic_store_n(&t->read[i].tag, TLB_INVALID, __ATOMIC_RELAXED);
+        __atomic_store_n(&t->write[i].tag, TLB_INVALID, __ATOMIC_RELAXED);
+        __atomic_store_n(&t->fetch[i].tag, TLB_INVALID, __ATOMIC_RELAXED);
     }
     tlb_set_flush_jumps(t);
+}
+
+void tlb_set_flush(struct tlb_set *t) {
+    if (t->nfills > TLB_FILLS_MAX) {
+        tlb_set_flush_all(t);
+    } else {
+        for (unsigned k = 0; k < t->nfills; k++) {
+            unsigned i = t->fills[k] & (TLB_SIZE - 1);
+            switch ((enum tlb_kind)(t->fills[k] >> TLB_BITS)) {
+            case TLB_READ: __atomic_store_n(&t->read[i].tag, TLB_INVALID, __ATOMIC_RELAXED); break;
+            case TLB_WRITE: __atomic_store_n(&t->write[i].tag, TLB_INVALID, __ATOMIC_RELAXED); break;
+            case TLB_FETCH: __atomic_store_n(&t->fetch[i].tag, TLB_INVALID, __ATOMIC_RELAXED); break;
+            }
+        }
+        tlb_set_flush_jumps(t);
+    }
+    t->nfills = 0;
 }
 
 void tlb_set_flush_jumps(struct tlb_set *t) {

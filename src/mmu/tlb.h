@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#define TLB_BITS 8
+#define TLB_BITS 10
 #define TLB_SIZE (1u << TLB_BITS)
 #define TLB_INVALID (~0ull) /* matches no (page | low bits) key */
 #define PAGE_SHIFT 12
@@ -17,6 +17,8 @@
 #define PAGE_MASK (~(PAGE_SIZE - 1))
 
 struct code_page;
+
+#define TLB_FILLS_MAX 128
 
 struct tlb_entry {
     uint64_t tag;      /* guest-virtual page address, or TLB_INVALID */
@@ -50,7 +52,20 @@ struct tlb_set {
     struct fetch_entry fetch[TLB_SIZE];
     uint32_t jump_gen;
     struct jump_entry *jump; /* JUMP_CACHE_SIZE entries owned by the translator; NULL without one */
+    /* What the owning hart filled since its last flush (kind << TLB_BITS |
+     * index), so that its own flushes clear just those; more than
+     * TLB_FILLS_MAX fills are not listed and make the next flush a full one. */
+    uint16_t fills[TLB_FILLS_MAX];
+    unsigned nfills;
 };
+
+enum tlb_kind { TLB_READ, TLB_WRITE, TLB_FETCH };
+
+/* Called by the owning hart after it filled an entry. */
+static inline void tlb_note_fill(struct tlb_set *t, enum tlb_kind kind, unsigned index) {
+    if (t->nfills < TLB_FILLS_MAX) t->fills[t->nfills] = (uint16_t)((unsigned)kind << TLB_BITS | index);
+    if (t->nfills <= TLB_FILLS_MAX) t->nfills++;
+}
 
 /* Folds bits above the index in, so code a multiple of 8 KiB apart does not collide. */
 static inline unsigned jump_index(uint64_t pc) {
@@ -62,7 +77,11 @@ static inline unsigned tlb_index(uint64_t va) { return (unsigned)(va >> PAGE_SHI
 /* Key for an access of `size` bytes: a misaligned address never matches. */
 static inline uint64_t tlb_key(uint64_t va, unsigned size) { return va & (PAGE_MASK | (size - 1)); }
 
+/* Empties the set (and its jump cache). tlb_set_flush is for the owning
+ * hart's thread; tlb_set_flush_all may be called from any thread while the
+ * owner runs: each entry dies with one aligned store. */
 void tlb_set_flush(struct tlb_set *t);
+void tlb_set_flush_all(struct tlb_set *t);
 /* The invalidations others ask for. Another thread may run the hart that
  * owns the set: each entry dies with one aligned store, so the hart sees
  * the old entry or none. */

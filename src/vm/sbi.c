@@ -69,7 +69,7 @@ static int64_t for_harts(struct vm *vm, uint64_t mask, uint64_t base, void (*fn)
 }
 
 static void send_ssip(struct hart *t) { hart_set_mip(t, MIP_SSIP, true); }
-static void remote_flush(struct hart *t) { hart_flush_tlb(t); }
+static void remote_flush(struct hart *t) { hart_flush_tlb_remote(t); }
 static void remote_nothing(struct hart *t) { (void)t; } /* fence.i: the decode cache is always coherent */
 
 static struct sbiret hsm(struct vm *vm, struct hart *h, uint64_t fid) {
@@ -85,7 +85,7 @@ static struct sbiret hsm(struct vm *vm, struct hart *h, uint64_t fid) {
         t->priv = PRIV_S;
         t->satp = 0;
         t->mstatus &= ~MSTATUS_SIE;
-        hart_flush_tlb(t);
+        hart_flush_tlb_remote(t);
         hart_update_tlb_sets(t);
         t->wfi = false;
         __atomic_store_n(&t->hsm_stopped, false, __ATOMIC_RELEASE);

@@ -97,7 +97,7 @@ static void p2m_shootdown(void *ctx, uint64_t gpa, const uint8_t *old_host) {
  * p2m waits for the harts before freeing the frames; see p2m.c). */
 static void p2m_flush(void *ctx) {
     struct vm *vm = ctx;
-    for (unsigned i = 0; i < vm->nharts; i++) hart_flush_tlb(vm->harts[i]);
+    for (unsigned i = 0; i < vm->nharts; i++) hart_flush_tlb_remote(vm->harts[i]);
 }
 
 static const struct phys_ops vm_phys_ops = {

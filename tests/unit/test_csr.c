@@ -336,7 +336,9 @@ static void test_satp_modes(void **state) {
 
     /* A satp write drops cached translations. */
     h->tlb[PRIV_S].read[5].tag = 5ull << PAGE_SHIFT;
+    tlb_note_fill(&h->tlb[PRIV_S], TLB_READ, 5); /* as the MMU does when it fills */
     h->tlb[PRIV_U].write[7].tag = 7ull << PAGE_SHIFT;
+    tlb_note_fill(&h->tlb[PRIV_U], TLB_WRITE, 7); /* as the MMU does when it fills */
     wr(h, CSR_SATP, sv39);
     assert_int_equal(h->tlb[PRIV_S].read[5].tag, TLB_INVALID);
     assert_int_equal(h->tlb[PRIV_U].write[7].tag, TLB_INVALID);
@@ -355,10 +357,12 @@ static void test_satp_modes(void **state) {
 static void test_mstatus_translation_bits_flush_tlb(void **state) {
     struct hart *h = H(state);
     h->tlb[PRIV_S].read[3].tag = 3ull << PAGE_SHIFT;
+    tlb_note_fill(&h->tlb[PRIV_S], TLB_READ, 3); /* as the MMU does when it fills */
     set_priv(h, PRIV_S);
     wr(h, CSR_SSTATUS, MSTATUS_SUM);
     assert_int_equal(h->tlb[PRIV_S].read[3].tag, TLB_INVALID);
     h->tlb[PRIV_S].read[3].tag = 3ull << PAGE_SHIFT;
+    tlb_note_fill(&h->tlb[PRIV_S], TLB_READ, 3); /* as the MMU does when it fills */
     wr(h, CSR_SSTATUS, MSTATUS_SUM | MSTATUS_MXR);
     assert_int_equal(h->tlb[PRIV_S].read[3].tag, TLB_INVALID);
     /* MPRV with MPP = S: M-mode loads and stores use the S translation. */
