@@ -47,6 +47,17 @@ static struct x86_mem guest_reg(unsigned r) { return HART_AT(offsetof(struct har
 
 static const uint8_t *jit_lookup_slow(struct hart *h, uint64_t pc, struct jit_hart *j);
 
+/* Keeps the pinned registers C may clobber across a call (and the stack
+ * 16-byte aligned: three pushes and a pad). */
+static void push_volatile(struct x86_buf *b) {
+    for (unsigned k = JIT_PINNED_SAVED; k < JIT_PINNED; k++) x86_push(b, jit_pinned_host[k]);
+    if ((JIT_PINNED - JIT_PINNED_SAVED) % 2) x86_alu_ri(b, ALU_SUB, RSP, 8, true);
+}
+static void pop_volatile(struct x86_buf *b) {
+    if ((JIT_PINNED - JIT_PINNED_SAVED) % 2) x86_alu_ri(b, ALU_ADD, RSP, 8, true);
+    for (unsigned k = JIT_PINNED; k-- > JIT_PINNED_SAVED;) x86_pop(b, jit_pinned_host[k]);
+}
+
 static void build_trampolines(struct jit_hart *j) {
     struct x86_buf b;
     x86_buf_init(&b, j->mem, TRAMPOLINE_BYTES);
@@ -55,8 +66,9 @@ static void build_trampolines(struct jit_hart *j) {
     for (unsigned k = 0; k < NSAVED; k++) x86_push(&b, saved[k]);
     x86_alu_ri(&b, ALU_SUB, RSP, 8, true);
     x86_lea(&b, HART, x86_at(RDI, JIT_HART_BIAS), true);
+    x86_mov_rr(&b, RAX, RSI, true); /* RSI may hold a guest register */
     for (unsigned k = 0; k < JIT_PINNED; k++) x86_mov_rm(&b, jit_pinned_host[k], guest_reg(jit_pinned_guest[k]), true);
-    x86_jmp_r(&b, RSI);
+    x86_jmp_r(&b, RAX);
 
     j->exit_spill = b.p;
     for (unsigned k = 0; k < JIT_PINNED; k++) x86_mov_mr(&b, guest_reg(jit_pinned_guest[k]), jit_pinned_host[k], true);
@@ -70,10 +82,12 @@ static void build_trampolines(struct jit_hart *j) {
      * dispatcher at pc. */
     j->lookup_miss = b.p;
     x86_mov_mr(&b, HART_FIELD(pc), RAX, true);
+    push_volatile(&b);
     x86_lea(&b, RDI, HART_AT(0), true);
     x86_mov_rr(&b, RSI, RAX, true);
     x86_mov_ri(&b, RDX, (uintptr_t)j);
     x86_call_far(&b, (const void *)jit_lookup_slow);
+    pop_volatile(&b);
     x86_test_rr(&b, RAX, RAX, true);
     x86_jcc(&b, CC_E, j->exit_spill);
     x86_jmp_r(&b, RAX);
@@ -84,9 +98,11 @@ static void build_trampolines(struct jit_hart *j) {
         if (store) j->store_thunk = b.p;
         else j->load_thunk = b.p;
         x86_pop(&b, RDX);
+        push_volatile(&b);
         x86_lea(&b, RDI, HART_AT(0), true);
         x86_mov_rr(&b, RSI, RAX, true);
         x86_call_far(&b, store ? (const void *)jit_store_site : (const void *)jit_load_site);
+        pop_volatile(&b);
         x86_test_rr(&b, RAX, RAX, true);
         x86_jcc(&b, CC_E, j->exit_spill);
         x86_jmp_r(&b, RAX);

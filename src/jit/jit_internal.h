@@ -16,15 +16,18 @@ struct code_page;
 struct tr;
 
 /* Host registers while translated code runs: the hart's base pointer, and
- * the guest registers pinned in callee-saved host registers (so calls into
- * C keep them). Every other guest register is a memory operand off HART. */
+ * the most used guest registers (by static count over busybox and the
+ * kernel) pinned in host registers. The first JIT_PINNED_SAVED are
+ * callee-saved, so calls into C keep them; the others are saved around
+ * every call. Every other guest register is a memory operand off HART. */
 #define HART RBP
 /* HART points this far into struct hart, so that one-byte displacements
  * reach its first 256 bytes: the run control, the counters and most of x[]. */
 #define JIT_HART_BIAS 128
 #define HART_AT(offset) x86_at(HART, (int32_t)(offset) - JIT_HART_BIAS)
 #define HART_FIELD(field) HART_AT(offsetof(struct hart, field))
-#define JIT_PINNED 5
+#define JIT_PINNED 8
+#define JIT_PINNED_SAVED 5
 extern const uint8_t jit_pinned_guest[JIT_PINNED]; /* guest register of each pinned host register */
 extern const enum x86_reg jit_pinned_host[JIT_PINNED];
 

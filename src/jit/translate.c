@@ -27,8 +27,8 @@
 
 #define HMEM(field) HART_FIELD(field)
 
-const uint8_t jit_pinned_guest[JIT_PINNED] = {2, 10, 13, 14, 15}; /* sp, a0, a3, a4, a5 */
-const enum x86_reg jit_pinned_host[JIT_PINNED] = {RBX, R12, R13, R14, R15};
+const uint8_t jit_pinned_guest[JIT_PINNED] = {15, 2, 10, 14, 8, 11, 13, 9}; /* a5 sp a0 a4 s0 a1 a3 s1 */
+const enum x86_reg jit_pinned_host[JIT_PINNED] = {RBX, R12, R13, R14, R15, RSI, RDI, R10};
 
 enum stub_kind {
     STUB_LOAD,  /* software-TLB miss of a load */
@@ -152,6 +152,26 @@ static void reload(struct tr *t, unsigned r) {
 }
 static void spill_all(struct tr *t) {
     for (unsigned k = 0; k < JIT_PINNED; k++) spill(t, jit_pinned_guest[k]);
+}
+
+/* Around a call into C: the pinned registers the callee may clobber go to
+ * memory and come back (from memory, where the callee may have changed them). */
+static void save_volatile(struct tr *t) {
+    for (unsigned k = JIT_PINNED_SAVED; k < JIT_PINNED; k++) spill(t, jit_pinned_guest[k]);
+}
+static void restore_volatile(struct tr *t) {
+    for (unsigned k = JIT_PINNED_SAVED; k < JIT_PINNED; k++) reload(t, jit_pinned_guest[k]);
+}
+
+/* A guest register as an argument of a call, after save_volatile: the
+ * saved copy, since argument registers may be pinned ones. */
+static void get_arg(struct tr *t, enum x86_reg dst, unsigned r) {
+    int p = pinned(r);
+    bool saved_reg = false;
+    for (unsigned k = 0; k < JIT_PINNED_SAVED; k++) saved_reg |= p == (int)jit_pinned_host[k];
+    if (r == 0) x86_mov_ri(t->b, dst, 0);
+    else if (saved_reg) x86_mov_rr(t->b, dst, (enum x86_reg)p, true);
+    else x86_mov_rm(t->b, dst, xmem(r), true);
 }
 
 /* ---- stubs and exits ---- */
@@ -368,9 +388,11 @@ static void mul_high(struct tr *t, const struct insn *i, bool is_signed) {
  * defined on RISC-V and trap on x86). Pinned registers survive the call. */
 static void call_pure(struct tr *t, const struct insn *i, uint64_t (*fn)(uint64_t, uint64_t)) {
     if (!writes(i->rd)) return;
-    get(t, RDI, i->rs1);
-    get(t, RSI, i->rs2);
+    save_volatile(t);
+    get_arg(t, RDI, i->rs1);
+    get_arg(t, RSI, i->rs2);
     x86_call_far(t->b, (const void *)fn);
+    restore_volatile(t);
     put(t, i->rd, RAX);
 }
 
@@ -527,6 +549,7 @@ static enum step call_handler(struct tr *t, const struct insn *i) {
         spill(t, i->rs1);
         spill(t, i->rs2);
         spill(t, i->rd);
+        save_volatile(t);
     }
     set_pc(t, t->pc);
     add_counts(t, before_this(t)); /* the instructions before this one: what instret reads */
@@ -545,6 +568,7 @@ static enum step call_handler(struct tr *t, const struct insn *i) {
     if (any_reg) {
         for (unsigned k = 0; k < JIT_PINNED; k++) reload(t, jit_pinned_guest[k]);
     } else {
+        restore_volatile(t);
         reload(t, i->rd);
     }
     uint64_t next = t->pc + i->len;
