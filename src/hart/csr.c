@@ -97,15 +97,14 @@ static void write_mstatus(struct hart *h, uint64_t val, uint64_t writable) {
     uint64_t s = (old & ~writable) | (val & writable);
     if (((s & MSTATUS_MPP) >> 11) == 2) s = (s & ~MSTATUS_MPP) | (old & MSTATUS_MPP); /* MPP is WARL: no H-mode */
     h->mstatus = with_sd(s);
-    const uint64_t translation_bits = MSTATUS_MPRV | MSTATUS_MPP | MSTATUS_SUM | MSTATUS_MXR;
-    if ((old ^ h->mstatus) & translation_bits) {
+    /* MXR lets loads read execute-only pages: entries made while it was
+     * set must go when it is cleared (rare). SUM, MPRV and MPP only choose
+     * which TLB set loads and stores use (mmu_data_set), and FS which jump
+     * cache (see hart_update_tlb_sets). */
+    if ((old & MSTATUS_MXR) && !(h->mstatus & MSTATUS_MXR))
         for (int p = 0; p < 4; p++) tlb_set_flush(&h->tlb[p]);
+    if ((old ^ h->mstatus) & (MSTATUS_MPRV | MSTATUS_MPP | MSTATUS_SUM | MSTATUS_MXR | MSTATUS_FS))
         hart_update_tlb_sets(h);
-    } else if ((old & MSTATUS_FS) == MSTATUS_FS && (h->mstatus & MSTATUS_FS) != MSTATUS_FS) {
-        /* Translated code made while FS was Dirty touches FP state without
-         * marking it: the jump caches must not lead to it any more. */
-        for (int p = 0; p < 4; p++) tlb_set_flush_jumps(&h->tlb[p]);
-    }
     hart_break(h); /* interrupt enables may have changed */
 }
 

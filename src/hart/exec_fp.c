@@ -771,23 +771,27 @@ static void fcvt_d_s(struct hart *h, const struct insn *i) {
 
 void op_flw(struct hart *h, const struct insn *i) {
     REQUIRE_FS(h);
+    h->stats.mem_ops++;
     uint32_t v;
     if (!mem_load32(h, h->x[i->rs1] + (uint64_t)(int64_t)i->imm, &v)) return;
     done_f(h, i, false, v, 0);
 }
 void op_fld(struct hart *h, const struct insn *i) {
     REQUIRE_FS(h);
+    h->stats.mem_ops++;
     uint64_t v;
     if (!mem_load64(h, h->x[i->rs1] + (uint64_t)(int64_t)i->imm, &v)) return;
     done_f(h, i, true, v, 0);
 }
 void op_fsw(struct hart *h, const struct insn *i) {
     REQUIRE_FS(h);
+    h->stats.mem_ops++;
     if (!mem_store32(h, h->x[i->rs1] + (uint64_t)(int64_t)i->imm, (uint32_t)h->f[i->rs2])) return;
     h->pc += i->len; /* ends the chain: see dispatch.h */
 }
 void op_fsd(struct hart *h, const struct insn *i) {
     REQUIRE_FS(h);
+    h->stats.mem_ops++;
     if (!mem_store64(h, h->x[i->rs1] + (uint64_t)(int64_t)i->imm, h->f[i->rs2])) return;
     h->pc += i->len; /* ends the chain: see dispatch.h */
 }

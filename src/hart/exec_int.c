@@ -360,7 +360,13 @@ void op_sfence_vma(struct hart *h, const struct insn *i) {
         op_illegal(h, i);
         return;
     }
-    hart_flush_tlb(h);
+    /* With an address only that page's translations go (the ASID is not
+     * kept, so every address space's). */
+    if (i->rs1 != 0) {
+        for (int p = 0; p < 4; p++) tlb_set_flush_page(&h->tlb[p], h->x[i->rs1]);
+    } else {
+        hart_flush_tlb(h);
+    }
     h->pc += i->len; /* translations changed: back to hart_run to refetch */
 }
 
@@ -414,9 +420,11 @@ void op_cross_page(struct hart *h, const struct insn *i) {
      * local copy. The dispatch that got here already counted it. */
     int64_t budget = h->budget;
     h->budget = 0;
+    h->slice -= budget; /* hart_instret (slice - budget - stolen) stays right meanwhile */
     once.fn(h, &once);
 #ifdef RVISOR_LOOP_DISPATCH
     h->next_insn = NULL;
 #endif
+    h->slice += budget;
     h->budget = budget;
 }

@@ -26,7 +26,8 @@ void hart_init(struct hart *h, unsigned id, const struct phys_ops *phys, const s
 
 void hart_update_tlb_sets(struct hart *h) {
     h->itlb = &h->tlb[h->priv];
-    h->dtlb = &h->tlb[mmu_data_priv(h)];
+    h->dtlb = &h->tlb[mmu_data_set(h)];
+    h->jump = h->itlb->jump[(h->mstatus & MSTATUS_FS) == MSTATUS_FS];
 }
 
 void hart_flush_tlb(struct hart *h) {

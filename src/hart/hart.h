@@ -140,6 +140,9 @@ struct hart {
     uint64_t icount_limit;
     uint32_t break_pending;  /* a 32-bit flag: translated code compares it whole */
     uint64_t load_val;       /* result of a slow-path load */
+    /* The translator's jump cache for the current privilege and FP state
+     * (see struct tlb_set), or NULL; kept by hart_update_tlb_sets. */
+    struct jump_entry *jump;
 
     /* Why the guest left the fast path, for `rvisor top` and stats. Each
      * counter is written only by the thread running this hart. */
@@ -198,7 +201,8 @@ uint64_t hart_pending_irqs(const struct hart *h);
 /* Sets or clears bits in mip from a device or another hart (thread safe). */
 void hart_set_mip(struct hart *h, uint64_t mask, bool level);
 
-/* Recomputes dtlb/itlb after a change of privilege or of mstatus.MPRV/MPP. */
+/* Recomputes dtlb/itlb (and the jump cache) after a change of privilege
+ * or of mstatus.MPRV/MPP/FS. */
 void hart_update_tlb_sets(struct hart *h);
 /* Drops every cached translation of this hart, on its own thread. */
 void hart_flush_tlb(struct hart *h);

@@ -149,7 +149,7 @@ struct jit_hart *jit_hart_new(struct hart *h, size_t code_bytes) {
     j->size = code_bytes;
     j->mem = map_code_buffer(code_bytes);
     j->table = calloc(TABLE_CAP, sizeof *j->table);
-    j->jump_bytes = 4 * JUMP_CACHE_SIZE * sizeof(struct jump_entry);
+    j->jump_bytes = 8 * JUMP_CACHE_SIZE * sizeof(struct jump_entry);
     j->jump = mmap(NULL, j->jump_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     j->table_cap = TABLE_CAP;
     j->translator = jit_translator_new();
@@ -165,9 +165,10 @@ struct jit_hart *jit_hart_new(struct hart *h, size_t code_bytes) {
     j->code = j->after_trampolines;
     /* Zero-filled entries never match: pc 0 with gen 0 is made invalid by a flush first. */
     for (int p = 0; p < 4; p++) {
-        h->tlb[p].jump = j->jump + (size_t)p * JUMP_CACHE_SIZE;
+        for (int k = 0; k < 2; k++) h->tlb[p].jump[k] = j->jump + (size_t)(2 * p + k) * JUMP_CACHE_SIZE;
         tlb_set_flush_jumps(&h->tlb[p]);
     }
+    hart_update_tlb_sets(h);
     /* Names translated code for `perf report` (the perf map convention). */
     if (getenv("RVISOR_PERF_MAP")) {
         char path[64];
@@ -182,6 +183,7 @@ void jit_hart_free(struct jit_hart *j) {
     if (!j) return;
     if (j->perf_map) fclose(j->perf_map);
     munmap(j->mem, j->size);
+    munmap(j->jump, j->jump_bytes);
     free(j->table);
     free(j->translator);
     free(j);
@@ -255,7 +257,9 @@ static struct jit_block *block_for(struct jit_hart *j, struct hart *h, uint64_t 
         b = translate(j, h, pc, cp, (const uint8_t *)(uintptr_t)((pc & PAGE_MASK) + e->addend));
         if (!b) return NULL;
     }
-    struct jump_entry *je = &h->itlb->jump[jump_index(pc)];
+    /* The table of the block's own FP state: FS may have become Dirty
+     * since h->jump was chosen (a Clean block is still right then). */
+    struct jump_entry *je = &h->itlb->jump[(b->mode & JIT_MODE_FS_DIRTY) != 0][jump_index(pc)];
     je->code = b->entry;
     je->gen = h->itlb->jump_gen;
     __atomic_store_n(&je->pc, pc, __ATOMIC_RELEASE);
@@ -273,6 +277,7 @@ static const uint8_t *jit_lookup_slow(struct hart *h, uint64_t pc, struct jit_ha
         if (!e) return NULL; /* the fetch faulted: pc is at the trap handler */
     }
     struct jit_block *b = block_for(j, h, pc, e);
+    hart_update_tlb_sets(h); /* the jump cache of the FP state now */
     return b ? b->entry : NULL;
 }
 
@@ -309,6 +314,7 @@ enum hart_stop jit_run(struct jit_hart *j, struct hart *h, int64_t budget) {
         /* A chained jump within one page goes straight to its target from now on. */
         if (h->jit_link && h->jit_link_cp == e->code) x86_patch_rel32(h->jit_link, b->entry);
         h->jit_link = NULL;
+        hart_update_tlb_sets(h); /* FS may have become Dirty: its jump cache */
         h->icount_limit = end;
         h->break_pending = 0;
         j->stats.dispatches++;

@@ -22,7 +22,7 @@
 #include "mmu/tlb.h"
 
 #define MAX_BLOCK_INSNS 128
-#define MAX_STUBS (2 * MAX_BLOCK_INSNS + 4)
+#define MAX_STUBS (3 * MAX_BLOCK_INSNS + 4) /* a handler call has up to three */
 #define DATA_RESERVE (MAX_BLOCK_INSNS * sizeof(struct insn) + 256) /* per block, below the code */
 
 #define HMEM(field) HART_FIELD(field)
@@ -231,7 +231,7 @@ static void jump_through_cache(struct tr *t) {
     struct x86_buf *b = t->b;
     x86_mov_rm(b, RDX, HMEM(itlb), true);
     x86_mov_rm(b, R8, x86_at(RDX, (int32_t)offsetof(struct tlb_set, jump_gen)), false);
-    x86_mov_rm(b, RDX, x86_at(RDX, (int32_t)offsetof(struct tlb_set, jump)), true);
+    x86_mov_rm(b, RDX, HMEM(jump), true);
     x86_mov_rr(b, RCX, RAX, false); /* jump_index(pc) * sizeof(struct jump_entry) */
     x86_shift_ri(b, SHIFT_SHR, RCX, JUMP_FOLD, false);
     x86_alu_rr(b, ALU_XOR, RCX, RAX, false);
@@ -403,11 +403,10 @@ static void call_pure(struct tr *t, const struct insn *i, uint64_t (*fn)(uint64_
 static struct stub *tlb_probe(struct tr *t, enum stub_kind kind, unsigned size) {
     struct x86_buf *b = t->b;
     int32_t table = kind == STUB_LOAD ? (int32_t)offsetof(struct tlb_set, read) : (int32_t)offsetof(struct tlb_set, write);
-    /* Below M-mode loads and stores use the set of the privilege the
-     * block was translated for (MPRV only acts in M-mode): a fixed
-     * offset from the hart. */
+    /* In U-mode loads and stores use the U set (MPRV and SUM act only in
+     * M- and S-mode): a fixed offset from the hart. */
     enum x86_reg set = HART;
-    if (t->priv == PRIV_M) {
+    if (t->priv != PRIV_U) {
         x86_mov_rm(b, RDX, HMEM(dtlb), true);
         set = RDX;
     } else {
@@ -523,6 +522,15 @@ static bool ends_block(const struct insn *i) {
            fn == op_sfence_vma || fn == op_fence_i || fn == op_illegal;
 }
 
+/* Handlers that may write memory (and so this block's own code). */
+static bool may_store(insn_fn fn) {
+    return fn == op_sc_w || fn == op_sc_d || fn == op_amoswap_w || fn == op_amoadd_w || fn == op_amoxor_w ||
+           fn == op_amoand_w || fn == op_amoor_w || fn == op_amomin_w || fn == op_amomax_w || fn == op_amominu_w ||
+           fn == op_amomaxu_w || fn == op_amoswap_d || fn == op_amoadd_d || fn == op_amoxor_d || fn == op_amoand_d ||
+           fn == op_amoor_d || fn == op_amomin_d || fn == op_amomax_d || fn == op_amominu_d || fn == op_amomaxu_d ||
+           fn == op_fsw || fn == op_fsd || fn == op_cross_page;
+}
+
 /* Runs the interpreter's handler for one instruction from translated code:
  * with no budget, the handler completes its instruction and returns. */
 static enum step call_handler(struct tr *t, const struct insn *i) {
@@ -581,6 +589,13 @@ static enum step call_handler(struct tr *t, const struct insn *i) {
     add_stub(t, STUB_LEAVE, x86_jcc(b, CC_NE, NULL))->c = through_this(t, false);
     x86_alu_mi(b, ALU_CMP, HMEM(break_pending), 0, false);
     add_stub(t, STUB_LEAVE, x86_jcc(b, CC_NE, NULL))->c = through_this(t, false);
+    if (may_store(i->fn)) {
+        /* The store may have hit this block's own code: the block is stale
+         * from the next instruction on (pc is already there). */
+        x86_mov_ri(b, RCX, (uintptr_t)&t->cp->gen);
+        x86_alu_mi(b, ALU_CMP, x86_at(RCX, 0), (int32_t)t->gen, false);
+        add_stub(t, STUB_LEAVE, x86_jcc(b, CC_NE, NULL))->c = through_this(t, false);
+    }
     return STEP_NEXT;
 }
 

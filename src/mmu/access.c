@@ -175,6 +175,10 @@ struct fetch_entry *mmu_fetch_fill(struct hart *h, uint64_t va) {
             code_page_free(cp); /* another hart of this VM installed one first */
     }
     struct fetch_entry *e = &h->itlb->fetch[tlb_index(va)];
+    /* Jump-cache entries exist only for pages the fetch TLB maps (so that
+     * a flush of one page can tell whether it must empty the jump cache):
+     * replacing a mapping empties it. */
+    if (e->tag != TLB_INVALID) tlb_set_flush_jumps(h->itlb);
     e->tag = va & PAGE_MASK;
     tlb_note_fill(h->itlb, TLB_FETCH, tlb_index(va));
     e->addend = (uintptr_t)pp.host - (va & PAGE_MASK);

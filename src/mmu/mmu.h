@@ -43,6 +43,16 @@ static inline int mmu_data_priv(const struct hart *h) {
     return h->priv;
 }
 
+/* The TLB set loads and stores use: the effective privilege's, except
+ * that S-mode with mstatus.SUM (which may reach user pages) has a set of
+ * its own, index 2 (no hart runs at privilege 2), so that Linux's toggling
+ * of SUM around every user access flushes nothing. */
+#define TLB_SET_S_SUM 2
+static inline unsigned mmu_data_set(const struct hart *h) {
+    int p = mmu_data_priv(h);
+    return p == PRIV_S && (h->mstatus & MSTATUS_SUM) ? TLB_SET_S_SUM : (unsigned)p;
+}
+
 #define MMU_ACCESSORS(bits, type)                                                           \
     static inline bool mem_load##bits(struct hart *h, uint64_t va, type *out) {             \
         const struct tlb_entry *e = &h->dtlb->read[tlb_index(va)];                          \

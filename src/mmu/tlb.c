@@ -1,5 +1,7 @@
 #include "mmu/tlb.h"
 
+#include <stdbool.h>
+
 void tlb_set_flush_all(struct tlb_set *t) {
     for (unsigned i = 0; i < TLB_SIZE; i++) {
         __atomic_store_n(&t->read[i].tag, TLB_INVALID, __ATOMIC_RELAXED);
@@ -28,9 +30,11 @@ void tlb_set_flush(struct tlb_set *t) {
 
 void tlb_set_flush_jumps(struct tlb_set *t) {
     /* Another thread may flush too (remote sfence): an atomic add loses no flush. */
-    if (__atomic_add_fetch(&t->jump_gen, 1, __ATOMIC_RELAXED) == 0 && t->jump) {
+    if (__atomic_add_fetch(&t->jump_gen, 1, __ATOMIC_RELAXED) == 0) {
         /* Wrapped: entries from 2^32 flushes ago would count again. */
-        for (unsigned i = 0; i < JUMP_CACHE_SIZE; i++) __atomic_store_n(&t->jump[i].pc, TLB_INVALID, __ATOMIC_RELAXED);
+        for (int k = 0; k < 2; k++)
+            for (unsigned i = 0; t->jump[k] && i < JUMP_CACHE_SIZE; i++)
+                __atomic_store_n(&t->jump[k][i].pc, TLB_INVALID, __ATOMIC_RELAXED);
     }
 }
 
@@ -39,10 +43,27 @@ void tlb_set_drop_writes(struct tlb_set *t) {
 }
 
 void tlb_set_drop_host_page(struct tlb_set *t, uintptr_t host) {
+    bool fetch_dropped = false;
     for (unsigned i = 0; i < TLB_SIZE; i++) {
         if (t->read[i].tag != TLB_INVALID && t->read[i].tag + t->read[i].addend == host)
             __atomic_store_n(&t->read[i].tag, TLB_INVALID, __ATOMIC_RELAXED);
-        if (t->fetch[i].tag != TLB_INVALID && t->fetch[i].tag + t->fetch[i].addend == host)
+        if (t->fetch[i].tag != TLB_INVALID && t->fetch[i].tag + t->fetch[i].addend == host) {
             __atomic_store_n(&t->fetch[i].tag, TLB_INVALID, __ATOMIC_RELAXED);
+            fetch_dropped = true;
+        }
+    }
+    if (fetch_dropped) tlb_set_flush_jumps(t);
+}
+
+void tlb_set_flush_page(struct tlb_set *t, uint64_t va) {
+    unsigned i = tlb_index(va);
+    uint64_t page = va & PAGE_MASK;
+    /* A misaligned-access key (page | low bits) never matches a tag here,
+     * so entries are compared by page. */
+    if ((t->read[i].tag & PAGE_MASK) == page) __atomic_store_n(&t->read[i].tag, TLB_INVALID, __ATOMIC_RELAXED);
+    if ((t->write[i].tag & PAGE_MASK) == page) __atomic_store_n(&t->write[i].tag, TLB_INVALID, __ATOMIC_RELAXED);
+    if ((t->fetch[i].tag & PAGE_MASK) == page) {
+        __atomic_store_n(&t->fetch[i].tag, TLB_INVALID, __ATOMIC_RELAXED);
+        tlb_set_flush_jumps(t); /* only pages the fetch TLB maps have jump-cache entries */
     }
 }

@@ -32,7 +32,9 @@ struct fetch_entry {
 };
 
 /* The binary translator's jump cache: guest pc -> translated code, valid
- * for as long as the fetch translations of the same set are. An entry
+ * for as long as the fetch translations of the same set are: entries
+ * exist only for pages the set's fetch TLB maps, so a change to any
+ * fetch entry empties the jump cache (mmu_fetch_fill, the drops). An entry
  * counts only while its gen is the set's jump_gen, so flushing it is one
  * increment. Indexed by jump_index (translated code computes the same). */
 #define JUMP_CACHE_SIZE 16384
@@ -51,7 +53,10 @@ struct tlb_set {
     struct tlb_entry write[TLB_SIZE];
     struct fetch_entry fetch[TLB_SIZE];
     uint32_t jump_gen;
-    struct jump_entry *jump; /* JUMP_CACHE_SIZE entries owned by the translator; NULL without one */
+    /* JUMP_CACHE_SIZE entries each, owned by the translator (NULL without
+     * one): [1] for code translated while FP state was Dirty, [0] for the
+     * rest, so a change of FS needs no flush. */
+    struct jump_entry *jump[2];
     /* What the owning hart filled since its last flush (kind << TLB_BITS |
      * index), so that its own flushes clear just those; more than
      * TLB_FILLS_MAX fills are not listed and make the next flush a full one. */
@@ -90,6 +95,8 @@ void tlb_set_drop_writes(struct tlb_set *t);
 /* Read and fetch entries that lead to the host page at `host` (its guest
  * frame got other backing). */
 void tlb_set_drop_host_page(struct tlb_set *t, uintptr_t host);
+/* Drops the entries of va's page (sfence.vma with an address). */
+void tlb_set_flush_page(struct tlb_set *t, uint64_t va);
 /* Forgets only the jump cache (the translated code it points to is gone). */
 void tlb_set_flush_jumps(struct tlb_set *t);
 

@@ -359,17 +359,33 @@ static void test_mstatus_translation_bits_flush_tlb(void **state) {
     h->tlb[PRIV_S].read[3].tag = 3ull << PAGE_SHIFT;
     tlb_note_fill(&h->tlb[PRIV_S], TLB_READ, 3); /* as the MMU does when it fills */
     set_priv(h, PRIV_S);
+    assert_ptr_equal(h->dtlb, &h->tlb[PRIV_S]);
+    /* SUM: S-mode loads and stores move to a set of their own (which may
+     * map user pages) and back, keeping both sets' entries. */
     wr(h, CSR_SSTATUS, MSTATUS_SUM);
+    assert_ptr_equal(h->dtlb, &h->tlb[TLB_SET_S_SUM]);
+    assert_ptr_equal(h->itlb, &h->tlb[PRIV_S]);
+    assert_int_equal(h->tlb[PRIV_S].read[3].tag, 3ull << PAGE_SHIFT);
+    h->tlb[TLB_SET_S_SUM].read[4].tag = 4ull << PAGE_SHIFT;
+    tlb_note_fill(&h->tlb[TLB_SET_S_SUM], TLB_READ, 4);
+    wr(h, CSR_SSTATUS, 0);
+    assert_ptr_equal(h->dtlb, &h->tlb[PRIV_S]);
+    assert_int_equal(h->tlb[PRIV_S].read[3].tag, 3ull << PAGE_SHIFT);
+    assert_int_equal(h->tlb[TLB_SET_S_SUM].read[4].tag, 4ull << PAGE_SHIFT);
+    /* Setting MXR widens permissions: nothing goes. Clearing it drops
+     * what was filled while it was set. */
+    wr(h, CSR_SSTATUS, MSTATUS_MXR);
+    assert_int_equal(h->tlb[PRIV_S].read[3].tag, 3ull << PAGE_SHIFT);
+    wr(h, CSR_SSTATUS, 0);
     assert_int_equal(h->tlb[PRIV_S].read[3].tag, TLB_INVALID);
-    h->tlb[PRIV_S].read[3].tag = 3ull << PAGE_SHIFT;
-    tlb_note_fill(&h->tlb[PRIV_S], TLB_READ, 3); /* as the MMU does when it fills */
-    wr(h, CSR_SSTATUS, MSTATUS_SUM | MSTATUS_MXR);
-    assert_int_equal(h->tlb[PRIV_S].read[3].tag, TLB_INVALID);
+    assert_int_equal(h->tlb[TLB_SET_S_SUM].read[4].tag, TLB_INVALID);
     /* MPRV with MPP = S: M-mode loads and stores use the S translation. */
     set_priv(h, PRIV_M);
     wr(h, CSR_MSTATUS, MSTATUS_MPRV | (1ull << 11));
     assert_ptr_equal(h->dtlb, &h->tlb[PRIV_S]);
     assert_ptr_equal(h->itlb, &h->tlb[PRIV_M]);
+    wr(h, CSR_MSTATUS, MSTATUS_MPRV | MSTATUS_SUM | (1ull << 11));
+    assert_ptr_equal(h->dtlb, &h->tlb[TLB_SET_S_SUM]);
     wr(h, CSR_MSTATUS, 1ull << 11);
     assert_ptr_equal(h->dtlb, &h->tlb[PRIV_M]);
 }
