@@ -224,7 +224,7 @@ static insn_fn decode32(uint32_t raw, struct insn *out) {
     case OP_REG: return decode_op(f7, f3);
     case OP_REG32: return decode_op32(f7, f3);
     case 0x2f: out->rm = (uint8_t)bits(raw, 26, 25); return decode_amo(raw, f3);
-    case 0x0f: return f3 == 0 ? op_fence : f3 == 1 ? op_fence_i : NULL;
+    case 0x0f: out->imm = imm_i; return f3 == 0 ? op_fence : f3 == 1 ? op_fence_i : NULL; /* imm: fm, pred, succ */
     case 0x73: return decode_system(raw, out);
     }
     return NULL;

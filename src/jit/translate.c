@@ -506,6 +506,15 @@ static enum step jalr(struct tr *t, const struct insn *i) {
     return STEP_END;
 }
 
+/* x86 keeps every order but a store's before a later load (TSO): only a
+ * fence from stores (or output) to loads (or input) needs an mfence, and
+ * fence.tso (fm = 8) never does. */
+static void fence(struct tr *t, const struct insn *i) {
+    unsigned fm = ((unsigned)i->imm >> 8) & 15, pred = ((unsigned)i->imm >> 4) & 15, succ = (unsigned)i->imm & 15;
+    const unsigned PW_PO = 1 | 4, SR_SI = 2 | 8;
+    if (fm != 8 && (pred & PW_PO) && (succ & SR_SI)) x86_mfence(t->b);
+}
+
 /* Handlers that change what code means or where it runs (privilege, CSRs,
  * translations, traps): the block ends after them and the dispatcher
  * looks at the hart again. */
@@ -667,7 +676,7 @@ static enum step translate_one(struct tr *t, const struct insn *i, uint64_t *fol
         put_imm(t, i->rd, t->pc + i->len);
         *follow = t->pc + (uint64_t)(int64_t)i->imm;
         return STEP_FOLLOW;
-    } else if (IS(fence)) x86_mfence(t->b); /* x86 orders everything else already (TSO) */
+    } else if (IS(fence)) fence(t, i);
     else if (t->fs_dirty && IS(flw)) load_fp(t, i, 4);
     else if (t->fs_dirty && IS(fld)) load_fp(t, i, 8);
     else if (t->fs_dirty && IS(fsw)) store_fp(t, i, 4);
