@@ -9,6 +9,8 @@ WORKLOADS = {
     "sh-loop": "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done",
     "gzip": "seq 1 400000 > /tmp/s; gzip -9 -c /tmp/s > /dev/null",
     "sort": "seq 1 400000 > /tmp/s; sort -r /tmp/s > /dev/null",
+    "bzip2": "seq 1 200000 > /tmp/s; bzip2 -9 -c /tmp/s > /dev/null",
+    "md5sum": "seq 1 400000 > /tmp/s; cat /tmp/s /tmp/s /tmp/s /tmp/s > /tmp/t; md5sum /tmp/t > /dev/null",
 }
 
 
@@ -22,6 +24,7 @@ ap.add_argument("--runs", type=int, default=3)
 ap.add_argument("workloads", nargs="*", default=list(WORKLOADS))
 args = ap.parse_args()
 guest = guest_dir()
+ratios = []
 for name in args.workloads:
     t = {}
     for vmm in ("qemu", "rvisor"):
@@ -33,4 +36,9 @@ for name in args.workloads:
                 raise SystemExit("%s: no timing in output:\n%s" % (vmm, out[-1500:]))
             xs.append(s)
         t[vmm] = median(xs)
+    ratios.append(t["rvisor"] / t["qemu"])
     print("%-8s qemu %.2f s   rvisor %.2f s   ratio %.2fx" % (name, t["qemu"], t["rvisor"], t["rvisor"] / t["qemu"]))
+geo = 1.0
+for r in ratios:
+    geo *= r
+print("geometric mean of rvisor/qemu time: %.2fx" % geo ** (1.0 / len(ratios)))

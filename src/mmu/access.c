@@ -34,8 +34,13 @@ bool mmu_load_slow(struct hart *h, uint64_t va, unsigned size) {
         hart_raise(h, (uint64_t)cause, va);
         return false;
     }
-    struct phys_page pp;
-    if (h->phys->page(h->owner, gpa, false, &pp)) {
+    struct phys_page pp = {0};
+    bool ram = h->phys->page(h->owner, gpa, false, &pp);
+    if (ram && pp.zero) {
+        h->load_val = 0; /* a never-written frame; not cached (see struct phys_page) */
+        return true;
+    }
+    if (ram) {
         struct tlb_entry *e = &h->dtlb->read[tlb_index(va)];
         e->tag = va & PAGE_MASK;
         tlb_note_fill(h->dtlb, TLB_READ, tlb_index(va));
@@ -98,7 +103,7 @@ bool mmu_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val) {
         hart_raise(h, (uint64_t)cause, va);
         return false;
     }
-    struct phys_page pp;
+    struct phys_page pp = {0};
     if (h->phys->page(h->owner, gpa, true, &pp)) {
         unsigned off = (unsigned)(va & ~PAGE_MASK);
         struct code_page *cp = __atomic_load_n(pp.code, __ATOMIC_ACQUIRE);
@@ -131,7 +136,7 @@ uint8_t *mmu_atomic_ptr(struct hart *h, uint64_t va, unsigned size, bool for_sto
         hart_raise(h, (uint64_t)cause, va);
         return NULL;
     }
-    struct phys_page pp;
+    struct phys_page pp = {0};
     if (!h->phys->page(h->owner, gpa, for_store, &pp)) {
         /* Atomics to devices are not supported, as on most real platforms. */
         hart_raise(h, (uint64_t)access_fault(acc), va);
@@ -159,8 +164,14 @@ static bool fetch_frame(struct hart *h, uint64_t va, uint64_t *gpa, struct phys_
 struct fetch_entry *mmu_fetch_fill(struct hart *h, uint64_t va) {
     h->stats.tlb_misses++;
     uint64_t gpa;
-    struct phys_page pp;
+    struct phys_page pp = {0};
     if (!fetch_frame(h, va, &gpa, &pp)) return NULL;
+    if (pp.zero) {
+        /* A never-written frame holds the parcel 0x0000, a defined illegal
+         * instruction; raised here, since the frame is never cached. */
+        hart_raise(h, EXC_ILLEGAL_INSN, 0);
+        return NULL;
+    }
     if (!__atomic_load_n(pp.code, __ATOMIC_ACQUIRE)) {
         struct code_page *cp = code_page_new(gpa & PAGE_MASK);
         if (!cp) {
@@ -193,7 +204,7 @@ bool mmu_fetch_parcel(struct hart *h, uint64_t va, uint16_t *out) {
         return true;
     }
     uint64_t gpa;
-    struct phys_page pp;
+    struct phys_page pp = {0};
     if (!fetch_frame(h, va, &gpa, &pp)) return false;
     memcpy(out, pp.host + (gpa & ~PAGE_MASK), 2);
     return true;

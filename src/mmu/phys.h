@@ -13,6 +13,10 @@ struct code_page;
 struct phys_page {
     uint8_t *host;            /* host address of the 4 KiB frame, NULL if not RAM */
     struct code_page **code;  /* decoded-instruction cache slot of that frame */
+    /* The shared zero frame behind every never-written guest frame (only
+     * ever given for reads). The MMU never caches a translation to it, so
+     * that backing a guest frame on its first write needs no shootdown. */
+    bool zero;
 };
 
 struct phys_ops {

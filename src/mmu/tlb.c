@@ -42,19 +42,6 @@ void tlb_set_drop_writes(struct tlb_set *t) {
     for (unsigned i = 0; i < TLB_SIZE; i++) __atomic_store_n(&t->write[i].tag, TLB_INVALID, __ATOMIC_RELAXED);
 }
 
-void tlb_set_drop_host_page(struct tlb_set *t, uintptr_t host) {
-    bool fetch_dropped = false;
-    for (unsigned i = 0; i < TLB_SIZE; i++) {
-        if (t->read[i].tag != TLB_INVALID && t->read[i].tag + t->read[i].addend == host)
-            __atomic_store_n(&t->read[i].tag, TLB_INVALID, __ATOMIC_RELAXED);
-        if (t->fetch[i].tag != TLB_INVALID && t->fetch[i].tag + t->fetch[i].addend == host) {
-            __atomic_store_n(&t->fetch[i].tag, TLB_INVALID, __ATOMIC_RELAXED);
-            fetch_dropped = true;
-        }
-    }
-    if (fetch_dropped) tlb_set_flush_jumps(t);
-}
-
 void tlb_set_flush_page(struct tlb_set *t, uint64_t va) {
     unsigned i = tlb_index(va);
     uint64_t page = va & PAGE_MASK;

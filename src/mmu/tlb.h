@@ -34,7 +34,7 @@ struct fetch_entry {
 /* The binary translator's jump cache: guest pc -> translated code, valid
  * for as long as the fetch translations of the same set are: entries
  * exist only for pages the set's fetch TLB maps, so a change to any
- * fetch entry empties the jump cache (mmu_fetch_fill, the drops). An entry
+ * fetch entry empties the jump cache (mmu_fetch_fill, the flushes). An entry
  * counts only while its gen is the set's jump_gen, so flushing it is one
  * increment. Indexed by jump_index (translated code computes the same). */
 #define JUMP_CACHE_SIZE 16384
@@ -92,9 +92,6 @@ void tlb_set_flush_all(struct tlb_set *t);
  * the old entry or none. */
 /* Every write entry (a frame now holds decoded code, under some alias). */
 void tlb_set_drop_writes(struct tlb_set *t);
-/* Read and fetch entries that lead to the host page at `host` (its guest
- * frame got other backing). */
-void tlb_set_drop_host_page(struct tlb_set *t, uintptr_t host);
 /* Drops the entries of va's page (sfence.vma with an address). */
 void tlb_set_flush_page(struct tlb_set *t, uint64_t va);
 /* Forgets only the jump cache (the translated code it points to is gone). */

@@ -80,13 +80,12 @@ static uint8_t *back_frame(struct p2m *m, uint64_t frame) {
     } else {
         __atomic_store_n(&m->map[frame], mfn << STATE_BITS | P2M_PRIVATE, __ATOMIC_RELEASE);
         __atomic_fetch_add(&m->backed, 1, __ATOMIC_RELAXED);
-        /* Translations that still read the zero frame for this guest frame must go. */
-        if (m->shootdown)
-            m->shootdown(m->shootdown_ctx, m->base + (frame << PAGE_SHIFT), frame_host(&m->frames, m->frames.zero_mfn));
     }
     pthread_mutex_unlock(&m->lock);
     return frame_host(&m->frames, mfn);
 }
+
+const uint8_t *p2m_zero_frame(const struct p2m *m) { return frame_host(&m->frames, m->frames.zero_mfn); }
 
 uint8_t *p2m_frame(struct p2m *m, uint64_t gpa, bool write, struct code_page ***code) {
     if (!p2m_contains(m, gpa, 1)) return NULL;
@@ -255,7 +254,7 @@ void p2m_reclaim(struct p2m *m) {
             __atomic_fetch_sub(&m->releasing_frames, r->n, __ATOMIC_RELAXED);
         }
         if (!promoted) break;
-        if (m->flush) m->flush(m->shootdown_ctx);
+        if (m->flush) m->flush(m->flush_ctx);
         for (struct p2m_release *r = m->releasing; r; r = r->next)
             if (r->phase == 0) {
                 r->phase = 2;
@@ -295,7 +294,7 @@ static uint64_t drop_batch(struct p2m *m, const uint64_t *frame, size_t n) {
         return 0;
     }
     /* Phase 1: no hart keeps using the frames for long... */
-    if (m->flush) m->flush(m->shootdown_ctx);
+    if (m->flush) m->flush(m->flush_ctx);
     size_t dropped = r->n;
     pthread_mutex_lock(&m->release_lock);
     r->phase = 1;

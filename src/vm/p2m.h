@@ -41,13 +41,12 @@ struct p2m {
     struct code_page **code;      /* per guest frame: decoded code, or NULL */
     uint64_t backed;              /* guest frames with a machine frame */
     bool exhausted;               /* a write found no free machine frame */
-    /* Called when a guest frame's backing changes from `old_host`: every
-     * cached translation to it must go before the new one is used. */
-    void (*shootdown)(void *ctx, uint64_t gpa, const uint8_t *old_host);
-    void *shootdown_ctx;
     /* Every hart drops every cached translation (any thread may call it
-     * while the harts run); called with shootdown_ctx. May be NULL. */
+     * while the harts run); called with flush_ctx. May be NULL. (A frame
+     * that gets backed needs no such call: the MMU never caches a
+     * translation to the shared zero frame, see struct phys_page.) */
     void (*flush)(void *ctx);
+    void *flush_ctx;
 
     /* Dropping frames (see p2m.c). */
     pthread_rwlock_t access;      /* held shared by p2m_read/write/fill, exclusively while dropping */
@@ -71,6 +70,8 @@ static inline bool p2m_contains(const struct p2m *m, uint64_t gpa, uint64_t len)
  * backing it first if needed. NULL if gpa is not RAM, or on a write when
  * machine memory is exhausted (then m->exhausted is set). */
 uint8_t *p2m_frame(struct p2m *m, uint64_t gpa, bool write, struct code_page ***code);
+/* The shared zero frame every never-written guest frame reads. */
+const uint8_t *p2m_zero_frame(const struct p2m *m);
 
 /* Copy to or from guest RAM; false if any byte lies outside RAM (or memory ran out). */
 bool p2m_write(struct p2m *m, uint64_t gpa, const void *buf, size_t len);

@@ -59,6 +59,7 @@ void vm_request_exit(struct vm *vm, enum vm_exit_reason why, int code, const cha
 static bool phys_page(void *owner, uint64_t gpa, bool write, struct phys_page *out) {
     struct vm *vm = owner;
     out->host = p2m_frame(&vm->mem, gpa, write, &out->code);
+    out->zero = out->host && out->host == p2m_zero_frame(&vm->mem);
     if (!out->host && vm->mem.exhausted)
         vm_request_exit(vm, VM_EXIT_GUEST_FAULT, 0, "machine memory exhausted: no frame to back guest address 0x%llx",
                         (unsigned long long)gpa);
@@ -81,16 +82,6 @@ static void phys_code_added(void *owner, uint64_t gpa) {
     /* Write entries are cheap to refill; dropping all of them is simpler than finding aliases. */
     for (unsigned i = 0; i < vm->nharts; i++)
         for (int p = 0; p < 4; p++) tlb_set_drop_writes(&vm->harts[i]->tlb[p]);
-}
-
-/* A guest frame's backing changed: drop every hart's read and fetch
- * translations that lead to the old host page (writes never map a frame
- * that can change this way). */
-static void p2m_shootdown(void *ctx, uint64_t gpa, const uint8_t *old_host) {
-    (void)gpa;
-    struct vm *vm = ctx;
-    for (unsigned i = 0; i < vm->nharts; i++)
-        for (int p = 0; p < 4; p++) tlb_set_drop_host_page(&vm->harts[i]->tlb[p], (uintptr_t)old_host);
 }
 
 /* Frames were dropped from the p2m: every cached translation goes (the
@@ -205,9 +196,8 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *conso
         free(vm);
         return NULL;
     }
-    vm->mem.shootdown = p2m_shootdown;
     vm->mem.flush = p2m_flush;
-    vm->mem.shootdown_ctx = vm;
+    vm->mem.flush_ctx = vm;
     vm->nharts = cfg->ncpus;
     for (unsigned i = 0; i < vm->nharts; i++) {
         vm->harts[i] = aligned_alloc(64, (sizeof(struct hart) + 63) & ~(size_t)63);

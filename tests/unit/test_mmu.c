@@ -52,16 +52,17 @@ struct fixture {
     uint64_t code_added_gpa;
     int page_calls;
     int fatal_calls;
+    uint64_t zero_gpa;       /* a frame the fake reports as the shared zero frame (for reads), or 0 */
 };
 
 static bool fake_page(void *owner, uint64_t gpa, bool write, struct phys_page *out) {
-    (void)write;
     struct fixture *f = owner;
     f->page_calls++;
     if (gpa < RAM_BASE || gpa >= RAM_BASE + RAM_SIZE) return false;
     uint64_t frame = (gpa - RAM_BASE) >> 12;
     out->host = f->ram + (frame << 12);
     out->code = &f->code[frame];
+    out->zero = !write && f->zero_gpa && (gpa & ~0xfffull) == f->zero_gpa;
     return true;
 }
 static bool fake_mmio_read(void *owner, uint64_t gpa, unsigned size, uint64_t *val) {
@@ -904,6 +905,33 @@ static void test_fetch_parcel(void **state) {
     assert_int_equal(h->mcause, EXC_INSN_PAGE_FAULT);
 }
 
+/* The shared zero frame is read but never cached, so that backing the
+ * guest frame on its first write needs no shootdown; fetching from it is
+ * the illegal instruction 0x0000. */
+static void test_zero_frame_never_cached(void **state) {
+    struct fixture *f = *state;
+    struct hart *h = &f->h;
+    uint64_t root = use_paging(f, SATP_MODE_SV39);
+    map(f, root, 3, 0x70000, DATA + 0xd000, 0, V | R | W | X | A | D);
+    f->zero_gpa = DATA + 0xd000;
+    memset(host(f, DATA + 0xd000), 0, 4096);
+    uint64_t v = 1;
+    assert_true(mem_load64(h, 0x70008, &v));
+    assert_int_equal(v, 0);
+    assert_int_equal(h->dtlb->read[tlb_index(0x70008)].tag, TLB_INVALID);
+    /* The first write backs the frame (the fake stops calling it zero) and
+     * is seen by the next read at once. */
+    f->zero_gpa = 0;
+    assert_true(mem_store64(h, 0x70008, 0x1122334455667788ull));
+    assert_true(mem_load64(h, 0x70008, &v));
+    assert_int_equal(v, 0x1122334455667788ull);
+    f->zero_gpa = DATA + 0xd000;
+    assert_null(mmu_fetch_fill(h, 0x70010));
+    assert_int_equal(h->mcause, EXC_ILLEGAL_INSN);
+    assert_int_equal(h->mtval, 0);
+    assert_int_equal(h->itlb->fetch[tlb_index(0x70010)].tag, TLB_INVALID);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void) {
@@ -928,6 +956,7 @@ int main(void) {
         T(test_mmio_miss_is_access_fault),
         T(test_atomic_ptr),
         T(test_fetch_parcel),
+        T(test_zero_frame_never_cached),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
