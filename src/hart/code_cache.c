@@ -11,10 +11,16 @@ struct code_page *code_page_new(uint64_t gpa) {
     cp->live = 0;
     cp->writable = false;
     cp->gen = 0;
+    cp->writes = 0;
     return cp;
 }
 
 void code_page_free(struct code_page *cp) { free(cp); }
+
+unsigned code_page_written(struct code_page *cp, unsigned off, unsigned len) {
+    __atomic_add_fetch(&cp->writes, 1, __ATOMIC_SEQ_CST);
+    return code_page_invalidate(cp, off, len);
+}
 
 unsigned code_page_invalidate(struct code_page *cp, unsigned off, unsigned len) {
     /* A 4-byte instruction starting one parcel earlier also covers off. */

@@ -29,6 +29,10 @@ struct code_page {
     /* Bumped whenever decoded slots are reset: a translation made from the
      * page at an older generation must not run (atomic). */
     uint32_t gen;
+    /* Bumped by every write into the frame that code_page_written is told
+     * of, after the bytes are in: a decoder that read the bytes before the
+     * write and published after it sees the change and undoes its slot. */
+    uint32_t writes;
     bool writable;   /* write TLB entries may map the frame (atomic; see above) */
 };
 
@@ -37,6 +41,10 @@ void code_page_free(struct code_page *cp);
 /* Forgets decoded instructions overlapping bytes [off, off + len) of the
  * frame; returns how many decoded slots the page still has. */
 unsigned code_page_invalidate(struct code_page *cp, unsigned off, unsigned len);
+/* The bytes [off, off + len) of the frame were just written (call it after
+ * the write): counts the write, then invalidates. Returns as
+ * code_page_invalidate does. */
+unsigned code_page_written(struct code_page *cp, unsigned off, unsigned len);
 
 /* The page slot s belongs to (pc is the address of its instruction). */
 static inline struct code_page *code_page_of(const struct insn *s, uint64_t pc) {

@@ -21,6 +21,7 @@ static __attribute__((noinline)) insn_fn decode_slot(struct hart *h, struct insn
      * count is 0 and writable is set; both sides are SEQ_CST, so one of
      * them sees the other). */
     struct code_page *cp = code_page_of(slot, pc);
+    uint32_t writes = __atomic_load_n(&cp->writes, __ATOMIC_SEQ_CST);
     __atomic_add_fetch(&cp->live, 1, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&cp->writable, __ATOMIC_SEQ_CST) && __atomic_exchange_n(&cp->writable, false, __ATOMIC_SEQ_CST))
         h->phys->code_added(h->owner, cp->gpa);
@@ -49,6 +50,11 @@ static __attribute__((noinline)) insn_fn decode_slot(struct hart *h, struct insn
     slot->len = d.len;
     /* Another hart may have decoded this slot meanwhile: count it once. */
     if (__atomic_exchange_n(&slot->fn, d.fn, __ATOMIC_ACQ_REL) != op_decode) __atomic_sub_fetch(&cp->live, 1, __ATOMIC_SEQ_CST);
+    /* Another hart wrote the frame while this one read it: what was
+     * decoded may be the old bytes, published after the writer's
+     * invalidation. Undo it (this execution may use it: a write racing
+     * with the fetch may be seen either way). */
+    if (__atomic_load_n(&cp->writes, __ATOMIC_SEQ_CST) != writes) code_page_invalidate(cp, off, d.len);
     return d.fn;
 }
 

@@ -107,8 +107,10 @@ bool mmu_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val) {
     if (h->phys->page(h->owner, gpa, true, &pp)) {
         unsigned off = (unsigned)(va & ~PAGE_MASK);
         struct code_page *cp = __atomic_load_n(pp.code, __ATOMIC_ACQUIRE);
-        if (!cp || code_page_invalidate(cp, off, size) == 0) map_for_writes(h, va, pp.host, cp);
+        /* The bytes go in before decoded code is invalidated, so that a
+         * decoder on another hart sees either the write or the invalidation. */
         memcpy(pp.host + off, &val, size);
+        if (!cp || code_page_written(cp, off, size) == 0) map_for_writes(h, va, pp.host, cp);
         return true;
     }
     h->stats.mmio++;

@@ -128,8 +128,8 @@ bool p2m_write(struct p2m *m, uint64_t gpa, const void *buf, size_t len) {
             ok = false;
             break;
         }
-        if (m->code[frame]) code_page_invalidate(m->code[frame], off, (unsigned)chunk);
         memcpy(host + off, (const uint8_t *)buf + pos, chunk);
+        if (m->code[frame]) code_page_written(m->code[frame], off, (unsigned)chunk);
     });
     pthread_rwlock_unlock(&m->access);
     return ok;
@@ -148,8 +148,8 @@ bool p2m_fill(struct p2m *m, uint64_t gpa, uint8_t byte, size_t len) {
                 ok = false;
                 break;
             }
-            if (m->code[frame]) code_page_invalidate(m->code[frame], off, (unsigned)chunk);
             memset(host + off, byte, chunk);
+            if (m->code[frame]) code_page_written(m->code[frame], off, (unsigned)chunk);
         }
     });
     pthread_rwlock_unlock(&m->access);
