@@ -25,17 +25,23 @@ static __attribute__((noinline)) insn_fn decode_slot(struct hart *h, struct insn
     __atomic_add_fetch(&cp->live, 1, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&cp->writable, __ATOMIC_SEQ_CST) && __atomic_exchange_n(&cp->writable, false, __ATOMIC_SEQ_CST))
         h->phys->code_added(h->owner, cp->gpa);
-    uint16_t lo;
-    memcpy(&lo, host_page + off, 2);
+    /* One load for the whole instruction (atomic when naturally aligned, as
+     * Ziccif asks), so that another hart rewriting it is seen whole. */
+    uint32_t word;
+    if (off % 4 == 0) {
+        word = __atomic_load_n((const uint32_t *)(const void *)(host_page + off), __ATOMIC_RELAXED);
+    } else if (off != PAGE_SIZE - 2) {
+        memcpy(&word, host_page + off, 4);
+    } else {
+        uint16_t last;
+        memcpy(&last, host_page + off, 2);
+        word = last;
+    }
+    uint16_t lo = (uint16_t)word;
     struct insn d;
     if ((lo & 3) == 3) {
-        if (off == PAGE_SIZE - 2) {
-            d = (struct insn){.fn = op_cross_page, .len = 4};
-        } else {
-            uint16_t hi;
-            memcpy(&hi, host_page + off + 2, 2);
-            decode((uint32_t)lo | (uint32_t)hi << 16, &d);
-        }
+        if (off == PAGE_SIZE - 2) d = (struct insn){.fn = op_cross_page, .len = 4};
+        else decode(word, &d);
     } else {
         decode(lo, &d);
     }
