@@ -214,6 +214,7 @@ void op_sc_w(struct hart *h, const struct insn *i) {
               __atomic_compare_exchange_n((uint32_t *)p, &expected, (uint32_t)X(i->rs2), false, __ATOMIC_SEQ_CST,
                                           __ATOMIC_SEQ_CST);
     h->reservation = ~0ull;
+    mmu_atomic_done(h);
     X(i->rd) = !ok;
     NEXT();
 }
@@ -226,6 +227,7 @@ void op_sc_d(struct hart *h, const struct insn *i) {
               __atomic_compare_exchange_n((uint64_t *)p, &expected, X(i->rs2), false, __ATOMIC_SEQ_CST,
                                           __ATOMIC_SEQ_CST);
     h->reservation = ~0ull;
+    mmu_atomic_done(h);
     X(i->rd) = !ok;
     NEXT();
 }
@@ -235,6 +237,7 @@ void op_sc_d(struct hart *h, const struct insn *i) {
         type *p = (type *)mmu_atomic_ptr(h, X(i->rs1), size, true);                            \
         if (!p) return;                                                                        \
         type old = builtin(p, (type)X(i->rs2), __ATOMIC_SEQ_CST);                              \
+        mmu_atomic_done(h);                                                                    \
         X(i->rd) = (uint64_t)(int64_t)old;                                                     \
         NEXT();                                                                                \
     }
@@ -258,6 +261,7 @@ AMO_FETCH(amoor_d, int64_t, 8, __atomic_fetch_or)
         while (!__atomic_compare_exchange_n(p, &a, (pick) ? a : b, false, __ATOMIC_SEQ_CST,           \
                                             __ATOMIC_SEQ_CST)) {                                      \
         }                                                                                             \
+        mmu_atomic_done(h);                                                                           \
         X(i->rd) = sizeof(type) == 4 ? SEXT32(a) : (uint64_t)a;                                       \
         NEXT();                                                                                       \
     }

@@ -173,6 +173,10 @@ struct hart {
      * and the code page of the block that jump is in. */
     uint8_t *jit_link;
     const void *jit_link_cp;
+    /* The decoded code an AMO or SC is about to write (mmu_atomic_ptr),
+     * told of the write once it is done (mmu_atomic_done), or NULL. */
+    struct code_page *amo_code;
+    unsigned amo_off, amo_size;
 
     struct tlb_set *dtlb;    /* data accesses: the set for the effective privilege */
     struct tlb_set *itlb;    /* fetches: the set for the current privilege */

@@ -145,8 +145,19 @@ uint8_t *mmu_atomic_ptr(struct hart *h, uint64_t va, unsigned size, bool for_sto
         return NULL;
     }
     unsigned off = (unsigned)(va & ~PAGE_MASK);
-    if (for_store && *pp.code) code_page_invalidate(*pp.code, off, size);
+    struct code_page *cp = __atomic_load_n(pp.code, __ATOMIC_ACQUIRE);
+    if (for_store && cp) {
+        code_page_invalidate(cp, off, size);
+        h->amo_code = cp;
+        h->amo_off = off;
+        h->amo_size = size;
+    }
     return pp.host + off;
+}
+
+void mmu_atomic_written(struct hart *h) {
+    code_page_written(h->amo_code, h->amo_off, h->amo_size);
+    h->amo_code = NULL;
 }
 
 /* The RAM frame code at va is fetched from; false after raising the fault. */

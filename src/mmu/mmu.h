@@ -31,6 +31,13 @@ bool mmu_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val);
 /* Host address of a naturally aligned RAM word that may be read and written
  * (for LR/SC and AMOs). NULL after raising the fault. */
 uint8_t *mmu_atomic_ptr(struct hart *h, uint64_t va, unsigned size, bool for_store);
+/* After the atomic write through mmu_atomic_ptr's pointer: if the word
+ * was in a frame holding decoded code, a decoder that raced with the write
+ * learns of it (see code_page_written). */
+void mmu_atomic_written(struct hart *h);
+static inline void mmu_atomic_done(struct hart *h) {
+    if (__builtin_expect(h->amo_code != NULL, 0)) mmu_atomic_written(h);
+}
 /* Fills the fetch TLB for va; NULL after raising the fault. */
 struct fetch_entry *mmu_fetch_fill(struct hart *h, uint64_t va);
 /* Fetches the 16-bit parcel at va without the decode cache (slow path). */
