@@ -1,7 +1,5 @@
 #include "mmu/tlb.h"
 
-#include <stdbool.h>
-
 void tlb_set_flush_all(struct tlb_set *t) {
     for (unsigned i = 0; i < TLB_SIZE; i++) {
         __atomic_store_n(&t->read[i].tag, TLB_INVALID, __ATOMIC_RELAXED);
@@ -45,11 +43,10 @@ void tlb_set_drop_writes(struct tlb_set *t) {
 void tlb_set_flush_page(struct tlb_set *t, uint64_t va) {
     unsigned i = tlb_index(va);
     uint64_t page = va & PAGE_MASK;
-    /* A misaligned-access key (page | low bits) never matches a tag here,
-     * so entries are compared by page. */
-    if ((t->read[i].tag & PAGE_MASK) == page) __atomic_store_n(&t->read[i].tag, TLB_INVALID, __ATOMIC_RELAXED);
-    if ((t->write[i].tag & PAGE_MASK) == page) __atomic_store_n(&t->write[i].tag, TLB_INVALID, __ATOMIC_RELAXED);
-    if ((t->fetch[i].tag & PAGE_MASK) == page) {
+    /* Fills store the page address itself as the tag. */
+    if (t->read[i].tag == page) __atomic_store_n(&t->read[i].tag, TLB_INVALID, __ATOMIC_RELAXED);
+    if (t->write[i].tag == page) __atomic_store_n(&t->write[i].tag, TLB_INVALID, __ATOMIC_RELAXED);
+    if (t->fetch[i].tag == page) {
         __atomic_store_n(&t->fetch[i].tag, TLB_INVALID, __ATOMIC_RELAXED);
         tlb_set_flush_jumps(t); /* only pages the fetch TLB maps have jump-cache entries */
     }
