@@ -50,6 +50,9 @@ expect machine-mem-garbage 1 "--machine-mem 'lots' is not a size" -- run "${K[@]
 expect machine-mem-huge 1 "more than this host" -- run "${K[@]}" --machine-mem 100000G
 expect cpus-zero 1 "--cpus must be" -- run "${K[@]}" --cpus 0
 expect cpus-too-many 1 "--cpus must be" -- run "${K[@]}" --cpus 9
+expect engine-unknown 1 "--engine must be 'jit' or 'interp', not 'qemu'" -- run "${K[@]}" --engine qemu
+expect jit-cache-too-small 1 "--jit-cache '64K' is not a size from 1M to 4G" -- run "${K[@]}" --jit-cache 64K
+expect jit-cache-not-a-size 1 "--jit-cache 'lots' is not a size" -- run "${K[@]}" --jit-cache lots
 expect bios-x86-elf 1 "not RISC-V" -- run --bios /bin/true
 expect bios-missing 1 "cannot open bios" -- run --bios /nonexistent.elf
 expect illegal-insn-in-m-mode 4 "no usable trap handler" -- run --bios "$isa/negative/illegal_m.elf"
