@@ -11,7 +11,7 @@
  * its pages become another's stack. Once stores have reset every decoded
  * slot, the page turns writable: the write TLB may map the frame again, so
  * a frame that is now data runs at full speed. The next decode in it takes
- * those mappings away first (see decode_slot and mmu_store_slow). */
+ * those mappings away first (see decode_slot and mem_store_slow). */
 #ifndef RVISOR_CODE_CACHE_H
 #define RVISOR_CODE_CACHE_H
 

@@ -1,7 +1,7 @@
 #include "hart/csr.h"
 
 #include "hart/hart.h"
-#include "mmu/mmu.h"
+#include "hart/mem.h"
 
 #define SSTATUS_MASK (MSTATUS_SIE | MSTATUS_SPIE | MSTATUS_UBE | MSTATUS_SPP | MSTATUS_FS | MSTATUS_XS | \
                       MSTATUS_SUM | MSTATUS_MXR | MSTATUS_UXL | MSTATUS_SD)
@@ -99,7 +99,7 @@ static void write_mstatus(struct hart *h, uint64_t val, uint64_t writable) {
     h->mstatus = with_sd(s);
     /* MXR lets loads read execute-only pages: entries made while it was
      * set must go when it is cleared (rare). SUM, MPRV and MPP only choose
-     * which TLB set loads and stores use (mmu_data_set), and FS which jump
+     * which TLB set loads and stores use (mem_data_set), and FS which jump
      * cache (see hart_update_tlb_sets). */
     if ((old & MSTATUS_MXR) && !(h->mstatus & MSTATUS_MXR))
         for (int p = 0; p < 4; p++) tlb_set_flush(&h->tlb[p]);

@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "hart/hart.h"
-#include "mmu/mmu.h"
+#include "hart/mem.h"
 
 __extension__ typedef unsigned __int128 u128;
 

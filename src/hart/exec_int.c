@@ -5,7 +5,7 @@
 #include "hart/csr.h"
 #include "hart/dispatch.h"
 #include "hart/exec.h"
-#include "mmu/mmu.h"
+#include "hart/mem.h"
 
 #define X(r) (h->x[r])
 #define NEXT() NEXT_INSN(h, i)
@@ -44,7 +44,7 @@ BRANCH(bgeu, a >= b)
  * stack frame. */
 static __attribute__((noinline)) void load_miss(struct hart *h, const struct insn *i, uint64_t va, unsigned size,
                                                 bool sign) {
-    if (!mmu_load_slow(h, va, size)) return;
+    if (!mem_load_slow(h, va, size)) return;
     uint64_t v = h->load_val;
     if (sign && size < 8) v = (uint64_t)((int64_t)(v << (64 - 8 * size)) >> (64 - 8 * size));
     X(i->rd) = v;
@@ -53,7 +53,7 @@ static __attribute__((noinline)) void load_miss(struct hart *h, const struct ins
 
 static __attribute__((noinline)) void store_miss(struct hart *h, const struct insn *i, uint64_t va, unsigned size,
                                                  uint64_t val) {
-    if (!mmu_store_slow(h, va, size, val)) return;
+    if (!mem_store_slow(h, va, size, val)) return;
     NEXT();
 }
 
@@ -186,7 +186,7 @@ ALU_REG(remuw, (uint32_t)b ? SEXT32((uint32_t)a % (uint32_t)b) : SEXT32(a))
 
 void op_lr_w(struct hart *h, const struct insn *i) {
     uint64_t va = X(i->rs1);
-    uint8_t *p = mmu_atomic_ptr(h, va, 4, false);
+    uint8_t *p = mem_atomic_ptr(h, va, 4, false);
     if (!p) return;
     int32_t v = __atomic_load_n((int32_t *)p, __ATOMIC_SEQ_CST);
     h->reservation = (uintptr_t)p;
@@ -197,7 +197,7 @@ void op_lr_w(struct hart *h, const struct insn *i) {
 
 void op_lr_d(struct hart *h, const struct insn *i) {
     uint64_t va = X(i->rs1);
-    uint8_t *p = mmu_atomic_ptr(h, va, 8, false);
+    uint8_t *p = mem_atomic_ptr(h, va, 8, false);
     if (!p) return;
     uint64_t v = __atomic_load_n((uint64_t *)p, __ATOMIC_SEQ_CST);
     h->reservation = (uintptr_t)p;
@@ -207,37 +207,37 @@ void op_lr_d(struct hart *h, const struct insn *i) {
 }
 
 void op_sc_w(struct hart *h, const struct insn *i) {
-    uint8_t *p = mmu_atomic_ptr(h, X(i->rs1), 4, true);
+    uint8_t *p = mem_atomic_ptr(h, X(i->rs1), 4, true);
     if (!p) return;
     uint32_t expected = (uint32_t)h->reservation_value;
     bool ok = h->reservation == (uintptr_t)p &&
               __atomic_compare_exchange_n((uint32_t *)p, &expected, (uint32_t)X(i->rs2), false, __ATOMIC_SEQ_CST,
                                           __ATOMIC_SEQ_CST);
     h->reservation = ~0ull;
-    mmu_atomic_done(h);
+    mem_atomic_done(h);
     X(i->rd) = !ok;
     NEXT();
 }
 
 void op_sc_d(struct hart *h, const struct insn *i) {
-    uint8_t *p = mmu_atomic_ptr(h, X(i->rs1), 8, true);
+    uint8_t *p = mem_atomic_ptr(h, X(i->rs1), 8, true);
     if (!p) return;
     uint64_t expected = h->reservation_value;
     bool ok = h->reservation == (uintptr_t)p &&
               __atomic_compare_exchange_n((uint64_t *)p, &expected, X(i->rs2), false, __ATOMIC_SEQ_CST,
                                           __ATOMIC_SEQ_CST);
     h->reservation = ~0ull;
-    mmu_atomic_done(h);
+    mem_atomic_done(h);
     X(i->rd) = !ok;
     NEXT();
 }
 
 #define AMO_FETCH(name, type, size, builtin)                                                   \
     void op_##name(struct hart *h, const struct insn *i) {                                     \
-        type *p = (type *)mmu_atomic_ptr(h, X(i->rs1), size, true);                            \
+        type *p = (type *)mem_atomic_ptr(h, X(i->rs1), size, true);                            \
         if (!p) return;                                                                        \
         type old = builtin(p, (type)X(i->rs2), __ATOMIC_SEQ_CST);                              \
-        mmu_atomic_done(h);                                                                    \
+        mem_atomic_done(h);                                                                    \
         X(i->rd) = (uint64_t)(int64_t)old;                                                     \
         NEXT();                                                                                \
     }
@@ -254,14 +254,14 @@ AMO_FETCH(amoor_d, int64_t, 8, __atomic_fetch_or)
 
 #define AMO_MINMAX(name, type, size, pick)                                                            \
     void op_##name(struct hart *h, const struct insn *i) {                                            \
-        type *p = (type *)mmu_atomic_ptr(h, X(i->rs1), size, true);                                   \
+        type *p = (type *)mem_atomic_ptr(h, X(i->rs1), size, true);                                   \
         if (!p) return;                                                                               \
         type b = (type)X(i->rs2);                                                                     \
         type a = __atomic_load_n(p, __ATOMIC_SEQ_CST);                                                \
         while (!__atomic_compare_exchange_n(p, &a, (pick) ? a : b, false, __ATOMIC_SEQ_CST,           \
                                             __ATOMIC_SEQ_CST)) {                                      \
         }                                                                                             \
-        mmu_atomic_done(h);                                                                           \
+        mem_atomic_done(h);                                                                           \
         X(i->rd) = sizeof(type) == 4 ? SEXT32(a) : (uint64_t)a;                                       \
         NEXT();                                                                                       \
     }
@@ -417,7 +417,7 @@ CSR_HANDLER(csrrci, i->rs1, 2, i->rs1 != 0)
 void op_cross_page(struct hart *h, const struct insn *i) {
     (void)i;
     uint16_t lo, hi;
-    if (!mmu_fetch_parcel(h, h->pc, &lo) || !mmu_fetch_parcel(h, h->pc + 2, &hi)) return;
+    if (!mem_fetch_parcel(h, h->pc, &lo) || !mem_fetch_parcel(h, h->pc + 2, &hi)) return;
     struct insn once;
     decode((uint32_t)lo | ((uint32_t)hi << 16), &once);
     /* Run it alone: with no budget its handler cannot dispatch past the

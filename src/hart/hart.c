@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "mmu/mmu.h"
+#include "hart/mem.h"
 
 #define MISA_RV64 (2ull << 62)
 #define MISA_EXT(c) (1ull << ((c) - 'A'))
@@ -26,7 +26,7 @@ void hart_init(struct hart *h, unsigned id, const struct phys_ops *phys, const s
 
 void hart_update_tlb_sets(struct hart *h) {
     h->itlb = &h->tlb[h->priv];
-    h->dtlb = &h->tlb[mmu_data_set(h)];
+    h->dtlb = &h->tlb[mem_data_set(h)];
     h->jump = h->itlb->jump[(h->mstatus & MSTATUS_FS) == MSTATUS_FS];
 }
 

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mmu/mmu.h"
 #include "mmu/tlb.h"
 
 struct hart;
@@ -23,8 +24,6 @@ struct hart_env {
     /* The guest did something no real hart survives (trap loop with no handler). */
     void (*fatal)(void *owner, struct hart *h, const char *why);
 };
-
-enum priv { PRIV_U = 0, PRIV_S = 1, PRIV_M = 3 };
 
 /* A decoded instruction. The interpreter calls fn with the hart and the
  * decoded operands; fn either completes the instruction (updating pc) or
@@ -173,8 +172,8 @@ struct hart {
      * and the code page of the block that jump is in. */
     uint8_t *jit_link;
     const void *jit_link_cp;
-    /* The decoded code an AMO or SC is about to write (mmu_atomic_ptr),
-     * told of the write once it is done (mmu_atomic_done), or NULL. */
+    /* The decoded code an AMO or SC is about to write (mem_atomic_ptr),
+     * told of the write once it is done (mem_atomic_done), or NULL. */
     struct code_page *amo_code;
     unsigned amo_off, amo_size;
 

@@ -7,7 +7,7 @@
 #include "hart/code_cache.h"
 #include "hart/dispatch.h"
 #include "hart/exec.h"
-#include "mmu/mmu.h"
+#include "hart/mem.h"
 #include "mmu/phys.h"
 
 /* Decodes the instruction at h->pc into slot; returns its handler. Out of
@@ -17,7 +17,7 @@ static __attribute__((noinline)) insn_fn decode_slot(struct hart *h, struct insn
                                                      uint64_t pc) {
     unsigned off = (unsigned)(pc & ~PAGE_MASK);
     /* Count the slot before reading its bytes, then take away any write
-     * mappings of the frame (mmu_store_slow gives them out only while the
+     * mappings of the frame (mem_store_slow gives them out only while the
      * count is 0 and writable is set; both sides are SEQ_CST, so one of
      * them sees the other). */
     struct code_page *cp = code_page_of(slot, pc);
@@ -109,7 +109,7 @@ enum hart_stop hart_run(struct hart *h, int64_t budget) {
         uint64_t pc = h->pc;
         struct fetch_entry *e = &h->itlb->fetch[tlb_index(pc)];
         if (e->tag != (pc & PAGE_MASK)) {
-            e = mmu_fetch_fill(h, pc);
+            e = mem_fetch_fill(h, pc);
             if (!e) { /* fetch fault: now at the trap handler */
                 left--;
                 continue;

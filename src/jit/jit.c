@@ -13,7 +13,7 @@
 
 #include "hart/code_cache.h"
 #include "jit/jit_internal.h"
-#include "mmu/mmu.h"
+#include "hart/mem.h"
 
 #define TABLE_CAP (1u << 16) /* blocks per hart before the code buffer is flushed: at most half of this */
 #define TRAMPOLINE_BYTES 4096
@@ -273,7 +273,7 @@ static const uint8_t *jit_lookup_slow(struct hart *h, uint64_t pc, struct jit_ha
     j->stats.lookups++;
     const struct fetch_entry *e = &h->itlb->fetch[tlb_index(pc)];
     if (e->tag != (pc & PAGE_MASK)) {
-        e = mmu_fetch_fill(h, pc);
+        e = mem_fetch_fill(h, pc);
         if (!e) return NULL; /* the fetch faulted: pc is at the trap handler */
     }
     struct jit_block *b = block_for(j, h, pc, e);
@@ -299,7 +299,7 @@ enum hart_stop jit_run(struct jit_hart *j, struct hart *h, int64_t budget) {
         uint64_t pc = h->pc;
         struct fetch_entry *e = &h->itlb->fetch[tlb_index(pc)];
         if (e->tag != (pc & PAGE_MASK)) {
-            e = mmu_fetch_fill(h, pc);
+            e = mem_fetch_fill(h, pc);
             if (!e) { /* now at the trap handler (or the VM is stopping) */
                 faults_left--;
                 h->jit_link = NULL;

@@ -3,7 +3,7 @@
  * RISC-V results differ from x86's (division by zero and overflow do not
  * trap on RISC-V). */
 #include "jit/jit_internal.h"
-#include "mmu/mmu.h"
+#include "hart/mem.h"
 
 #include <string.h>
 
@@ -17,7 +17,7 @@ const uint8_t *jit_load_site(struct hart *h, uint64_t va, const uint8_t *site) {
     struct jit_site s;
     memcpy(&s, site, sizeof s);
     h->pc = s.pc;
-    if (!mmu_load_slow(h, va, s.size)) return leave(h, &s);
+    if (!mem_load_slow(h, va, s.size)) return leave(h, &s);
     uint64_t v = h->load_val;
     unsigned bits = 8 * s.size;
     if (s.sign && bits < 64) v = (uint64_t)((int64_t)(v << (64 - bits)) >> (64 - bits));
@@ -29,7 +29,7 @@ const uint8_t *jit_store_site(struct hart *h, uint64_t va, const uint8_t *site, 
     struct jit_site s;
     memcpy(&s, site, sizeof s);
     h->pc = s.pc;
-    if (!mmu_store_slow(h, va, s.size, val)) return leave(h, &s);
+    if (!mem_store_slow(h, va, s.size, val)) return leave(h, &s);
     /* The store may have hit the block's own code: then the block is
      * stale from the next instruction on. */
     if (__atomic_load_n(s.gen, __ATOMIC_ACQUIRE) != s.block_gen) {

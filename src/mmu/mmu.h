@@ -1,89 +1,41 @@
-/* Guest-virtual memory access for the interpreter: Sv39/Sv48 translation
- * behind the software TLB. The inline fast paths are a tag compare and an
- * add; everything else (walks, A/D updates, MMIO, misaligned accesses,
- * self-modifying code) is in the slow paths. A slow path that fails has
- * already raised the exception on the hart and returns false. */
+/* Sv39/Sv48 address translation: the guest's page tables walked through
+ * the owner's guest-physical memory (struct phys_ops). The walk knows
+ * nothing of harts: the caller passes the translation regime and raises
+ * whatever fault comes back. */
 #ifndef RVISOR_MMU_H
 #define RVISOR_MMU_H
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <string.h>
 
-#include "hart/hart.h"
-#include "mmu/tlb.h"
+struct phys_ops;
 
 enum access { ACCESS_READ, ACCESS_WRITE, ACCESS_FETCH };
+
+/* Privilege levels, as the privileged spec numbers them (2 is reserved). */
+enum priv { PRIV_U = 0, PRIV_S = 1, PRIV_M = 3 };
 
 #define SATP_MODE_BARE 0
 #define SATP_MODE_SV39 8
 #define SATP_MODE_SV48 9
 
-/* Translates va for `acc` at privilege `priv` (with mstatus SUM/MXR of the
- * hart) to a guest-physical address, updating A/D bits. Returns 0 or the
- * exception cause to raise. */
-int mmu_translate(struct hart *h, uint64_t va, enum access acc, int priv, uint64_t *gpa);
+/* What decides a translation besides the address. */
+struct mmu_regime {
+    uint64_t satp;
+    int priv; /* effective privilege of the access */
+    bool sum; /* mstatus.SUM: S-mode may read and write user pages */
+    bool mxr; /* mstatus.MXR: executable pages are readable */
+};
 
-/* The loaded value is left in h->load_val: handlers then take no local's
- * address, which would keep the compiler from making their dispatch a jump. */
-bool mmu_load_slow(struct hart *h, uint64_t va, unsigned size);
-bool mmu_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val);
-/* Host address of a naturally aligned RAM word that may be read and written
- * (for LR/SC and AMOs). NULL after raising the fault. */
-uint8_t *mmu_atomic_ptr(struct hart *h, uint64_t va, unsigned size, bool for_store);
-/* After the atomic write through mmu_atomic_ptr's pointer: if the word
- * was in a frame holding decoded code, a decoder that raced with the write
- * learns of it (see code_page_written). */
-void mmu_atomic_written(struct hart *h);
-static inline void mmu_atomic_done(struct hart *h) {
-    if (__builtin_expect(h->amo_code != NULL, 0)) mmu_atomic_written(h);
-}
-/* Fills the fetch TLB for va; NULL after raising the fault. */
-struct fetch_entry *mmu_fetch_fill(struct hart *h, uint64_t va);
-/* Fetches the 16-bit parcel at va without the decode cache (slow path). */
-bool mmu_fetch_parcel(struct hart *h, uint64_t va, uint16_t *out);
+enum mmu_fault {
+    MMU_OK = 0,
+    MMU_PAGE_FAULT,   /* the page tables deny the access */
+    MMU_ACCESS_FAULT, /* a page-table entry lies outside RAM */
+};
 
-/* Privilege used by loads and stores (mstatus.MPRV may lend MPP to M-mode). */
-static inline int mmu_data_priv(const struct hart *h) {
-    if (h->priv == PRIV_M && (h->mstatus & MSTATUS_MPRV))
-        return (int)((h->mstatus & MSTATUS_MPP) >> 11);
-    return h->priv;
-}
-
-/* The TLB set loads and stores use: the effective privilege's, except
- * that S-mode with mstatus.SUM (which may reach user pages) has a set of
- * its own, index 2 (no hart runs at privilege 2), so that Linux's toggling
- * of SUM around every user access flushes nothing. */
-#define TLB_SET_S_SUM 2
-static inline unsigned mmu_data_set(const struct hart *h) {
-    int p = mmu_data_priv(h);
-    return p == PRIV_S && (h->mstatus & MSTATUS_SUM) ? TLB_SET_S_SUM : (unsigned)p;
-}
-
-#define MMU_ACCESSORS(bits, type)                                                           \
-    static inline bool mem_load##bits(struct hart *h, uint64_t va, type *out) {             \
-        const struct tlb_entry *e = &h->dtlb->read[tlb_index(va)];                          \
-        if (__builtin_expect(e->tag == tlb_key(va, sizeof(type)), 1)) {                     \
-            memcpy(out, (const void *)(uintptr_t)(va + e->addend), sizeof(type));           \
-            return true;                                                                    \
-        }                                                                                   \
-        if (!mmu_load_slow(h, va, sizeof(type))) return false;                              \
-        *out = (type)h->load_val;                                                           \
-        return true;                                                                        \
-    }                                                                                       \
-    static inline bool mem_store##bits(struct hart *h, uint64_t va, type val) {             \
-        const struct tlb_entry *e = &h->dtlb->write[tlb_index(va)];                         \
-        if (__builtin_expect(e->tag == tlb_key(va, sizeof(type)), 1)) {                     \
-            memcpy((void *)(uintptr_t)(va + e->addend), &val, sizeof(type));                \
-            return true;                                                                    \
-        }                                                                                   \
-        return mmu_store_slow(h, va, sizeof(type), val);                                    \
-    }
-
-MMU_ACCESSORS(8, uint8_t)
-MMU_ACCESSORS(16, uint16_t)
-MMU_ACCESSORS(32, uint32_t)
-MMU_ACCESSORS(64, uint64_t)
-#undef MMU_ACCESSORS
+/* Translates va for `acc` to a guest-physical address, setting the
+ * accessed and dirty bits of the leaf entry as needed. */
+enum mmu_fault mmu_translate(const struct phys_ops *phys, void *owner, const struct mmu_regime *r, uint64_t va,
+                             enum access acc, uint64_t *gpa);
 
 #endif

@@ -1,6 +1,6 @@
 #include "vm/sbi.h"
 
-#include "mmu/mmu.h"
+#include "hart/mem.h"
 #include "vm/vm.h"
 
 enum {

@@ -15,7 +15,7 @@
 
 #include "hart/csr.h"
 #include "hart/hart.h"
-#include "mmu/mmu.h"
+#include "hart/mem.h"
 #include "mmu/phys.h"
 
 #define INTR (1ull << 63)

@@ -20,7 +20,7 @@
 
 #include "hart/exec_fp.h"
 #include "hart/hart.h"
-#include "mmu/mmu.h"
+#include "hart/mem.h"
 
 #define PC0 0x1000u
 #define BOX 0xffffffff00000000ull
@@ -51,7 +51,7 @@ void hart_raise(struct hart *h, uint64_t cause, uint64_t tval) {
     h->mtval = tval;
 }
 
-bool mmu_load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *val) {
+bool mem_load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *val) {
     if (va < MEM_BASE || va + size > MEM_BASE + sizeof test_mem) {
         hart_raise(h, EXC_LOAD_ACCESS, va);
         return false;
@@ -62,7 +62,7 @@ bool mmu_load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *val) {
     return true;
 }
 
-bool mmu_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val) {
+bool mem_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val) {
     if (va < MEM_BASE || va + size > MEM_BASE + sizeof test_mem) {
         hart_raise(h, EXC_STORE_ACCESS, va);
         return false;

@@ -86,7 +86,7 @@
 #include "hart/exec.h"
 #include "hart/hart.h"
 #include "jit/jit.h"
-#include "mmu/mmu.h"
+#include "hart/mem.h"
 #include "mmu/phys.h"
 
 /* ------------------------------------------------------------------ */
@@ -1909,7 +1909,7 @@ static void settle(struct machine *m) {
     if (__atomic_load_n(&h->mip, __ATOMIC_RELAXED) & h->mie) hart_take_interrupt(h);
     for (unsigned k = 0; k < 2 && !h->exit_request; k++) {
         if (h->itlb->fetch[tlb_index(h->pc)].tag == (h->pc & PAGE_MASK)) break;
-        if (mmu_fetch_fill(h, h->pc)) break; /* else the fault is taken: now at the handler */
+        if (mem_fetch_fill(h, h->pc)) break; /* else the fault is taken: now at the handler */
     }
 }
 

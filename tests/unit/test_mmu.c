@@ -1,6 +1,6 @@
 /* Unit tests of the MMU (src/mmu/walk.c, src/mmu/access.c): Sv39/Sv48 page
- * walks through mmu_translate, then the software TLB through the
- * mem_load and mem_store accessors of mmu.h.
+ * walks through mem_translate, then the software TLB through the
+ * mem_load and mem_store accessors of hart/mem.h.
  *
  * Guest RAM is a plain buffer at 0x80000000 behind a fake phys_ops; the
  * page tables are built here by hand, following the privileged
@@ -19,7 +19,7 @@
 #include "hart/code_cache.h"
 #include "hart/exec.h"
 #include "hart/hart.h"
-#include "mmu/mmu.h"
+#include "hart/mem.h"
 #include "mmu/phys.h"
 
 #define RAM_BASE 0x80000000ull
@@ -163,7 +163,7 @@ static uint64_t use_paging(struct fixture *f, unsigned mode) {
 /* Translates and expects success with the given gpa. */
 static void expect_gpa(struct hart *h, uint64_t va, enum access acc, int priv, uint64_t want) {
     uint64_t gpa = 0x5a5a5a5a;
-    int cause = mmu_translate(h, va, acc, priv, &gpa);
+    int cause = mem_translate(h, va, acc, priv, &gpa);
     if (cause) fail_msg("va %#llx acc %d priv %d: cause %d, want success", (unsigned long long)va, acc, priv, cause);
     if (gpa != want)
         fail_msg("va %#llx acc %d: gpa %#llx, want %#llx", (unsigned long long)va, acc, (unsigned long long)gpa,
@@ -172,7 +172,7 @@ static void expect_gpa(struct hart *h, uint64_t va, enum access acc, int priv, u
 
 static void expect_fault(struct hart *h, uint64_t va, enum access acc, int priv, int want) {
     uint64_t gpa;
-    int cause = mmu_translate(h, va, acc, priv, &gpa);
+    int cause = mem_translate(h, va, acc, priv, &gpa);
     if (cause != want)
         fail_msg("va %#llx acc %d priv %d: cause %d, want %d", (unsigned long long)va, acc, priv, cause, want);
 }
@@ -685,7 +685,7 @@ static void test_fetch_fill_registers_code(void **state) {
     map(f, root, 3, 0x11000, DATA + 0x1000, 0, V | R | W | A | D);
     /* A write entry exists before the page becomes code. */
     assert_true(mem_store32(h, 0x10000, 0x13));
-    struct fetch_entry *e = mmu_fetch_fill(h, 0x10004);
+    struct fetch_entry *e = mem_fetch_fill(h, 0x10004);
     assert_non_null(e);
     assert_int_equal(e->tag, 0x10000);
     assert_non_null(f->code[(DATA - RAM_BASE) >> 12]);
@@ -694,7 +694,7 @@ static void test_fetch_fill_registers_code(void **state) {
     assert_int_equal(f->code_added_gpa, DATA);
     assert_int_equal(e->addend + 0x10000, (uintptr_t)host(f, DATA));
     /* Not executable: instruction page fault with the address. */
-    assert_null(mmu_fetch_fill(h, 0x11000));
+    assert_null(mem_fetch_fill(h, 0x11000));
     assert_int_equal(h->mcause, EXC_INSN_PAGE_FAULT);
     assert_int_equal(h->mtval, 0x11000);
 }
@@ -831,7 +831,7 @@ static void test_mmio_miss_is_access_fault(void **state) {
     /* Executable, but not RAM: instruction access fault. */
     map(f, root, 3, 0x41000, 0x10001000, 0, V | R | X | A | D);
     reset_trap(h, PRIV_S);
-    assert_null(mmu_fetch_fill(h, 0x41000));
+    assert_null(mem_fetch_fill(h, 0x41000));
     assert_int_equal(h->mcause, EXC_INSN_ACCESS);
     assert_int_equal(h->mtval, 0x41000);
     assert_int_equal(f->code_added_calls, 0);
@@ -846,33 +846,33 @@ static void test_atomic_ptr(void **state) {
     map(f, root, 3, 0x52000, 0x10002000, 0, V | R | W | A | D); /* not RAM */
 
     /* LR (for_store = false) on a writable page: A only. */
-    uint8_t *p = mmu_atomic_ptr(h, 0x50010, 8, false);
+    uint8_t *p = mem_atomic_ptr(h, 0x50010, 8, false);
     assert_ptr_equal(p, host(f, DATA + 0x9010));
     assert_int_equal(*rw & (A | D), A);
     /* AMO/SC: needs write permission and sets D. */
-    p = mmu_atomic_ptr(h, 0x50018, 4, true);
+    p = mem_atomic_ptr(h, 0x50018, 4, true);
     assert_ptr_equal(p, host(f, DATA + 0x9018));
     assert_int_equal(*rw & (A | D), A | D);
     /* Read-only page: LR is fine, AMO is a store page fault. */
-    assert_ptr_equal(mmu_atomic_ptr(h, 0x51000, 8, false), host(f, DATA + 0xa000));
-    assert_null(mmu_atomic_ptr(h, 0x51008, 8, true));
+    assert_ptr_equal(mem_atomic_ptr(h, 0x51000, 8, false), host(f, DATA + 0xa000));
+    assert_null(mem_atomic_ptr(h, 0x51008, 8, true));
     assert_int_equal(h->mcause, EXC_STORE_PAGE_FAULT);
     assert_int_equal(h->mtval, 0x51008);
     /* Misaligned: address-misaligned exceptions (load for LR, store/AMO otherwise). */
     reset_trap(h, PRIV_S);
-    assert_null(mmu_atomic_ptr(h, 0x50004, 8, false));
+    assert_null(mem_atomic_ptr(h, 0x50004, 8, false));
     assert_int_equal(h->mcause, EXC_LOAD_MISALIGNED);
     assert_int_equal(h->mtval, 0x50004);
     reset_trap(h, PRIV_S);
-    assert_null(mmu_atomic_ptr(h, 0x50002, 4, true));
+    assert_null(mem_atomic_ptr(h, 0x50002, 4, true));
     assert_int_equal(h->mcause, EXC_STORE_MISALIGNED);
     assert_int_equal(h->mtval, 0x50002);
     /* Not RAM: access faults. */
     reset_trap(h, PRIV_S);
-    assert_null(mmu_atomic_ptr(h, 0x52000, 8, false));
+    assert_null(mem_atomic_ptr(h, 0x52000, 8, false));
     assert_int_equal(h->mcause, EXC_LOAD_ACCESS);
     reset_trap(h, PRIV_S);
-    assert_null(mmu_atomic_ptr(h, 0x52000, 8, true));
+    assert_null(mem_atomic_ptr(h, 0x52000, 8, true));
     assert_int_equal(h->mcause, EXC_STORE_ACCESS);
     /* An AMO on a frame with decoded code resets the slots it overlaps. */
     reset_trap(h, PRIV_S);
@@ -881,7 +881,7 @@ static void test_atomic_ptr(void **state) {
     f->code[(DATA + 0x9000 - RAM_BASE) >> 12] = cp;
     cp->slot[0x20 / 2].fn = op_illegal;
     hart_flush_tlb(h);
-    assert_non_null(mmu_atomic_ptr(h, 0x50020, 4, true));
+    assert_non_null(mem_atomic_ptr(h, 0x50020, 4, true));
     assert_ptr_equal(cp->slot[0x20 / 2].fn, op_decode);
 }
 
@@ -894,14 +894,14 @@ static void test_fetch_parcel(void **state) {
     host(f, DATA + 0xb000)[0xffe] = 0x82;
     host(f, DATA + 0xb000)[0xfff] = 0x80;
     uint16_t parcel = 0;
-    assert_true(mmu_fetch_parcel(h, 0x60ffe, &parcel));
+    assert_true(mem_fetch_parcel(h, 0x60ffe, &parcel));
     assert_int_equal(parcel, 0x8082);
-    assert_false(mmu_fetch_parcel(h, 0x61000, &parcel));
+    assert_false(mem_fetch_parcel(h, 0x61000, &parcel));
     assert_int_equal(h->mcause, EXC_INSN_PAGE_FAULT);
     assert_int_equal(h->mtval, 0x61000);
     /* U-mode cannot fetch from a supervisor page. */
     set_priv(h, PRIV_U);
-    assert_false(mmu_fetch_parcel(h, 0x60000, &parcel));
+    assert_false(mem_fetch_parcel(h, 0x60000, &parcel));
     assert_int_equal(h->mcause, EXC_INSN_PAGE_FAULT);
 }
 
@@ -926,7 +926,7 @@ static void test_zero_frame_never_cached(void **state) {
     assert_true(mem_load64(h, 0x70008, &v));
     assert_int_equal(v, 0x1122334455667788ull);
     f->zero_gpa = DATA + 0xd000;
-    assert_null(mmu_fetch_fill(h, 0x70010));
+    assert_null(mem_fetch_fill(h, 0x70010));
     assert_int_equal(h->mcause, EXC_ILLEGAL_INSN);
     assert_int_equal(h->mtval, 0);
     assert_int_equal(h->itlb->fetch[tlb_index(0x70010)].tag, TLB_INVALID);

@@ -2,12 +2,32 @@
  * misaligned and page-crossing accesses, stores into frames holding decoded
  * code. On success a RAM page is entered in the software TLB so the next
  * access to it takes the inline fast path. */
+#include "hart/mem.h"
+
 #include "hart/code_cache.h"
-#include "mmu/mmu.h"
 #include "mmu/phys.h"
 
 static int access_fault(enum access acc) {
     return acc == ACCESS_FETCH ? EXC_INSN_ACCESS : acc == ACCESS_WRITE ? EXC_STORE_ACCESS : EXC_LOAD_ACCESS;
+}
+
+static int page_fault(enum access acc) {
+    return acc == ACCESS_FETCH ? EXC_INSN_PAGE_FAULT : acc == ACCESS_WRITE ? EXC_STORE_PAGE_FAULT : EXC_LOAD_PAGE_FAULT;
+}
+
+int mem_translate(struct hart *h, uint64_t va, enum access acc, int priv, uint64_t *gpa) {
+    struct mmu_regime r = {
+        .satp = h->satp,
+        .priv = priv,
+        .sum = (h->mstatus & MSTATUS_SUM) != 0,
+        .mxr = (h->mstatus & MSTATUS_MXR) != 0,
+    };
+    switch (mmu_translate(h->phys, h->owner, &r, va, acc, gpa)) {
+    case MMU_OK: return 0;
+    case MMU_PAGE_FAULT: return page_fault(acc);
+    case MMU_ACCESS_FAULT: break;
+    }
+    return access_fault(acc);
 }
 
 static bool crosses_page(uint64_t va, unsigned size) { return (va & ~PAGE_MASK) + size > PAGE_SIZE; }
@@ -25,11 +45,11 @@ static bool load_bytewise(struct hart *h, uint64_t va, unsigned size) {
     return true;
 }
 
-bool mmu_load_slow(struct hart *h, uint64_t va, unsigned size) {
+bool mem_load_slow(struct hart *h, uint64_t va, unsigned size) {
     h->stats.tlb_misses++;
     if (crosses_page(va, size)) return load_bytewise(h, va, size);
     uint64_t gpa;
-    int cause = mmu_translate(h, va, ACCESS_READ, mmu_data_priv(h), &gpa);
+    int cause = mem_translate(h, va, ACCESS_READ, mem_data_priv(h), &gpa);
     if (cause) {
         hart_raise(h, (uint64_t)cause, va);
         return false;
@@ -77,17 +97,17 @@ static void map_for_writes(struct hart *h, uint64_t va, uint8_t *host, struct co
     if (cp && !__atomic_load_n(&cp->writable, __ATOMIC_SEQ_CST)) __atomic_store_n(&e->tag, TLB_INVALID, __ATOMIC_RELAXED);
 }
 
-bool mmu_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val) {
+bool mem_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val) {
     h->stats.tlb_misses++;
     if (crosses_page(va, size)) {
         /* Check both pages before writing anything, so a fault leaves memory unchanged. */
         uint64_t gpa;
         uint64_t second = (va | ~PAGE_MASK) + 1;
         uint64_t bad = va;
-        int cause = mmu_translate(h, va, ACCESS_WRITE, mmu_data_priv(h), &gpa);
+        int cause = mem_translate(h, va, ACCESS_WRITE, mem_data_priv(h), &gpa);
         if (!cause) {
             bad = second;
-            cause = mmu_translate(h, second, ACCESS_WRITE, mmu_data_priv(h), &gpa);
+            cause = mem_translate(h, second, ACCESS_WRITE, mem_data_priv(h), &gpa);
         }
         if (cause) {
             hart_raise(h, (uint64_t)cause, bad);
@@ -98,7 +118,7 @@ bool mmu_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val) {
         return true;
     }
     uint64_t gpa;
-    int cause = mmu_translate(h, va, ACCESS_WRITE, mmu_data_priv(h), &gpa);
+    int cause = mem_translate(h, va, ACCESS_WRITE, mem_data_priv(h), &gpa);
     if (cause) {
         hart_raise(h, (uint64_t)cause, va);
         return false;
@@ -119,7 +139,7 @@ bool mmu_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val) {
     return false;
 }
 
-uint8_t *mmu_atomic_ptr(struct hart *h, uint64_t va, unsigned size, bool for_store) {
+uint8_t *mem_atomic_ptr(struct hart *h, uint64_t va, unsigned size, bool for_store) {
     if (va & (size - 1)) {
         hart_raise(h, for_store ? EXC_STORE_MISALIGNED : EXC_LOAD_MISALIGNED, va);
         return NULL;
@@ -133,7 +153,7 @@ uint8_t *mmu_atomic_ptr(struct hart *h, uint64_t va, unsigned size, bool for_sto
     }
     enum access acc = for_store ? ACCESS_WRITE : ACCESS_READ;
     uint64_t gpa;
-    int cause = mmu_translate(h, va, acc, mmu_data_priv(h), &gpa);
+    int cause = mem_translate(h, va, acc, mem_data_priv(h), &gpa);
     if (cause) {
         hart_raise(h, (uint64_t)cause, va);
         return NULL;
@@ -155,14 +175,14 @@ uint8_t *mmu_atomic_ptr(struct hart *h, uint64_t va, unsigned size, bool for_sto
     return pp.host + off;
 }
 
-void mmu_atomic_written(struct hart *h) {
+void mem_atomic_written(struct hart *h) {
     code_page_written(h->amo_code, h->amo_off, h->amo_size);
     h->amo_code = NULL;
 }
 
 /* The RAM frame code at va is fetched from; false after raising the fault. */
 static bool fetch_frame(struct hart *h, uint64_t va, uint64_t *gpa, struct phys_page *pp) {
-    int cause = mmu_translate(h, va, ACCESS_FETCH, h->priv, gpa);
+    int cause = mem_translate(h, va, ACCESS_FETCH, h->priv, gpa);
     if (cause) {
         hart_raise(h, (uint64_t)cause, va);
         return false;
@@ -174,7 +194,7 @@ static bool fetch_frame(struct hart *h, uint64_t va, uint64_t *gpa, struct phys_
     return true;
 }
 
-struct fetch_entry *mmu_fetch_fill(struct hart *h, uint64_t va) {
+struct fetch_entry *mem_fetch_fill(struct hart *h, uint64_t va) {
     h->stats.tlb_misses++;
     uint64_t gpa;
     struct phys_page pp = {0};
@@ -210,7 +230,7 @@ struct fetch_entry *mmu_fetch_fill(struct hart *h, uint64_t va) {
     return e;
 }
 
-bool mmu_fetch_parcel(struct hart *h, uint64_t va, uint16_t *out) {
+bool mem_fetch_parcel(struct hart *h, uint64_t va, uint16_t *out) {
     const struct fetch_entry *e = &h->itlb->fetch[tlb_index(va)];
     if (e->tag == (va & PAGE_MASK)) {
         memcpy(out, (const void *)(uintptr_t)(va + e->addend), 2);
