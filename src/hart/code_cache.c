@@ -2,7 +2,7 @@
 
 #include <stdlib.h>
 
-struct code_page *code_page_new(uint64_t gpa) {
+static struct code_page *code_page_new(uint64_t gpa) {
     struct code_page *cp = malloc(sizeof *cp);
     if (!cp) return NULL;
     for (unsigned i = 0; i < CODE_SLOTS; i++) cp->slot[i] = (struct insn){.fn = op_decode};
@@ -15,7 +15,43 @@ struct code_page *code_page_new(uint64_t gpa) {
     return cp;
 }
 
-void code_page_free(struct code_page *cp) { free(cp); }
+struct code_page *code_page_install(struct code_page **slot, uint64_t gpa, bool *created) {
+    *created = false;
+    struct code_page *cp = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (cp) return cp;
+    cp = code_page_new(gpa);
+    if (!cp) return NULL;
+    struct code_page *none = NULL;
+    if (__atomic_compare_exchange_n(slot, &none, cp, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        *created = true;
+        return cp;
+    }
+    free(cp); /* another hart of this VM installed one first */
+    return none;
+}
+
+bool code_map_init(struct code_map *m, uint64_t nframes) {
+    m->page = calloc(nframes ? nframes : 1, sizeof *m->page);
+    m->nframes = m->page ? nframes : 0;
+    return m->page != NULL;
+}
+
+void code_map_destroy(struct code_map *m) {
+    for (uint64_t f = 0; f < m->nframes; f++) free(m->page[f]);
+    free(m->page);
+    m->page = NULL;
+    m->nframes = 0;
+}
+
+void code_map_written(struct code_map *m, uint64_t frame, unsigned off, unsigned len) {
+    struct code_page *cp = __atomic_load_n(&m->page[frame], __ATOMIC_ACQUIRE);
+    if (cp) code_page_written(cp, off, len);
+}
+
+void code_map_forget(struct code_map *m, uint64_t frame) {
+    struct code_page *cp = __atomic_load_n(&m->page[frame], __ATOMIC_ACQUIRE);
+    if (cp) code_page_invalidate(cp, 0, CODE_SLOTS * 2);
+}
 
 unsigned code_page_written(struct code_page *cp, unsigned off, unsigned len) {
     __atomic_add_fetch(&cp->writes, 1, __ATOMIC_SEQ_CST);

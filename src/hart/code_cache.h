@@ -15,6 +15,7 @@
 #ifndef RVISOR_CODE_CACHE_H
 #define RVISOR_CODE_CACHE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "hart/hart.h"
@@ -36,8 +37,32 @@ struct code_page {
     bool writable;   /* write TLB entries may map the frame (atomic; see above) */
 };
 
-struct code_page *code_page_new(uint64_t gpa);
-void code_page_free(struct code_page *cp);
+/* The code pages of one guest's RAM, one slot per guest frame. This file
+ * is the one owner of decoded code: pages are created (on a hart's first
+ * fetch from a frame), invalidated (stores from harts, device DMA, frames
+ * the p2m drops) and freed only through the functions below. */
+struct code_map {
+    struct code_page **page; /* per guest frame: decoded code, or NULL (atomic) */
+    uint64_t nframes;
+};
+
+/* False if there is no host memory for the map. */
+bool code_map_init(struct code_map *m, uint64_t nframes);
+void code_map_destroy(struct code_map *m);
+/* The slot of guest frame `frame` (< nframes), for struct phys_page. */
+static inline struct code_page **code_map_slot(struct code_map *m, uint64_t frame) { return &m->page[frame]; }
+/* Bytes [off, off + len) of guest frame `frame` were written by someone
+ * other than a hart (device DMA, the loader): decoded code there goes. */
+void code_map_written(struct code_map *m, uint64_t frame, unsigned off, unsigned len);
+/* The frame's contents are gone (dropped by the balloon, replaced): every
+ * decoded instruction in it goes. */
+void code_map_forget(struct code_map *m, uint64_t frame);
+
+/* The code page in *slot, installing a new one for the frame at gpa if
+ * there is none; *created tells whether this call installed it (then
+ * stores to the frame must stop being mapped for writes). NULL if there
+ * is no host memory. */
+struct code_page *code_page_install(struct code_page **slot, uint64_t gpa, bool *created);
 /* Forgets decoded instructions overlapping bytes [off, off + len) of the
  * frame; returns how many decoded slots the page still has. */
 unsigned code_page_invalidate(struct code_page *cp, unsigned off, unsigned len);

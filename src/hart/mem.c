@@ -205,19 +205,14 @@ struct fetch_entry *mem_fetch_fill(struct hart *h, uint64_t va) {
         hart_raise(h, EXC_ILLEGAL_INSN, 0);
         return NULL;
     }
-    if (!__atomic_load_n(pp.code, __ATOMIC_ACQUIRE)) {
-        struct code_page *cp = code_page_new(gpa & PAGE_MASK);
-        if (!cp) {
-            h->env->fatal(h->owner, h, "out of host memory for decoded code");
-            return NULL;
-        }
-        struct code_page *none = NULL;
-        if (__atomic_compare_exchange_n(pp.code, &none, cp, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-            /* From now on stores to this frame must see the code: drop write mappings. */
-            h->phys->code_added(h->owner, gpa & PAGE_MASK);
-        else
-            code_page_free(cp); /* another hart of this VM installed one first */
+    bool created;
+    struct code_page *cp = code_page_install(pp.code, gpa & PAGE_MASK, &created);
+    if (!cp) {
+        h->env->fatal(h->owner, h, "out of host memory for decoded code");
+        return NULL;
     }
+    /* From now on stores to this frame must see the code: drop write mappings. */
+    if (created) h->phys->code_added(h->owner, gpa & PAGE_MASK);
     struct fetch_entry *e = &h->itlb->fetch[tlb_index(va)];
     /* Jump-cache entries exist only for pages the fetch TLB maps (so that
      * a flush of one page can tell whether it must empty the jump cache):
@@ -226,7 +221,7 @@ struct fetch_entry *mem_fetch_fill(struct hart *h, uint64_t va) {
     e->tag = va & PAGE_MASK;
     tlb_note_fill(h->itlb, TLB_FETCH, tlb_index(va));
     e->addend = (uintptr_t)pp.host - (va & PAGE_MASK);
-    e->code = *pp.code;
+    e->code = cp;
     return e;
 }
 

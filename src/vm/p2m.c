@@ -21,10 +21,8 @@ bool p2m_init(struct p2m *m, uint64_t base, uint64_t size, const struct frame_so
     }
     m->nframes = size >> PAGE_SHIFT;
     m->map = calloc(m->nframes, sizeof *m->map); /* all P2M_ZERO */
-    m->code = calloc(m->nframes, sizeof *m->code);
-    if (!m->map || !m->code) {
+    if (!m->map || !code_map_init(&m->code, m->nframes)) {
         free(m->map);
-        free(m->code);
         errno = ENOMEM;
         return false;
     }
@@ -55,10 +53,9 @@ void p2m_destroy(struct p2m *m) {
     }
     for (uint64_t f = 0; f < m->nframes; f++) {
         if (entry_state(m->map[f]) == P2M_PRIVATE) m->frames.free(m->frames.pool, entry_mfn(m->map[f]));
-        code_page_free(m->code[f]);
     }
+    code_map_destroy(&m->code);
     free(m->map);
-    free(m->code);
     pthread_mutex_destroy(&m->lock);
     pthread_rwlock_destroy(&m->access);
     pthread_mutex_destroy(&m->release_lock);
@@ -90,7 +87,7 @@ const uint8_t *p2m_zero_frame(const struct p2m *m) { return frame_host(&m->frame
 uint8_t *p2m_frame(struct p2m *m, uint64_t gpa, bool write, struct code_page ***code) {
     if (!p2m_contains(m, gpa, 1)) return NULL;
     uint64_t frame = (gpa - m->base) >> PAGE_SHIFT;
-    if (code) *code = &m->code[frame];
+    if (code) *code = code_map_slot(&m->code, frame);
     uint64_t e = __atomic_load_n(&m->map[frame], __ATOMIC_ACQUIRE);
     switch (entry_state(e)) {
     case P2M_PRIVATE: return frame_host(&m->frames, entry_mfn(e));
@@ -129,7 +126,7 @@ bool p2m_write(struct p2m *m, uint64_t gpa, const void *buf, size_t len) {
             break;
         }
         memcpy(host + off, (const uint8_t *)buf + pos, chunk);
-        if (m->code[frame]) code_page_written(m->code[frame], off, (unsigned)chunk);
+        code_map_written(&m->code, frame, off, (unsigned)chunk);
     });
     pthread_rwlock_unlock(&m->access);
     return ok;
@@ -149,7 +146,7 @@ bool p2m_fill(struct p2m *m, uint64_t gpa, uint8_t byte, size_t len) {
                 break;
             }
             memset(host + off, byte, chunk);
-            if (m->code[frame]) code_page_written(m->code[frame], off, (unsigned)chunk);
+            code_map_written(&m->code, frame, off, (unsigned)chunk);
         }
     });
     pthread_rwlock_unlock(&m->access);
@@ -283,8 +280,7 @@ static uint64_t drop_batch(struct p2m *m, const uint64_t *frame, size_t n) {
         __atomic_store_n(&m->map[frame[i]], (uint64_t)P2M_ZERO, __ATOMIC_SEQ_CST);
         r->mfn[r->n++] = entry_mfn(e);
         /* Decoded code of the old contents must not outlive them. */
-        struct code_page *cp = __atomic_load_n(&m->code[frame[i]], __ATOMIC_ACQUIRE);
-        if (cp) code_page_invalidate(cp, 0, PAGE_SIZE);
+        code_map_forget(&m->code, frame[i]);
     }
     __atomic_fetch_sub(&m->backed, r->n, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&m->lock);

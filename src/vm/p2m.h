@@ -18,10 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hart/code_cache.h"
 #include "vm/frames.h"
 #include "vm/platform.h"
 
-struct code_page;
 struct p2m_release;
 
 enum p2m_state {
@@ -38,7 +38,7 @@ struct p2m {
     struct frame_source frames;
     uint64_t *map;                /* per guest frame: mfn << 8 | state (one atomic word) */
     pthread_mutex_t lock;         /* serialises changes of map entries (harts run on several threads) */
-    struct code_page **code;      /* per guest frame: decoded code, or NULL */
+    struct code_map code;         /* decoded code per guest frame (hart/code_cache.c owns it) */
     uint64_t backed;              /* guest frames with a machine frame */
     bool exhausted;               /* a write found no free machine frame */
     /* Every hart drops every cached translation (any thread may call it

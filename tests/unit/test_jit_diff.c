@@ -1631,7 +1631,7 @@ static void gen_program(struct program *p, struct gen *g, uint64_t seed, const b
 struct machine {
     struct hart h;
     uint8_t *ram;
-    struct code_page **code; /* one slot per RAM frame */
+    struct code_map code; /* one slot per RAM frame */
     uint8_t mmio[MMIO_SIZE];
     bool translated;         /* run by jit_run, else by hart_run */
     struct jit_hart *jit;    /* made anew for each program */
@@ -1645,7 +1645,7 @@ static bool fake_page(void *owner, uint64_t gpa, bool write, struct phys_page *o
     if (gpa < RAM_BASE || gpa >= RAM_BASE + RAM_SIZE) return false;
     uint64_t frame = (gpa - RAM_BASE) >> 12;
     out->host = m->ram + (frame << 12);
-    out->code = &m->code[frame];
+    out->code = code_map_slot(&m->code, frame);
     return true;
 }
 static bool in_device(uint64_t gpa, unsigned size) {
@@ -1695,24 +1695,21 @@ static struct machine *machine_new(bool jit) {
     struct machine *m = calloc(1, sizeof *m);
     assert_non_null(m);
     m->ram = aligned_alloc(4096, RAM_SIZE);
-    m->code = calloc(RAM_FRAMES, sizeof *m->code);
     assert_non_null(m->ram);
-    assert_non_null(m->code);
+    assert_true(code_map_init(&m->code, RAM_FRAMES));
     m->translated = jit;
     return m;
 }
 
 static void drop_code_pages(struct machine *m) {
-    for (unsigned k = 0; k < RAM_FRAMES; k++) {
-        code_page_free(m->code[k]);
-        m->code[k] = NULL;
-    }
+    code_map_destroy(&m->code);
+    assert_true(code_map_init(&m->code, RAM_FRAMES));
 }
 
 static void machine_free(struct machine *m) {
     drop_code_pages(m);
+    code_map_destroy(&m->code);
     jit_hart_free(m->jit);
-    free(m->code);
     free(m->ram);
     free(m);
 }

@@ -46,7 +46,7 @@
 struct fixture {
     struct hart h;
     uint8_t *ram;
-    struct code_page **code; /* one slot per RAM frame */
+    struct code_map code; /* one slot per RAM frame */
     uint64_t next_frame;
     int code_added_calls;
     uint64_t code_added_gpa;
@@ -61,7 +61,7 @@ static bool fake_page(void *owner, uint64_t gpa, bool write, struct phys_page *o
     if (gpa < RAM_BASE || gpa >= RAM_BASE + RAM_SIZE) return false;
     uint64_t frame = (gpa - RAM_BASE) >> 12;
     out->host = f->ram + (frame << 12);
-    out->code = &f->code[frame];
+    out->code = code_map_slot(&f->code, frame);
     out->zero = !write && f->zero_gpa && (gpa & ~0xfffull) == f->zero_gpa;
     return true;
 }
@@ -94,8 +94,7 @@ static int setup(void **state) {
     struct fixture *f = calloc(1, sizeof *f);
     if (!f) return -1;
     f->ram = aligned_alloc(4096, RAM_SIZE);
-    f->code = calloc(RAM_FRAMES, sizeof *f->code);
-    if (!f->ram || !f->code) return -1;
+    if (!f->ram || !code_map_init(&f->code, RAM_FRAMES)) return -1;
     memset(f->ram, 0, RAM_SIZE);
     f->next_frame = PT_FIRST;
     hart_init(&f->h, 0, &phys, &env, f);
@@ -107,8 +106,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     struct fixture *f = *state;
-    for (unsigned i = 0; i < RAM_FRAMES; i++) code_page_free(f->code[i]);
-    free(f->code);
+    code_map_destroy(&f->code);
     free(f->ram);
     free(f);
     return 0;
@@ -591,13 +589,19 @@ static void test_tlb_per_privilege(void **state) {
     assert_int_equal(h->mtval, 0x10000);
 }
 
+static struct code_page *install_code_page(struct fixture *f, uint64_t gpa) {
+    bool created;
+    struct code_page *cp = code_page_install(code_map_slot(&f->code, (gpa - RAM_BASE) >> 12), gpa, &created);
+    assert_non_null(cp);
+    assert_true(created);
+    return cp;
+}
+
 /* Maps va 0x10000 to frame DATA (RWX) and gives the frame a code page. */
 static struct code_page *code_frame_at_0x10000(struct fixture *f, uint64_t *root) {
     *root = use_paging(f, SATP_MODE_SV39);
     map(f, *root, 3, 0x10000, DATA, 0, V | R | W | X | A | D);
-    struct code_page *cp = code_page_new(DATA);
-    assert_non_null(cp);
-    f->code[(DATA - RAM_BASE) >> 12] = cp;
+    struct code_page *cp = install_code_page(f, DATA);
     return cp;
 }
 
@@ -688,8 +692,8 @@ static void test_fetch_fill_registers_code(void **state) {
     struct fetch_entry *e = mem_fetch_fill(h, 0x10004);
     assert_non_null(e);
     assert_int_equal(e->tag, 0x10000);
-    assert_non_null(f->code[(DATA - RAM_BASE) >> 12]);
-    assert_ptr_equal(e->code, f->code[(DATA - RAM_BASE) >> 12]);
+    assert_non_null(*code_map_slot(&f->code, (DATA - RAM_BASE) >> 12));
+    assert_ptr_equal(e->code, *code_map_slot(&f->code, (DATA - RAM_BASE) >> 12));
     assert_int_equal(f->code_added_calls, 1);
     assert_int_equal(f->code_added_gpa, DATA);
     assert_int_equal(e->addend + 0x10000, (uintptr_t)host(f, DATA));
@@ -876,9 +880,7 @@ static void test_atomic_ptr(void **state) {
     assert_int_equal(h->mcause, EXC_STORE_ACCESS);
     /* An AMO on a frame with decoded code resets the slots it overlaps. */
     reset_trap(h, PRIV_S);
-    struct code_page *cp = code_page_new(0);
-    assert_non_null(cp);
-    f->code[(DATA + 0x9000 - RAM_BASE) >> 12] = cp;
+    struct code_page *cp = install_code_page(f, DATA + 0x9000);
     cp->slot[0x20 / 2].fn = op_illegal;
     hart_flush_tlb(h);
     assert_non_null(mem_atomic_ptr(h, 0x50020, 4, true));

@@ -260,7 +260,8 @@ static void test_drop_invalidates_decoded_code(void **state) {
     write_frames(&f->m, RAM_BASE, 1, 0x13);
     struct code_page **slot;
     assert_non_null(p2m_frame(&f->m, RAM_BASE, false, &slot));
-    *slot = code_page_new(0);
+    bool created;
+    assert_non_null(code_page_install(slot, RAM_BASE, &created));
     (*slot)->slot[10].fn = op_page_end; /* stands for a decoded instruction */
     assert_int_equal(p2m_drop_range(&f->m, RAM_BASE, 4096), 1);
     assert_ptr_equal((void *)(*slot)->slot[10].fn, (void *)op_decode);
