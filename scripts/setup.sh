@@ -14,6 +14,7 @@ packages=(
   debian-archive-keyring
   qemu-system-misc opensbi python3
   e2fsprogs
+  libxxhash-dev
 )
 
 missing=()

@@ -182,6 +182,10 @@ struct hart {
     const struct phys_ops *phys;   /* guest-physical memory and devices */
     const struct hart_env *env;    /* the monitor services below */
     void *owner;                   /* passed to phys and env callbacks (the VM) */
+    /* The owner's remapping generation, bumped when a guest frame moves to
+     * another host frame while harts run (copy-on-write), or NULL: a TLB
+     * fill whose lookup may predate a move is dropped (see hart/mem.c). */
+    const uint64_t *remap_gen;
     bool exit_request;       /* the VM is stopping: return HART_EXIT */
     bool sbi_in_monitor;     /* ecall from S-mode is a hypercall, not a trap to M-mode */
 

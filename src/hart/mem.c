@@ -45,10 +45,25 @@ static bool load_bytewise(struct hart *h, uint64_t va, unsigned size) {
     return true;
 }
 
+/* A TLB entry filled from a lookup must not outlive a move of the guest
+ * frame that happened meanwhile: the mover bumps the generation, then
+ * flushes every TLB; a filler that reads the generation before its lookup
+ * and again after publishing its entry either sees the bump (and drops
+ * the entry) or published before the flush (which drops it). */
+static uint64_t remap_gen(const struct hart *h) {
+    return h->remap_gen ? __atomic_load_n(h->remap_gen, __ATOMIC_SEQ_CST) : 0;
+}
+
+static void publish_checked(const struct hart *h, uint64_t *tag, uint64_t page, uint64_t gen) {
+    __atomic_store_n(tag, page, __ATOMIC_SEQ_CST);
+    if (remap_gen(h) != gen) __atomic_store_n(tag, TLB_INVALID, __ATOMIC_RELAXED);
+}
+
 bool mem_load_slow(struct hart *h, uint64_t va, unsigned size) {
     h->stats.tlb_misses++;
     if (crosses_page(va, size)) return load_bytewise(h, va, size);
     uint64_t gpa;
+    uint64_t gen = remap_gen(h);
     int cause = mem_translate(h, va, ACCESS_READ, mem_data_priv(h), &gpa);
     if (cause) {
         hart_raise(h, (uint64_t)cause, va);
@@ -62,9 +77,9 @@ bool mem_load_slow(struct hart *h, uint64_t va, unsigned size) {
     }
     if (ram) {
         struct tlb_entry *e = &h->dtlb->read[tlb_index(va)];
-        e->tag = va & PAGE_MASK;
-        tlb_note_fill(h->dtlb, TLB_READ, tlb_index(va));
         e->addend = (uintptr_t)pp.host - (va & PAGE_MASK);
+        tlb_note_fill(h->dtlb, TLB_READ, tlb_index(va));
+        publish_checked(h, &e->tag, va & PAGE_MASK, gen);
         uint64_t v = 0;
         memcpy(&v, pp.host + (va & ~PAGE_MASK), size);
         h->load_val = v;
@@ -198,6 +213,7 @@ struct fetch_entry *mem_fetch_fill(struct hart *h, uint64_t va) {
     h->stats.tlb_misses++;
     uint64_t gpa;
     struct phys_page pp = {0};
+    uint64_t gen = remap_gen(h);
     if (!fetch_frame(h, va, &gpa, &pp)) return NULL;
     if (pp.zero) {
         /* A never-written frame holds the parcel 0x0000, a defined illegal
@@ -218,10 +234,12 @@ struct fetch_entry *mem_fetch_fill(struct hart *h, uint64_t va) {
      * a flush of one page can tell whether it must empty the jump cache):
      * replacing a mapping empties it. */
     if (e->tag != TLB_INVALID) tlb_set_flush_jumps(h->itlb);
-    e->tag = va & PAGE_MASK;
-    tlb_note_fill(h->itlb, TLB_FETCH, tlb_index(va));
     e->addend = (uintptr_t)pp.host - (va & PAGE_MASK);
     e->code = cp;
+    tlb_note_fill(h->itlb, TLB_FETCH, tlb_index(va));
+    publish_checked(h, &e->tag, va & PAGE_MASK, gen);
+    /* The caller decodes from the frame just looked up, even if the entry
+     * went again (a move races with this fetch: its bytes are still valid). */
     return e;
 }
 

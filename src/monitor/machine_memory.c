@@ -21,8 +21,11 @@ bool machine_memory_init(struct machine_memory *mm, uint64_t bytes) {
                    -1, 0);
     if (p == MAP_FAILED) return false;
     mm->free_stack = malloc(nframes * sizeof *mm->free_stack);
-    if (!mm->free_stack) {
+    mm->refs = calloc(nframes, sizeof *mm->refs); /* untouched pages cost nothing */
+    if (!mm->free_stack || !mm->refs) {
         munmap(p, nframes << FRAME_SHIFT);
+        free(mm->free_stack);
+        free(mm->refs);
         errno = ENOMEM;
         return false;
     }
@@ -38,6 +41,7 @@ bool machine_memory_init(struct machine_memory *mm, uint64_t bytes) {
 void machine_memory_destroy(struct machine_memory *mm) {
     if (mm->base) munmap(mm->base, mm->nframes << FRAME_SHIFT);
     free(mm->free_stack);
+    free(mm->refs);
     pthread_mutex_destroy(&mm->lock);
     memset(mm, 0, sizeof *mm);
 }
@@ -52,14 +56,24 @@ static bool mm_alloc(void *pool, uint64_t *mfn) {
         *mfn = mm->next_fresh++;
     else
         ok = false;
-    if (ok) mm->in_use++;
+    if (ok) {
+        mm->in_use++;
+        __atomic_store_n(&mm->refs[*mfn], 1, __ATOMIC_RELEASE);
+    }
     pthread_mutex_unlock(&mm->lock);
     return ok;
+}
+
+static void mm_get(void *pool, uint64_t mfn) {
+    struct machine_memory *mm = pool;
+    if (mfn == ZERO_MFN || mfn >= mm->nframes) return;
+    __atomic_add_fetch(&mm->refs[mfn], 1, __ATOMIC_ACQ_REL);
 }
 
 static void mm_free(void *pool, uint64_t mfn) {
     struct machine_memory *mm = pool;
     if (mfn == ZERO_MFN || mfn >= mm->nframes) return;
+    if (__atomic_sub_fetch(&mm->refs[mfn], 1, __ATOMIC_ACQ_REL) != 0) return;
     /* The host takes the memory back; the frame reads as zeros when reused. */
     madvise(mm->base + (mfn << FRAME_SHIFT), FRAME_SIZE, MADV_DONTNEED);
     pthread_mutex_lock(&mm->lock);
@@ -69,12 +83,19 @@ static void mm_free(void *pool, uint64_t mfn) {
 }
 
 struct frame_source machine_memory_source(struct machine_memory *mm) {
-    return (struct frame_source){.alloc = mm_alloc, .free = mm_free, .pool = mm, .base = mm->base, .zero_mfn = ZERO_MFN};
+    return (struct frame_source){.alloc = mm_alloc, .free = mm_free, .get = mm_get, .pool = mm, .base = mm->base, .zero_mfn = ZERO_MFN};
 }
 
 uint64_t machine_memory_free_frames(struct machine_memory *mm) {
     pthread_mutex_lock(&mm->lock);
     uint64_t n = mm->free_count + (mm->nframes - mm->next_fresh);
+    pthread_mutex_unlock(&mm->lock);
+    return n;
+}
+
+uint64_t machine_memory_used_frames(struct machine_memory *mm) {
+    pthread_mutex_lock(&mm->lock);
+    uint64_t n = mm->in_use;
     pthread_mutex_unlock(&mm->lock);
     return n;
 }

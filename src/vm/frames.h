@@ -10,8 +10,11 @@
 struct frame_source {
     /* A zero-filled machine frame; false when machine memory is exhausted. */
     bool (*alloc)(void *pool, uint64_t *mfn);
-    /* Gives a frame back (its contents are discarded). */
+    /* Drops one reference to a frame; the last one gives it back (its
+     * contents are discarded). A frame starts with one reference. */
     void (*free)(void *pool, uint64_t mfn);
+    /* Takes another reference (a frame shared by several guest frames). */
+    void (*get)(void *pool, uint64_t mfn);
     void *pool;
     uint8_t *base;       /* host address of machine frame 0 */
     uint64_t zero_mfn;   /* a frame that is always zero and never written */

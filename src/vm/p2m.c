@@ -52,7 +52,7 @@ void p2m_destroy(struct p2m *m) {
         free(r);
     }
     for (uint64_t f = 0; f < m->nframes; f++) {
-        if (entry_state(m->map[f]) == P2M_PRIVATE) m->frames.free(m->frames.pool, entry_mfn(m->map[f]));
+        if (entry_state(m->map[f]) != P2M_ZERO) m->frames.free(m->frames.pool, entry_mfn(m->map[f]));
     }
     code_map_destroy(&m->code);
     free(m->map);
@@ -62,14 +62,17 @@ void p2m_destroy(struct p2m *m) {
     memset(m, 0, sizeof *m);
 }
 
-/* Gives a never-written guest frame a machine frame of its own (or returns
- * the one another hart gave it meanwhile). */
-static uint8_t *back_frame(struct p2m *m, uint64_t frame) {
+/* Gives a never-written guest frame a machine frame of its own; NULL if
+ * memory is exhausted, or with *again set if the entry changed meanwhile. */
+static uint8_t *back_frame(struct p2m *m, uint64_t frame, bool *again) {
     pthread_mutex_lock(&m->lock);
     uint64_t e = __atomic_load_n(&m->map[frame], __ATOMIC_ACQUIRE);
     uint64_t mfn;
-    if (entry_state(e) == P2M_PRIVATE) {
-        mfn = entry_mfn(e);
+    if (entry_state(e) != P2M_ZERO) {
+        /* Backed meanwhile (or merged): p2m_frame looks again. */
+        pthread_mutex_unlock(&m->lock);
+        *again = true;
+        return NULL;
     } else if (!m->frames.alloc(m->frames.pool, &mfn)) {
         m->exhausted = true;
         pthread_mutex_unlock(&m->lock);
@@ -84,16 +87,84 @@ static uint8_t *back_frame(struct p2m *m, uint64_t frame) {
 
 const uint8_t *p2m_zero_frame(const struct p2m *m) { return frame_host(&m->frames, m->frames.zero_mfn); }
 
+static void release_frames(struct p2m *m, struct p2m_release *r);
+
+/* A write to a protected frame: it stays where it is, and the merge that
+ * protected it is off (p2m_merge sees the state change). */
+static uint8_t *unprotect(struct p2m *m, uint64_t frame, bool *again) {
+    pthread_mutex_lock(&m->lock);
+    uint64_t e = __atomic_load_n(&m->map[frame], __ATOMIC_ACQUIRE);
+    if (entry_state(e) == P2M_PROTECTED)
+        __atomic_store_n(&m->map[frame], entry_mfn(e) << STATE_BITS | P2M_PRIVATE, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&m->lock);
+    *again = true;
+    return NULL;
+}
+
+/* A write to a shared frame: copy it to a frame of this guest's own (NULL
+ * if memory is exhausted, or with *again set if the entry changed). */
+static uint8_t *break_sharing(struct p2m *m, uint64_t frame, bool *again) {
+    struct p2m_release *r = malloc(sizeof *r + sizeof r->mfn[0]);
+    if (!r) {
+        m->exhausted = true;
+        return NULL;
+    }
+    pthread_mutex_lock(&m->lock);
+    uint64_t e = __atomic_load_n(&m->map[frame], __ATOMIC_ACQUIRE);
+    if (entry_state(e) != P2M_SHARED) { /* another hart broke it first */
+        pthread_mutex_unlock(&m->lock);
+        free(r);
+        *again = true;
+        return NULL;
+    }
+    uint64_t mfn;
+    if (!m->frames.alloc(m->frames.pool, &mfn)) {
+        m->exhausted = true;
+        pthread_mutex_unlock(&m->lock);
+        free(r);
+        return NULL;
+    }
+    memcpy(frame_host(&m->frames, mfn), frame_host(&m->frames, entry_mfn(e)), PAGE_SIZE);
+    __atomic_store_n(&m->map[frame], mfn << STATE_BITS | P2M_PRIVATE, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&m->remap_gen, 1, __ATOMIC_SEQ_CST);
+    __atomic_fetch_add(&m->backed, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_sub(&m->shared, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&m->cow_breaks, 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&m->lock);
+    /* Other harts may map the shared frame for reads: they must see this
+     * guest's writes from now on, and the frame's reference goes only
+     * once nobody can be using it. */
+    r->n = 1;
+    r->mfn[0] = entry_mfn(e);
+    release_frames(m, r);
+    return frame_host(&m->frames, mfn);
+}
+
 uint8_t *p2m_frame(struct p2m *m, uint64_t gpa, bool write, struct code_page ***code) {
     if (!p2m_contains(m, gpa, 1)) return NULL;
     uint64_t frame = (gpa - m->base) >> PAGE_SHIFT;
     if (code) *code = code_map_slot(&m->code, frame);
-    uint64_t e = __atomic_load_n(&m->map[frame], __ATOMIC_ACQUIRE);
-    switch (entry_state(e)) {
-    case P2M_PRIVATE: return frame_host(&m->frames, entry_mfn(e));
-    case P2M_ZERO: return write ? back_frame(m, frame) : frame_host(&m->frames, m->frames.zero_mfn);
+    for (;;) {
+        uint64_t e = __atomic_load_n(&m->map[frame], __ATOMIC_ACQUIRE);
+        uint8_t *host = NULL;
+        bool again = false;
+        switch (entry_state(e)) {
+        case P2M_PRIVATE: return frame_host(&m->frames, entry_mfn(e));
+        case P2M_ZERO:
+            if (!write) return frame_host(&m->frames, m->frames.zero_mfn);
+            host = back_frame(m, frame, &again);
+            break;
+        case P2M_PROTECTED:
+            if (!write) return frame_host(&m->frames, entry_mfn(e));
+            host = unprotect(m, frame, &again);
+            break;
+        case P2M_SHARED:
+            if (!write) return frame_host(&m->frames, entry_mfn(e));
+            host = break_sharing(m, frame, &again);
+            break;
+        }
+        if (host || !again) return host;
     }
-    return NULL;
 }
 
 /* Runs body for each piece of [gpa, gpa + len) that lies in one guest frame,
@@ -272,36 +343,44 @@ static uint64_t drop_batch(struct p2m *m, const uint64_t *frame, size_t n) {
     struct p2m_release *r = malloc(sizeof *r + n * sizeof r->mfn[0]);
     if (!r) return 0; /* the guest keeps its frames: nothing is lost */
     r->n = 0;
+    uint64_t shared = 0;
     pthread_rwlock_wrlock(&m->access);
     pthread_mutex_lock(&m->lock);
     for (size_t i = 0; i < n; i++) {
         uint64_t e = __atomic_load_n(&m->map[frame[i]], __ATOMIC_ACQUIRE);
-        if (entry_state(e) != P2M_PRIVATE) continue;
+        if (entry_state(e) == P2M_ZERO) continue;
+        if (entry_state(e) == P2M_SHARED) shared++;
         __atomic_store_n(&m->map[frame[i]], (uint64_t)P2M_ZERO, __ATOMIC_SEQ_CST);
         r->mfn[r->n++] = entry_mfn(e);
         /* Decoded code of the old contents must not outlive them. */
         code_map_forget(&m->code, frame[i]);
     }
-    __atomic_fetch_sub(&m->backed, r->n, __ATOMIC_RELAXED);
+    __atomic_fetch_sub(&m->backed, r->n - shared, __ATOMIC_RELAXED);
+    __atomic_fetch_sub(&m->shared, shared, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&m->lock);
     pthread_rwlock_unlock(&m->access);
     if (!r->n) {
         free(r);
         return 0;
     }
+    size_t dropped = r->n;
+    release_frames(m, r);
+    return dropped;
+}
+
+/* Gives r's frames back once no hart can be using them (see above). */
+static void release_frames(struct p2m *m, struct p2m_release *r) {
     /* Phase 1: no hart keeps using the frames for long... */
     if (m->flush) m->flush(m->flush_ctx);
-    size_t dropped = r->n;
     pthread_mutex_lock(&m->release_lock);
     r->phase = 1;
     snapshot(m, r->snap);
     r->next = m->releasing;
     m->releasing = r;
-    __atomic_fetch_add(&m->releasing_frames, dropped, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&m->releasing_frames, r->n, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&m->release_lock);
     /* ...and with every hart outside hart_run they are free at once. */
     p2m_reclaim(m);
-    return dropped;
 }
 
 uint64_t p2m_drop_range(struct p2m *m, uint64_t gpa, uint64_t len) {
@@ -318,7 +397,7 @@ uint64_t p2m_drop_range(struct p2m *m, uint64_t gpa, uint64_t len) {
         size_t n = 0;
         /* Only backed frames go into a batch: reporting mostly names frames that never were. */
         for (; f < stop && n < DROP_BATCH; f++)
-            if (entry_state(__atomic_load_n(&m->map[f], __ATOMIC_RELAXED)) == P2M_PRIVATE) frame[n++] = f;
+            if (entry_state(__atomic_load_n(&m->map[f], __ATOMIC_RELAXED)) != P2M_ZERO) frame[n++] = f;
         if (n) dropped += drop_batch(m, frame, n);
     }
     return dropped;
@@ -337,4 +416,110 @@ uint64_t p2m_drop_frames(struct p2m *m, const uint64_t *gpa, size_t n) {
     }
     if (k) dropped += drop_batch(m, frame, k);
     return dropped;
+}
+
+/* ---- Page sharing ---- */
+
+bool p2m_private_mfn(struct p2m *m, uint64_t frame, uint64_t *mfn) {
+    if (frame >= m->nframes) return false;
+    uint64_t e = __atomic_load_n(&m->map[frame], __ATOMIC_ACQUIRE);
+    if (entry_state(e) != P2M_PRIVATE && entry_state(e) != P2M_PROTECTED) return false;
+    *mfn = entry_mfn(e);
+    return true;
+}
+
+bool p2m_protect(struct p2m *m, uint64_t frame, uint64_t *mfn) {
+    if (frame >= m->nframes) return false;
+    bool ok = false;
+    pthread_mutex_lock(&m->lock);
+    uint64_t e = __atomic_load_n(&m->map[frame], __ATOMIC_ACQUIRE);
+    if (entry_state(e) == P2M_PRIVATE) {
+        *mfn = entry_mfn(e);
+        __atomic_store_n(&m->map[frame], *mfn << STATE_BITS | P2M_PROTECTED, __ATOMIC_SEQ_CST);
+        ok = true;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return ok;
+}
+
+void p2m_grace_begin(struct p2m *m, uint64_t *snap) {
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    snapshot(m, snap);
+}
+
+bool p2m_grace_passed(struct p2m *m, const uint64_t *snap) { return harts_passed(m, snap); }
+
+/* Is frame (index) still protected on mfn? With the locks held. */
+static bool still_protected(struct p2m *m, uint64_t frame, uint64_t mfn) {
+    return frame < m->nframes && __atomic_load_n(&m->map[frame], __ATOMIC_ACQUIRE) == (mfn << STATE_BITS | P2M_PROTECTED);
+}
+
+static void make_private(struct p2m *m, uint64_t frame, uint64_t mfn) {
+    __atomic_store_n(&m->map[frame], mfn << STATE_BITS | P2M_PRIVATE, __ATOMIC_SEQ_CST);
+}
+
+enum p2m_merge_result p2m_merge(struct p2m *m, uint64_t frame, uint64_t mfn, bool to_zero, uint64_t target) {
+    struct p2m_release *r = malloc(sizeof *r + sizeof r->mfn[0]);
+    if (!r) return P2M_CANCELLED;
+    enum p2m_merge_result res = P2M_MERGED;
+    /* Exclusive access: no device copy into the frame is under way. */
+    pthread_rwlock_wrlock(&m->access);
+    pthread_mutex_lock(&m->lock);
+    if (!still_protected(m, frame, mfn)) {
+        res = P2M_CANCELLED;
+    } else {
+        const uint8_t *other = frame_host(&m->frames, to_zero ? m->frames.zero_mfn : target);
+        if (memcmp(frame_host(&m->frames, mfn), other, PAGE_SIZE) != 0) {
+            make_private(m, frame, mfn);
+            res = P2M_DIFFERENT;
+        } else if (to_zero) {
+            __atomic_store_n(&m->map[frame], (uint64_t)P2M_ZERO, __ATOMIC_SEQ_CST);
+            __atomic_fetch_sub(&m->backed, 1, __ATOMIC_RELAXED);
+            __atomic_fetch_add(&m->merged_zero, 1, __ATOMIC_RELAXED);
+        } else {
+            m->frames.get(m->frames.pool, target);
+            __atomic_store_n(&m->map[frame], target << STATE_BITS | P2M_SHARED, __ATOMIC_SEQ_CST);
+            __atomic_fetch_sub(&m->backed, 1, __ATOMIC_RELAXED);
+            __atomic_fetch_add(&m->shared, 1, __ATOMIC_RELAXED);
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    pthread_rwlock_unlock(&m->access);
+    if (res != P2M_MERGED) {
+        free(r);
+        return res;
+    }
+    /* Same contents, so harts reading the old frame until the flush see
+     * nothing wrong; it goes back once they can no longer use it. */
+    r->n = 1;
+    r->mfn[0] = mfn;
+    release_frames(m, r);
+    return res;
+}
+
+enum p2m_merge_result p2m_share_in_place(struct p2m *m, uint64_t frame, uint64_t mfn) {
+    enum p2m_merge_result res = P2M_MERGED;
+    pthread_rwlock_wrlock(&m->access);
+    pthread_mutex_lock(&m->lock);
+    if (!still_protected(m, frame, mfn)) {
+        res = P2M_CANCELLED;
+    } else {
+        __atomic_store_n(&m->map[frame], mfn << STATE_BITS | P2M_SHARED, __ATOMIC_SEQ_CST);
+        __atomic_fetch_sub(&m->backed, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&m->shared, 1, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&m->lock);
+    pthread_rwlock_unlock(&m->access);
+    return res;
+}
+
+/* Lets the sharing scanner give up on a protected frame it will not merge. */
+void p2m_unprotect(struct p2m *m, uint64_t frame, uint64_t mfn) {
+    pthread_mutex_lock(&m->lock);
+    if (still_protected(m, frame, mfn)) make_private(m, frame, mfn);
+    pthread_mutex_unlock(&m->lock);
+}
+
+enum p2m_state p2m_state_of(const struct p2m *m, uint64_t frame) {
+    return frame < m->nframes ? entry_state(__atomic_load_n(&m->map[frame], __ATOMIC_ACQUIRE)) : P2M_ZERO;
 }

@@ -27,8 +27,15 @@ struct p2m_release;
 enum p2m_state {
     P2M_ZERO = 0,   /* never written: reads as zeros, no machine frame */
     P2M_PRIVATE,    /* backed by a machine frame of its own */
-    /* Room for the states later policies add: shared copy-on-write,
-     * swapped. A dropped (ballooned or reported) frame is P2M_ZERO again. */
+    /* Private, but page sharing means to merge it: harts' write mappings
+     * were revoked, and the first write (any hart, any device) turns it
+     * back to P2M_PRIVATE, which cancels the merge (see p2m_merge). */
+    P2M_PROTECTED,
+    /* Mapped read-only to a machine frame other guest frames may map too
+     * (reference counted by the frame source); the first write copies it
+     * to a private frame (copy-on-write). */
+    P2M_SHARED,
+    /* A dropped (ballooned or reported) or merged zero frame is P2M_ZERO again. */
 };
 
 struct p2m {
@@ -39,7 +46,14 @@ struct p2m {
     uint64_t *map;                /* per guest frame: mfn << 8 | state (one atomic word) */
     pthread_mutex_t lock;         /* serialises changes of map entries (harts run on several threads) */
     struct code_map code;         /* decoded code per guest frame (hart/code_cache.c owns it) */
-    uint64_t backed;              /* guest frames with a machine frame */
+    uint64_t backed;              /* guest frames with a machine frame of their own */
+    uint64_t shared;              /* guest frames mapping a shared frame */
+    uint64_t cow_breaks;          /* writes that copied a shared frame */
+    uint64_t merged_zero;         /* frames page sharing found zero and dropped */
+    /* Bumped whenever a guest frame moves to another machine frame while
+     * harts may run (copy-on-write): a hart that filled a TLB entry from a
+     * lookup made before the bump drops that entry (see hart/mem.c). */
+    uint64_t remap_gen;
     bool exhausted;               /* a write found no free machine frame */
     /* Every hart drops every cached translation (any thread may call it
      * while the harts run); called with flush_ctx. May be NULL. (A frame
@@ -87,6 +101,43 @@ uint64_t p2m_drop_range(struct p2m *m, uint64_t gpa, uint64_t len);
 /* The same for n guest frames given by address (low 12 bits ignored);
  * addresses outside RAM are skipped. */
 uint64_t p2m_drop_frames(struct p2m *m, const uint64_t *gpa, size_t n);
+
+/* ---- Page sharing (driven by the monitor's scanner) ----
+ * A frame is merged in three steps: p2m_protect revokes writes to it
+ * (every hart's TLB is flushed); once the harts have passed two grace
+ * periods (p2m_grace_begin / p2m_grace_passed, flushing again between), no
+ * write to it can be in flight, and p2m_merge or p2m_share_in_place check
+ * that no write cancelled the protection and that the contents are as
+ * expected, then commit. */
+
+/* The machine frame behind a private frame (P2M_PRIVATE or P2M_PROTECTED),
+ * or false. */
+bool p2m_private_mfn(struct p2m *m, uint64_t frame, uint64_t *mfn);
+/* P2M_PRIVATE -> P2M_PROTECTED; false if the frame is not private. The
+ * caller flushes the harts' TLBs (m->flush) once for a batch. */
+bool p2m_protect(struct p2m *m, uint64_t frame, uint64_t *mfn);
+/* Harts' turn counters, for a grace period (VM_MAX_HARTS entries). */
+void p2m_grace_begin(struct p2m *m, uint64_t *snap);
+bool p2m_grace_passed(struct p2m *m, const uint64_t *snap);
+
+enum p2m_merge_result {
+    P2M_MERGED,     /* the guest frame now maps the target */
+    P2M_CANCELLED,  /* written since p2m_protect (or no longer mfn): left private */
+    P2M_DIFFERENT,  /* contents differ from the target: left private */
+};
+/* Merges protected guest frame `frame` (backed by mfn) into machine frame
+ * `target` of the same frame source if their contents are equal, or, with
+ * to_zero, back to P2M_ZERO if it is all zeros. The old frame is given back
+ * once the harts have passed (as for dropped frames). */
+enum p2m_merge_result p2m_merge(struct p2m *m, uint64_t frame, uint64_t mfn, bool to_zero, uint64_t target);
+/* Turns protected guest frame `frame` (backed by mfn) into P2M_SHARED on
+ * the same machine frame, so that others may merge into it; the caller
+ * takes its own reference for the sharing table. */
+enum p2m_merge_result p2m_share_in_place(struct p2m *m, uint64_t frame, uint64_t mfn);
+/* Gives up on a protected frame (P2M_PROTECTED on mfn -> P2M_PRIVATE). */
+void p2m_unprotect(struct p2m *m, uint64_t frame, uint64_t mfn);
+/* The guest frame's state now (racy: for statistics and tests). */
+enum p2m_state p2m_state_of(const struct p2m *m, uint64_t frame);
 
 /* Brackets every run of hart `cpu` (hart_run): a hart between the two holds
  * no host pointer into guest memory except in its software TLB. cpu <

@@ -207,6 +207,7 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *conso
             return NULL;
         }
         hart_init(vm->harts[i], i, &vm_phys_ops, &vm_hart_env, vm);
+        vm->harts[i]->remap_gen = &vm->mem.remap_gen;
         vm->mem.ncpus = i + 1;
         if (vm->cfg.engine == VM_ENGINE_JIT) {
             vm->jit[i] = jit_hart_new(vm->harts[i], cfg->jit_code_bytes ? cfg->jit_code_bytes : JIT_DEFAULT_CODE_BYTES);

@@ -1,6 +1,7 @@
 /* Unit tests of the p2m and the machine-memory pool: demand-zero backing,
  * accounting, exhaustion, frames returned on destroy, flushes on change,
- * dropping frames and the safe points that must pass before they are freed. */
+ * dropping frames and the safe points that must pass before they are freed,
+ * and the page-sharing states (protect, merge, copy-on-write). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -321,6 +322,135 @@ static void test_destroy_frees_frames_still_waiting(void **state) {
     assert_true(p2m_init(&f->m, RAM_BASE, 64 * MiB, &f->fs));
 }
 
+
+/* ---- page sharing ---- */
+
+static uint64_t frame_of(uint64_t gpa) { return (gpa - RAM_BASE) >> 12; }
+
+static void fill_frame(struct fixture *f, uint64_t gpa, uint8_t byte) { assert_true(p2m_fill(&f->m, gpa, byte, 4096)); }
+
+static uint8_t read_byte(struct fixture *f, uint64_t gpa) {
+    uint8_t b = 0;
+    assert_true(p2m_read(&f->m, gpa, &b, 1));
+    return b;
+}
+
+/* Makes frame A shared in place and merges frame B into it. */
+static void share_two(struct fixture *f, uint64_t a, uint64_t b) {
+    uint64_t ma, mb;
+    assert_true(p2m_protect(&f->m, frame_of(a), &ma));
+    assert_true(p2m_protect(&f->m, frame_of(b), &mb));
+    assert_int_equal(p2m_share_in_place(&f->m, frame_of(a), ma), P2M_MERGED);
+    assert_int_equal(p2m_merge(&f->m, frame_of(b), mb, false, ma), P2M_MERGED);
+}
+
+static void test_equal_frames_merge_into_one(void **state) {
+    struct fixture *f = *state;
+    uint64_t a = RAM_BASE + 4096 * 3, b = RAM_BASE + 4096 * 9;
+    fill_frame(f, a, 0x5a);
+    fill_frame(f, b, 0x5a);
+    uint64_t used = machine_memory_used_frames(&f->mm);
+    share_two(f, a, b);
+    assert_int_equal(p2m_state_of(&f->m, frame_of(a)), P2M_SHARED);
+    assert_int_equal(p2m_state_of(&f->m, frame_of(b)), P2M_SHARED);
+    assert_int_equal(f->m.shared, 2);
+    assert_int_equal(f->m.backed, 0);
+    /* One machine frame maps both; the other went back to the pool. */
+    assert_ptr_equal(p2m_frame(&f->m, a, false, NULL), p2m_frame(&f->m, b, false, NULL));
+    assert_int_equal(machine_memory_used_frames(&f->mm), used - 1);
+    assert_int_equal(read_byte(f, b + 100), 0x5a);
+}
+
+static void test_write_to_shared_frame_copies_it_for_that_frame_only(void **state) {
+    struct fixture *f = *state;
+    uint64_t a = RAM_BASE + 4096 * 3, b = RAM_BASE + 4096 * 9;
+    fill_frame(f, a, 0x5a);
+    fill_frame(f, b, 0x5a);
+    share_two(f, a, b);
+    unsigned flushes = f->sd.flushes;
+    uint64_t gen = f->m.remap_gen;
+    uint8_t x = 0x77;
+    assert_true(p2m_write(&f->m, b + 10, &x, 1));
+    assert_int_equal(read_byte(f, b + 10), 0x77);
+    assert_int_equal(read_byte(f, b + 11), 0x5a); /* the rest was copied */
+    assert_int_equal(read_byte(f, a + 10), 0x5a); /* the other mapping is untouched */
+    assert_int_equal(p2m_state_of(&f->m, frame_of(b)), P2M_PRIVATE);
+    assert_int_equal(p2m_state_of(&f->m, frame_of(a)), P2M_SHARED);
+    assert_int_equal(f->m.cow_breaks, 1);
+    assert_int_equal(f->m.shared, 1);
+    assert_int_equal(f->m.backed, 1);
+    /* Harts were told that a frame moved. */
+    assert_true(f->sd.flushes > flushes);
+    assert_true(f->m.remap_gen > gen);
+    /* The last mapper's write breaks too; the shared frame's memory goes back. */
+    uint64_t used = machine_memory_used_frames(&f->mm);
+    assert_true(p2m_write(&f->m, a, &x, 1));
+    assert_int_equal(machine_memory_used_frames(&f->mm), used); /* one allocated, one freed */
+    assert_int_equal(f->m.shared, 0);
+}
+
+static void test_write_after_protect_cancels_the_merge(void **state) {
+    struct fixture *f = *state;
+    uint64_t a = RAM_BASE + 4096 * 3, b = RAM_BASE + 4096 * 9;
+    fill_frame(f, a, 0x5a);
+    fill_frame(f, b, 0x5a);
+    uint64_t ma, mb;
+    assert_true(p2m_protect(&f->m, frame_of(a), &ma));
+    assert_true(p2m_protect(&f->m, frame_of(b), &mb));
+    assert_int_equal(p2m_share_in_place(&f->m, frame_of(a), ma), P2M_MERGED);
+    /* The write goes into b's own frame and takes the protection away. */
+    assert_ptr_equal(p2m_frame(&f->m, b, true, NULL), f->fs.base + (mb << 12));
+    assert_int_equal(p2m_state_of(&f->m, frame_of(b)), P2M_PRIVATE);
+    assert_int_equal(p2m_merge(&f->m, frame_of(b), mb, false, ma), P2M_CANCELLED);
+    assert_int_equal(p2m_state_of(&f->m, frame_of(b)), P2M_PRIVATE);
+}
+
+static void test_different_contents_are_not_merged(void **state) {
+    struct fixture *f = *state;
+    uint64_t a = RAM_BASE + 4096 * 3, b = RAM_BASE + 4096 * 9;
+    fill_frame(f, a, 0x5a);
+    fill_frame(f, b, 0x5a);
+    uint8_t x = 1;
+    assert_true(p2m_write(&f->m, b + 4095, &x, 1)); /* differs in the last byte only */
+    uint64_t ma, mb;
+    assert_true(p2m_protect(&f->m, frame_of(a), &ma));
+    assert_true(p2m_protect(&f->m, frame_of(b), &mb));
+    assert_int_equal(p2m_share_in_place(&f->m, frame_of(a), ma), P2M_MERGED);
+    assert_int_equal(p2m_merge(&f->m, frame_of(b), mb, false, ma), P2M_DIFFERENT);
+    assert_int_equal(p2m_state_of(&f->m, frame_of(b)), P2M_PRIVATE);
+    assert_int_equal(read_byte(f, b + 4095), 1);
+}
+
+static void test_zero_frame_goes_back_to_the_zero_frame(void **state) {
+    struct fixture *f = *state;
+    uint64_t a = RAM_BASE + 4096 * 5;
+    fill_frame(f, a, 0x11);
+    fill_frame(f, a, 0x00); /* backed, but all zeros again */
+    assert_int_equal(f->m.backed, 1);
+    uint64_t ma;
+    assert_true(p2m_protect(&f->m, frame_of(a), &ma));
+    assert_int_equal(p2m_merge(&f->m, frame_of(a), ma, true, 0), P2M_MERGED);
+    assert_int_equal(p2m_state_of(&f->m, frame_of(a)), P2M_ZERO);
+    assert_int_equal(f->m.backed, 0);
+    assert_int_equal(f->m.merged_zero, 1);
+    assert_int_equal(read_byte(f, a + 7), 0);
+}
+
+static void test_balloon_drop_of_shared_frame_releases_its_reference(void **state) {
+    struct fixture *f = *state;
+    uint64_t a = RAM_BASE + 4096 * 3, b = RAM_BASE + 4096 * 9;
+    fill_frame(f, a, 0x5a);
+    fill_frame(f, b, 0x5a);
+    share_two(f, a, b);
+    uint64_t mfn = (uint64_t)(p2m_frame(&f->m, a, false, NULL) - f->fs.base) >> 12;
+    assert_int_equal(machine_memory_refs(&f->mm, mfn), 2);
+    assert_int_equal(p2m_drop_range(&f->m, b, 4096), 1);
+    assert_int_equal(machine_memory_refs(&f->mm, mfn), 1);
+    assert_int_equal(f->m.shared, 1);
+    assert_int_equal(read_byte(f, b), 0);
+    assert_int_equal(read_byte(f, a), 0x5a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_reads_of_unwritten_memory_are_zero_and_free, setup, teardown),
@@ -337,6 +467,12 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_drop_invalidates_decoded_code, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dropped_frame_waits_for_running_harts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_frees_frames_still_waiting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_equal_frames_merge_into_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_to_shared_frame_copies_it_for_that_frame_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_after_protect_cancels_the_merge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_different_contents_are_not_merged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zero_frame_goes_back_to_the_zero_frame, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_balloon_drop_of_shared_frame_releases_its_reference, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
