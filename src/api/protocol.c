@@ -28,7 +28,8 @@ static const char *const no_fields[] = {NULL};
 static const char *const name_field[] = {"name", NULL};
 static const char *const create_fields[] = {"name", "kernel", "initrd", "append", "mem",
                                             "cpus", "shares", "cap", "bios", "drives",
-                                            "nets", "console", "balloon", "engine", "jit_cache", NULL};
+                                            "nets", "console", "balloon", "engine", "jit_cache", "share_group",
+                                            NULL};
 
 static const char *const balloon_fields[] = {"name", "target", NULL};
 
@@ -153,6 +154,14 @@ void api_info_to_json(const struct vm_info *info, json_object *o) {
     json_object_object_add(o, "cap_percent", json_object_new_int64(info->cap_percent));
     json_object_object_add(o, "mem_size", json_object_new_uint64(info->mem_size));
     json_object_object_add(o, "mem_backed", json_object_new_uint64(info->mem_backed));
+    json_object_object_add(o, "share_group", info->share_group[0] ? json_object_new_string(info->share_group) : NULL);
+    json_object *pg = json_object_new_object();
+    json_object_object_add(pg, "backed", json_object_new_uint64(info->pages.backed));
+    json_object_object_add(pg, "shared", json_object_new_uint64(info->pages.shared));
+    json_object_object_add(pg, "zero", json_object_new_uint64(info->pages.zero));
+    json_object_object_add(pg, "zero_merged", json_object_new_uint64(info->pages.zero_merged));
+    json_object_object_add(pg, "cow_breaks", json_object_new_uint64(info->pages.cow_breaks));
+    json_object_object_add(o, "pages", pg);
     json_object_object_add(o, "cpu_ns", json_object_new_uint64(info->cpu_ns));
     json_object_object_add(o, "instructions", json_object_new_uint64(info->instructions));
     json_object *c = json_object_new_object();
@@ -310,6 +319,13 @@ static bool parse_create(json_object *root, struct api_request *req, char *err, 
         return fail(err, errlen, "field \"engine\" must be \"jit\" or \"interp\", not \"%.64s\"", engine);
     if (!get_size(root, "jit_cache", false, VM_JIT_CACHE_MIN, VM_JIT_CACHE_MAX, &s->jit_cache, err, errlen))
         return false;
+    const char *group;
+    if (!get_string(root, "share_group", false, &group, err, errlen)) return false;
+    if (group) {
+        if (strlen(group) >= sizeof s->share_group)
+            return fail(err, errlen, "field \"share_group\" is longer than %d characters", VM_NAME_MAX);
+        memcpy(s->share_group, group, strlen(group) + 1);
+    }
     json_object *b;
     if (json_object_object_get_ex(root, "balloon", &b) && b) {
         if (!json_object_is_type(b, json_type_boolean)) return fail(err, errlen, "field \"balloon\" must be true or false");
@@ -527,6 +543,24 @@ static char *execute(struct monitor *m, const struct api_request *req, enum api_
         json_object_object_add(o, "total", json_object_new_uint64(total));
         json_object_object_add(o, "free", json_object_new_uint64(free_bytes));
         json_object_object_add(o, "used", json_object_new_uint64(total - free_bytes));
+        struct monitor_sharing sh;
+        monitor_sharing(m, &sh);
+        json_object *so = json_object_new_object();
+        json_object_object_add(so, "enabled", json_object_new_boolean(sh.enabled));
+        json_object_object_add(so, "rate", json_object_new_uint64(sh.rate));
+        json_object_object_add(so, "scanned", json_object_new_uint64(sh.scanned));
+        json_object_object_add(so, "merged", json_object_new_uint64(sh.merged));
+        json_object_object_add(so, "zero_merged", json_object_new_uint64(sh.zero_merged));
+        json_object_object_add(so, "cancelled", json_object_new_uint64(sh.cancelled));
+        json_object_object_add(so, "different", json_object_new_uint64(sh.different));
+        json_object_object_add(so, "shared_frames", json_object_new_uint64(sh.shared_frames));
+        json_object_object_add(so, "sharing_pages", json_object_new_uint64(sh.sharing_pages));
+        json_object_object_add(so, "saved_bytes",
+                               json_object_new_uint64(sh.sharing_pages > sh.shared_frames
+                                                          ? (sh.sharing_pages - sh.shared_frames) << 12 : 0));
+        json_object_object_add(so, "cow_breaks", json_object_new_uint64(sh.cow_breaks));
+        json_object_object_add(so, "scan_cpu_ns", json_object_new_uint64(sh.scan_cpu_ns));
+        json_object_object_add(o, "sharing", so);
         return ok_reply(o);
     }
     case API_OP_SHUTDOWN:

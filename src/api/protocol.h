@@ -10,7 +10,8 @@
  *   {"op": "create", "name": "vm1", "kernel": "/path/Image", "initrd": "/path/initrd.gz",
  *    "append": "console=ttyS0", "mem": "256M", "cpus": 1, "shares": 1000, "cap": 0,
  *    "bios": null, "drives": ["file=/path/disk.img,readonly=on"], "nets": ["user"],
- *    "console": "uart", "balloon": true, "engine": "jit", "jit_cache": "32M"}
+ *    "console": "uart", "balloon": true, "engine": "jit", "jit_cache": "32M",
+ *    "share_group": "web"}
  *       name    required: 1..63 characters of [A-Za-z0-9_.-]
  *       kernel  Linux Image; kernel or bios is required. initrd needs kernel.
  *               Paths are opened by the monitor: give absolute ones.
@@ -91,9 +92,22 @@
  *         "translate_ns"             host time spent translating
  *         "dispatches"               returns from translated code to the
  *                                    translator's dispatcher
+ *       And "share_group": the VM's share group (null: its own), and
+ *       "pages": its guest frames by how they are held: "backed" (a machine
+ *       frame of its own), "shared" (mapping a shared frame), "zero" (read
+ *       the zero frame), "zero_merged" (found zero by the scanner, given
+ *       back, in total), "cow_breaks" (writes that copied a shared frame).
  *   {"ok": true, "name": "vm1"}                       for destroy and console
  *   {"ok": true, "vms": [VM_INFO, ...]}               for list (sorted by name)
- *   {"ok": true, "total": BYTES, "free": BYTES, "used": BYTES}   for memory
+ *   {"ok": true, "total": BYTES, "free": BYTES, "used": BYTES,      for memory
+ *    "sharing": {"enabled", "rate" (frames hashed per second at most),
+ *      "scanned" (frames hashed), "merged" (frames merged into a shared
+ *      frame), "zero_merged" (zero frames given back), "cancelled" (merges
+ *      a guest write cancelled), "different" (hash matches whose contents
+ *      differed), "shared_frames" (machine frames shared now),
+ *      "sharing_pages" (guest frames mapping them), "saved_bytes",
+ *      "cow_breaks" (writes that copied a shared frame, all VMs),
+ *      "scan_cpu_ns" (host CPU the scanner used)}}
  *   {"ok": true}                                      for shutdown (the monitor
  *       then stops serving, stops every VM and exits)
  */

@@ -305,6 +305,15 @@ static void print_stats(json_object *r) {
         printf("cap:           none\n");
     printf("memory:        %s (%llu bytes)\n", mem, (unsigned long long)field_u64(r, "mem_size"));
     printf("backed:        %s (%llu bytes of machine memory)\n", backed, (unsigned long long)field_u64(r, "mem_backed"));
+    json_object *pg;
+    if (json_object_object_get_ex(r, "pages", &pg) && pg)
+        printf("pages:         %llu own, %llu shared, %llu zero; %llu zero pages given back, "
+               "%llu copy-on-write breaks\n",
+               (unsigned long long)field_u64(pg, "backed"), (unsigned long long)field_u64(pg, "shared"),
+               (unsigned long long)field_u64(pg, "zero"), (unsigned long long)field_u64(pg, "zero_merged"),
+               (unsigned long long)field_u64(pg, "cow_breaks"));
+    const char *group = field_str(r, "share_group");
+    printf("share group:   %s\n", *group ? group : "(its own)");
     printf("cpu time:      %s\n", cpu);
     printf("instructions:  %llu\n", (unsigned long long)field_u64(r, "instructions"));
     print_engine(r);
@@ -313,6 +322,29 @@ static void print_stats(json_object *r) {
         printf("exit status:   %lld%s%s\n", (long long)field_i64(r, "exit_status"), *msg ? " — " : "", msg);
     }
     print_balloon(r);
+}
+
+static void print_memory(json_object *r) {
+    char total[32], used[32], saved[32];
+    fmt_bytes(total, sizeof total, field_u64(r, "total"));
+    fmt_bytes(used, sizeof used, field_u64(r, "used"));
+    printf("machine memory: %s used of %s\n", used, total);
+    json_object *sh;
+    if (!json_object_object_get_ex(r, "sharing", &sh) || !sh) return;
+    if (!json_object_get_boolean(json_object_object_get(sh, "enabled"))) {
+        printf("page sharing:   off\n");
+        return;
+    }
+    fmt_bytes(saved, sizeof saved, field_u64(sh, "saved_bytes"));
+    printf("page sharing:   %llu shared frames mapped by %llu guest pages (%s saved), %llu zero pages given back\n",
+           (unsigned long long)field_u64(sh, "shared_frames"), (unsigned long long)field_u64(sh, "sharing_pages"), saved,
+           (unsigned long long)field_u64(sh, "zero_merged"));
+    printf("scanner:        %llu frames hashed (at most %llu/s), %llu merged, %llu cancelled by writes, "
+           "%llu hash matches differed, %.1f ms of CPU\n",
+           (unsigned long long)field_u64(sh, "scanned"), (unsigned long long)field_u64(sh, "rate"),
+           (unsigned long long)field_u64(sh, "merged"), (unsigned long long)field_u64(sh, "cancelled"),
+           (unsigned long long)field_u64(sh, "different"), (double)field_u64(sh, "scan_cpu_ns") / 1e6);
+    printf("copy-on-write:  %llu breaks\n", (unsigned long long)field_u64(sh, "cow_breaks"));
 }
 
 static void print_table(json_object *r) {
@@ -554,8 +586,16 @@ static void usage(FILE *f, const char *cmd) {
                    "  --engine jit|interp  the binary translator (default on x86-64 hosts) or\n"
                    "                   the interpreter\n"
                    "  --jit-cache SIZE translated-code buffer per hart, 1M to 4G (default 32M)\n"
+                   "  --share-group NAME  page sharing may merge this VM's memory with that of\n"
+                   "                   VMs of the same group (default: a group of its own; see\n"
+                   "                   README.md, Security of page sharing)\n"
                    "  --socket PATH    the monitor's control socket\n"
                    "  --json           print the monitor's reply as JSON\n");
+        return;
+    }
+    if (strcmp(cmd, "memory") == 0) {
+        fprintf(f, "Usage: rvisor memory [--socket PATH] [--json]\n"
+                   "Show the monitor's machine memory and page sharing.\n");
         return;
     }
     if (strcmp(cmd, "ls") == 0 || strcmp(cmd, "list") == 0 || strcmp(cmd, "shutdown") == 0) {
@@ -587,7 +627,7 @@ static void usage(FILE *f, const char *cmd) {
 static const char *const vm_commands[] = {"start", "pause", "resume", "stop", "destroy", "stats"};
 
 bool client_is_command(const char *name) {
-    static const char *const others[] = {"create", "ls", "list", "console", "shutdown", "balloon"};
+    static const char *const others[] = {"create", "ls", "list", "console", "shutdown", "balloon", "memory"};
     for (size_t i = 0; i < sizeof vm_commands / sizeof *vm_commands; i++)
         if (strcmp(name, vm_commands[i]) == 0) return true;
     for (size_t i = 0; i < sizeof others / sizeof *others; i++)
@@ -641,7 +681,8 @@ static json_object *drive_spec(const char *spec) {
 int client_command(int argc, char **argv) {
     const char *cmd = argv[0];
     enum { OPT_SOCKET = 256, OPT_JSON, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_SHARES, OPT_CAP,
-           OPT_BIOS, OPT_DRIVE, OPT_NET, OPT_CONSOLE, OPT_NO_BALLOON, OPT_ENGINE, OPT_JIT_CACHE };
+           OPT_BIOS, OPT_DRIVE, OPT_NET, OPT_CONSOLE, OPT_NO_BALLOON, OPT_ENGINE, OPT_JIT_CACHE,
+           OPT_SHARE_GROUP };
     static const struct option longopts[] = {
         {"socket", required_argument, 0, OPT_SOCKET}, {"json", no_argument, 0, OPT_JSON},
         {"kernel", required_argument, 0, OPT_KERNEL}, {"initrd", required_argument, 0, OPT_INITRD},
@@ -651,15 +692,18 @@ int client_command(int argc, char **argv) {
         {"drive", required_argument, 0, OPT_DRIVE},   {"net", required_argument, 0, OPT_NET},
         {"console", required_argument, 0, OPT_CONSOLE}, {"no-balloon", no_argument, 0, OPT_NO_BALLOON},
         {"engine", required_argument, 0, OPT_ENGINE}, {"jit-cache", required_argument, 0, OPT_JIT_CACHE},
+        {"share-group", required_argument, 0, OPT_SHARE_GROUP},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
     bool create = strcmp(cmd, "create") == 0;
     bool list = strcmp(cmd, "ls") == 0 || strcmp(cmd, "list") == 0;
     bool shutdown_cmd = strcmp(cmd, "shutdown") == 0;
+    bool memory = strcmp(cmd, "memory") == 0;
     bool console = strcmp(cmd, "console") == 0;
     bool balloon = strcmp(cmd, "balloon") == 0;
     const char *socket_path = NULL, *kernel = NULL, *initrd = NULL, *append = NULL, *mem = NULL, *bios = NULL;
     const char *cpus = NULL, *shares = NULL, *cap = NULL, *console_kind = NULL, *engine = NULL, *jit_cache = NULL;
+    const char *share_group = NULL;
     const char *drives[VM_MAX_DRIVES + 1], *nets[VM_MAX_NETS + 1]; /* one extra: the monitor says "too many" */
     unsigned ndrives = 0, nnets = 0;
     bool json = false, no_balloon = false;
@@ -697,6 +741,7 @@ int client_command(int argc, char **argv) {
             case OPT_NO_BALLOON: no_balloon = true; continue;
             case OPT_ENGINE: engine = optarg; continue;
             case OPT_JIT_CACHE: jit_cache = optarg; continue;
+            case OPT_SHARE_GROUP: share_group = optarg; continue;
             }
         }
         if (ch == '?')
@@ -705,7 +750,7 @@ int client_command(int argc, char **argv) {
             fprintf(stderr, "rvisor: %s does not take --%s (see rvisor %s --help)\n", cmd, longopts[idx].name, cmd);
         return 1;
     }
-    int want_args = list || shutdown_cmd ? 0 : balloon ? 2 : 1;
+    int want_args = list || shutdown_cmd || memory ? 0 : balloon ? 2 : 1;
     if (argc - optind != want_args) {
         if (argc - optind < 1 && want_args)
             fprintf(stderr, "rvisor: %s needs the name of a VM\n", cmd);
@@ -751,6 +796,7 @@ int client_command(int argc, char **argv) {
         if (ok && no_balloon) json_object_object_add(req, "balloon", json_object_new_boolean(0));
         if (ok && engine) json_object_object_add(req, "engine", json_object_new_string(engine));
         if (ok && jit_cache) json_object_object_add(req, "jit_cache", json_object_new_string(jit_cache));
+        if (ok && share_group) json_object_object_add(req, "share_group", json_object_new_string(share_group));
         if (ok && !kernel && !bios) {
             fprintf(stderr, "rvisor: nothing to run: give --kernel (or --bios); see rvisor create --help\n");
             ok = false;
@@ -763,6 +809,8 @@ int client_command(int argc, char **argv) {
         req = op_request("list", NULL);
     } else if (shutdown_cmd) {
         req = op_request("shutdown", NULL);
+    } else if (memory) {
+        req = op_request("memory", NULL);
     } else if (balloon) {
         uint64_t bytes;
         if (!parse_size(argv[optind + 1], &bytes)) {
@@ -782,6 +830,8 @@ int client_command(int argc, char **argv) {
         print_table(reply);
     } else if (strcmp(cmd, "stats") == 0) {
         print_stats(reply);
+    } else if (memory) {
+        print_memory(reply);
     } else if (balloon) {
         json_object *b;
         char target[32], actual[32];

@@ -18,7 +18,7 @@
 #define MiB (1024ull * 1024)
 
 static void print_serve_help(void) {
-    printf("Usage: rvisor serve [--socket PATH] [--machine-mem SIZE] [--workers N]\n"
+    printf("Usage: rvisor serve [--socket PATH] [--machine-mem SIZE] [--workers N] [--sharing on|off]\n"
            "Run the monitor: many VMs in this process, controlled through a Unix socket\n"
            "(rvisor create, start, ls, console, stats, stop, destroy; see src/api/protocol.h).\n"
            "\n"
@@ -27,6 +27,9 @@ static void print_serve_help(void) {
            "  --machine-mem SIZE  ceiling on the host memory handed out to all guests\n"
            "                      (default: most of the host's memory)\n"
            "  --workers N         host threads that run VMs (default: one per host core)\n"
+           "  --sharing on|off    content-based page sharing: a scanner merges identical\n"
+           "                      guest frames within a VM and within a share group (default on)\n"
+           "  --share-rate N      frames the scanner hashes per second (default 20000)\n"
            "  -h, --help          show this help\n"
            "\n"
            "Runs until SIGINT, SIGTERM or SIGHUP, or `rvisor shutdown`; then stops every VM.\n");
@@ -38,15 +41,17 @@ static uint64_t host_memory(void) {
 }
 
 int serve_command(int argc, char **argv) {
-    enum { OPT_SOCKET = 256, OPT_MACHINE_MEM, OPT_WORKERS };
+    enum { OPT_SOCKET = 256, OPT_MACHINE_MEM, OPT_WORKERS, OPT_SHARING, OPT_SHARE_RATE };
     static const struct option longopts[] = {
         {"socket", required_argument, 0, OPT_SOCKET},
         {"machine-mem", required_argument, 0, OPT_MACHINE_MEM},
         {"workers", required_argument, 0, OPT_WORKERS},
+        {"sharing", required_argument, 0, OPT_SHARING},
+        {"share-rate", required_argument, 0, OPT_SHARE_RATE},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    const char *socket_path = NULL, *mem_arg = NULL, *workers_arg = NULL;
+    const char *socket_path = NULL, *mem_arg = NULL, *workers_arg = NULL, *sharing_arg = NULL, *rate_arg = NULL;
     optind = 1;
     opterr = 0;
     int c;
@@ -55,6 +60,8 @@ int serve_command(int argc, char **argv) {
         case OPT_SOCKET: socket_path = optarg; break;
         case OPT_MACHINE_MEM: mem_arg = optarg; break;
         case OPT_WORKERS: workers_arg = optarg; break;
+        case OPT_SHARING: sharing_arg = optarg; break;
+        case OPT_SHARE_RATE: rate_arg = optarg; break;
         case 'h': print_serve_help(); return 0;
         case ':': fprintf(stderr, "rvisor: option '%s' needs a value\n", argv[optind - 1]); return 1;
         default: fprintf(stderr, "rvisor: unknown option '%s' (see rvisor serve --help)\n", argv[optind - 1]); return 1;
@@ -85,6 +92,24 @@ int serve_command(int argc, char **argv) {
             return 1;
         }
         cfg.workers = (unsigned)n;
+    }
+    if (sharing_arg) {
+        if (strcmp(sharing_arg, "on") && strcmp(sharing_arg, "off")) {
+            fprintf(stderr, "rvisor: --sharing must be on or off, not '%s'\n", sharing_arg);
+            return 1;
+        }
+        cfg.no_sharing = strcmp(sharing_arg, "off") == 0;
+    }
+    if (rate_arg) {
+        char *end;
+        errno = 0;
+        long long n = strtoll(rate_arg, &end, 10);
+        if (errno || end == rate_arg || *end || n < 1 || n > MONITOR_SHARE_RATE_MAX) {
+            fprintf(stderr, "rvisor: --share-rate must be a number from 1 to %d frames per second, not '%s'\n",
+                    MONITOR_SHARE_RATE_MAX, rate_arg);
+            return 1;
+        }
+        cfg.share_rate = (unsigned)n;
     }
     char default_path[PATH_MAX];
     if (!socket_path) {

@@ -22,6 +22,7 @@
 #include "io/event_loop.h"
 #include "jit/jit.h"
 #include "monitor/machine_memory.h"
+#include "monitor/page_share.h"
 #include "vm/balloon.h"
 #include "vm/boot.h"
 #include "vm/vm.h"
@@ -31,6 +32,7 @@
 #define TURN_NS 4000000ull         /* a worker runs one VM for about this long */
 #define CAP_PERIOD_NS 100000000ull /* caps are enforced over windows this long */
 #define DEFAULT_SHARES 1000
+#define SCAN_TICK_NS 50000000ull   /* the page-sharing scanner wakes this often */
 
 struct vcpu {
     bool running;              /* a worker has it */
@@ -60,6 +62,9 @@ struct vm_entry {
     bool feeding;              /* a worker is handing input to the guest */
     int exit_status;
     char exit_message[256];
+    uint32_t id;               /* for the page-sharing table: unique, never reused */
+    uint32_t share_group;      /* a group id: the name's, or one of its own */
+    char share_group_name[VM_NAME_MAX + 1];
 };
 
 struct monitor {
@@ -73,6 +78,15 @@ struct monitor {
     unsigned nworkers;
     pthread_t *workers;
     bool shutting_down;
+    uint32_t next_id;          /* VM and share-group ids */
+
+    /* Page sharing: the table (used under lock) and its scanner thread. */
+    struct page_share *share;
+    pthread_t scanner;
+    bool scanner_started;
+    pthread_cond_t scanner_wake; /* shutdown */
+    unsigned share_rate;
+    uint64_t scan_cpu_ns;
 };
 
 static uint64_t now_ns(void) {
@@ -314,6 +328,58 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
+/* ---- page sharing ---- */
+
+static void *scanner_main(void *arg) {
+    struct monitor *m = arg;
+    /* A batch takes three ticks (build, two grace periods): hash three ticks' worth. */
+    unsigned budget = (unsigned)((uint64_t)m->share_rate * SCAN_TICK_NS * 3 / 1000000000ull);
+    if (budget == 0) budget = 1;
+    struct share_vm vms[256];
+    pthread_mutex_lock(&m->lock);
+    while (!m->shutting_down) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t t = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + SCAN_TICK_NS;
+        ts.tv_sec = (time_t)(t / 1000000000ull);
+        ts.tv_nsec = (long)(t % 1000000000ull);
+        pthread_cond_timedwait(&m->scanner_wake, &m->lock, &ts);
+        if (m->shutting_down) break;
+        uint64_t cpu0 = thread_cpu_ns();
+        unsigned n = 0;
+        for (struct vm_entry *e = m->vms; e && n < sizeof vms / sizeof vms[0]; e = e->next)
+            vms[n++] = (struct share_vm){.id = e->id, .group = e->share_group, .mem = &e->vm->mem};
+        page_share_tick(m->share, vms, n, budget);
+        m->scan_cpu_ns += thread_cpu_ns() - cpu0;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+void monitor_sharing(struct monitor *m, struct monitor_sharing *out) {
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&m->lock);
+    out->enabled = m->share != NULL;
+    out->rate = m->share ? m->share_rate : 0;
+    if (m->share) {
+        struct page_share_stats st;
+        page_share_get_stats(m->share, &st);
+        out->scanned = st.scanned;
+        out->merged = st.merged;
+        out->zero_merged = st.zero_merged;
+        out->cancelled = st.cancelled;
+        out->different = st.different;
+        out->shared_frames = st.shared_frames;
+    }
+    for (struct vm_entry *e = m->vms; e; e = e->next) {
+        out->sharing_pages += __atomic_load_n(&e->vm->mem.shared, __ATOMIC_RELAXED);
+        out->cow_breaks += __atomic_load_n(&e->vm->mem.cow_breaks, __ATOMIC_RELAXED);
+    }
+    out->scan_cpu_ns = m->scan_cpu_ns;
+    pthread_mutex_unlock(&m->lock);
+    out->used_frames = machine_memory_used_frames(&m->mem);
+}
+
 /* ---- lifecycle ---- */
 
 struct monitor *monitor_create(const struct monitor_config *cfg, char *err, size_t errlen) {
@@ -342,7 +408,13 @@ struct monitor *monitor_create(const struct monitor_config *cfg, char *err, size
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&m->work, &ca);
     pthread_cond_init(&m->idle_vm, &ca);
+    pthread_cond_init(&m->scanner_wake, &ca);
     pthread_condattr_destroy(&ca);
+    if (!cfg->no_sharing) {
+        m->share_rate = cfg->share_rate ? cfg->share_rate : MONITOR_SHARE_RATE;
+        m->share = page_share_create(&m->mem);
+        if (m->share) m->scanner_started = pthread_create(&m->scanner, NULL, scanner_main, m) == 0;
+    }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     m->nworkers = cfg->workers ? cfg->workers : (cores > 0 ? (unsigned)cores : 1);
     m->workers = calloc(m->nworkers, sizeof *m->workers);
@@ -362,12 +434,18 @@ void monitor_destroy(struct monitor *m) {
     for (struct vm_entry *e = m->vms; e; e = e->next) vm_request_exit(e->vm, VM_EXIT_QUIT, 0, "monitor shut down");
     pthread_cond_broadcast(&m->work);
     pthread_mutex_unlock(&m->lock);
+    pthread_cond_broadcast(&m->scanner_wake);
     for (unsigned i = 0; m->workers && i < m->nworkers; i++) pthread_join(m->workers[i], NULL);
+    if (m->scanner_started) pthread_join(m->scanner, NULL);
     while (m->vms) {
         struct vm_entry *e = m->vms;
         m->vms = e->next;
+        if (m->share) page_share_forget_vm(m->share, e->id);
         free_entry(e);
     }
+    /* After the VMs: the table holds the last references to shared frames. */
+    page_share_destroy(m->share);
+    pthread_cond_destroy(&m->scanner_wake);
     free(m->workers);
     event_loop_destroy(m->loop);
     machine_memory_destroy(&m->mem);
@@ -405,9 +483,14 @@ int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, 
         return fail(err, errlen, MON_EINVAL, "the JIT code cache must be from %llu MiB to %llu MiB",
                     (unsigned long long)(VM_JIT_CACHE_MIN >> 20), (unsigned long long)(VM_JIT_CACHE_MAX >> 20));
 
+    if (spec->share_group[0] && !valid_name(spec->share_group))
+        return fail(err, errlen, MON_EINVAL, "share group names are 1 to %d letters, digits, '.', '_' or '-'",
+                    VM_NAME_MAX);
+
     struct vm_entry *e = calloc(1, sizeof *e);
     if (!e) return fail(err, errlen, MON_ENOMEM, "out of host memory");
     e->mon = m;
+    snprintf(e->share_group_name, sizeof e->share_group_name, "%s", spec->share_group);
     snprintf(e->name, sizeof e->name, "%s", spec->name);
     e->shares = shares;
     e->cap_percent = spec->cap_percent;
@@ -452,6 +535,14 @@ int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, 
         return fail(err, errlen, MON_EEXIST, "a VM named '%s' exists", spec->name);
     }
     e->state = VMS_CREATED;
+    e->id = ++m->next_id;
+    e->share_group = ++m->next_id; /* its own, unless it names an existing group */
+    if (e->share_group_name[0])
+        for (struct vm_entry *o = m->vms; o; o = o->next)
+            if (strcmp(o->share_group_name, e->share_group_name) == 0) {
+                e->share_group = o->share_group;
+                break;
+            }
     e->next = m->vms;
     m->vms = e;
     pthread_mutex_unlock(&m->lock);
@@ -536,6 +627,7 @@ int monitor_vm_destroy(struct monitor *m, const char *name, char *err, size_t er
     vm_request_exit(e->vm, VM_EXIT_QUIT, 0, "destroyed by the monitor");
     e->state = VMS_STOPPED;
     wait_not_running(m, e);
+    if (m->share) page_share_forget_vm(m->share, e->id);
     for (struct vm_entry **p = &m->vms; *p; p = &(*p)->next)
         if (*p == e) {
             *p = e->next;
@@ -543,6 +635,11 @@ int monitor_vm_destroy(struct monitor *m, const char *name, char *err, size_t er
         }
     pthread_mutex_unlock(&m->lock);
     free_entry(e);
+    if (m->share) {
+        pthread_mutex_lock(&m->lock);
+        page_share_sweep(m->share);
+        pthread_mutex_unlock(&m->lock);
+    }
     return 0;
 }
 
@@ -555,6 +652,14 @@ static void fill_info(const struct vm_entry *e, struct vm_info *out) {
     out->cap_percent = e->cap_percent;
     out->mem_size = e->vm->mem.size;
     out->mem_backed = __atomic_load_n(&e->vm->mem.backed, __ATOMIC_RELAXED) << 12;
+    const struct p2m *pm = &e->vm->mem;
+    out->pages.backed = __atomic_load_n(&pm->backed, __ATOMIC_RELAXED);
+    out->pages.shared = __atomic_load_n(&pm->shared, __ATOMIC_RELAXED);
+    uint64_t held = out->pages.backed + out->pages.shared;
+    out->pages.zero = held < pm->nframes ? pm->nframes - held : 0;
+    out->pages.zero_merged = __atomic_load_n(&pm->merged_zero, __ATOMIC_RELAXED);
+    out->pages.cow_breaks = __atomic_load_n(&pm->cow_breaks, __ATOMIC_RELAXED);
+    snprintf(out->share_group, sizeof out->share_group, "%s", e->share_group_name);
     out->cpu_ns = e->cpu_ns;
     for (unsigned i = 0; i < e->vm->nharts; i++) {
         const struct hart *h = e->vm->harts[i];

@@ -17,7 +17,12 @@ struct monitor;
 struct monitor_config {
     uint64_t machine_mem;  /* bytes; 0 = machine_memory_default_size() */
     unsigned workers;      /* host threads running VMs; 0 = host core count */
+    bool no_sharing;       /* no page-sharing scanner */
+    unsigned share_rate;   /* frames the scanner hashes per second; 0 = MONITOR_SHARE_RATE */
 };
+
+#define MONITOR_SHARE_RATE 20000 /* frames per second: 80 MiB/s, well under 1% of a core */
+#define MONITOR_SHARE_RATE_MAX 10000000
 
 #define VM_NAME_MAX 63
 
@@ -37,6 +42,9 @@ struct vm_spec {
     bool no_balloon;
     enum vm_engine engine;       /* VM_ENGINE_DEFAULT: the translator where the host has one */
     uint64_t jit_cache;          /* translated-code buffer per hart, bytes; 0: the default */
+    /* Page sharing reaches across VMs only within a share group (same
+     * name); empty: a group of its own. Same characters as VM names. */
+    char share_group[VM_NAME_MAX + 1];
 };
 
 enum vm_run_state {
@@ -68,6 +76,14 @@ struct vm_info {
     } jit;
     int exit_status;         /* as `rvisor run` would exit, once stopped */
     char exit_message[256];
+    char share_group[VM_NAME_MAX + 1]; /* empty: its own */
+    struct vm_mem_counts {   /* guest frames (4 KiB) by how they are held */
+        uint64_t backed;         /* a machine frame of its own */
+        uint64_t shared;         /* mapping a frame shared by page sharing */
+        uint64_t zero;           /* never written, or given back (reads the zero frame) */
+        uint64_t zero_merged;    /* found all zeros by the scanner and given back */
+        uint64_t cow_breaks;     /* writes that copied a shared frame */
+    } pages;
     bool has_balloon;        /* false if created with no_balloon */
     struct vm_balloon_info balloon;
 };
@@ -115,5 +131,19 @@ long monitor_console_write(struct monitor *m, const char *name, const void *buf,
 
 /* Machine memory in frames: total and free. */
 void monitor_memory(struct monitor *m, uint64_t *total_bytes, uint64_t *free_bytes);
+
+/* The page-sharing scanner, for `rvisor stats` and the API's memory op. */
+struct monitor_sharing {
+    bool enabled;
+    unsigned rate;               /* frames hashed per second at most */
+    uint64_t scanned;            /* frames hashed so far */
+    uint64_t merged, zero_merged, cancelled, different;
+    uint64_t shared_frames;      /* machine frames shared now */
+    uint64_t sharing_pages;      /* guest frames mapping them, over all VMs */
+    uint64_t cow_breaks;         /* over all VMs, since they were created */
+    uint64_t scan_cpu_ns;        /* host CPU time the scanner used */
+    uint64_t used_frames;        /* machine frames in use */
+};
+void monitor_sharing(struct monitor *m, struct monitor_sharing *out);
 
 #endif
