@@ -10,9 +10,9 @@
 
 #include <json-c/json.h>
 
-#include "cli/options.h"
 #include "vm/engine.h"
 #include "vm/platform.h"
+#include "vm/size.h"
 
 #define MiB (1024ull * 1024)
 #define JSON_DEPTH 16

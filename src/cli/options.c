@@ -62,30 +62,6 @@ void print_run_help(const char *prog) {
            prog, VM_MAX_HARTS, VM_MAX_DRIVES, VM_MAX_NETS);
 }
 
-bool parse_size(const char *s, uint64_t *bytes) {
-    if (!s || !isdigit((unsigned char)*s)) return false;
-    errno = 0;
-    char *end;
-    unsigned long long n = strtoull(s, &end, 10);
-    if (errno) return false;
-    uint64_t unit = MiB;
-    if (*end) {
-        switch (toupper((unsigned char)*end)) {
-        case 'K': unit = 1024; break;
-        case 'M': unit = MiB; break;
-        case 'G': unit = 1024 * MiB; break;
-        default: return false;
-        }
-        end++;
-        if (toupper((unsigned char)*end) == 'I') end++;
-        if (toupper((unsigned char)*end) == 'B') end++;
-        if (*end) return false;
-    }
-    if (n > UINT64_MAX / unit) return false;
-    *bytes = n * unit;
-    return true;
-}
-
 static uint64_t host_memory(void) {
     long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
     return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : UINT64_MAX;

@@ -7,6 +7,7 @@
 
 #include "vm/platform.h"
 #include "vm/engine.h"
+#include "vm/size.h" /* parse_size, which the API shares */
 
 struct run_options {
     const char *kernel, *initrd, *append, *bios;
@@ -32,8 +33,6 @@ enum parse_result {
 
 /* Parses argv (argv[0] is "run"). */
 enum parse_result parse_run_options(int argc, char **argv, struct run_options *o);
-/* Parses "256", "256M", "1G", "65536K" (a bare number is MiB). */
-bool parse_size(const char *s, uint64_t *bytes);
 
 void print_run_help(const char *prog);
 

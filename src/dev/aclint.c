@@ -4,14 +4,12 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "hart/hart.h"
-
 #define MSIP_BASE 0x0000
 #define MTIMECMP_BASE 0x4000
 #define MTIME_OFF 0xbff8
 
 struct aclint_hart {
-    struct hart *h;
+    struct hart_irq irq;
     uint64_t mtimecmp;
     bool msip;
     bool mtip; /* last level given to the hart, to skip redundant calls */
@@ -30,7 +28,7 @@ static void update_hart(struct aclint_hart *ah, uint64_t t) {
     bool mtip = t >= ah->mtimecmp;
     if (mtip == ah->mtip) return;
     ah->mtip = mtip;
-    hart_set_mip(ah->h, MIP_MTIP, mtip);
+    hart_irq_set(&ah->irq, HART_IRQ_MTIP, mtip);
 }
 
 /* 64-bit registers: 4-byte accesses see the half selected by off bit 2. */
@@ -55,7 +53,7 @@ static void msip_write(struct aclint *a, uint64_t off, uint32_t v) {
     if (i >= a->nharts) return;
     struct aclint_hart *ah = &a->hart[i];
     ah->msip = v & 1;
-    hart_set_mip(ah->h, MIP_MSIP, ah->msip);
+    hart_irq_set(&ah->irq, HART_IRQ_MSIP, ah->msip);
     if (ah->msip && a->host.kick) a->host.kick(a->host.ctx);
 }
 
@@ -120,10 +118,10 @@ uint64_t aclint_next_deadline(const struct aclint *a) {
     return next;
 }
 
-struct aclint *aclint_create(unsigned nharts, struct hart **harts, struct aclint_host host) {
+struct aclint *aclint_create(unsigned nharts, const struct hart_irq *harts, struct aclint_host host) {
     if (nharts == 0 || nharts > ACLINT_MAX_HARTS || !harts) return NULL;
     for (unsigned i = 0; i < nharts; i++)
-        if (!harts[i]) return NULL;
+        if (!harts[i].set_pending) return NULL;
     struct aclint *a = calloc(1, sizeof *a + nharts * sizeof a->hart[0]);
     if (!a) return NULL;
     if (pthread_mutex_init(&a->lock, NULL)) {
@@ -133,7 +131,7 @@ struct aclint *aclint_create(unsigned nharts, struct hart **harts, struct aclint
     a->nharts = nharts;
     a->host = host;
     for (unsigned i = 0; i < nharts; i++) {
-        a->hart[i].h = harts[i];
+        a->hart[i].irq = harts[i];
         /* Reset value: no timer interrupt until the guest asks for one. */
         a->hart[i].mtimecmp = UINT64_MAX;
     }

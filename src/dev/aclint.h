@@ -5,18 +5,18 @@
  * keep agreeing with it, so guest writes to mtime are ignored.
  *
  * Thread safe: register accesses and aclint_update may run concurrently;
- * hart_set_mip is called with the ACLINT's lock held. */
+ * the harts' hart_irq sinks are called with the ACLINT's lock held. */
 #ifndef RVISOR_ACLINT_H
 #define RVISOR_ACLINT_H
 
 #include <stdint.h>
 
+#include "dev/irq.h"
 #include "dev/mmio.h"
 
 #define ACLINT_MAX_HARTS 4095 /* mtimecmp array must end below mtime */
 #define ACLINT_SIZE 0x10000
 
-struct hart;
 struct aclint;
 
 /* What the ACLINT needs of its machine: now(ctx) returns mtime in timebase
@@ -28,9 +28,10 @@ struct aclint_host {
     void *ctx;
 };
 
-/* The harts (not the array) must outlive the ACLINT. NULL if nharts is 0 or
- * above ACLINT_MAX_HARTS, or on allocation failure. */
-struct aclint *aclint_create(unsigned nharts, struct hart **harts, struct aclint_host host);
+/* harts[i] is where hart i's MSIP and MTIP go; the array is copied. NULL if
+ * nharts is 0 or above ACLINT_MAX_HARTS, if a sink has no set_pending, or
+ * on allocation failure. */
+struct aclint *aclint_create(unsigned nharts, const struct hart_irq *harts, struct aclint_host host);
 void aclint_destroy(struct aclint *a);
 
 /* Sets or clears each hart's MTIP for mtime == now. */

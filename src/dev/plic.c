@@ -6,8 +6,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "hart/hart.h"
-
 #define WORDS (PLIC_NUM_SOURCES / 32)
 
 #define PRIORITY_BASE 0x0
@@ -26,7 +24,7 @@ struct plic_context {
 struct plic {
     pthread_mutex_t lock;
     unsigned nharts, ncontexts;
-    struct hart **harts; /* a copy, so callers may pass a temporary array */
+    struct hart_irq *harts; /* a copy, so callers may pass a temporary array */
     uint32_t priority[PLIC_NUM_SOURCES];
     uint32_t level[WORDS];      /* input lines as the devices drive them */
     uint32_t in_service[WORDS]; /* claimed and not yet completed */
@@ -71,7 +69,7 @@ static void update_outputs(struct plic *p) {
         bool out = best_source(p, c) != 0;
         if (out == c->output) continue;
         c->output = out;
-        hart_set_mip(p->harts[i / 2], (i & 1) ? MIP_SEIP : MIP_MEIP, out);
+        hart_irq_set(&p->harts[i / 2], (i & 1) ? HART_IRQ_SEIP : HART_IRQ_MEIP, out);
     }
 }
 
@@ -176,10 +174,10 @@ static void plic_write(void *dev, uint64_t off, uint64_t val, unsigned size) {
 
 const struct mmio_ops plic_mmio_ops = {plic_read, plic_write};
 
-struct plic *plic_create(unsigned nharts, struct hart **harts) {
+struct plic *plic_create(unsigned nharts, const struct hart_irq *harts) {
     if (nharts == 0 || nharts > PLIC_MAX_HARTS || !harts) return NULL;
     for (unsigned i = 0; i < nharts; i++)
-        if (!harts[i]) return NULL;
+        if (!harts[i].set_pending) return NULL;
     unsigned nctx = 2 * nharts;
     struct plic *p = calloc(1, sizeof *p + nctx * sizeof p->ctx[0]);
     if (!p) return NULL;

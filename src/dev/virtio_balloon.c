@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "io/event_loop.h"
-#include "vm/p2m.h"
 
 #define PFN_SHIFT 12
 #define PFN_CHUNK 256                /* PFNs read from the guest at a time (Linux sends at most 256) */
@@ -32,7 +31,7 @@ enum role { ROLE_NONE, ROLE_INFLATE, ROLE_DEFLATE, ROLE_STATS, ROLE_REPORTING };
 
 struct virtio_balloon {
     struct virtq_chain chain;          /* too big for a vCPU thread's stack */
-    struct p2m *p2m;
+    struct guest_ram_ops ram;
     struct event_loop *loop;
     struct virtio_mmio *t;
     struct event_notifier *kick;       /* to the loop thread: queues, target, stats request */
@@ -69,6 +68,11 @@ static enum role queue_role(uint64_t features, unsigned q) {
     return ROLE_NONE;
 }
 
+/* Whether [gpa, gpa + len) is RAM; written so that no sum can wrap. */
+static bool in_ram(const struct guest_ram_ops *r, uint64_t gpa, uint64_t len) {
+    return gpa >= r->base && len <= r->size && gpa - r->base <= r->size - len;
+}
+
 /* ---- inflate and deflate ---- */
 
 /* Turns n little-endian PFNs in pfn_bytes into drops (inflate) or counts. */
@@ -78,13 +82,13 @@ static void take_pfns(struct virtio_balloon *b, unsigned n, bool inflate) {
         uint32_t pfn;
         memcpy(&pfn, b->pfn_bytes + 4 * i, 4);
         uint64_t gpa = (uint64_t)le32toh(pfn) << PFN_SHIFT;
-        if (p2m_contains(b->p2m, gpa, 1ull << PFN_SHIFT))
+        if (in_ram(&b->ram, gpa, 1ull << PFN_SHIFT))
             b->pfn_gpa[k++] = gpa;
         else
             outside++;
     }
     /* Deflated pages need nothing: they are demand-zero since inflation. */
-    uint64_t freed = inflate && k ? p2m_drop_frames(b->p2m, b->pfn_gpa, k) : 0;
+    uint64_t freed = inflate && k ? b->ram.drop_frames(b->ram.ctx, b->pfn_gpa, k) : 0;
     pthread_mutex_lock(&b->info_lock);
     if (inflate) {
         b->info.inflated_pages += k;
@@ -134,12 +138,14 @@ static void serve_report(struct virtio_balloon *b) {
     for (unsigned s = 0; s < c->nseg; s++) {
         uint64_t gpa = c->seg[s].gpa, len = c->seg[s].len;
         uint64_t end = gpa + len < gpa ? UINT64_MAX : gpa + len;
-        uint64_t lo = gpa < b->p2m->base ? b->p2m->base : gpa;
-        uint64_t hi = end > b->p2m->base + b->p2m->size ? b->p2m->base + b->p2m->size : end;
-        uint64_t frames = p2m_drop_range(b->p2m, gpa, len);
+        uint64_t ram_end = b->ram.base + b->ram.size;
+        uint64_t lo = gpa < b->ram.base ? b->ram.base : gpa;
+        uint64_t hi = end > ram_end ? ram_end : end;
+        uint64_t bytes = hi > lo ? hi - lo : 0;
+        uint64_t frames = bytes ? b->ram.drop_range(b->ram.ctx, lo, bytes) : 0;
         /* Counted range by range, so that `backed` and these agree closely. */
         pthread_mutex_lock(&b->info_lock);
-        b->info.reported_bytes += hi > lo ? hi - lo : 0;
+        b->info.reported_bytes += bytes;
         b->info.reported_frames += frames;
         pthread_mutex_unlock(&b->info_lock);
     }
@@ -364,11 +370,11 @@ void virtio_balloon_get_info(struct virtio_balloon *b, struct virtio_balloon_inf
     pthread_mutex_unlock(&b->info_lock);
 }
 
-struct virtio_balloon *virtio_balloon_create(struct p2m *p2m, struct event_loop *loop) {
-    if (!p2m) return NULL;
+struct virtio_balloon *virtio_balloon_create(struct guest_ram_ops ram, struct event_loop *loop) {
+    if (!ram.drop_frames || !ram.drop_range) return NULL;
     struct virtio_balloon *b = calloc(1, sizeof *b);
     if (!b) return NULL;
-    b->p2m = p2m;
+    b->ram = ram;
     b->loop = loop;
     pthread_mutex_init(&b->info_lock, NULL);
     if (loop) {
@@ -400,11 +406,11 @@ bool virtio_balloon_backend_create(const char *opts, const struct virtio_backend
         snprintf(err, errlen, "takes no options (got '%s')", opts);
         return false;
     }
-    if (!env->p2m) {
+    if (!env->ram.drop_frames || !env->ram.drop_range) {
         snprintf(err, errlen, "needs the VM's memory map");
         return false;
     }
-    struct virtio_balloon *b = virtio_balloon_create(env->p2m, env->loop);
+    struct virtio_balloon *b = virtio_balloon_create(env->ram, env->loop);
     if (!b) {
         snprintf(err, errlen, "out of memory");
         return false;

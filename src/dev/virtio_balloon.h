@@ -76,8 +76,9 @@ struct virtio_balloon_info {
 };
 
 /* With loop == NULL (unit tests) queue work runs on the notifying thread.
- * p2m is where pages are dropped. */
-struct virtio_balloon *virtio_balloon_create(struct p2m *p2m, struct event_loop *loop);
+ * ram is where pages are dropped; NULL if it lacks drop_frames or
+ * drop_range, or on allocation failure. */
+struct virtio_balloon *virtio_balloon_create(struct guest_ram_ops ram, struct event_loop *loop);
 void virtio_balloon_destroy(struct virtio_balloon *b);
 /* Gives the device its transport (before the guest runs). */
 void virtio_balloon_attach(struct virtio_balloon *b, struct virtio_mmio *t);
@@ -97,7 +98,7 @@ void virtio_balloon_refresh_stats(struct virtio_balloon *b, uint64_t max_age_ns)
 /* Any thread; takes only the device's own info lock. */
 void virtio_balloon_get_info(struct virtio_balloon *b, struct virtio_balloon_info *out);
 
-/* virtio_backend_create_fn: takes no options; needs env->p2m. */
+/* virtio_backend_create_fn: takes no options; needs env->ram. */
 bool virtio_balloon_backend_create(const char *opts, const struct virtio_backend_env *env, struct virtio_backend *out,
                                    char *err, size_t errlen);
 

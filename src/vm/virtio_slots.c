@@ -23,11 +23,15 @@ static void slot_irq(void *ctx, unsigned irq, bool level) {
     if (level) vm_kick(vm);
 }
 
+/* The balloon gives frames back through the p2m too. */
+static uint64_t drop_frames(void *ctx, const uint64_t *gpa, size_t n) { return p2m_drop_frames(ctx, gpa, n); }
+static uint64_t drop_range(void *ctx, uint64_t gpa, uint64_t len) { return p2m_drop_range(ctx, gpa, len); }
+
 static struct virtio_backend_env backend_env(struct vm *vm) {
     return (struct virtio_backend_env){
         .mem = {guest_read, guest_write, &vm->mem},
         .loop = vm->cfg.loop,
-        .p2m = &vm->mem,
+        .ram = {vm->mem.base, vm->mem.size, drop_frames, drop_range, &vm->mem},
     };
 }
 

@@ -15,6 +15,7 @@
 
 #include "dev/aclint.h"
 #include "dev/goldfish_rtc.h"
+#include "dev/irq.h"
 #include "dev/plic.h"
 #include "dev/pvpanic.h"
 #include "dev/syscon.h"
@@ -122,6 +123,15 @@ static void uart_out(void *ctx, uint8_t byte) {
     if (vm->console.write) vm->console.write(vm->console.ctx, &byte, 1);
 }
 
+/* dev/ names the mip bits itself so as not to depend on hart/; they must be
+ * the bits the hart takes interrupts from. */
+_Static_assert(HART_IRQ_MSIP == MIP_MSIP && HART_IRQ_MTIP == MIP_MTIP && HART_IRQ_SEIP == MIP_SEIP &&
+                   HART_IRQ_MEIP == MIP_MEIP,
+               "dev/irq.h and hart/hart.h disagree on the mip bits");
+
+/* The interrupt controllers' outputs: ctx is the hart. */
+static void hart_pending(void *ctx, uint64_t mask, bool level) { hart_set_mip(ctx, mask, level); }
+
 static uint64_t aclint_now(void *ctx) { return vm_time(ctx); }
 static void board_kick(void *ctx) { vm_kick(ctx); }
 
@@ -148,8 +158,10 @@ static void pvpanic_event(void *ctx, unsigned events) {
 }
 
 static bool add_devices(struct vm *vm, char *err, size_t errlen) {
-    vm->plic = plic_create(vm->nharts, vm->harts);
-    vm->aclint = aclint_create(vm->nharts, vm->harts, (struct aclint_host){aclint_now, board_kick, vm});
+    struct hart_irq harts[VM_MAX_HARTS];
+    for (unsigned i = 0; i < vm->nharts; i++) harts[i] = (struct hart_irq){hart_pending, vm->harts[i]};
+    vm->plic = plic_create(vm->nharts, harts);
+    vm->aclint = aclint_create(vm->nharts, harts, (struct aclint_host){aclint_now, board_kick, vm});
     vm->uart = uart_create((struct irq_line){board_irq, vm, VIRT_UART_IRQ}, uart_out, vm);
     vm->rtc = goldfish_rtc_create((struct irq_line){board_irq, vm, VIRT_RTC_IRQ});
     vm->syscon = syscon_create(syscon_event, vm);

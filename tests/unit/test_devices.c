@@ -1,7 +1,8 @@
 /* Unit tests of the virt board's platform devices, driven through their
- * mmio_ops exactly as the bus would. Build standalone (no core library)
- * with -DDEVICES_TEST_STANDALONE and the device .c files on the command
- * line; meson links it against the core library instead. */
+ * mmio_ops exactly as the bus would, with recording stubs for interrupt
+ * lines and harts. Builds standalone (no core library) with the device .c
+ * files on the command line; meson links it against the core library
+ * instead. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -20,25 +21,26 @@
 #include "dev/pvpanic.h"
 #include "dev/syscon.h"
 #include "dev/uart16550.h"
-#include "hart/hart.h"
 
-#ifdef DEVICES_TEST_STANDALONE
-/* Same contract as the real one in src/hart: atomic set/clear of mip bits. */
-void hart_set_mip(struct hart *h, uint64_t mask, bool level) {
+/* ---- a recording hart: the mip bits an interrupt controller drives ---- */
+
+struct mip_rec {
+    uint64_t mip;
+    int calls;
+};
+
+static void mip_rec_set(void *ctx, uint64_t mask, bool level) {
+    struct mip_rec *r = ctx;
     if (level)
-        __atomic_fetch_or(&h->mip, mask, __ATOMIC_SEQ_CST);
+        r->mip |= mask;
     else
-        __atomic_fetch_and(&h->mip, ~mask, __ATOMIC_SEQ_CST);
+        r->mip &= ~mask;
+    r->calls++;
 }
-#endif
 
-static uint64_t mip(struct hart *h) { return __atomic_load_n(&h->mip, __ATOMIC_SEQ_CST); }
+static struct hart_irq rec_hart(struct mip_rec *r) { return (struct hart_irq){mip_rec_set, r}; }
 
-static struct hart *new_hart(void) {
-    struct hart *h = calloc(1, sizeof *h);
-    assert_non_null(h);
-    return h;
-}
+static uint64_t mip(const struct mip_rec *r) { return r->mip; }
 
 /* ---- a recording interrupt line ---- */
 
@@ -309,7 +311,7 @@ static void test_uart_no_irq_line(void **state) {
 #define CLAIM(c) (0x200004u + 0x1000u * (c))
 
 struct plic_fixture {
-    struct hart *h[2];
+    struct mip_rec h[2];
     struct plic *p;
 };
 
@@ -319,9 +321,7 @@ static void pw(struct plic *p, uint64_t off, uint32_t v) { plic_mmio_ops.write(p
 static int plic_setup(void **state) {
     struct plic_fixture *f = calloc(1, sizeof *f);
     if (!f) return -1;
-    f->h[0] = new_hart();
-    f->h[1] = new_hart();
-    struct hart *tmp[2] = {f->h[0], f->h[1]}; /* the PLIC must copy this */
+    struct hart_irq tmp[2] = {rec_hart(&f->h[0]), rec_hart(&f->h[1])}; /* the PLIC must copy this */
     f->p = plic_create(2, tmp);
     if (!f->p) return -1;
     *state = f;
@@ -331,8 +331,6 @@ static int plic_setup(void **state) {
 static int plic_teardown(void **state) {
     struct plic_fixture *f = *state;
     plic_destroy(f->p);
-    free(f->h[0]);
-    free(f->h[1]);
     free(f);
     return 0;
 }
@@ -344,26 +342,41 @@ static void test_plic_routing_and_threshold(void **state) {
     pw(f->p, ENABLE(1, 0), 1u << 10); /* hart 0, S-mode */
     plic_set_irq(f->p, 10, true);
     assert_int_equal(pr(f->p, PENDING(0)), 1u << 10);
-    assert_int_equal(mip(f->h[0]), MIP_SEIP);
-    assert_int_equal(mip(f->h[1]), 0);
+    assert_int_equal(mip(&f->h[0]), HART_IRQ_SEIP);
+    assert_int_equal(mip(&f->h[1]), 0);
+    /* Only changes of an output reach the hart. */
+    assert_int_equal(f->h[0].calls, 1);
+    assert_int_equal(f->h[1].calls, 0);
+    plic_set_irq(f->p, 10, true);
+    (void)pr(f->p, PENDING(0));
+    assert_int_equal(f->h[0].calls, 1);
 
     pw(f->p, THRESHOLD(1), 3); /* priority must exceed the threshold */
     assert_int_equal(pr(f->p, THRESHOLD(1)), 3);
-    assert_int_equal(mip(f->h[0]), 0);
+    assert_int_equal(mip(&f->h[0]), 0);
     assert_int_equal(pr(f->p, CLAIM(1)), 0);
     pw(f->p, THRESHOLD(1), 2);
-    assert_int_equal(mip(f->h[0]), MIP_SEIP);
+    assert_int_equal(mip(&f->h[0]), HART_IRQ_SEIP);
 
     /* Also enabled for hart 1 M-mode: both outputs follow. */
     pw(f->p, ENABLE(2, 0), 1u << 10);
-    assert_int_equal(mip(f->h[1]), MIP_MEIP);
+    assert_int_equal(mip(&f->h[1]), HART_IRQ_MEIP);
     pw(f->p, ENABLE(2, 0), 0);
-    assert_int_equal(mip(f->h[1]), 0);
+    assert_int_equal(mip(&f->h[1]), 0);
+    /* A hart's M- and S-mode contexts drive its two bits independently. */
+    pw(f->p, ENABLE(0, 0), 1u << 10);
+    assert_int_equal(mip(&f->h[0]), HART_IRQ_SEIP | HART_IRQ_MEIP);
+    pw(f->p, ENABLE(1, 0), 0);
+    assert_int_equal(mip(&f->h[0]), HART_IRQ_MEIP);
+    pw(f->p, ENABLE(0, 0), 0);
+    assert_int_equal(mip(&f->h[0]), 0);
+    pw(f->p, ENABLE(1, 0), 1u << 10);
+    assert_int_equal(mip(&f->h[0]), HART_IRQ_SEIP);
 
     /* Line dropping before a claim withdraws the request. */
     plic_set_irq(f->p, 10, false);
     assert_int_equal(pr(f->p, PENDING(0)), 0);
-    assert_int_equal(mip(f->h[0]), 0);
+    assert_int_equal(mip(&f->h[0]), 0);
 }
 
 static void test_plic_claim_complete(void **state) {
@@ -371,26 +384,26 @@ static void test_plic_claim_complete(void **state) {
     pw(f->p, PRIO(33), 1);
     pw(f->p, ENABLE(0, 1), 1u << 1); /* source 33, hart 0 M-mode */
     plic_set_irq(f->p, 33, true);
-    assert_int_equal(mip(f->h[0]), MIP_MEIP);
+    assert_int_equal(mip(&f->h[0]), HART_IRQ_MEIP);
 
     assert_int_equal(pr(f->p, CLAIM(0)), 33);
     assert_int_equal(pr(f->p, PENDING(1)), 0);
-    assert_int_equal(mip(f->h[0]), 0);
+    assert_int_equal(mip(&f->h[0]), 0);
     assert_int_equal(pr(f->p, CLAIM(0)), 0); /* in service: not claimable */
 
     /* Completing a source not enabled for the context is ignored. */
     pw(f->p, CLAIM(1), 33);
-    assert_int_equal(mip(f->h[0]), 0);
+    assert_int_equal(mip(&f->h[0]), 0);
     /* Completion with the line still high makes it pending again. */
     pw(f->p, CLAIM(0), 33);
     assert_int_equal(pr(f->p, PENDING(1)), 1u << 1);
-    assert_int_equal(mip(f->h[0]), MIP_MEIP);
+    assert_int_equal(mip(&f->h[0]), HART_IRQ_MEIP);
 
     assert_int_equal(pr(f->p, CLAIM(0)), 33);
     plic_set_irq(f->p, 33, false);
     pw(f->p, CLAIM(0), 33);
     assert_int_equal(pr(f->p, PENDING(1)), 0);
-    assert_int_equal(mip(f->h[0]), 0);
+    assert_int_equal(mip(&f->h[0]), 0);
 }
 
 static void test_plic_priority_order(void **state) {
@@ -401,15 +414,15 @@ static void test_plic_priority_order(void **state) {
     pw(f->p, PRIO(11), 0); /* priority 0 never interrupts */
     pw(f->p, ENABLE(3, 0), (1u << 5) | (1u << 7) | (1u << 9) | (1u << 11));
     for (unsigned i = 5; i <= 11; i += 2) plic_set_irq(f->p, i, true);
-    assert_int_equal(mip(f->h[1]), MIP_SEIP);
-    assert_int_equal(mip(f->h[0]), 0);
+    assert_int_equal(mip(&f->h[1]), HART_IRQ_SEIP);
+    assert_int_equal(mip(&f->h[0]), 0);
     assert_int_equal(pr(f->p, CLAIM(3)), 7); /* tie at 5: lowest id */
     assert_int_equal(pr(f->p, CLAIM(3)), 9);
     assert_int_equal(pr(f->p, CLAIM(3)), 5);
-    assert_int_equal(mip(f->h[1]), 0);
+    assert_int_equal(mip(&f->h[1]), 0);
     assert_int_equal(pr(f->p, CLAIM(3)), 0);
     pw(f->p, CLAIM(3), 9);
-    assert_int_equal(mip(f->h[1]), MIP_SEIP);
+    assert_int_equal(mip(&f->h[1]), HART_IRQ_SEIP);
     assert_int_equal(pr(f->p, CLAIM(3)), 9);
 }
 
@@ -431,20 +444,23 @@ static void test_plic_reserved_bits(void **state) {
     plic_set_irq(f->p, PLIC_NUM_SOURCES, true);
     plic_set_irq(f->p, 1000000, true);
     assert_int_equal(pr(f->p, PENDING(0)), 0);
-    assert_int_equal(mip(f->h[0]), 0);
+    assert_int_equal(mip(&f->h[0]), 0);
 }
 
 static void test_plic_create_limits(void **state) {
     (void)state;
-    struct hart *none[1] = {NULL};
-    assert_null(plic_create(0, none));
+    struct mip_rec r = {0};
+    struct hart_irq ok[1] = {rec_hart(&r)}, none[1] = {{NULL, &r}};
+    assert_null(plic_create(0, ok));
+    assert_null(plic_create(1, NULL));
     assert_null(plic_create(1, none));
+    assert_null(plic_create(PLIC_MAX_HARTS + 1, ok));
 }
 
 /* ================= ACLINT ================= */
 
 struct aclint_fixture {
-    struct hart *h[2];
+    struct mip_rec h[2];
     struct aclint *a;
     uint64_t now;
     unsigned kicks;
@@ -456,9 +472,7 @@ static void fake_kick(void *ctx) { ((struct aclint_fixture *)ctx)->kicks++; }
 static int aclint_setup(void **state) {
     struct aclint_fixture *f = calloc(1, sizeof *f);
     if (!f) return -1;
-    f->h[0] = new_hart();
-    f->h[1] = new_hart();
-    struct hart *tmp[2] = {f->h[0], f->h[1]};
+    struct hart_irq tmp[2] = {rec_hart(&f->h[0]), rec_hart(&f->h[1])}; /* the ACLINT must copy this */
     f->a = aclint_create(2, tmp, (struct aclint_host){fake_now, fake_kick, f});
     if (!f->a) return -1;
     *state = f;
@@ -468,8 +482,6 @@ static int aclint_setup(void **state) {
 static int aclint_teardown(void **state) {
     struct aclint_fixture *f = *state;
     aclint_destroy(f->a);
-    free(f->h[0]);
-    free(f->h[1]);
     free(f);
     return 0;
 }
@@ -480,14 +492,14 @@ static void aw(struct aclint *a, uint64_t off, uint64_t v, unsigned size) { acli
 static void test_aclint_msip(void **state) {
     struct aclint_fixture *f = *state;
     aw(f->a, 4, 1, 4);
-    assert_int_equal(mip(f->h[1]), MIP_MSIP);
-    assert_int_equal(mip(f->h[0]), 0);
+    assert_int_equal(mip(&f->h[1]), HART_IRQ_MSIP);
+    assert_int_equal(mip(&f->h[0]), 0);
     /* The target may sleep on another thread: the machine is told. */
     assert_int_equal(f->kicks, 1);
     assert_int_equal(ar(f->a, 4, 4), 1);
     assert_int_equal(ar(f->a, 0, 4), 0);
     aw(f->a, 4, 0xfffffffe, 4); /* only bit 0 counts */
-    assert_int_equal(mip(f->h[1]), 0);
+    assert_int_equal(mip(&f->h[1]), 0);
     assert_int_equal(f->kicks, 1); /* clearing wakes nobody */
     assert_int_equal(ar(f->a, 4, 4), 0);
     aw(f->a, 8, 1, 4); /* no hart 2 */
@@ -510,38 +522,45 @@ static void test_aclint_timer(void **state) {
 
     f->now = 100;
     aw(f->a, cmp0, 150, 8);
-    assert_int_equal(mip(f->h[0]), 0);
+    assert_int_equal(mip(&f->h[0]), 0);
     assert_true(aclint_next_deadline(f->a) == 150);
     aclint_update(f->a, 149);
-    assert_int_equal(mip(f->h[0]), 0);
+    assert_int_equal(mip(&f->h[0]), 0);
     aclint_update(f->a, 150);
-    assert_int_equal(mip(f->h[0]), MIP_MTIP);
-    assert_int_equal(mip(f->h[1]), 0);
+    assert_int_equal(mip(&f->h[0]), HART_IRQ_MTIP);
+    assert_int_equal(mip(&f->h[1]), 0);
+    /* Only changes of MTIP reach the hart. */
+    int calls = f->h[0].calls;
+    aclint_update(f->a, 151);
+    assert_int_equal(f->h[0].calls, calls);
+    assert_int_equal(f->h[1].calls, 0);
     assert_true(aclint_next_deadline(f->a) == UINT64_MAX);
 
     /* Moving mtimecmp ahead drops MTIP immediately (now() is 150). */
     f->now = 150;
     aw(f->a, cmp0, 1000, 4);
     assert_true(ar(f->a, cmp0, 8) == 1000);
-    assert_int_equal(mip(f->h[0]), 0);
+    assert_int_equal(mip(&f->h[0]), 0);
     aw(f->a, cmp0 + 4, 2, 4);
     assert_true(ar(f->a, cmp0, 8) == ((2ull << 32) | 1000));
     assert_int_equal(ar(f->a, cmp0 + 4, 4), 2);
 
     /* A deadline already past fires at once. */
     aw(f->a, cmp1, 10, 8);
-    assert_int_equal(mip(f->h[1]), MIP_MTIP);
+    assert_int_equal(mip(&f->h[1]), HART_IRQ_MTIP);
     assert_true(aclint_next_deadline(f->a) == ((2ull << 32) | 1000));
     aw(f->a, cmp1, UINT64_MAX, 8);
-    assert_int_equal(mip(f->h[1]), 0);
+    assert_int_equal(mip(&f->h[1]), 0);
 }
 
 static void test_aclint_create_limits(void **state) {
     (void)state;
-    struct hart *none[1] = {NULL};
-    assert_null(aclint_create(0, none, (struct aclint_host){0}));
+    struct mip_rec r = {0};
+    struct hart_irq ok[1] = {rec_hart(&r)}, none[1] = {{NULL, &r}};
+    assert_null(aclint_create(0, ok, (struct aclint_host){0}));
+    assert_null(aclint_create(1, NULL, (struct aclint_host){0}));
     assert_null(aclint_create(1, none, (struct aclint_host){0}));
-    assert_null(aclint_create(ACLINT_MAX_HARTS + 1, none, (struct aclint_host){0}));
+    assert_null(aclint_create(ACLINT_MAX_HARTS + 1, ok, (struct aclint_host){0}));
 }
 
 /* ================= Goldfish RTC ================= */
@@ -707,7 +726,8 @@ static void test_garbage_accesses(void **state) {
     (void)state;
     uint64_t seed = 0x9e3779b97f4a7c15ull;
     struct irq_rec irq = {0};
-    struct hart *h[2] = {new_hart(), new_hart()};
+    struct mip_rec hr[2] = {{0}};
+    struct hart_irq h[2] = {rec_hart(&hr[0]), rec_hart(&hr[1])};
     size_t nout = 0;
     int nev = 0;
     uint8_t in[32] = {0};
@@ -763,9 +783,6 @@ static void test_garbage_accesses(void **state) {
     pvpanic_mmio_ops.write(pv, 0, 1, 1);
     syscon_destroy(s);
     pvpanic_destroy(pv);
-
-    free(h[0]);
-    free(h[1]);
 }
 
 int main(void) {

@@ -34,6 +34,8 @@
 #define F_REPORT (1ull << VIRTIO_BALLOON_F_REPORTING)
 #define F_ALL (F_V1 | F_STATS | F_OOM | F_REPORT)
 
+#define MAX_RANGES 8
+
 struct drv {
     struct machine_memory mm;
     struct frame_source fs;
@@ -41,10 +43,41 @@ struct drv {
     struct virtio_balloon *b;
     struct vdrv v;
     bool irq_level;
+    /* What the device asked of guest RAM. */
+    uint64_t frames_asked;
+    unsigned nranges;
+    struct { uint64_t gpa, len; } range[MAX_RANGES];
 };
 
 static bool mem_read(void *ctx, uint64_t gpa, void *buf, size_t n) { return p2m_read(ctx, gpa, buf, n); }
 static bool mem_write(void *ctx, uint64_t gpa, const void *buf, size_t n) { return p2m_write(ctx, gpa, buf, n); }
+
+/* Guest RAM as the VM wires it (to the p2m), recording the requests and
+ * holding the device to naming only RAM. */
+static uint64_t ram_drop_frames(void *ctx, const uint64_t *gpa, size_t n) {
+    struct drv *d = ctx;
+    for (size_t i = 0; i < n; i++) {
+        assert_true(gpa[i] >= RAM_BASE && gpa[i] < RAM_BASE + RAM_SIZE);
+        assert_int_equal(gpa[i] & 0xfff, 0);
+    }
+    d->frames_asked += n;
+    return p2m_drop_frames(&d->m, gpa, n);
+}
+
+static uint64_t ram_drop_range(void *ctx, uint64_t gpa, uint64_t len) {
+    struct drv *d = ctx;
+    assert_true(gpa >= RAM_BASE && len > 0 && len <= RAM_BASE + RAM_SIZE - gpa);
+    if (d->nranges < MAX_RANGES) {
+        d->range[d->nranges].gpa = gpa;
+        d->range[d->nranges].len = len;
+    }
+    d->nranges++;
+    return p2m_drop_range(&d->m, gpa, len);
+}
+
+static struct guest_ram_ops ram_ops(struct drv *d) {
+    return (struct guest_ram_ops){RAM_BASE, RAM_SIZE, ram_drop_frames, ram_drop_range, d};
+}
 
 static void irq_set(void *ctx, unsigned irq, bool level) {
     (void)irq;
@@ -58,7 +91,7 @@ static int setup(void **state) {
     if (!d || !machine_memory_init(&d->mm, 32 * MiB)) return -1;
     d->fs = machine_memory_source(&d->mm);
     if (!p2m_init(&d->m, RAM_BASE, RAM_SIZE, &d->fs)) return -1;
-    d->b = virtio_balloon_create(&d->m, NULL);
+    d->b = virtio_balloon_create(ram_ops(d), NULL);
     d->v.mem = (struct guest_mem_ops){mem_read, mem_write, &d->m};
     d->v.t = virtio_mmio_create(&virtio_balloon_ops, d->b, d->v.mem, (struct irq_line){irq_set, d, 3});
     if (!d->b || !d->v.t) return -1;
@@ -186,6 +219,7 @@ static void test_inflate_returns_frames_to_the_pool(void **state) {
     assert_int_equal(i.inflated_pages, 16);
     assert_int_equal(i.freed_frames, 16);
     assert_int_equal(i.ignored_pages, 0);
+    assert_int_equal(d->frames_asked, 16);
     /* The pages read as zeros now, and the rest of memory is untouched. */
     uint8_t b;
     assert_true(p2m_read(&d->m, PAGES + 5 * 4096 + 9, &b, 1));
@@ -208,6 +242,7 @@ static void test_deflate_gives_demand_zero_pages(void **state) {
     send_pfns(d, 1, pfn, 4);
     assert_int_equal(vdrv_used_idx(&d->v, 1), 1);
     assert_int_equal(info(d).deflated_pages, 4);
+    assert_int_equal(d->frames_asked, 4); /* the inflation's only: deflating drops nothing */
     assert_int_equal(d->m.backed, backed); /* nothing is backed until the guest writes */
     uint8_t v = 7;
     poke(d, PAGES + 4096 + 1, &v, 1);
@@ -231,6 +266,7 @@ static void test_pfns_outside_ram_are_ignored(void **state) {
     struct virtio_balloon_info i = info(d);
     assert_int_equal(i.ignored_pages, 4);
     assert_int_equal(i.inflated_pages, 2);
+    assert_int_equal(d->frames_asked, 2);
     assert_int_equal(machine_memory_free_frames(&d->mm), free0 + 2);
     /* Bytes short of a whole PFN are ignored; a PFN may straddle two buffers. */
     write_pages(d, PAGES, 3, 1);
@@ -282,6 +318,12 @@ static void test_free_page_reporting(void **state) {
     assert_int_equal(i.reported_frames, 19);
     assert_int_equal(i.reported_bytes, 16 * 4096 + 4 * 4096 + 4096);
     assert_int_equal(i.inflated_pages, 0);
+    /* Ranges reach guest RAM clipped to it; one wholly outside not at all. */
+    assert_int_equal(d->nranges, 3);
+    assert_true(d->range[0].gpa == PAGES && d->range[0].len == 16 * 4096);
+    assert_true(d->range[1].gpa == PAGES + 32 * 4096 + 100 && d->range[1].len == 4 * 4096);
+    assert_true(d->range[2].gpa == RAM_BASE + RAM_SIZE - 4096 && d->range[2].len == 4096);
+    assert_int_equal(d->frames_asked, 0);
     uint8_t b;
     assert_true(p2m_read(&d->m, PAGES + 32 * 4096, &b, 1));
     assert_int_equal(b, 3);
@@ -407,14 +449,19 @@ static void test_inflated_frame_waits_for_the_harts(void **state) {
 
 static void test_backend_options(void **state) {
     struct drv *d = *state;
-    struct virtio_backend_env env = {.mem = {mem_read, mem_write, &d->m}, .loop = NULL, .p2m = &d->m};
+    struct virtio_backend_env env = {.mem = {mem_read, mem_write, &d->m}, .loop = NULL, .ram = ram_ops(d)};
     struct virtio_backend be;
     char err[128];
     assert_false(virtio_balloon_backend_create("size=1", &env, &be, err, sizeof err));
     assert_non_null(strstr(err, "no options"));
-    env.p2m = NULL;
+    env.ram = (struct guest_ram_ops){0};
     assert_false(virtio_balloon_backend_create("", &env, &be, err, sizeof err));
-    env.p2m = &d->m;
+    assert_non_null(strstr(err, "memory map"));
+    env.ram = ram_ops(d);
+    env.ram.drop_range = NULL;
+    assert_false(virtio_balloon_backend_create("", &env, &be, err, sizeof err));
+    assert_null(virtio_balloon_create(env.ram, NULL));
+    env.ram = ram_ops(d);
     assert_true(virtio_balloon_backend_create("", &env, &be, err, sizeof err));
     assert_ptr_equal(be.ops, &virtio_balloon_ops);
     be.destroy(be.dev);

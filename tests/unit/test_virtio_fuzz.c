@@ -1384,8 +1384,24 @@ static const struct kind net_kind = {
 #define F_STATS (1ull << VIRTIO_BALLOON_F_STATS_VQ)
 #define F_REPORT (1ull << VIRTIO_BALLOON_F_REPORTING)
 
+/* The VM's wiring of the balloon to the p2m, plus the promise the device
+ * makes whatever the guest sends: it only ever names RAM. */
+static uint64_t bal_drop_frames(void *ctx, const uint64_t *gpa, size_t n) {
+    struct fdev *d = ctx;
+    for (size_t i = 0; i < n; i++)
+        if (gpa[i] < MEM_BASE || gpa[i] >= MEM_END)
+            FAIL(d, "balloon dropped frame %#llx outside RAM", (unsigned long long)gpa[i]);
+    return p2m_drop_frames(&d->p2m, gpa, n);
+}
+static uint64_t bal_drop_range(void *ctx, uint64_t gpa, uint64_t len) {
+    struct fdev *d = ctx;
+    if (gpa < MEM_BASE || gpa > MEM_END || len > MEM_END - gpa)
+        FAIL(d, "balloon dropped range %#llx+%#llx outside RAM", (unsigned long long)gpa, (unsigned long long)len);
+    return p2m_drop_range(&d->p2m, gpa, len);
+}
+
 static void bal_create(struct fdev *d) {
-    d->bal = virtio_balloon_create(&d->p2m, NULL);
+    d->bal = virtio_balloon_create((struct guest_ram_ops){MEM_BASE, MEM_SIZE, bal_drop_frames, bal_drop_range, d}, NULL);
     assert_non_null(d->bal);
     d->v.t = virtio_mmio_create(&virtio_balloon_ops, d->bal, guarded(d), irq_of(d));
     virtio_balloon_attach(d->bal, d->v.t);
