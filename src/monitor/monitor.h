@@ -14,9 +14,14 @@
 
 struct monitor;
 
+/* VMs one monitor holds at once (created, running, paused or stopped but
+ * not destroyed); a create beyond it fails with MON_ELIMIT. */
+#define MONITOR_MAX_VMS 128
+
 struct monitor_config {
     uint64_t machine_mem;  /* bytes; 0 = machine_memory_default_size() */
     unsigned workers;      /* host threads running VMs; 0 = host core count */
+    unsigned max_vms;      /* 0 = MONITOR_MAX_VMS */
 };
 
 #define VM_NAME_MAX 63
@@ -80,6 +85,7 @@ enum monitor_error {
     MON_EINVAL,        /* bad argument (message in err) */
     MON_ENOMEM,        /* machine memory exhausted */
     MON_ESTATE,        /* not possible in the VM's current state */
+    MON_ELIMIT,        /* the monitor holds as many VMs as it may */
 };
 
 const char *monitor_strerror(int code);
