@@ -16,7 +16,11 @@
  *    "console": "uart", "balloon": true, "engine": "jit", "jit_cache": "32M"}
  *       name    required: 1..63 characters of [A-Za-z0-9_.-]
  *       kernel  Linux Image; kernel or bios is required. initrd needs kernel.
- *               Paths are opened by the monitor: give absolute ones.
+ *               Paths are opened by the monitor: give absolute ones. Kernel,
+ *               initrd and bios must be regular files no larger than mem,
+ *               drives regular files or block devices; anything else (a
+ *               FIFO, a device, a directory, a /proc file) is refused at
+ *               once with "invalid" (io/host_file.h).
  *       append  kernel command line (default "console=ttyS0")
  *       mem     guest RAM: a string as `rvisor run --mem` takes ("256", "256M",
  *               "1G"; a bare number is MiB) or an integer number of bytes;
