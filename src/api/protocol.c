@@ -71,6 +71,7 @@ const char *api_error_code(int e) {
     case MON_EINVAL: return "invalid";
     case MON_ENOMEM: return "no_memory";
     case MON_ESTATE: return "bad_state";
+    case MON_ELIMIT: return "busy";
     }
     return "error";
 }

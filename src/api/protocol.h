@@ -3,7 +3,10 @@
  * Transport (see api/server.h): a Unix stream socket. Each request is one JSON
  * object on one line (ended by '\n'; a trailing '\r' is ignored), at most
  * API_MAX_REQUEST bytes; each reply is one JSON object on one line. Requests
- * on a connection are answered in order. Blank lines are ignored.
+ * on a connection are answered in order. Blank lines are ignored. Only the
+ * monitor's uid and root are served; the server's limits (connections,
+ * console clients, timeouts) are in api/server.h, the number of VMs in
+ * monitor/monitor.h (MONITOR_MAX_VMS).
  *
  * Requests ("op" is required; any field not listed for an op is an error):
  *
@@ -14,7 +17,11 @@
  *    "share_group": "web"}
  *       name    required: 1..63 characters of [A-Za-z0-9_.-]
  *       kernel  Linux Image; kernel or bios is required. initrd needs kernel.
- *               Paths are opened by the monitor: give absolute ones.
+ *               Paths are opened by the monitor: give absolute ones. Kernel,
+ *               initrd and bios must be regular files no larger than mem,
+ *               drives regular files or block devices; anything else (a
+ *               FIFO, a device, a directory, a /proc file) is refused at
+ *               once with "invalid" (io/host_file.h).
  *       append  kernel command line (default "console=ttyS0")
  *       mem     guest RAM: a string as `rvisor run --mem` takes ("256", "256M",
  *               "1G"; a bare number is MiB) or an integer number of bytes;
@@ -61,7 +68,13 @@
  *       "invalid"      the monitor refused an argument (unreadable kernel, ...)
  *       "no_memory"    machine memory is exhausted
  *       "bad_state"    not possible in the VM's current state
- *       "busy"         the monitor has too many connections (64)
+ *       "busy"         a limit was reached: connections (API_MAX_CONNECTIONS; the
+ *                      connection is then closed), console clients
+ *                      (API_MAX_CONSOLE_CLIENTS) or VMs (MONITOR_MAX_VMS)
+ *       "denied"       the peer's uid is neither the monitor's nor root; the
+ *                      connection is closed
+ *       "timeout"      a request was not finished within API_REQUEST_TIMEOUT_MS of
+ *                      its first byte; the connection is closed
  *       "error"        the monitor itself failed (out of host memory)
  *   {"ok": true, VM_INFO...}  for create, start, pause, resume, stop, balloon and stats
  *       (the VM after the operation), where VM_INFO is the fields of struct vm_info:

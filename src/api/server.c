@@ -25,7 +25,9 @@
 
 struct conn {
     struct api_server *s;
-    int fd;               /* closed only by the thread that joins this one */
+    int fd;               /* non-blocking; closed only by the thread that joins this one */
+    int request_ms;       /* the server's timeouts when this connection came */
+    int send_ms;
     pthread_t thread;
     struct conn *next;
 };
@@ -42,25 +44,63 @@ struct api_server {
     pthread_mutex_t lock;
     struct conn *conns;           /* running or finished, not yet joined */
     unsigned live;                /* connections whose thread still runs */
+    unsigned consoles;            /* of those, streaming a console */
+    atomic_int request_ms;        /* API_REQUEST_TIMEOUT_MS unless a test changed it */
+    atomic_int send_ms;           /* API_SEND_TIMEOUT_MS likewise */
 };
 
-static bool send_all(int fd, const void *buf, size_t len) {
+static uint64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Waits up to timeout_ms (-1: without limit) for fd to be ready for events,
+ * or to have hung up or failed (the next call then says so). 0 on timeout. */
+static int wait_ready(int fd, short events, int timeout_ms) {
+    struct pollfd p = {.fd = fd, .events = events};
+    int r;
+    while ((r = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {}
+    return r;
+}
+
+/* Sends all of buf; false if the client is gone or took nothing for
+ * timeout_ms (it is then dropped: the socket is non-blocking, so a client
+ * that reads nothing costs a wait here and nothing else). */
+static bool send_all(struct conn *c, const void *buf, size_t len, int timeout_ms) {
     const char *p = buf;
     while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+            continue;
+        }
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        p += n;
-        len -= (size_t)n;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && wait_ready(c->fd, POLLOUT, timeout_ms) > 0)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            fprintf(stderr, "rvisor: dropped a control client that took no output for %d ms\n", timeout_ms);
+        return false;
     }
     return true;
 }
 
-static bool send_reply(int fd, char *reply) {
+static bool send_reply(struct conn *c, char *reply) {
     static const char oom[] = "{\"ok\":false,\"error\":\"out of memory\",\"code\":\"error\"}\n";
-    bool ok = reply ? send_all(fd, reply, strlen(reply)) : send_all(fd, oom, sizeof oom - 1);
+    bool ok = reply ? send_all(c, reply, strlen(reply), c->send_ms) : send_all(c, oom, sizeof oom - 1, c->send_ms);
     free(reply);
     return ok;
+}
+
+/* A last word to a client about to be closed: whatever fits in its socket
+ * now, without waiting for it. */
+static void send_parting(int fd, char *reply) {
+    if (reply) {
+        ssize_t n = send(fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)n;
+    }
+    free(reply);
 }
 
 /* ---- console streaming ---- */
@@ -79,13 +119,13 @@ static void stream_console(struct conn *c, const char *name, char *in, size_t in
          * side still gets everything written so far. */
         size_t n;
         while ((n = monitor_console_read(m, name, &pos, out, CONSOLE_CHUNK)) > 0)
-            if (!send_all(c->fd, out, n)) goto done;
+            if (!send_all(c, out, n, c->send_ms)) goto done;
         if (client_eof || atomic_load(&c->s->closing)) break;
         struct vm_info info;
         if (monitor_vm_info(m, name, &info) != 0) break; /* destroyed */
         if (info.state == VMS_STOPPED) {
             while ((n = monitor_console_read(m, name, &pos, out, CONSOLE_CHUNK)) > 0)
-                if (!send_all(c->fd, out, n)) goto done;
+                if (!send_all(c, out, n, c->send_ms)) goto done;
             break;
         }
         if (in_len) {
@@ -128,73 +168,141 @@ static bool blank(const char *s, size_t n) {
     return true;
 }
 
-static void serve_connection(struct conn *c) {
+/* Console streams are bounded apart from connections, so that viewers
+ * cannot take every connection the monitor has and leave none for requests. */
+static bool claim_console(struct api_server *s) {
+    pthread_mutex_lock(&s->lock);
+    bool ok = s->consoles < API_MAX_CONSOLE_CLIENTS;
+    if (ok) s->consoles++;
+    pthread_mutex_unlock(&s->lock);
+    return ok;
+}
+
+static void release_console(struct api_server *s) {
+    pthread_mutex_lock(&s->lock);
+    s->consoles--;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* What a connection has received and not yet handled. */
+struct reader {
+    char *buf;         /* LINE_CAP bytes */
+    size_t len;
+    bool discarding;   /* skipping the rest of an oversized line */
+    uint64_t started;  /* ms: when the unfinished request in buf began */
+};
+
+static bool mid_request(const struct reader *r) { return r->len || r->discarding; }
+
+/* Waits for more bytes (at most until the unfinished request's time is up)
+ * and appends them. >0 bytes read; 0 the client closed its side; -1 the
+ * connection ends (failed, or timed out: the client is told). */
+static ssize_t read_more(struct conn *c, struct reader *r) {
+    int timeout = -1;
+    if (mid_request(r)) {
+        uint64_t waited = now_ms() - r->started;
+        timeout = waited >= (uint64_t)c->request_ms ? 0 : (int)((uint64_t)c->request_ms - waited);
+    }
+    for (;;) {
+        if (wait_ready(c->fd, POLLIN, timeout) == 0) {
+            fprintf(stderr, "rvisor: dropped a control client that left a request unfinished for %d ms\n",
+                    c->request_ms);
+            send_parting(c->fd, api_error_reply("timeout", "the request was not finished (ended by a newline) "
+                                                           "within %d ms", c->request_ms));
+            return -1;
+        }
+        ssize_t n = recv(c->fd, r->buf + r->len, LINE_CAP - r->len, 0);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+        if (n < 0) return -1;
+        if (n > 0 && !mid_request(r)) r->started = now_ms();
+        return n;
+    }
+}
+
+/* Drops the bytes of an oversized line up to its newline; false while
+ * none has come. */
+static bool skip_discarded(struct reader *r) {
+    char *nl = memchr(r->buf, '\n', r->len);
+    if (!nl) {
+        r->len = 0;
+        return false;
+    }
+    size_t skip = (size_t)(nl - r->buf) + 1;
+    memmove(r->buf, r->buf + skip, r->len - skip);
+    r->len -= skip;
+    r->discarding = false;
+    return true;
+}
+
+/* Answers the request line r->buf[start, start + len). false if the
+ * connection ends: the client is gone, or it became a console stream that
+ * has ended (the bytes from r->buf[next] on were its first input). */
+static bool answer(struct conn *c, struct reader *r, size_t start, size_t len, size_t next) {
     struct api_server *s = c->s;
-    char *buf = malloc(LINE_CAP);
-    if (!buf) {
-        send_reply(c->fd, NULL);
+    enum api_after after;
+    char name[VM_NAME_MAX + 1];
+    char *reply = api_handle_line(s->m, r->buf + start, len, &after, name);
+    if (after == API_AFTER_CONSOLE && !claim_console(s)) {
+        free(reply);
+        reply = api_error_reply("busy", "the monitor has too many console clients (%d)", API_MAX_CONSOLE_CLIENTS);
+        after = API_AFTER_NONE;
+    }
+    bool sent = send_reply(c, reply);
+    if (after == API_AFTER_SHUTDOWN) api_server_stop(s);
+    if (after != API_AFTER_CONSOLE) return sent;
+    if (sent) {
+        size_t rest = r->len - next;
+        memmove(r->buf, r->buf + next, rest);
+        stream_console(c, name, r->buf, rest);
+    }
+    release_console(s);
+    return false;
+}
+
+static void serve_connection(struct conn *c) {
+    struct reader r = {.buf = malloc(LINE_CAP)};
+    if (!r.buf) {
+        send_reply(c, NULL);
         return;
     }
-    size_t len = 0;
-    bool discarding = false; /* skipping the rest of an oversized line */
-    while (!atomic_load(&s->closing)) {
-        ssize_t n = recv(c->fd, buf + len, LINE_CAP - len, 0);
-        if (n < 0 && errno == EINTR) continue;
+    while (!atomic_load(&c->s->closing)) {
+        size_t scan = r.len;
+        ssize_t n = read_more(c, &r);
         if (n < 0) break;
         if (n == 0) {
-            if (len && !blank(buf, len)) {
-                send_reply(c->fd, api_error_reply("incomplete", "connection closed in the middle of a request "
-                                                                "(each request must end with a newline)"));
-            }
+            if (r.len && !blank(r.buf, r.len))
+                send_reply(c, api_error_reply("incomplete", "connection closed in the middle of a request "
+                                                            "(each request must end with a newline)"));
             break;
         }
-        size_t scan = len;
-        len += (size_t)n;
-        if (discarding) {
-            char *nl = memchr(buf, '\n', len);
-            if (!nl) {
-                len = 0;
-                continue;
-            }
-            size_t skip = (size_t)(nl - buf) + 1;
-            memmove(buf, buf + skip, len - skip);
-            len -= skip;
-            discarding = false;
+        r.len += (size_t)n;
+        if (r.discarding) {
+            if (!skip_discarded(&r)) continue;
             scan = 0;
         }
         size_t start = 0;
         char *nl;
-        while ((nl = memchr(buf + scan, '\n', len - scan)) != NULL) {
-            size_t end = (size_t)(nl - buf);
+        while ((nl = memchr(r.buf + scan, '\n', r.len - scan)) != NULL) {
+            size_t end = (size_t)(nl - r.buf);
             size_t llen = end - start;
-            if (llen && buf[start + llen - 1] == '\r') llen--;
-            if (!blank(buf + start, llen)) {
-                enum api_after after;
-                char name[VM_NAME_MAX + 1];
-                char *reply = api_handle_line(s->m, buf + start, llen, &after, name);
-                if (!send_reply(c->fd, reply)) goto out;
-                if (after == API_AFTER_SHUTDOWN) api_server_stop(s);
-                if (after == API_AFTER_CONSOLE) {
-                    size_t rest = len - (end + 1);
-                    memmove(buf, buf + end + 1, rest);
-                    stream_console(c, name, buf, rest);
-                    goto out;
-                }
-            }
+            if (llen && r.buf[start + llen - 1] == '\r') llen--;
+            if (!blank(r.buf + start, llen) && !answer(c, &r, start, llen, end + 1)) goto out;
             start = end + 1;
             scan = start;
         }
-        memmove(buf, buf + start, len - start);
-        len -= start;
-        if (len == LINE_CAP) {
-            if (!send_reply(c->fd, api_error_reply("too_large", "request is larger than %d bytes", API_MAX_REQUEST)))
+        memmove(r.buf, r.buf + start, r.len - start);
+        r.len -= start;
+        /* What is left began with the newest bytes, at the latest. */
+        if (start && r.len) r.started = now_ms();
+        if (r.len == LINE_CAP) {
+            if (!send_reply(c, api_error_reply("too_large", "request is larger than %d bytes", API_MAX_REQUEST)))
                 break;
-            discarding = true;
-            len = 0;
+            r.discarding = true;
+            r.len = 0;
         }
     }
 out:
-    free(buf);
+    free(r.buf);
 }
 
 static void *connection_thread(void *arg) {
@@ -240,17 +348,30 @@ static void reap(struct api_server *s, bool all) {
 }
 
 static void refuse(int fd, const char *code, const char *msg) {
-    char *r = api_error_reply(code, "%s", msg);
-    if (r) {
-        ssize_t n = send(fd, r, strlen(r), MSG_NOSIGNAL | MSG_DONTWAIT);
-        (void)n;
-    }
-    free(r);
+    send_parting(fd, api_error_reply(code, "%s", msg));
     close(fd);
 }
 
+/* Only the monitor's own uid and root may talk to it. The socket file's
+ * mode says so too, but a mode can be changed (or a directory's ACL grant
+ * more); the peer's credentials, taken by the kernel at connect(2), cannot. */
+static bool peer_allowed(const struct api_server *s, int fd) {
+    struct ucred cred;
+    socklen_t cl = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 || cl != sizeof cred) {
+        fprintf(stderr, "rvisor: refused a connection to %s: cannot get its credentials: %s\n", s->path,
+                strerror(errno));
+        return false;
+    }
+    uid_t owner = geteuid();
+    if (cred.uid == owner || cred.uid == 0) return true;
+    fprintf(stderr, "rvisor: refused a connection to %s from uid %u (pid %d): only uid %u and root may use the monitor\n",
+            s->path, (unsigned)cred.uid, (int)cred.pid, (unsigned)owner);
+    return false;
+}
+
 static void accept_one(struct api_server *s) {
-    int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) {
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
             struct timespec ts = {0, 100 * 1000 * 1000}; /* let connections end */
@@ -258,12 +379,8 @@ static void accept_one(struct api_server *s) {
         }
         return;
     }
-    /* Only the owner's processes (and root) may talk to the monitor; the socket
-     * file's mode already says so, this covers a file made accessible later. */
-    struct ucred cred;
-    socklen_t cl = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 && cred.uid != geteuid() && cred.uid != 0) {
-        refuse(fd, "bad_request", "permission denied: the monitor serves only its owner");
+    if (!peer_allowed(s, fd)) {
+        refuse(fd, "denied", "permission denied: the monitor serves only its owner and root");
         return;
     }
     reap(s, false);
@@ -281,6 +398,8 @@ static void accept_one(struct api_server *s) {
     }
     c->s = s;
     c->fd = fd;
+    c->request_ms = atomic_load(&s->request_ms);
+    c->send_ms = atomic_load(&s->send_ms);
     /* Signals are for the thread that runs the server, not for connections. */
     sigset_t all, old;
     sigfillset(&all);
@@ -361,7 +480,11 @@ struct api_server *api_server_open(struct monitor *m, const char *path, char *er
     s->wake[0] = s->wake[1] = -1;
     snprintf(s->path, sizeof s->path, "%s", path);
     pthread_mutex_init(&s->lock, NULL);
-    s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    atomic_init(&s->request_ms, API_REQUEST_TIMEOUT_MS);
+    atomic_init(&s->send_ms, API_SEND_TIMEOUT_MS);
+    /* Non-blocking: a client that goes away between poll(2) and accept(2)
+     * must not leave the server waiting in accept. */
+    s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (s->listen_fd < 0 || pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         snprintf(err, errlen, "cannot create the socket: %s", strerror(errno));
         goto fail;
@@ -396,6 +519,11 @@ fail:
     pthread_mutex_destroy(&s->lock);
     free(s);
     return NULL;
+}
+
+void api_server_set_timeouts(struct api_server *s, int request_ms, int send_ms) {
+    atomic_store(&s->request_ms, request_ms);
+    atomic_store(&s->send_ms, send_ms);
 }
 
 void api_server_stop(struct api_server *s) {

@@ -6,62 +6,41 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
+
+#include "io/host_file.h"
 
 bool disk_image_open(struct disk_image *d, const char *path, bool readonly, char *err, size_t errlen) {
     *d = (struct disk_image){.fd = -1, .readonly = readonly};
-    int fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == EISDIR)
-            snprintf(err, errlen, "'%s' is a directory", path);
-        else if (!readonly && (errno == EACCES || errno == EROFS || errno == EPERM))
-            snprintf(err, errlen, "cannot open '%s' for writing: %s (use readonly=on?)", path, strerror(errno));
-        else
-            snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+    /* No size bound: an image is never read whole, and sparse ones are the
+     * usual kind. */
+    struct host_file_rules rules = {.write = !readonly, .block_device_ok = true};
+    struct host_file f;
+    if (!host_file_open(path, &rules, &f, err, errlen)) {
+        int e = f.open_errno;
+        if (!readonly && (e == EACCES || e == EROFS || e == EPERM))
+            snprintf(err, errlen, "cannot open '%s' for writing: %s (use readonly=on?)", path, strerror(e));
         return false;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        snprintf(err, errlen, "cannot stat '%s': %s", path, strerror(errno));
-        goto fail;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "'%s' is a directory", path);
-        goto fail;
-    }
-    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-        snprintf(err, errlen, "'%s' is not a regular file or block device", path);
-        goto fail;
     }
     /* flock locks belong to the open file description, so two disks of
      * one process conflict just as two processes do. */
-    if (flock(fd, (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+    if (flock(f.fd, (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
         if (errno == EWOULDBLOCK)
             snprintf(err, errlen, "'%s' is in use (locked by another VM or process)", path);
         else
             snprintf(err, errlen, "cannot lock '%s': %s", path, strerror(errno));
-        goto fail;
+        close(f.fd);
+        return false;
     }
-    off_t end = lseek(fd, 0, SEEK_END); /* st_size is 0 for block devices */
-    if (end < 0) {
-        snprintf(err, errlen, "cannot get the size of '%s': %s", path, strerror(errno));
-        goto fail;
+    if (f.size % 512) {
+        snprintf(err, errlen, "the size of '%s' (%llu bytes) is not a multiple of 512", path,
+                 (unsigned long long)f.size);
+        close(f.fd);
+        return false;
     }
-    if (end == 0) {
-        snprintf(err, errlen, "'%s' is empty", path);
-        goto fail;
-    }
-    if (end % 512) {
-        snprintf(err, errlen, "the size of '%s' (%lld bytes) is not a multiple of 512", path, (long long)end);
-        goto fail;
-    }
-    d->fd = fd;
-    d->size = (uint64_t)end;
+    d->fd = f.fd;
+    d->size = f.size;
     return true;
-fail:
-    close(fd);
-    return false;
 }
 
 void disk_image_close(struct disk_image *d) {

@@ -15,9 +15,10 @@ struct disk_image {
     uint64_t size; /* bytes, a multiple of 512 */
 };
 
-/* Opens path (O_CLOEXEC; O_RDONLY when readonly) and takes a non-blocking
- * flock: LOCK_SH when readonly, LOCK_EX otherwise. Refuses directories,
- * other non-disk files, empty images and sizes that are not a multiple of
+/* Opens path through host_file_open (never blocking; O_RDONLY when
+ * readonly) and takes a non-blocking flock: LOCK_SH when readonly, LOCK_EX
+ * otherwise. Refuses anything but a regular file or block device, files on
+ * pseudo file systems, empty images and sizes that are not a multiple of
  * 512. false with a message for the user in err. */
 bool disk_image_open(struct disk_image *d, const char *path, bool readonly, char *err, size_t errlen);
 void disk_image_close(struct disk_image *d);

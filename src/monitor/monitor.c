@@ -75,6 +75,7 @@ struct monitor {
     struct frame_source frames;
     struct event_loop *loop;   /* device I/O of every VM */
     struct vm_entry *vms;
+    unsigned max_vms;
     unsigned nworkers;
     pthread_t *workers;
     bool shutting_down;
@@ -109,6 +110,7 @@ const char *monitor_strerror(int code) {
     case MON_EINVAL: return "invalid argument";
     case MON_ENOMEM: return "machine memory exhausted";
     case MON_ESTATE: return "not possible in the VM's current state";
+    case MON_ELIMIT: return "too many VMs";
     }
     return "unknown error";
 }
@@ -160,6 +162,21 @@ static struct vm_entry *find(struct monitor *m, const char *name) {
     for (struct vm_entry *e = m->vms; e; e = e->next)
         if (strcmp(e->name, name) == 0) return e;
     return NULL;
+}
+
+/* With the lock held. */
+static unsigned count_vms(const struct monitor *m) {
+    unsigned n = 0;
+    for (const struct vm_entry *e = m->vms; e; e = e->next) n++;
+    return n;
+}
+
+/* Why a VM named name cannot join the table now (0: it can); lock held. */
+static int cannot_add(struct monitor *m, const char *name, char *err, size_t errlen) {
+    if (find(m, name)) return fail(err, errlen, MON_EEXIST, "a VM named '%s' exists", name);
+    if (count_vms(m) >= m->max_vms)
+        return fail(err, errlen, MON_ELIMIT, "the monitor already holds %u VMs, as many as it may", m->max_vms);
+    return 0;
 }
 
 static bool vm_idle(const struct vm_entry *e) {
@@ -396,6 +413,7 @@ struct monitor *monitor_create(const struct monitor_config *cfg, char *err, size
         return NULL;
     }
     m->frames = machine_memory_source(&m->mem);
+    m->max_vms = cfg->max_vms ? cfg->max_vms : MONITOR_MAX_VMS;
     m->loop = event_loop_create(err, errlen);
     if (!m->loop) {
         machine_memory_destroy(&m->mem);
@@ -495,12 +513,14 @@ int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, 
     e->shares = shares;
     e->cap_percent = spec->cap_percent;
 
+    /* Checked before the costly loading and again when it is done: other
+     * creates may have run meanwhile. */
     pthread_mutex_lock(&m->lock);
-    bool taken = find(m, spec->name) != NULL;
+    int rc = cannot_add(m, spec->name, err, errlen);
     pthread_mutex_unlock(&m->lock);
-    if (taken) {
+    if (rc) {
         free(e);
-        return fail(err, errlen, MON_EEXIST, "a VM named '%s' exists", spec->name);
+        return rc;
     }
 
     struct vm_config cfg = {
@@ -529,10 +549,10 @@ int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, 
     }
 
     pthread_mutex_lock(&m->lock);
-    if (find(m, spec->name)) { /* created concurrently under the same name */
+    if ((rc = cannot_add(m, spec->name, err, errlen)) != 0) {
         pthread_mutex_unlock(&m->lock);
         free_entry(e);
-        return fail(err, errlen, MON_EEXIST, "a VM named '%s' exists", spec->name);
+        return rc;
     }
     e->state = VMS_CREATED;
     e->id = ++m->next_id;

@@ -14,11 +14,16 @@
 
 struct monitor;
 
+/* VMs one monitor holds at once (created, running, paused or stopped but
+ * not destroyed); a create beyond it fails with MON_ELIMIT. */
+#define MONITOR_MAX_VMS 128
+
 struct monitor_config {
     uint64_t machine_mem;  /* bytes; 0 = machine_memory_default_size() */
     unsigned workers;      /* host threads running VMs; 0 = host core count */
     bool no_sharing;       /* no page-sharing scanner */
     unsigned share_rate;   /* frames the scanner hashes per second; 0 = MONITOR_SHARE_RATE */
+    unsigned max_vms;      /* 0 = MONITOR_MAX_VMS */
 };
 
 #define MONITOR_SHARE_RATE 20000 /* frames per second: 80 MiB/s, well under 1% of a core */
@@ -96,6 +101,7 @@ enum monitor_error {
     MON_EINVAL,        /* bad argument (message in err) */
     MON_ENOMEM,        /* machine memory exhausted */
     MON_ESTATE,        /* not possible in the VM's current state */
+    MON_ELIMIT,        /* the monitor holds as many VMs as it may */
 };
 
 const char *monitor_strerror(int code);

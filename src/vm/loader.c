@@ -4,45 +4,47 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/host_file.h"
+
+/* Reads exactly len bytes from the start of fd: a file that ends sooner
+ * changed under us, and whatever lies past the size it had is not read. */
+static bool read_exactly(int fd, uint8_t *buf, size_t len, const char *path, const char *what, char *err,
+                         size_t errlen) {
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(fd, buf + got, len - got, (off_t)got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            snprintf(err, errlen, "cannot read %s '%s': %s", what, path, strerror(errno));
+            return false;
+        }
+        if (n == 0) {
+            snprintf(err, errlen, "%s '%s' ended after %zu of its %zu bytes (did it change while being read?)", what,
+                     path, got, len);
+            return false;
+        }
+        got += (size_t)n;
+    }
+    return true;
+}
 
 bool load_file(const char *path, const char *what, size_t max_size, uint8_t **data, size_t *size, char *err,
                size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open %s '%s': %s", what, path, strerror(errno));
-        return false;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s '%s' is not a regular file", what, path);
-        fclose(f);
-        return false;
-    }
-    if (st.st_size == 0) {
-        snprintf(err, errlen, "%s '%s' is empty", what, path);
-        fclose(f);
-        return false;
-    }
-    if ((uint64_t)st.st_size > max_size) {
-        snprintf(err, errlen, "%s '%s' (%lld bytes) is larger than guest memory", what, path, (long long)st.st_size);
-        fclose(f);
-        return false;
-    }
-    uint8_t *buf = malloc((size_t)st.st_size);
-    if (!buf) {
-        snprintf(err, errlen, "out of memory reading %s '%s'", what, path);
-        fclose(f);
-        return false;
-    }
-    size_t got = fread(buf, 1, (size_t)st.st_size, f);
-    fclose(f);
-    if (got != (size_t)st.st_size) {
-        snprintf(err, errlen, "cannot read %s '%s'", what, path);
+    struct host_file_rules rules = {.what = what, .max_size = max_size, .max_name = "guest memory"};
+    struct host_file f;
+    if (!host_file_open(path, &rules, &f, err, errlen)) return false;
+    uint8_t *buf = malloc((size_t)f.size);
+    bool ok = buf != NULL;
+    if (!ok) snprintf(err, errlen, "out of memory reading %s '%s'", what, path);
+    ok = ok && read_exactly(f.fd, buf, (size_t)f.size, path, what, err, errlen);
+    close(f.fd);
+    if (!ok) {
         free(buf);
         return false;
     }
     *data = buf;
-    *size = got;
+    *size = (size_t)f.size;
     return true;
 }

@@ -8,8 +8,9 @@
 
 struct p2m;
 
-/* Reads a whole file of at most max_size bytes into a new buffer. `what`
- * names the file in messages ("kernel", "initrd"). */
+/* Reads a whole regular file of 1 to max_size bytes (the guest's RAM: no
+ * larger file is ever read) into a new buffer, checked and opened by
+ * host_file_open. `what` names the file in messages ("kernel", "initrd"). */
 bool load_file(const char *path, const char *what, size_t max_size, uint8_t **data, size_t *size, char *err,
                size_t errlen);
 

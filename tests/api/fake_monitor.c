@@ -23,6 +23,7 @@ struct fake_vm {
 struct monitor {
     pthread_mutex_t lock;
     uint64_t total, used;
+    unsigned nvms, max_vms;
     struct fake_vm *vms;
 };
 
@@ -34,6 +35,7 @@ const char *monitor_strerror(int code) {
     case MON_EINVAL: return "invalid argument";
     case MON_ENOMEM: return "machine memory exhausted";
     case MON_ESTATE: return "not possible in the VM's current state";
+    case MON_ELIMIT: return "too many VMs";
     }
     return "unknown error";
 }
@@ -51,6 +53,7 @@ struct monitor *monitor_create(const struct monitor_config *cfg, char *err, size
     }
     pthread_mutex_init(&m->lock, NULL);
     m->total = cfg->machine_mem ? cfg->machine_mem : (1ull << 30);
+    m->max_vms = cfg->max_vms ? cfg->max_vms : MONITOR_MAX_VMS;
     return m;
 }
 
@@ -90,6 +93,8 @@ int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, 
     int rc = 0;
     if (find(m, spec->name)) {
         rc = fail(err, errlen, MON_EEXIST, "a VM named '%s' exists", spec->name);
+    } else if (m->nvms >= m->max_vms) {
+        rc = fail(err, errlen, MON_ELIMIT, "the monitor already holds as many VMs as it may (not %s)", spec->name);
     } else if (m->total - m->used < FAKE_VM_FOOTPRINT) {
         rc = fail(err, errlen, MON_ENOMEM, "machine memory exhausted while loading %s", spec->name);
     } else {
@@ -120,6 +125,7 @@ int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, 
         v->append = dup_or_null(spec->append);
         v->bios = dup_or_null(spec->bios);
         m->used += FAKE_VM_FOOTPRINT;
+        m->nvms++;
         v->next = m->vms;
         m->vms = v;
     }
@@ -176,6 +182,7 @@ int monitor_vm_destroy(struct monitor *m, const char *name, char *err, size_t er
             struct fake_vm *v = *p;
             *p = v->next;
             m->used -= FAKE_VM_FOOTPRINT;
+            m->nvms--;
             pthread_mutex_unlock(&m->lock);
             free_vm(v);
             return 0;

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,7 +48,7 @@ static void *run_server(void *arg) {
     return NULL;
 }
 
-static int setup_with_memory(void **state, uint64_t machine_mem) {
+static int setup_with(void **state, uint64_t machine_mem, unsigned max_vms) {
     struct fixture *f = calloc(1, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "/tmp/rvisor-api-test-XXXXXX");
     if (!mkdtemp(f->dir)) return -1;
@@ -57,7 +58,7 @@ static int setup_with_memory(void **state, uint64_t machine_mem) {
     if (!k) return -1;
     fputs("not really a kernel", k);
     fclose(k);
-    struct monitor_config cfg = {.machine_mem = machine_mem};
+    struct monitor_config cfg = {.machine_mem = machine_mem, .max_vms = max_vms};
     char err[256];
     f->m = monitor_create(&cfg, err, sizeof err);
     f->s = api_server_open(f->m, f->path, err, sizeof err);
@@ -70,8 +71,9 @@ static int setup_with_memory(void **state, uint64_t machine_mem) {
     return 0;
 }
 
-static int setup(void **state) { return setup_with_memory(state, 1ull << 30); }
-static int setup_small(void **state) { return setup_with_memory(state, 3 * FAKE_VM_FOOTPRINT); }
+static int setup(void **state) { return setup_with(state, 1ull << 30, 0); }
+static int setup_small(void **state) { return setup_with(state, 3 * FAKE_VM_FOOTPRINT, 0); }
+static int setup_few_vms(void **state) { return setup_with(state, 1ull << 30, 3); }
 
 static int teardown(void **state) {
     struct fixture *f = *state;
@@ -953,6 +955,192 @@ static void test_console_ends_at_server_close(void **state) {
     pthread_create(&f->thread, NULL, run_server, f);
 }
 
+/* ---- clients that misbehave, peers that may not talk ---- */
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Pipelines requests without reading a reply until neither the server nor
+ * the socket takes more: the server is then stuck sending to it. Returns
+ * how many requests were sent. */
+static int fill_without_reading(int fd) {
+    static const char req[] = "{\"op\":\"list\"}\n";
+    assert_int_equal(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+    int sent = 0, idle_rounds = 0;
+    for (int round = 0; round < 1000 && idle_rounds < 5; round++) {
+        bool progress = false;
+        while (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof req - 1)) {
+            sent++;
+            progress = true;
+        }
+        idle_rounds = progress ? 0 : idle_rounds + 1;
+        usleep(20000);
+    }
+    assert_int_equal(idle_rounds, 5);
+    return sent;
+}
+
+/* While others answer promptly, every request on a fresh connection and on
+ * a kept one does too. */
+static void expect_prompt_answers(struct fixture *f, int kept) {
+    for (int i = 0; i < 20; i++) {
+        double t0 = now_ms();
+        json_object *r = rpc(f, "{\"op\":\"list\"}");
+        json_object *vms;
+        assert_true(json_object_object_get_ex(r, "vms", &vms));
+        assert_int_equal(json_object_array_length(vms), 9);
+        json_object_put(r);
+        assert_ok(rpc_fd(kept, "{\"op\":\"memory\"}"));
+        double took = now_ms() - t0;
+        if (took > 1000) fail_msg("two requests took %.0f ms while other clients stalled", took);
+    }
+}
+
+/* Reads until the server closes; returns how many reply lines came. */
+static int drain_to_eof(int fd) {
+    int lines = 0;
+    char buf[65536];
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        assert_true(poll(&p, 1, TIMEOUT_MS) > 0); /* EOF comes, not a timeout */
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n < 0 && errno == ECONNRESET) return lines;
+        assert_true(n >= 0);
+        if (n == 0) return lines;
+        for (ssize_t i = 0; i < n; i++) lines += buf[i] == '\n';
+    }
+}
+
+static void test_stalled_clients_stall_nobody_else(void **state) {
+    struct fixture *f = *state;
+    for (int i = 0; i < 9; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "big%d", i); /* longer list replies */
+        create_vm(f, name);
+    }
+    int kept = conn(f);
+    int silent = conn(f);
+    int partial = conn(f);
+    send_cstr(partial, "{\"op\":\"li");
+    int deaf = conn(f);
+    int sent = fill_without_reading(deaf);
+    assert_true(sent > 100);
+    expect_prompt_answers(f, kept);
+    close(deaf);
+    close(partial);
+    close(silent);
+
+    /* With short timeouts, the ones in the middle of something are dropped
+     * and a silent connection between requests is left alone. */
+    api_server_set_timeouts(f->s, 300, 300);
+    silent = conn(f);
+    partial = conn(f);
+    send_cstr(partial, "{\"op\":\"li");
+    deaf = conn(f);
+    sent = fill_without_reading(deaf);
+    expect_prompt_answers(f, kept);
+    double t0 = now_ms();
+    expect_error(read_reply(partial), "timeout", "not finished");
+    expect_eof(partial);
+    assert_true(now_ms() - t0 < TIMEOUT_MS);
+    usleep(1000 * 1000); /* well past its send timeout: reading now must not revive it */
+    int got = drain_to_eof(deaf);
+    if (got >= sent) fail_msg("all %d replies were sent to a client that read none for seconds", sent);
+    assert_int_equal(read_byte(silent, 500), -2); /* still open */
+    assert_ok(rpc_fd(silent, "{\"op\":\"list\"}"));
+    close(silent);
+    close(partial);
+    close(deaf);
+    close(kept);
+}
+
+/* SO_PEERCRED: a process of another uid is refused even when the socket
+ * file's mode lets it connect. The child takes that uid before it
+ * connects, since the kernel records a peer's credentials at connect(2). */
+static int connect_as(const char *path, uid_t uid) {
+    if (setgid(uid) != 0 || setuid(uid) != 0) return 10;
+    int fd = connect_to(path);
+    if (fd < 0) return 11; /* the mode kept it out: not what is tested */
+    const char req[] = "{\"op\":\"list\"}\n";
+    if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET) return 12;
+    char buf[4096];
+    size_t len = 0;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, TIMEOUT_MS) <= 0) return 13; /* neither closed nor answered */
+        ssize_t n = recv(fd, buf + len, sizeof buf - 1 - len, 0);
+        if (n < 0 && errno == ECONNRESET) break;
+        if (n < 0) return 14;
+        if (n == 0) break;
+        len += (size_t)n;
+        buf[len] = 0;
+        if (strstr(buf, "\"ok\":true")) return 16; /* it was served */
+        if (len == sizeof buf - 1) return 15;
+    }
+    buf[len] = 0;
+    if (len && !strstr(buf, "\"code\":\"denied\"")) return 17;
+    return 0;
+}
+
+static void test_peer_of_another_uid_is_refused(void **state) {
+    struct fixture *f = *state;
+    if (geteuid() != 0) skip(); /* only root can become another uid */
+    assert_int_equal(chmod(f->dir, 0711), 0);
+    assert_int_equal(chmod(f->path, 0777), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) _exit(connect_as(f->path, 65534));
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) != 0) fail_msg("uid 65534 was not refused (child status %d)", WEXITSTATUS(status));
+    /* The owner (and root, here the same) is still served. */
+    assert_ok(rpc(f, "{\"op\":\"list\"}"));
+    chmod(f->path, 0600);
+    chmod(f->dir, 0700);
+}
+
+static void test_console_client_limit(void **state) {
+    struct fixture *f = *state;
+    create_vm(f, "watched");
+    int fds[API_MAX_CONSOLE_CLIENTS];
+    for (int i = 0; i < API_MAX_CONSOLE_CLIENTS; i++) {
+        fds[i] = conn(f);
+        assert_ok(rpc_fd(fds[i], "{\"op\":\"console\",\"name\":\"watched\"}"));
+    }
+    int extra = conn(f);
+    expect_error(rpc_fd(extra, "{\"op\":\"console\",\"name\":\"watched\"}"), "busy", "too many console clients");
+    /* The refused client keeps its connection for requests. */
+    assert_ok(rpc_fd(extra, "{\"op\":\"list\"}"));
+    close(fds[0]);
+    json_object *r = NULL;
+    for (int i = 0; i < 200; i++) {
+        r = rpc_fd(extra, "{\"op\":\"console\",\"name\":\"watched\"}");
+        if (is_ok(r)) break;
+        json_object_put(r);
+        r = NULL;
+        usleep(10000);
+    }
+    assert_non_null(r);
+    json_object_put(r);
+    close(extra);
+    for (int i = 1; i < API_MAX_CONSOLE_CLIENTS; i++) close(fds[i]);
+}
+
+static void test_vm_limit(void **state) {
+    struct fixture *f = *state; /* a monitor that may hold 3 VMs */
+    create_vm(f, "one");
+    create_vm(f, "two");
+    create_vm(f, "three");
+    expect_error(rpc(f, "{\"op\":\"create\",\"name\":\"four\",\"kernel\":\"%s\"}", f->kernel), "busy",
+                 "as many VMs as it may");
+    assert_ok(rpc(f, "{\"op\":\"destroy\",\"name\":\"two\"}"));
+    create_vm(f, "four");
+}
+
 /* ---- protocol functions directly ---- */
 
 static void test_parse_request(void **state) {
@@ -1366,6 +1554,10 @@ int main(void) {
         T(test_disconnect_mid_request),
         T(test_concurrent_clients),
         T(test_connection_limit),
+        T(test_stalled_clients_stall_nobody_else),
+        T(test_peer_of_another_uid_is_refused),
+        T(test_console_client_limit),
+        cmocka_unit_test_setup_teardown(test_vm_limit, setup_few_vms, teardown),
         T(test_console_stream),
         T(test_console_keeps_latest_output),
         T(test_console_ends_when_guest_stops),

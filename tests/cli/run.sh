@@ -10,11 +10,12 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
 
-# expect NAME STATUS PATTERN -- ARGS...: runs rvisor ARGS with a 30 s limit.
+# expect NAME STATUS PATTERN -- ARGS...: runs rvisor ARGS with a limit of
+# $LIMIT seconds (default 30).
 expect() {
   local name=$1 want=$2 pattern=$3
   shift 4
-  timeout -s KILL 30 "$rvisor" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
+  timeout -s KILL "${LIMIT:-30}" "$rvisor" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
   local rc=$?
   if [ "$rc" = "$want" ] && grep -Eq -- "$pattern" "$tmp/err"; then
     passed=$((passed + 1)); echo "PASS $name"
@@ -58,6 +59,43 @@ expect bios-missing 1 "cannot open bios" -- run --bios /nonexistent.elf
 expect illegal-insn-in-m-mode 4 "no usable trap handler" -- run --bios "$isa/negative/illegal_m.elf"
 expect jump-to-unmapped 4 "no usable trap handler" -- run --bios "$isa/negative/jump_unmapped.elf"
 expect test-failure-code 5 "code 5" -- run --bios "$isa/negative/fail_code.elf"
+
+# Hostile paths: each is refused at once, never read and never waited on. A
+# FIFO nobody writes would block an open(2) or read(2) forever, /dev/zero
+# never ends, a /proc file says it is empty and reads on, and a sparse file
+# claims 64 GiB; 10 s is far more than a refusal takes.
+mkfifo "$tmp/fifo"
+mkdir "$tmp/dir"
+truncate -s 64G "$tmp/sparse"
+# hostile NAME PATH KIND [DRIVE_MODES]: as --kernel, --initrd, --bios and
+# --drive (read-write and read-only, or only the DRIVE_MODES given).
+hostile() {
+  local name=$1 path=$2 kind=$3 modes=${4:-rw ro}
+  LIMIT=10 expect "kernel-$name" 1 "kernel '$path' is not a regular file \\(it is $kind\\)" -- run --kernel "$path"
+  LIMIT=10 expect "initrd-$name" 1 "initrd '$path' is not a regular file \\(it is $kind\\)" -- \
+    run "${K[@]}" --initrd "$path"
+  LIMIT=10 expect "bios-$name" 1 "bios '$path' is not a regular file \\(it is $kind\\)" -- run --bios "$path"
+  for mode in $modes; do
+    local ro=""; [ "$mode" = ro ] && ro=",readonly=on"
+    LIMIT=10 expect "drive$ro-$name" 1 "--drive 1: '$path' is not a regular file or block device \\(it is $kind\\)" -- \
+      run --bios "$isa/negative/fail_code.elf" --drive "file=$path$ro"
+  done
+}
+hostile fifo "$tmp/fifo" "a FIFO"
+hostile dev-zero /dev/zero "a character device"
+hostile directory "$tmp/dir" "a directory"
+hostile proc-file /proc/self/status "on procfs, a pseudo file system"
+# (sysfs files of mode 0444 cannot be opened for writing, even by root)
+hostile sys-file /sys/kernel/notes "on sysfs, a pseudo file system" ro
+LIMIT=10 expect kernel-sparse-64G 1 "kernel '$tmp/sparse' \\(68719476736 bytes\\) is larger than guest memory \\(64 MiB\\)" -- \
+  run --kernel "$tmp/sparse" --mem 64M
+LIMIT=10 expect initrd-sparse-64G 1 "initrd '$tmp/sparse' \\(68719476736 bytes\\) is larger than guest memory" -- \
+  run "${K[@]}" --initrd "$tmp/sparse"
+LIMIT=10 expect bios-sparse-64G 1 "bios '$tmp/sparse' \\(68719476736 bytes\\) is larger than guest memory" -- \
+  run --bios "$tmp/sparse"
+# A disk is never read whole, and sparse images are the usual kind: the
+# guest runs (and ends with its own failure code).
+LIMIT=10 expect drive-sparse-64G-is-fine 5 "code 5" -- run --bios "$isa/negative/fail_code.elf" --drive "file=$tmp/sparse"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

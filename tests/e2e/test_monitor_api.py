@@ -370,6 +370,121 @@ class MonitorApi(unittest.TestCase):
         self.assertEqual(mon.request(op="stats", name="steady")["state"], "running")
         con.close()
 
+    def test_hostile_paths_in_create_are_refused_at_once(self):
+        mon = self.mon
+        d = tempfile.mkdtemp(prefix="rvisor-hostile-")
+        try:
+            fifo = os.path.join(d, "fifo")
+            os.mkfifo(fifo)
+            sparse = os.path.join(d, "sparse")
+            with open(sparse, "wb") as f:
+                f.truncate(64 << 30)
+            for path, kind in [(fifo, "a FIFO"), ("/dev/zero", "a character device"), (d, "a directory"),
+                               ("/proc/self/status", "on procfs, a pseudo file system")]:
+                for fields, what in [({"kernel": path}, "kernel '%s' is not a regular file" % path),
+                                     ({"kernel": KERNEL, "initrd": path}, "initrd '%s' is not a regular file" % path),
+                                     ({"bios": path}, "bios '%s' is not a regular file" % path),
+                                     ({"kernel": KERNEL, "drives": ["file=%s,readonly=on" % path]},
+                                      "--drive 1: '%s' is not a regular file or block device" % path)]:
+                    t0 = time.monotonic()
+                    r = mon.request(op="create", name="hostile", mem="64M", **fields)
+                    self.assertLess(time.monotonic() - t0, 5, (path, fields))
+                    self.assertFalse(r["ok"], r)
+                    self.assertEqual(r["code"], "invalid", r)
+                    self.assertIn(what, r["error"])
+                    self.assertIn("(it is %s)" % kind, r["error"])
+            r = mon.request(op="create", name="hostile", mem="64M", kernel=sparse)
+            self.assertEqual(r["code"], "invalid", r)
+            self.assertIn("(68719476736 bytes) is larger than guest memory (64 MiB)", r["error"])
+            self.assertEqual(mon.request(op="list")["vms"], [])
+            self.assertEqual(mon.request(op="memory")["used"], 0)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def test_stalled_clients_leave_others_and_the_guest_alone(self):
+        mon = self.mon
+        self.assertTrue(self.create("steady")["ok"])
+        self.assertTrue(mon.request(op="start", name="steady")["ok"])
+        con = SocketConsole(mon, "steady")
+        wait_for_shell(con)
+
+        silent = mon.connect()                  # says nothing at all
+        partial = mon.connect()                 # stops in the middle of a request
+        partial.sendall(b"{\"op\": \"li")
+        partial_since = time.monotonic()
+        deaf = mon.connect()                    # asks and never reads the answers
+        deaf.setblocking(False)
+        sent, idle = 0, 0
+        while idle < 5:
+            try:
+                while True:
+                    deaf.send(b"{\"op\": \"list\"}\n")
+                    sent += 1
+                idle = 0
+            except BlockingIOError:
+                idle += 1
+                time.sleep(0.05)
+        self.assertGreater(sent, 100)
+
+        # Everyone else is answered at once, and the guest runs on.
+        for i in range(10):
+            t0 = time.monotonic()
+            self.assertEqual([v["name"] for v in mon.request(op="list")["vms"]], ["steady"])
+            self.assertEqual(mon.cli("stats", "steady").returncode, 0)
+            self.assertLess(time.monotonic() - t0, 2, "requests stalled behind misbehaving clients")
+            self.assertEqual(con.command("echo alive-$((%d + 1))" % i, timeout=10).strip(), "alive-%d" % (i + 1))
+
+        # The half-sent request runs out of time and is dropped; the silent
+        # connection, between requests, may stay.
+        partial.settimeout(30)
+        reply = read_reply(partial)
+        self.assertEqual(reply["code"], "timeout", reply)
+        self.assertEqual(partial.recv(1), b"")
+        self.assertGreater(time.monotonic() - partial_since, 9)
+        silent.sendall(b"{\"op\": \"list\"}\n")
+        self.assertTrue(read_reply(silent)["ok"])
+        for s in (silent, partial, deaf):
+            s.close()
+        self.assertIn("dropped a control client that left a request unfinished", mon.output())
+        self.assertEqual(mon.request(op="stats", name="steady")["state"], "running")
+        con.close()
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to connect as another uid")
+    def test_peer_of_another_uid_is_refused_whatever_the_mode(self):
+        mon = self.mon
+        # The mode alone would now let anyone connect.
+        os.chmod(mon.dir, 0o711)
+        os.chmod(mon.sock, 0o777)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.setgid(65534)
+                os.setuid(65534)  # before connect: the kernel records the peer's uid then
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(10)
+                s.connect(mon.sock)
+                try:
+                    s.sendall(b"{\"op\": \"list\"}\n")
+                except OSError:
+                    pass
+                data = b""
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                code = 0 if b"\"denied\"" in data and b"\"ok\":true" not in data else 2
+            except ConnectionResetError:
+                code = 0
+            except BaseException:
+                code = 3
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0, "uid 65534 was not refused")
+        self.assertRegex(mon.output(), r"refused a connection to .* from uid 65534 \(pid \d+\)")
+        self.assertTrue(mon.request(op="list")["ok"])  # the owner still is served
+
     def test_guest_poweroff_ends_the_console(self):
         mon = self.mon
         self.assertTrue(self.create("short")["ok"])

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,7 +25,7 @@ struct env {
     struct monitor *m;
 };
 
-static int setup_with(void **state, unsigned workers, uint64_t machine_mem) {
+static int setup_with(void **state, unsigned workers, uint64_t machine_mem, unsigned max_vms) {
     struct env *e = calloc(1, sizeof *e);
     const char *g = getenv("RVISOR_GUEST");
     char def[400];
@@ -36,7 +37,7 @@ static int setup_with(void **state, unsigned workers, uint64_t machine_mem) {
     snprintf(e->initrd, sizeof e->initrd, "%s/initrd.gz", g);
     if (access(e->kernel, R_OK) == 0) {
         char err[256];
-        struct monitor_config cfg = {.machine_mem = machine_mem, .workers = workers};
+        struct monitor_config cfg = {.machine_mem = machine_mem, .workers = workers, .max_vms = max_vms};
         e->m = monitor_create(&cfg, err, sizeof err);
         if (!e->m) fprintf(stderr, "monitor_create: %s\n", err);
     }
@@ -44,9 +45,10 @@ static int setup_with(void **state, unsigned workers, uint64_t machine_mem) {
     return 0;
 }
 
-static int setup(void **state) { return setup_with(state, 2, 2048 * MiB); }
-static int setup_one_worker(void **state) { return setup_with(state, 1, 2048 * MiB); }
-static int setup_small_memory(void **state) { return setup_with(state, 2, 24 * MiB); }
+static int setup(void **state) { return setup_with(state, 2, 2048 * MiB, 0); }
+static int setup_one_worker(void **state) { return setup_with(state, 1, 2048 * MiB, 0); }
+static int setup_small_memory(void **state) { return setup_with(state, 2, 24 * MiB, 0); }
+static int setup_two_vms(void **state) { return setup_with(state, 2, 2048 * MiB, 2); }
 
 static int teardown(void **state) {
     struct env *e = *state;
@@ -312,6 +314,56 @@ static void test_operation_errors(void **state) {
     assert_int_equal(monitor_vm_create(e->m, &s, err, sizeof err), -MON_EINVAL);
 }
 
+/* A monitor that may hold two VMs refuses a third until one is destroyed. */
+static void test_vm_limit(void **state) {
+    struct env *e = *state;
+    NEED_GUEST(e);
+    char err[256];
+    assert_int_equal(create(e, "first", NULL, 0, 0, err), 0);
+    assert_int_equal(create(e, "second", NULL, 0, 0, err), 0);
+    assert_int_equal(create(e, "third", NULL, 0, 0, err), -MON_ELIMIT);
+    assert_non_null(strstr(err, "already holds 2 VMs"));
+    assert_int_equal(monitor_vm_destroy(e->m, "first", err, sizeof err), 0);
+    assert_int_equal(create(e, "third", NULL, 0, 0, err), 0);
+}
+
+/* Paths that are not plain files are refused at once, through create as
+ * through rvisor run, and leave nothing behind. */
+static void test_hostile_paths(void **state) {
+    struct env *e = *state;
+    NEED_GUEST(e);
+    char dir[] = "/tmp/rvisor-monitor-test-XXXXXX", fifo[64], drive[96];
+    assert_non_null(mkdtemp(dir));
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    const char *paths[] = {fifo, "/dev/zero", dir, "/proc/self/status"};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        struct vm_spec specs[4] = {
+            {.kernel = paths[i]},
+            {.kernel = e->kernel, .initrd = paths[i]},
+            {.bios = paths[i]},
+            {.kernel = e->kernel, .ndrives = 1, .drives = {drive}},
+        };
+        snprintf(drive, sizeof drive, "file=%s,readonly=on", paths[i]);
+        for (size_t k = 0; k < 4; k++) {
+            struct vm_spec *s = &specs[k];
+            s->mem_size = 64 * MiB;
+            s->cpus = 1;
+            snprintf(s->name, sizeof s->name, "hostile");
+            char err[512];
+            double t0 = now_s();
+            assert_int_equal(monitor_vm_create(e->m, s, err, sizeof err), -MON_EINVAL);
+            assert_true(now_s() - t0 < 2);
+            if (!strstr(err, paths[i]) || !strstr(err, "is not a regular file"))
+                fail_msg("create with %s: %s", paths[i], err);
+        }
+    }
+    struct vm_info info;
+    assert_int_equal(monitor_vm_info(e->m, "hostile", &info), -MON_ENOENT);
+    unlink(fifo);
+    rmdir(dir);
+}
+
 /* Each VM runs on the engine it was created with, and only the translator's
  * VM has translator counters. */
 static void test_engine_per_vm(void **state) {
@@ -383,6 +435,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_destroy_returns_machine_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operation_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_per_vm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vm_limit, setup_two_vms, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exhausted_machine_memory_refuses_new_vms, setup_small_memory, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
