@@ -4,6 +4,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "monitor/frame_batch.h"
 #include "monitor/machine_memory.h"
 #include "vm/p2m.h"
 #include "vm/platform.h"
@@ -30,22 +31,9 @@ struct node {
     uint64_t gfn;
 };
 
+/* What the pending batch does with each frame (struct batch_frame.kind);
+ * .data is the node: the target of a merge, the hint being promoted. */
 enum item_kind { ITEM_ZERO, ITEM_MERGE, ITEM_PROMOTE };
-
-/* A protected frame of the pending batch and what to do with it. */
-struct item {
-    enum item_kind kind;
-    struct p2m *mem;
-    uint64_t gfn, mfn;
-    struct node *node; /* ITEM_MERGE: the target; ITEM_PROMOTE: the hint */
-};
-
-/* A VM with frames in the pending batch, and its grace period. */
-struct involved {
-    uint32_t id;
-    struct p2m *mem;
-    uint64_t snap[VM_MAX_HARTS];
-};
 
 struct cursor {
     uint32_t id;
@@ -61,11 +49,7 @@ struct page_share {
     size_t nbuckets, count;
     size_t sweep_pos;
 
-    struct item *items;
-    size_t nitems, cap_items;
-    struct involved *inv;
-    size_t ninv, cap_inv;
-    int phase; /* 0: no batch; 1, 2: waiting for the first, second grace period */
+    struct frame_batch batch; /* protected frames waiting to be merged */
 
     struct cursor *cursors;
     size_t ncursors;
@@ -109,8 +93,7 @@ void page_share_destroy(struct page_share *ps) {
             free_node(ps, n);
         }
     free(ps->bucket);
-    free(ps->items);
-    free(ps->inv);
+    frame_batch_free(&ps->batch);
     free(ps->cursors);
     free(ps);
 }
@@ -193,62 +176,20 @@ static bool hint_of_vm(struct page_share *ps, struct node *n, uint32_t id) {
 
 /* ---- the pending batch ---- */
 
-static struct involved *involve(struct page_share *ps, uint32_t id, struct p2m *mem) {
-    for (size_t i = 0; i < ps->ninv; i++)
-        if (ps->inv[i].id == id) return &ps->inv[i];
-    if (ps->ninv == ps->cap_inv) {
-        size_t cap = ps->cap_inv ? ps->cap_inv * 2 : 8;
-        struct involved *v = realloc(ps->inv, cap * sizeof *v);
-        if (!v) return NULL;
-        ps->inv = v;
-        ps->cap_inv = cap;
-    }
-    struct involved *v = &ps->inv[ps->ninv++];
-    memset(v, 0, sizeof *v);
-    v->id = id;
-    v->mem = mem;
-    return v;
-}
-
 /* Protects guest frame gfn of vm and queues what to do with it. */
 static bool queue(struct page_share *ps, const struct share_vm *vm, uint64_t gfn, enum item_kind kind, struct node *node) {
-    if (ps->nitems == ps->cap_items) {
-        size_t cap = ps->cap_items ? ps->cap_items * 2 : 256;
-        struct item *it = realloc(ps->items, cap * sizeof *it);
-        if (!it) return false;
-        ps->items = it;
-        ps->cap_items = cap;
-    }
-    if (!involve(ps, vm->id, vm->mem)) return false;
-    uint64_t mfn;
-    if (!p2m_protect(vm->mem, gfn, &mfn)) return false;
-    ps->items[ps->nitems++] = (struct item){.kind = kind, .mem = vm->mem, .gfn = gfn, .mfn = mfn, .node = node};
+    if (!frame_batch_add(&ps->batch, vm->id, vm->mem, gfn, kind, node)) return false;
     if (node) node->pinned++;
-    return true;
-}
-
-static void start_grace(struct page_share *ps) {
-    for (size_t i = 0; i < ps->ninv; i++) {
-        struct p2m *mem = ps->inv[i].mem;
-        /* Every hart drops its write mappings (and the rest: refilled on use). */
-        if (mem->flush) mem->flush(mem->flush_ctx);
-        p2m_grace_begin(mem, ps->inv[i].snap);
-    }
-}
-
-static bool grace_passed(struct page_share *ps) {
-    for (size_t i = 0; i < ps->ninv; i++)
-        if (!p2m_grace_passed(ps->inv[i].mem, ps->inv[i].snap)) return false;
     return true;
 }
 
 /* The batch is over: its nodes may go. */
 static void unpin(struct page_share *ps) {
-    for (size_t i = 0; i < ps->nitems; i++)
-        if (ps->items[i].node) ps->items[i].node->pinned--;
-    ps->nitems = 0;
-    ps->ninv = 0;
-    ps->phase = 0;
+    for (size_t i = 0; i < ps->batch.n; i++) {
+        struct node *n = ps->batch.frame[i].data;
+        if (n) n->pinned--;
+    }
+    frame_batch_finish(&ps->batch);
 }
 
 static void count_result(struct page_share *ps, enum p2m_merge_result r, bool zero) {
@@ -266,10 +207,10 @@ static void count_result(struct page_share *ps, enum p2m_merge_result r, bool ze
 
 static void commit(struct page_share *ps) {
     /* Hints first: their frames become the shared frames the others merge into. */
-    for (size_t i = 0; i < ps->nitems; i++) {
-        struct item *it = &ps->items[i];
+    for (size_t i = 0; i < ps->batch.n; i++) {
+        struct batch_frame *it = &ps->batch.frame[i];
         if (it->kind != ITEM_PROMOTE) continue;
-        struct node *n = it->node;
+        struct node *n = it->data;
         n->promoting = false;
         /* The frame has been protected for two grace periods: if the
          * protection still holds, its contents are the ones hashed now. */
@@ -290,16 +231,13 @@ static void commit(struct page_share *ps) {
         ps->st.hints--;
         ps->st.shared_frames++;
     }
-    for (size_t i = 0; i < ps->nitems; i++) {
-        struct item *it = &ps->items[i];
-        if (it->kind == ITEM_ZERO) {
+    for (size_t i = 0; i < ps->batch.n; i++) {
+        struct batch_frame *it = &ps->batch.frame[i];
+        struct node *n = it->data;
+        if (it->kind == ITEM_ZERO)
             count_result(ps, p2m_merge(it->mem, it->gfn, it->mfn, true, 0), true);
-        } else if (it->kind == ITEM_MERGE) {
-            if (it->node->kind == NODE_SHARED && !it->node->dead)
-                count_result(ps, p2m_merge(it->mem, it->gfn, it->mfn, false, it->node->mfn), false);
-            else
-                p2m_unprotect(it->mem, it->gfn, it->mfn);
-        }
+        else if (it->kind == ITEM_MERGE && n->kind == NODE_SHARED && !n->dead)
+            count_result(ps, p2m_merge(it->mem, it->gfn, it->mfn, false, n->mfn), false);
     }
     unpin(ps);
     remove_where(ps, 0, ps->nbuckets, NULL, 0); /* the dead */
@@ -308,12 +246,12 @@ static void commit(struct page_share *ps) {
 /* Drops the batch without merging anything (a VM in it goes away; its
  * p2m still exists, so its frames are unprotected like the others). */
 static void abandon(struct page_share *ps) {
-    for (size_t i = 0; i < ps->nitems; i++) {
-        struct item *it = &ps->items[i];
-        p2m_unprotect(it->mem, it->gfn, it->mfn);
+    for (size_t i = 0; i < ps->batch.n; i++) {
+        struct batch_frame *it = &ps->batch.frame[i];
         if (it->kind == ITEM_PROMOTE) {
-            it->node->promoting = false;
-            it->node->dead = true;
+            struct node *n = it->data;
+            n->promoting = false;
+            n->dead = true;
         }
     }
     unpin(ps);
@@ -403,22 +341,12 @@ static void build(struct page_share *ps, const struct share_vm *vms, unsigned nv
             break;
         }
     }
-    if (ps->nitems) {
-        start_grace(ps);
-        ps->phase = 1;
-    }
+    frame_batch_start(&ps->batch);
 }
 
 void page_share_tick(struct page_share *ps, const struct share_vm *vms, unsigned nvms, unsigned budget) {
-    if (ps->phase) {
-        if (!grace_passed(ps)) return;
-        if (ps->phase == 1) {
-            /* Entries filled from lookups made before the protection are gone after this. */
-            start_grace(ps);
-            ps->phase = 2;
-            return;
-        }
-        commit(ps);
+    if (ps->batch.n) {
+        if (frame_batch_ready(&ps->batch)) commit(ps);
         return;
     }
     remove_where(ps, ps->sweep_pos, SWEEP_BUCKETS < ps->nbuckets ? SWEEP_BUCKETS : ps->nbuckets, unmapped, 0);
@@ -429,10 +357,7 @@ void page_share_tick(struct page_share *ps, const struct share_vm *vms, unsigned
 void page_share_sweep(struct page_share *ps) { remove_where(ps, 0, ps->nbuckets, unmapped, 0); }
 
 void page_share_forget_vm(struct page_share *ps, uint32_t id) {
-    bool in_batch = false;
-    for (size_t i = 0; i < ps->ninv; i++)
-        if (ps->inv[i].id == id) in_batch = true;
-    if (in_batch) abandon(ps);
+    if (frame_batch_involves(&ps->batch, id)) abandon(ps);
     remove_where(ps, 0, ps->nbuckets, hint_of_vm, id);
     for (size_t i = 0; i < ps->ncursors; i++)
         if (ps->cursors[i].id == id) {
