@@ -95,6 +95,7 @@ enum hart_stop {
     HART_IDLE,     /* in wfi with nothing pending: sleep until an interrupt */
     HART_STOPPED,  /* HSM stopped (not started yet, or hart_stop) */
     HART_EXIT,     /* the VM asked to stop (power off, reset, fatal error) */
+    HART_MEMORY,   /* an access found no machine frame: run again once memory is free */
 };
 
 /* The architectural state of a hart: what a snapshot, a debugger or
@@ -187,6 +188,7 @@ struct hart {
      * fill whose lookup may predate a move is dropped (see hart/mem.c). */
     const uint64_t *remap_gen;
     bool exit_request;       /* the VM is stopping: return HART_EXIT */
+    bool mem_stall;          /* an access must wait for a machine frame (hart_stall) */
     bool sbi_in_monitor;     /* ecall from S-mode is a hypercall, not a trap to M-mode */
 
     /* Software TLB: one set per privilege level (index by enum priv). */
@@ -224,6 +226,14 @@ static inline void hart_break(struct hart *h) {
     h->stolen += h->budget;
     h->budget = 0;
     h->break_pending = 1;
+}
+
+/* The current instruction's access found no machine frame: leave the run
+ * loop with the instruction not executed (pc unchanged, no trap), so the
+ * scheduler can run it again once memory is free. */
+static inline void hart_stall(struct hart *h) {
+    h->mem_stall = true;
+    hart_break(h);
 }
 
 /* Instructions retired before the one executing now. */

@@ -25,9 +25,19 @@ int mem_translate(struct hart *h, uint64_t va, enum access acc, int priv, uint64
     switch (mmu_translate(h->phys, h->owner, &r, va, acc, gpa)) {
     case MMU_OK: return 0;
     case MMU_PAGE_FAULT: return page_fault(acc);
+    case MMU_RETRY: return MEM_RETRY;
     case MMU_ACCESS_FAULT: break;
     }
     return access_fault(acc);
+}
+
+/* Raises the exception for cause, or stalls the hart if the access must
+ * wait for memory. */
+static void fail(struct hart *h, int cause, uint64_t tval) {
+    if (cause == MEM_RETRY)
+        hart_stall(h);
+    else
+        hart_raise(h, (uint64_t)cause, tval);
 }
 
 static bool crosses_page(uint64_t va, unsigned size) { return (va & ~PAGE_MASK) + size > PAGE_SIZE; }
@@ -66,7 +76,7 @@ bool mem_load_slow(struct hart *h, uint64_t va, unsigned size) {
     uint64_t gen = remap_gen(h);
     int cause = mem_translate(h, va, ACCESS_READ, mem_data_priv(h), &gpa);
     if (cause) {
-        hart_raise(h, (uint64_t)cause, va);
+        fail(h, cause, va);
         return false;
     }
     struct phys_page pp = {0};
@@ -86,6 +96,10 @@ bool mem_load_slow(struct hart *h, uint64_t va, unsigned size) {
         return true;
     }
     uint64_t v;
+    if (pp.retry) {
+        hart_stall(h);
+        return false;
+    }
     h->stats.mmio++;
     if ((va & (size - 1)) == 0 && h->phys->mmio_read(h->owner, gpa, size, &v)) {
         /* Devices return size bytes; keep only those. */
@@ -125,7 +139,7 @@ bool mem_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val) {
             cause = mem_translate(h, second, ACCESS_WRITE, mem_data_priv(h), &gpa);
         }
         if (cause) {
-            hart_raise(h, (uint64_t)cause, bad);
+            fail(h, cause, bad);
             return false;
         }
         for (unsigned b = 0; b < size; b++)
@@ -135,7 +149,7 @@ bool mem_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val) {
     uint64_t gpa;
     int cause = mem_translate(h, va, ACCESS_WRITE, mem_data_priv(h), &gpa);
     if (cause) {
-        hart_raise(h, (uint64_t)cause, va);
+        fail(h, cause, va);
         return false;
     }
     struct phys_page pp = {0};
@@ -147,6 +161,10 @@ bool mem_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val) {
         memcpy(pp.host + off, &val, size);
         if (!cp || code_page_written(cp, off, size) == 0) map_for_writes(h, va, pp.host, cp);
         return true;
+    }
+    if (pp.retry) {
+        hart_stall(h);
+        return false;
     }
     h->stats.mmio++;
     if ((va & (size - 1)) == 0 && h->phys->mmio_write(h->owner, gpa, size, val)) return true;
@@ -170,13 +188,13 @@ uint8_t *mem_atomic_ptr(struct hart *h, uint64_t va, unsigned size, bool for_sto
     uint64_t gpa;
     int cause = mem_translate(h, va, acc, mem_data_priv(h), &gpa);
     if (cause) {
-        hart_raise(h, (uint64_t)cause, va);
+        fail(h, cause, va);
         return NULL;
     }
     struct phys_page pp = {0};
     if (!h->phys->page(h->owner, gpa, for_store, &pp)) {
         /* Atomics to devices are not supported, as on most real platforms. */
-        hart_raise(h, (uint64_t)access_fault(acc), va);
+        fail(h, pp.retry ? MEM_RETRY : access_fault(acc), va);
         return NULL;
     }
     unsigned off = (unsigned)(va & ~PAGE_MASK);
@@ -199,11 +217,11 @@ void mem_atomic_written(struct hart *h) {
 static bool fetch_frame(struct hart *h, uint64_t va, uint64_t *gpa, struct phys_page *pp) {
     int cause = mem_translate(h, va, ACCESS_FETCH, h->priv, gpa);
     if (cause) {
-        hart_raise(h, (uint64_t)cause, va);
+        fail(h, cause, va);
         return false;
     }
     if (!h->phys->page(h->owner, *gpa, false, pp)) {
-        hart_raise(h, EXC_INSN_ACCESS, va);
+        fail(h, pp->retry ? MEM_RETRY : EXC_INSN_ACCESS, va);
         return false;
     }
     return true;

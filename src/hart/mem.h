@@ -18,7 +18,9 @@
 
 /* Translates va for `acc` at privilege `priv` (with the hart's satp and
  * mstatus SUM/MXR) to a guest-physical address, updating A/D bits.
- * Returns 0 or the exception cause to raise. */
+ * Returns 0, the exception cause to raise, or MEM_RETRY if a page table
+ * has no machine frame just now (the hart must stall, see hart_stall). */
+#define MEM_RETRY (-1)
 int mem_translate(struct hart *h, uint64_t va, enum access acc, int priv, uint64_t *gpa);
 
 /* The loaded value is left in h->load_val: handlers then take no local's

@@ -100,6 +100,7 @@ enum hart_stop hart_run(struct hart *h, int64_t budget) {
     int64_t left = budget;
     while (left > 0) {
         if (__atomic_load_n(&h->exit_request, __ATOMIC_RELAXED)) return HART_EXIT;
+        if (h->mem_stall) return HART_MEMORY;
         if (h->hsm_stopped) return HART_STOPPED;
         if (__atomic_load_n(&h->mip, __ATOMIC_RELAXED) & h->mie) hart_take_interrupt(h);
         if (h->wfi) {

@@ -288,6 +288,7 @@ enum hart_stop jit_run(struct jit_hart *j, struct hart *h, int64_t budget) {
     h->jit_link = NULL;
     for (;;) {
         if (__atomic_load_n(&h->exit_request, __ATOMIC_RELAXED)) return HART_EXIT;
+        if (h->mem_stall) return HART_MEMORY;
         if (h->hsm_stopped) return HART_STOPPED;
         if ((__atomic_load_n(&h->mip, __ATOMIC_RELAXED) & h->mie) && hart_take_interrupt(h)) h->jit_link = NULL;
         if (h->wfi) {

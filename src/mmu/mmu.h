@@ -31,6 +31,7 @@ enum mmu_fault {
     MMU_OK = 0,
     MMU_PAGE_FAULT,   /* the page tables deny the access */
     MMU_ACCESS_FAULT, /* a page-table entry lies outside RAM */
+    MMU_RETRY,        /* a page table has no machine frame just now: wait, then retry */
 };
 
 /* Translates va for `acc` to a guest-physical address, setting the

@@ -17,6 +17,10 @@ struct phys_page {
      * ever given for reads). The MMU never caches a translation to it, so
      * that backing a guest frame on its first write needs no shootdown. */
     bool zero;
+    /* Set with a false return when gpa is RAM but has no machine frame just
+     * now (memory is short and being reclaimed): the access must wait and
+     * be tried again, not fault. */
+    bool retry;
 };
 
 struct phys_ops {

@@ -32,8 +32,8 @@ enum mmu_fault mmu_translate(const struct phys_ops *phys, void *owner, const str
     uint64_t table = (r->satp & PTE_PPN_MASK) << PAGE_SHIFT;
     for (int level = levels - 1; level >= 0; level--) {
         uint64_t pte_addr = table + ((va >> (12 + 9 * level)) & 0x1ff) * 8;
-        struct phys_page pp;
-        if (!phys->page(owner, pte_addr, false, &pp)) return MMU_ACCESS_FAULT;
+        struct phys_page pp = {0};
+        if (!phys->page(owner, pte_addr, false, &pp)) return pp.retry ? MMU_RETRY : MMU_ACCESS_FAULT;
         uint64_t *slot = (uint64_t *)(pp.host + (pte_addr & ~PAGE_MASK));
         uint64_t pte = __atomic_load_n(slot, __ATOMIC_RELAXED);
 
@@ -67,7 +67,7 @@ enum mmu_fault mmu_translate(const struct phys_ops *phys, void *owner, const str
         uint64_t want = PTE_A | (acc == ACCESS_WRITE ? PTE_D : 0);
         if ((pte & want) != want) {
             /* Set A/D atomically unless the guest changed the PTE meanwhile. */
-            if (!phys->page(owner, pte_addr, true, &pp)) return MMU_ACCESS_FAULT;
+            if (!phys->page(owner, pte_addr, true, &pp)) return pp.retry ? MMU_RETRY : MMU_ACCESS_FAULT;
             slot = (uint64_t *)(pp.host + (pte_addr & ~PAGE_MASK));
             if (!__atomic_compare_exchange_n(slot, &pte, pte | want, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
                 return mmu_translate(phys, owner, r, va, acc, gpa);

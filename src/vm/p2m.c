@@ -1,4 +1,5 @@
 #include "vm/p2m.h"
+#include "vm/p2m_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -7,11 +8,6 @@
 #include "hart/code_cache.h"
 #include "mmu/tlb.h"
 
-#define STATE_BITS 8
-#define STATE_MASK ((1ull << STATE_BITS) - 1)
-
-static enum p2m_state entry_state(uint64_t e) { return (enum p2m_state)(e & STATE_MASK); }
-static uint64_t entry_mfn(uint64_t e) { return e >> STATE_BITS; }
 
 bool p2m_init(struct p2m *m, uint64_t base, uint64_t size, const struct frame_source *frames) {
     memset(m, 0, sizeof *m);
@@ -52,9 +48,11 @@ void p2m_destroy(struct p2m *m) {
         free(r);
     }
     for (uint64_t f = 0; f < m->nframes; f++) {
-        if (entry_state(m->map[f]) != P2M_ZERO) m->frames.free(m->frames.pool, entry_mfn(m->map[f]));
+        enum p2m_state st = entry_state(m->map[f]);
+        if (st != P2M_ZERO && st != P2M_SWAPPED) m->frames.free(m->frames.pool, entry_mfn(m->map[f]));
     }
     code_map_destroy(&m->code);
+    p2m_swap_destroy(m);
     free(m->map);
     pthread_mutex_destroy(&m->lock);
     pthread_rwlock_destroy(&m->access);
@@ -161,6 +159,14 @@ uint8_t *p2m_frame(struct p2m *m, uint64_t gpa, bool write, struct code_page ***
         case P2M_SHARED:
             if (!write) return frame_host(&m->frames, entry_mfn(e));
             host = break_sharing(m, frame, &again);
+            break;
+        case P2M_SWAPPED:
+            pthread_mutex_lock(&m->lock);
+            if (__atomic_load_n(&m->map[frame], __ATOMIC_ACQUIRE) == e)
+                host = p2m_swap_in_locked(m, frame, entry_mfn(e));
+            else
+                again = true; /* read back by another hart meanwhile */
+            pthread_mutex_unlock(&m->lock);
             break;
         }
         if (host || !again) return host;
@@ -343,14 +349,20 @@ static uint64_t drop_batch(struct p2m *m, const uint64_t *frame, size_t n) {
     struct p2m_release *r = malloc(sizeof *r + n * sizeof r->mfn[0]);
     if (!r) return 0; /* the guest keeps its frames: nothing is lost */
     r->n = 0;
-    uint64_t shared = 0;
+    uint64_t shared = 0, swapped = 0;
     pthread_rwlock_wrlock(&m->access);
     pthread_mutex_lock(&m->lock);
     for (size_t i = 0; i < n; i++) {
         uint64_t e = __atomic_load_n(&m->map[frame[i]], __ATOMIC_ACQUIRE);
         if (entry_state(e) == P2M_ZERO) continue;
-        if (entry_state(e) == P2M_SHARED) shared++;
         __atomic_store_n(&m->map[frame[i]], (uint64_t)P2M_ZERO, __ATOMIC_SEQ_CST);
+        if (entry_state(e) == P2M_SWAPPED) { /* nothing mapped: only its slot goes */
+            p2m_swap_free_slot(m, entry_mfn(e));
+            __atomic_fetch_sub(&m->swapped, 1, __ATOMIC_RELAXED);
+            swapped++;
+            continue;
+        }
+        if (entry_state(e) == P2M_SHARED) shared++;
         r->mfn[r->n++] = entry_mfn(e);
         /* Decoded code of the old contents must not outlive them. */
         code_map_forget(&m->code, frame[i]);
@@ -361,9 +373,9 @@ static uint64_t drop_batch(struct p2m *m, const uint64_t *frame, size_t n) {
     pthread_rwlock_unlock(&m->access);
     if (!r->n) {
         free(r);
-        return 0;
+        return swapped;
     }
-    size_t dropped = r->n;
+    size_t dropped = r->n + swapped;
     release_frames(m, r);
     return dropped;
 }
@@ -418,6 +430,18 @@ uint64_t p2m_drop_frames(struct p2m *m, const uint64_t *gpa, size_t n) {
     return dropped;
 }
 
+void p2m_release_frame(struct p2m *m, uint64_t mfn) {
+    struct p2m_release *r = malloc(sizeof *r + sizeof r->mfn[0]);
+    if (!r) {
+        /* Cannot wait for the harts without memory: keep the frame (a
+         * leak of one frame is better than a frame in two hands). */
+        return;
+    }
+    r->n = 1;
+    r->mfn[0] = mfn;
+    release_frames(m, r);
+}
+
 /* ---- Page sharing ---- */
 
 bool p2m_private_mfn(struct p2m *m, uint64_t frame, uint64_t *mfn) {
@@ -449,8 +473,7 @@ void p2m_grace_begin(struct p2m *m, uint64_t *snap) {
 
 bool p2m_grace_passed(struct p2m *m, const uint64_t *snap) { return harts_passed(m, snap); }
 
-/* Is frame (index) still protected on mfn? With the locks held. */
-static bool still_protected(struct p2m *m, uint64_t frame, uint64_t mfn) {
+bool p2m_still_protected(struct p2m *m, uint64_t frame, uint64_t mfn) {
     return frame < m->nframes && __atomic_load_n(&m->map[frame], __ATOMIC_ACQUIRE) == (mfn << STATE_BITS | P2M_PROTECTED);
 }
 
@@ -465,7 +488,7 @@ enum p2m_merge_result p2m_merge(struct p2m *m, uint64_t frame, uint64_t mfn, boo
     /* Exclusive access: no device copy into the frame is under way. */
     pthread_rwlock_wrlock(&m->access);
     pthread_mutex_lock(&m->lock);
-    if (!still_protected(m, frame, mfn)) {
+    if (!p2m_still_protected(m, frame, mfn)) {
         res = P2M_CANCELLED;
     } else {
         const uint8_t *other = frame_host(&m->frames, to_zero ? m->frames.zero_mfn : target);
@@ -501,7 +524,7 @@ enum p2m_merge_result p2m_share_in_place(struct p2m *m, uint64_t frame, uint64_t
     enum p2m_merge_result res = P2M_MERGED;
     pthread_rwlock_wrlock(&m->access);
     pthread_mutex_lock(&m->lock);
-    if (!still_protected(m, frame, mfn)) {
+    if (!p2m_still_protected(m, frame, mfn)) {
         res = P2M_CANCELLED;
     } else {
         __atomic_store_n(&m->map[frame], mfn << STATE_BITS | P2M_SHARED, __ATOMIC_SEQ_CST);
@@ -516,7 +539,7 @@ enum p2m_merge_result p2m_share_in_place(struct p2m *m, uint64_t frame, uint64_t
 /* Lets the sharing scanner give up on a protected frame it will not merge. */
 void p2m_unprotect(struct p2m *m, uint64_t frame, uint64_t mfn) {
     pthread_mutex_lock(&m->lock);
-    if (still_protected(m, frame, mfn)) make_private(m, frame, mfn);
+    if (p2m_still_protected(m, frame, mfn)) make_private(m, frame, mfn);
     pthread_mutex_unlock(&m->lock);
 }
 

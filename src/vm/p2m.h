@@ -35,6 +35,9 @@ enum p2m_state {
      * (reference counted by the frame source); the first write copies it
      * to a private frame (copy-on-write). */
     P2M_SHARED,
+    /* Written out to the VM's swap file (the entry holds the slot); read
+     * back, checked against its checksum, on the next access. */
+    P2M_SWAPPED,
     /* A dropped (ballooned or reported) or merged zero frame is P2M_ZERO again. */
 };
 
@@ -50,6 +53,13 @@ struct p2m {
     uint64_t shared;              /* guest frames mapping a shared frame */
     uint64_t cow_breaks;          /* writes that copied a shared frame */
     uint64_t merged_zero;         /* frames page sharing found zero and dropped */
+    uint64_t swapped;             /* guest frames in the swap file */
+    uint64_t swap_outs, swap_ins; /* frames written out and read back, in total */
+    struct p2m_swap *swap;        /* the swap file, or NULL (p2m_swap.c) */
+    /* Set when a frame's contents are lost (swap I/O failed, a checksum did
+     * not match): the VM must stop, failure says why. */
+    bool failed;
+    char failure[160];
     /* Bumped whenever a guest frame moves to another machine frame while
      * harts may run (copy-on-write): a hart that filled a TLB entry from a
      * lookup made before the bump drops that entry (see hart/mem.c). */
@@ -134,6 +144,23 @@ enum p2m_merge_result p2m_merge(struct p2m *m, uint64_t frame, uint64_t mfn, boo
  * the same machine frame, so that others may merge into it; the caller
  * takes its own reference for the sharing table. */
 enum p2m_merge_result p2m_share_in_place(struct p2m *m, uint64_t frame, uint64_t mfn);
+/* ---- Hypervisor swap (p2m_swap.c) ---- */
+
+/* Gives the p2m a swap file of at most max_bytes in directory dir (an
+ * unnamed file: nothing is left behind). False with a message in err. */
+bool p2m_swap_init(struct p2m *m, const char *dir, uint64_t max_bytes, char *err, size_t errlen);
+enum p2m_swap_result {
+    P2M_SWAP_OUT,      /* written out: the machine frame goes back once the harts passed */
+    P2M_SWAP_CANCELLED,/* written to since p2m_protect: left private */
+    P2M_SWAP_FULL,     /* no swap file, or no free slot */
+    P2M_SWAP_ERROR,    /* the write failed (err says why): left private */
+};
+/* Writes protected guest frame `frame` (backed by mfn) to the swap file
+ * and maps it there (see p2m_merge for the protocol). */
+enum p2m_swap_result p2m_swap_out(struct p2m *m, uint64_t frame, uint64_t mfn);
+/* Slots free in the swap file (0 without one). */
+uint64_t p2m_swap_free(const struct p2m *m);
+
 /* Gives up on a protected frame (P2M_PROTECTED on mfn -> P2M_PRIVATE). */
 void p2m_unprotect(struct p2m *m, uint64_t frame, uint64_t mfn);
 /* The guest frame's state now (racy: for statistics and tests). */

@@ -61,7 +61,14 @@ static bool phys_page(void *owner, uint64_t gpa, bool write, struct phys_page *o
     struct vm *vm = owner;
     out->host = p2m_frame(&vm->mem, gpa, write, &out->code);
     out->zero = out->host && out->host == p2m_zero_frame(&vm->mem);
-    if (!out->host && vm->mem.exhausted)
+    if (!out->host && p2m_contains(&vm->mem, gpa, 1) && vm->cfg.wait_for_memory && !vm->mem.failed) {
+        out->retry = true; /* the hart waits for the monitor to free memory */
+        return false;
+    }
+    if (!out->host && vm->mem.failed)
+        vm_request_exit(vm, VM_EXIT_GUEST_FAULT, 0, "%s (guest address 0x%llx)", vm->mem.failure,
+                        (unsigned long long)gpa);
+    else if (!out->host && vm->mem.exhausted)
         vm_request_exit(vm, VM_EXIT_GUEST_FAULT, 0, "machine memory exhausted: no frame to back guest address 0x%llx",
                         (unsigned long long)gpa);
     return out->host != NULL;
@@ -345,10 +352,12 @@ enum vm_slice vm_run_slice(struct vm *vm, uint64_t *idle_ns) {
 enum vm_slice vm_run_hart(struct vm *vm, unsigned i, uint64_t *idle_ns) {
     if (exited(vm)) return VM_SLICE_EXITED;
     struct hart *h = vm->harts[i];
+    h->mem_stall = false;
     enum hart_stop s = run_hart(vm, i);
     vm_update_timers(vm);
     if (i == 0) htif_poll(vm);
     if (exited(vm)) return VM_SLICE_EXITED;
+    if (s == HART_MEMORY) return VM_SLICE_MEMORY;
     if (s == HART_RAN || (s == HART_IDLE && hart_pending_irqs(h))) return VM_SLICE_BUSY;
     if (s == HART_STOPPED) {
         *idle_ns = VM_MAX_IDLE_NS;

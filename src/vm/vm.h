@@ -57,6 +57,10 @@ struct vm_config {
     enum vm_console_device console;
     bool no_balloon;                   /* leave out virtio-balloon */
     struct event_loop *loop;           /* runs device I/O; NULL: on vCPU threads */
+    /* When a write finds no machine frame, the hart waits (vm_run_hart
+     * returns VM_SLICE_MEMORY) for a scheduler that reclaims memory,
+     * instead of the VM stopping. */
+    bool wait_for_memory;
 };
 
 /* One occupied virtio-mmio slot. */
@@ -155,6 +159,7 @@ enum vm_slice {
     VM_SLICE_BUSY,    /* something ran or is pending: run again */
     VM_SLICE_IDLE,    /* every hart waits for an interrupt: nothing to do for *idle_ns */
     VM_SLICE_EXITED,  /* the VM stopped (see exit_reason) */
+    VM_SLICE_MEMORY,  /* the hart needs a machine frame (wait_for_memory): run it again once some are free */
 };
 #define VM_MAX_IDLE_NS 100000000ull
 enum vm_slice vm_run_slice(struct vm *vm, uint64_t *idle_ns);
