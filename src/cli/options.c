@@ -62,6 +62,21 @@ void print_run_help(const char *prog) {
            prog, VM_MAX_HARTS, VM_MAX_DRIVES, VM_MAX_NETS);
 }
 
+void print_serve_help(void) {
+    printf("Usage: rvisor serve [--socket PATH] [--machine-mem SIZE] [--workers N]\n"
+           "Run the monitor: many VMs in this process, controlled through a Unix socket\n"
+           "(rvisor create, start, ls, console, stats, stop, destroy; see src/api/protocol.h).\n"
+           "\n"
+           "  --socket PATH       the control socket (default $XDG_RUNTIME_DIR/rvisor.sock,\n"
+           "                      or /tmp/rvisor-UID.sock); created mode 0600, removed on exit\n"
+           "  --machine-mem SIZE  ceiling on the host memory handed out to all guests\n"
+           "                      (default: most of the host's memory)\n"
+           "  --workers N         host threads that run VMs (default: one per host core)\n"
+           "  -h, --help          show this help\n"
+           "\n"
+           "Runs until SIGINT, SIGTERM or SIGHUP, or `rvisor shutdown`; then stops every VM.\n");
+}
+
 bool parse_size(const char *s, uint64_t *bytes) {
     if (!s || !isdigit((unsigned char)*s)) return false;
     errno = 0;
@@ -216,6 +231,58 @@ enum parse_result parse_run_options(int argc, char **argv, struct run_options *o
     if (o->initrd && !o->kernel) {
         fprintf(stderr, "rvisor: --initrd needs --kernel\n");
         return PARSE_ERROR;
+    }
+    return PARSE_RUN;
+}
+
+enum parse_result parse_serve_options(int argc, char **argv, struct serve_options *o) {
+    enum { OPT_SOCKET = 256, OPT_MACHINE_MEM, OPT_WORKERS };
+    static const struct option longopts[] = {
+        {"socket", required_argument, 0, OPT_SOCKET},
+        {"machine-mem", required_argument, 0, OPT_MACHINE_MEM},
+        {"workers", required_argument, 0, OPT_WORKERS},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    *o = (struct serve_options){0};
+    const char *mem_arg = NULL, *workers_arg = NULL;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_SOCKET: o->socket = optarg; break;
+        case OPT_MACHINE_MEM: mem_arg = optarg; break;
+        case OPT_WORKERS: workers_arg = optarg; break;
+        case 'h': print_serve_help(); return PARSE_HELP;
+        case ':': fprintf(stderr, "rvisor: option '%s' needs a value\n", argv[optind - 1]); return PARSE_ERROR;
+        default: fprintf(stderr, "rvisor: unknown option '%s' (see rvisor serve --help)\n", argv[optind - 1]); return PARSE_ERROR;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "rvisor: unexpected argument '%s' (see rvisor serve --help)\n", argv[optind]);
+        return PARSE_ERROR;
+    }
+    if (mem_arg) {
+        if (!parse_size(mem_arg, &o->machine_mem) || o->machine_mem < 2 * MiB) {
+            fprintf(stderr, "rvisor: --machine-mem '%s' is not a size of at least 2M\n", mem_arg);
+            return PARSE_ERROR;
+        }
+        if (o->machine_mem > host_memory()) {
+            fprintf(stderr, "rvisor: --machine-mem %s is more than this host's %llu MiB of memory\n", mem_arg,
+                    (unsigned long long)(host_memory() / MiB));
+            return PARSE_ERROR;
+        }
+    }
+    if (workers_arg) {
+        char *end;
+        errno = 0;
+        long n = strtol(workers_arg, &end, 10);
+        if (errno || end == workers_arg || *end || n < 1 || n > 1024) {
+            fprintf(stderr, "rvisor: --workers must be a number from 1 to 1024, not '%s'\n", workers_arg);
+            return PARSE_ERROR;
+        }
+        o->workers = (unsigned)n;
     }
     return PARSE_RUN;
 }

@@ -1,4 +1,4 @@
-/* Command-line options of `rvisor run`. */
+/* Command-line options of `rvisor run` and `rvisor serve`. */
 #ifndef RVISOR_OPTIONS_H
 #define RVISOR_OPTIONS_H
 
@@ -24,6 +24,12 @@ struct run_options {
     size_t jit_cache;                  /* --jit-cache bytes, 0: the default */
 };
 
+struct serve_options {
+    const char *socket;     /* --socket, NULL: the default path */
+    uint64_t machine_mem;   /* 0: the default ceiling */
+    unsigned workers;       /* 0: one per host core */
+};
+
 enum parse_result {
     PARSE_RUN,   /* options are valid: run the guest */
     PARSE_HELP,  /* help was printed: exit 0 */
@@ -32,9 +38,12 @@ enum parse_result {
 
 /* Parses argv (argv[0] is "run"). */
 enum parse_result parse_run_options(int argc, char **argv, struct run_options *o);
+/* Parses argv (argv[0] is "serve"). */
+enum parse_result parse_serve_options(int argc, char **argv, struct serve_options *o);
 /* Parses "256", "256M", "1G", "65536K" (a bare number is MiB). */
 bool parse_size(const char *s, uint64_t *bytes);
 
 void print_run_help(const char *prog);
+void print_serve_help(void);
 
 #endif

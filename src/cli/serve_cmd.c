@@ -1,7 +1,6 @@
 #include "cli/serve_cmd.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,75 +16,15 @@
 
 #define MiB (1024ull * 1024)
 
-static void print_serve_help(void) {
-    printf("Usage: rvisor serve [--socket PATH] [--machine-mem SIZE] [--workers N]\n"
-           "Run the monitor: many VMs in this process, controlled through a Unix socket\n"
-           "(rvisor create, start, ls, console, stats, stop, destroy; see src/api/protocol.h).\n"
-           "\n"
-           "  --socket PATH       the control socket (default $XDG_RUNTIME_DIR/rvisor.sock,\n"
-           "                      or /tmp/rvisor-UID.sock); created mode 0600, removed on exit\n"
-           "  --machine-mem SIZE  ceiling on the host memory handed out to all guests\n"
-           "                      (default: most of the host's memory)\n"
-           "  --workers N         host threads that run VMs (default: one per host core)\n"
-           "  -h, --help          show this help\n"
-           "\n"
-           "Runs until SIGINT, SIGTERM or SIGHUP, or `rvisor shutdown`; then stops every VM.\n");
-}
-
-static uint64_t host_memory(void) {
-    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : UINT64_MAX;
-}
-
 int serve_command(int argc, char **argv) {
-    enum { OPT_SOCKET = 256, OPT_MACHINE_MEM, OPT_WORKERS };
-    static const struct option longopts[] = {
-        {"socket", required_argument, 0, OPT_SOCKET},
-        {"machine-mem", required_argument, 0, OPT_MACHINE_MEM},
-        {"workers", required_argument, 0, OPT_WORKERS},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
-    const char *socket_path = NULL, *mem_arg = NULL, *workers_arg = NULL;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        switch (c) {
-        case OPT_SOCKET: socket_path = optarg; break;
-        case OPT_MACHINE_MEM: mem_arg = optarg; break;
-        case OPT_WORKERS: workers_arg = optarg; break;
-        case 'h': print_serve_help(); return 0;
-        case ':': fprintf(stderr, "rvisor: option '%s' needs a value\n", argv[optind - 1]); return 1;
-        default: fprintf(stderr, "rvisor: unknown option '%s' (see rvisor serve --help)\n", argv[optind - 1]); return 1;
-        }
+    struct serve_options o;
+    switch (parse_serve_options(argc, argv, &o)) {
+    case PARSE_HELP: return 0;
+    case PARSE_ERROR: return 1;
+    case PARSE_RUN: break;
     }
-    if (optind < argc) {
-        fprintf(stderr, "rvisor: unexpected argument '%s' (see rvisor serve --help)\n", argv[optind]);
-        return 1;
-    }
-    struct monitor_config cfg = {0};
-    if (mem_arg) {
-        if (!parse_size(mem_arg, &cfg.machine_mem) || cfg.machine_mem < 2 * MiB) {
-            fprintf(stderr, "rvisor: --machine-mem '%s' is not a size of at least 2M\n", mem_arg);
-            return 1;
-        }
-        if (cfg.machine_mem > host_memory()) {
-            fprintf(stderr, "rvisor: --machine-mem %s is more than this host's %llu MiB of memory\n", mem_arg,
-                    (unsigned long long)(host_memory() / MiB));
-            return 1;
-        }
-    }
-    if (workers_arg) {
-        char *end;
-        errno = 0;
-        long n = strtol(workers_arg, &end, 10);
-        if (errno || end == workers_arg || *end || n < 1 || n > 1024) {
-            fprintf(stderr, "rvisor: --workers must be a number from 1 to 1024, not '%s'\n", workers_arg);
-            return 1;
-        }
-        cfg.workers = (unsigned)n;
-    }
+    struct monitor_config cfg = {.machine_mem = o.machine_mem, .workers = o.workers};
+    const char *socket_path = o.socket;
     char default_path[PATH_MAX];
     if (!socket_path) {
         client_default_socket(default_path, sizeof default_path);
