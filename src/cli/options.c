@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "monitor/sandbox.h"
 #include "vm/platform.h"
 
 #define MiB (1024ull * 1024)
@@ -47,6 +48,9 @@ void print_run_help(const char *prog) {
            "                   loaded at 0x80000000). Without it the SBI is provided by\n"
            "                   rvisor and the kernel starts in S-mode. A bare-metal ELF may\n"
            "                   end the run through the HTIF tohost symbol.\n"
+           "  --no-sandbox     do not confine rvisor once the guest is set up (by default\n"
+           "                   no capabilities and a seccomp filter allowing only the\n"
+           "                   system calls it needs): for debugging\n"
            "  -h, --help       show this help\n"
            "\n"
            "Console: Ctrl-A x quits, Ctrl-A h helps, Ctrl-A Ctrl-A sends Ctrl-A.\n"
@@ -58,12 +62,14 @@ void print_run_help(const char *prog) {
            "  3  the guest kernel panicked\n"
            "  4  the guest hit an unrecoverable fault (e.g. a trap with no handler)\n"
            "  5  a bare-metal test reported failure\n"
-           "  6  stopped by the user (Ctrl-A x) or a signal\n",
-           prog, VM_MAX_HARTS, VM_MAX_DRIVES, VM_MAX_NETS);
+           "  6  stopped by the user (Ctrl-A x) or a signal\n"
+           "  %d the sandbox stopped a system call rvisor may not make (a bug; the\n"
+           "     message names the call)\n",
+           prog, VM_MAX_HARTS, VM_MAX_DRIVES, VM_MAX_NETS, SANDBOX_EXIT_STATUS);
 }
 
 void print_serve_help(void) {
-    printf("Usage: rvisor serve [--socket PATH] [--machine-mem SIZE] [--workers N]\n"
+    printf("Usage: rvisor serve [--socket PATH] [--machine-mem SIZE] [--workers N] [--no-sandbox]\n"
            "Run the monitor: many VMs in this process, controlled through a Unix socket\n"
            "(rvisor create, start, ls, console, stats, stop, destroy; see src/api/protocol.h).\n"
            "\n"
@@ -72,9 +78,15 @@ void print_serve_help(void) {
            "  --machine-mem SIZE  ceiling on the host memory handed out to all guests\n"
            "                      (default: most of the host's memory)\n"
            "  --workers N         host threads that run VMs (default: one per host core)\n"
+           "  --no-sandbox        do not confine the monitor once its socket is open (by\n"
+           "                      default no capabilities, so TAP devices must exist\n"
+           "                      beforehand, and a seccomp filter allowing only the system\n"
+           "                      calls it needs): for debugging\n"
            "  -h, --help          show this help\n"
            "\n"
-           "Runs until SIGINT, SIGTERM or SIGHUP, or `rvisor shutdown`; then stops every VM.\n");
+           "Runs until SIGINT, SIGTERM or SIGHUP, or `rvisor shutdown`; then stops every VM.\n"
+           "Exits 0, 1 on an error, %d if the sandbox stopped a forbidden system call.\n",
+           SANDBOX_EXIT_STATUS);
 }
 
 bool parse_size(const char *s, uint64_t *bytes) {
@@ -109,7 +121,7 @@ static uint64_t host_memory(void) {
 enum parse_result parse_run_options(int argc, char **argv, struct run_options *o) {
     enum {
         OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_BIOS, OPT_MACHINE_MEM, OPT_STATS,
-        OPT_DRIVE, OPT_NET, OPT_CONSOLE, OPT_NO_BALLOON, OPT_ENGINE, OPT_JIT_CACHE,
+        OPT_DRIVE, OPT_NET, OPT_CONSOLE, OPT_NO_BALLOON, OPT_ENGINE, OPT_JIT_CACHE, OPT_NO_SANDBOX,
     };
     static const struct option longopts[] = {
         {"kernel", required_argument, 0, OPT_KERNEL}, {"initrd", required_argument, 0, OPT_INITRD},
@@ -119,6 +131,7 @@ enum parse_result parse_run_options(int argc, char **argv, struct run_options *o
         {"drive", required_argument, 0, OPT_DRIVE},  {"net", required_argument, 0, OPT_NET},
         {"console", required_argument, 0, OPT_CONSOLE}, {"no-balloon", no_argument, 0, OPT_NO_BALLOON},
         {"engine", required_argument, 0, OPT_ENGINE}, {"jit-cache", required_argument, 0, OPT_JIT_CACHE},
+        {"no-sandbox", no_argument, 0, OPT_NO_SANDBOX},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
     *o = (struct run_options){.mem_size = 256 * MiB, .cpus = 1};
@@ -165,6 +178,7 @@ enum parse_result parse_run_options(int argc, char **argv, struct run_options *o
             }
             break;
         case OPT_JIT_CACHE: jit_cache_arg = optarg; break;
+        case OPT_NO_SANDBOX: o->no_sandbox = true; break;
         case 'h': print_run_help("rvisor"); return PARSE_HELP;
         case ':': fprintf(stderr, "rvisor: option '%s' needs a value\n", argv[optind - 1]); return PARSE_ERROR;
         default: fprintf(stderr, "rvisor: unknown option '%s' (see rvisor run --help)\n", argv[optind - 1]); return PARSE_ERROR;
@@ -236,11 +250,12 @@ enum parse_result parse_run_options(int argc, char **argv, struct run_options *o
 }
 
 enum parse_result parse_serve_options(int argc, char **argv, struct serve_options *o) {
-    enum { OPT_SOCKET = 256, OPT_MACHINE_MEM, OPT_WORKERS };
+    enum { OPT_SOCKET = 256, OPT_MACHINE_MEM, OPT_WORKERS, OPT_NO_SANDBOX };
     static const struct option longopts[] = {
         {"socket", required_argument, 0, OPT_SOCKET},
         {"machine-mem", required_argument, 0, OPT_MACHINE_MEM},
         {"workers", required_argument, 0, OPT_WORKERS},
+        {"no-sandbox", no_argument, 0, OPT_NO_SANDBOX},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -254,6 +269,7 @@ enum parse_result parse_serve_options(int argc, char **argv, struct serve_option
         case OPT_SOCKET: o->socket = optarg; break;
         case OPT_MACHINE_MEM: mem_arg = optarg; break;
         case OPT_WORKERS: workers_arg = optarg; break;
+        case OPT_NO_SANDBOX: o->no_sandbox = true; break;
         case 'h': print_serve_help(); return PARSE_HELP;
         case ':': fprintf(stderr, "rvisor: option '%s' needs a value\n", argv[optind - 1]); return PARSE_ERROR;
         default: fprintf(stderr, "rvisor: unknown option '%s' (see rvisor serve --help)\n", argv[optind - 1]); return PARSE_ERROR;

@@ -22,12 +22,14 @@ struct run_options {
     bool no_balloon;
     enum vm_engine engine;             /* VM_ENGINE_DEFAULT unless --engine */
     size_t jit_cache;                  /* --jit-cache bytes, 0: the default */
+    bool no_sandbox;                   /* --no-sandbox: no seccomp filter, capabilities kept */
 };
 
 struct serve_options {
     const char *socket;     /* --socket, NULL: the default path */
     uint64_t machine_mem;   /* 0: the default ceiling */
     unsigned workers;       /* 0: one per host core */
+    bool no_sandbox;        /* --no-sandbox */
 };
 
 enum parse_result {

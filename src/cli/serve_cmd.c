@@ -13,8 +13,26 @@
 #include "cli/client.h"
 #include "cli/options.h"
 #include "monitor/monitor.h"
+#include "monitor/sandbox.h"
 
 #define MiB (1024ull * 1024)
+
+/* The control socket is open and listening: from here on the monitor makes
+ * VMs (opening their files then) and runs them. */
+static struct sandbox *confine(char *err, size_t errlen) {
+    struct sandbox_policy p = {
+        .inet = true,        /* any VM may get user-mode networking */
+        .late_setup = true,
+        /* The translator opens /tmp/perf-PID.map for each hart it makes. */
+        .create_files = getenv("RVISOR_PERF_MAP") != NULL,
+    };
+    struct sandbox *sb = sandbox_new(err, errlen);
+    if (sb && !sandbox_enter(sb, &p, err, errlen)) {
+        sandbox_free(sb);
+        return NULL;
+    }
+    return sb;
+}
 
 int serve_command(int argc, char **argv) {
     struct serve_options o;
@@ -60,6 +78,14 @@ int serve_command(int argc, char **argv) {
         close(sig_fd);
         return 1;
     }
+    struct sandbox *sb = NULL;
+    if (!o.no_sandbox && !(sb = confine(err, sizeof err))) {
+        fprintf(stderr, "rvisor: %s (--no-sandbox runs without it)\n", err);
+        api_server_close(s);
+        monitor_destroy(m);
+        close(sig_fd);
+        return 1;
+    }
     uint64_t total = 0, free_bytes = 0;
     monitor_memory(m, &total, &free_bytes);
     fprintf(stderr, "rvisor: monitor serving on %s (%llu MiB of machine memory)\n", socket_path,
@@ -76,5 +102,6 @@ int serve_command(int argc, char **argv) {
     close(sig_fd);
     sigprocmask(SIG_SETMASK, &old, NULL);
     fprintf(stderr, "rvisor: monitor stopped\n");
+    sandbox_free(sb);
     return rc == 0 ? 0 : 1;
 }
