@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 packages=(
   build-essential meson ninja-build pkg-config
-  libfdt-dev libcmocka-dev libjson-c-dev libslirp-dev libcapstone-dev
+  libfdt-dev libcmocka-dev libjson-c-dev libslirp-dev libcapstone-dev libseccomp-dev
   gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu libc6-dev-riscv64-cross
   linux-source-6.1 flex bison bc libssl-dev libelf-dev cpio xz-utils dpkg-dev
   debian-archive-keyring

@@ -67,6 +67,9 @@ done
 bash tests/cli/run.sh "$root/build/rvisor" "$root/build/isa" >"$log/cli" 2>&1
 count_summary "cli" "$log/cli" $?
 
+bash tests/cli/sandbox.sh "$root/build/rvisor" >"$log/sandbox" 2>&1
+count_summary "cli sandbox" "$log/sandbox" $?
+
 bash tests/static/run.sh "$root/build/rvisor" >"$log/static" 2>&1
 count_summary "static" "$log/static" $?
 

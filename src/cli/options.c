@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "monitor/monitor.h" /* MONITOR_SHARE_RATE */
+#include "monitor/sandbox.h"
 #include "vm/platform.h"
 
 #define MiB (1024ull * 1024)
@@ -47,6 +49,9 @@ void print_run_help(const char *prog) {
            "                   loaded at 0x80000000). Without it the SBI is provided by\n"
            "                   rvisor and the kernel starts in S-mode. A bare-metal ELF may\n"
            "                   end the run through the HTIF tohost symbol.\n"
+           "  --no-sandbox     do not confine rvisor once the guest is set up (by default\n"
+           "                   no capabilities and a seccomp filter allowing only the\n"
+           "                   system calls it needs): for debugging\n"
            "  -h, --help       show this help\n"
            "\n"
            "Console: Ctrl-A x quits, Ctrl-A h helps, Ctrl-A Ctrl-A sends Ctrl-A.\n"
@@ -58,8 +63,41 @@ void print_run_help(const char *prog) {
            "  3  the guest kernel panicked\n"
            "  4  the guest hit an unrecoverable fault (e.g. a trap with no handler)\n"
            "  5  a bare-metal test reported failure\n"
-           "  6  stopped by the user (Ctrl-A x) or a signal\n",
-           prog, VM_MAX_HARTS, VM_MAX_DRIVES, VM_MAX_NETS);
+           "  6  stopped by the user (Ctrl-A x) or a signal\n"
+           "  %d the sandbox stopped a system call rvisor may not make (a bug; the\n"
+           "     message names the call)\n",
+           prog, VM_MAX_HARTS, VM_MAX_DRIVES, VM_MAX_NETS, SANDBOX_EXIT_STATUS);
+}
+
+void print_serve_help(void) {
+    printf("Usage: rvisor serve [--socket PATH] [--machine-mem SIZE] [--workers N]\n"
+           "                    [--sharing on|off] [--share-rate N] [--swap on|off] [--swap-dir DIR]\n"
+           "                    [--no-sandbox]\n"
+           "Run the monitor: many VMs in this process, controlled through a Unix socket\n"
+           "(rvisor create, start, ls, console, stats, stop, destroy; see src/api/protocol.h).\n"
+           "\n"
+           "  --socket PATH       the control socket (default $XDG_RUNTIME_DIR/rvisor.sock,\n"
+           "                      or /tmp/rvisor-UID.sock); created mode 0600, removed on exit\n"
+           "  --machine-mem SIZE  ceiling on the host memory handed out to all guests\n"
+           "                      (default: most of the host's memory)\n"
+"  --workers N         host threads that run VMs (default: one per host core)\n"
+           "  --sharing on|off    content-based page sharing: a scanner merges identical\n"
+           "                      guest frames within a VM and within a share group (default on)\n"
+           "  --share-rate N      frames the scanner hashes per second (default %u)\n"
+           "  --swap on|off       hypervisor swap: when machine memory runs short, guest\n"
+           "                      frames go to a per-VM swap file and guests wait for memory\n"
+           "                      instead of stopping (default on)\n"
+           "  --swap-dir DIR      where the swap files are made, unnamed (default $TMPDIR or\n"
+           "                      /var/tmp); each may grow to its guest's RAM size\n"
+           "  --no-sandbox        do not confine the monitor once its socket is open (by\n"
+           "                      default no capabilities, so TAP devices must exist\n"
+           "                      beforehand, and a seccomp filter allowing only the system\n"
+           "                      calls it needs): for debugging\n"
+           "  -h, --help          show this help\n"
+           "\n"
+           "Runs until SIGINT, SIGTERM or SIGHUP, or `rvisor shutdown`; then stops every VM.\n"
+           "Exits 0, 1 on an error, %d if the sandbox stopped a forbidden system call.\n",
+           MONITOR_SHARE_RATE, SANDBOX_EXIT_STATUS);
 }
 
 static uint64_t host_memory(void) {
@@ -70,7 +108,7 @@ static uint64_t host_memory(void) {
 enum parse_result parse_run_options(int argc, char **argv, struct run_options *o) {
     enum {
         OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_BIOS, OPT_MACHINE_MEM, OPT_STATS,
-        OPT_DRIVE, OPT_NET, OPT_CONSOLE, OPT_NO_BALLOON, OPT_ENGINE, OPT_JIT_CACHE,
+        OPT_DRIVE, OPT_NET, OPT_CONSOLE, OPT_NO_BALLOON, OPT_ENGINE, OPT_JIT_CACHE, OPT_NO_SANDBOX,
     };
     static const struct option longopts[] = {
         {"kernel", required_argument, 0, OPT_KERNEL}, {"initrd", required_argument, 0, OPT_INITRD},
@@ -80,6 +118,7 @@ enum parse_result parse_run_options(int argc, char **argv, struct run_options *o
         {"drive", required_argument, 0, OPT_DRIVE},  {"net", required_argument, 0, OPT_NET},
         {"console", required_argument, 0, OPT_CONSOLE}, {"no-balloon", no_argument, 0, OPT_NO_BALLOON},
         {"engine", required_argument, 0, OPT_ENGINE}, {"jit-cache", required_argument, 0, OPT_JIT_CACHE},
+        {"no-sandbox", no_argument, 0, OPT_NO_SANDBOX},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
     *o = (struct run_options){.mem_size = 256 * MiB, .cpus = 1};
@@ -126,6 +165,7 @@ enum parse_result parse_run_options(int argc, char **argv, struct run_options *o
             }
             break;
         case OPT_JIT_CACHE: jit_cache_arg = optarg; break;
+        case OPT_NO_SANDBOX: o->no_sandbox = true; break;
         case 'h': print_run_help("rvisor"); return PARSE_HELP;
         case ':': fprintf(stderr, "rvisor: option '%s' needs a value\n", argv[optind - 1]); return PARSE_ERROR;
         default: fprintf(stderr, "rvisor: unknown option '%s' (see rvisor run --help)\n", argv[optind - 1]); return PARSE_ERROR;
@@ -191,6 +231,96 @@ enum parse_result parse_run_options(int argc, char **argv, struct run_options *o
     }
     if (o->initrd && !o->kernel) {
         fprintf(stderr, "rvisor: --initrd needs --kernel\n");
+        return PARSE_ERROR;
+    }
+    return PARSE_RUN;
+}
+
+/* "on" or "off" into *off; false (with a message) for anything else. */
+static bool on_off(const char *opt, const char *arg, bool *off) {
+    if (strcmp(arg, "on") && strcmp(arg, "off")) {
+        fprintf(stderr, "rvisor: %s must be on or off, not '%s'\n", opt, arg);
+        return false;
+    }
+    *off = strcmp(arg, "off") == 0;
+    return true;
+}
+
+enum parse_result parse_serve_options(int argc, char **argv, struct serve_options *o) {
+    enum { OPT_SOCKET = 256, OPT_MACHINE_MEM, OPT_WORKERS, OPT_NO_SANDBOX, OPT_SHARING, OPT_SHARE_RATE, OPT_SWAP,
+           OPT_SWAP_DIR };
+    static const struct option longopts[] = {
+        {"socket", required_argument, 0, OPT_SOCKET},
+        {"machine-mem", required_argument, 0, OPT_MACHINE_MEM},
+        {"workers", required_argument, 0, OPT_WORKERS},
+        {"sharing", required_argument, 0, OPT_SHARING},
+        {"share-rate", required_argument, 0, OPT_SHARE_RATE},
+        {"swap", required_argument, 0, OPT_SWAP},
+        {"swap-dir", required_argument, 0, OPT_SWAP_DIR},
+        {"no-sandbox", no_argument, 0, OPT_NO_SANDBOX},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    *o = (struct serve_options){0};
+    const char *mem_arg = NULL, *workers_arg = NULL, *sharing_arg = NULL, *rate_arg = NULL, *swap_arg = NULL;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_SOCKET: o->socket = optarg; break;
+        case OPT_MACHINE_MEM: mem_arg = optarg; break;
+        case OPT_WORKERS: workers_arg = optarg; break;
+        case OPT_NO_SANDBOX: o->no_sandbox = true; break;
+        case OPT_SHARING: sharing_arg = optarg; break;
+        case OPT_SHARE_RATE: rate_arg = optarg; break;
+        case OPT_SWAP: swap_arg = optarg; break;
+        case OPT_SWAP_DIR: o->swap_dir = optarg; break;
+        case 'h': print_serve_help(); return PARSE_HELP;
+        case ':': fprintf(stderr, "rvisor: option '%s' needs a value\n", argv[optind - 1]); return PARSE_ERROR;
+        default: fprintf(stderr, "rvisor: unknown option '%s' (see rvisor serve --help)\n", argv[optind - 1]); return PARSE_ERROR;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "rvisor: unexpected argument '%s' (see rvisor serve --help)\n", argv[optind]);
+        return PARSE_ERROR;
+    }
+    if (mem_arg) {
+        if (!parse_size(mem_arg, &o->machine_mem) || o->machine_mem < 2 * MiB) {
+            fprintf(stderr, "rvisor: --machine-mem '%s' is not a size of at least 2M\n", mem_arg);
+            return PARSE_ERROR;
+        }
+        if (o->machine_mem > host_memory()) {
+            fprintf(stderr, "rvisor: --machine-mem %s is more than this host's %llu MiB of memory\n", mem_arg,
+                    (unsigned long long)(host_memory() / MiB));
+            return PARSE_ERROR;
+        }
+    }
+    if (workers_arg) {
+        char *end;
+        errno = 0;
+        long n = strtol(workers_arg, &end, 10);
+        if (errno || end == workers_arg || *end || n < 1 || n > 1024) {
+            fprintf(stderr, "rvisor: --workers must be a number from 1 to 1024, not '%s'\n", workers_arg);
+            return PARSE_ERROR;
+        }
+        o->workers = (unsigned)n;
+    }
+    if (sharing_arg && !on_off("--sharing", sharing_arg, &o->no_sharing)) return PARSE_ERROR;
+    if (swap_arg && !on_off("--swap", swap_arg, &o->no_swap)) return PARSE_ERROR;
+    if (rate_arg) {
+        char *end;
+        errno = 0;
+        long long n = strtoll(rate_arg, &end, 10);
+        if (errno || end == rate_arg || *end || n < 1 || n > MONITOR_SHARE_RATE_MAX) {
+            fprintf(stderr, "rvisor: --share-rate must be a number from 1 to %d frames per second, not '%s'\n",
+                    MONITOR_SHARE_RATE_MAX, rate_arg);
+            return PARSE_ERROR;
+        }
+        o->share_rate = (unsigned)n;
+    }
+    if (o->swap_dir && !o->swap_dir[0]) {
+        fprintf(stderr, "rvisor: --swap-dir needs a directory\n");
         return PARSE_ERROR;
     }
     return PARSE_RUN;

@@ -1,4 +1,4 @@
-/* Command-line options of `rvisor run`. */
+/* Command-line options of `rvisor run` and `rvisor serve`. */
 #ifndef RVISOR_OPTIONS_H
 #define RVISOR_OPTIONS_H
 
@@ -23,6 +23,18 @@ struct run_options {
     bool no_balloon;
     enum vm_engine engine;             /* VM_ENGINE_DEFAULT unless --engine */
     size_t jit_cache;                  /* --jit-cache bytes, 0: the default */
+    bool no_sandbox;                   /* --no-sandbox: no seccomp filter, capabilities kept */
+};
+
+struct serve_options {
+    const char *socket;     /* --socket, NULL: the default path */
+    uint64_t machine_mem;   /* 0: the default ceiling */
+    unsigned workers;       /* 0: one per host core */
+    bool no_sandbox;        /* --no-sandbox */
+    bool no_sharing;        /* --sharing off */
+    unsigned share_rate;    /* --share-rate, 0: the default */
+    bool no_swap;           /* --swap off */
+    const char *swap_dir;   /* --swap-dir, NULL: the default */
 };
 
 enum parse_result {
@@ -33,7 +45,10 @@ enum parse_result {
 
 /* Parses argv (argv[0] is "run"). */
 enum parse_result parse_run_options(int argc, char **argv, struct run_options *o);
+/* Parses argv (argv[0] is "serve"). */
+enum parse_result parse_serve_options(int argc, char **argv, struct serve_options *o);
 
 void print_run_help(const char *prog);
+void print_serve_help(void);
 
 #endif

@@ -11,6 +11,7 @@
 #include "io/event_loop.h"
 #include "jit/jit.h"
 #include "monitor/machine_memory.h"
+#include "monitor/sandbox.h"
 #include "vm/boot.h"
 #include "vm/vm.h"
 
@@ -37,7 +38,9 @@ static int exit_status(enum vm_exit_reason why) {
     return EXIT_ERROR;
 }
 
-static int run_vm(const struct run_options *o, const struct frame_source *frames, struct event_loop *loop);
+/* *sb: the sandbox it entered, if any; the caller frees it last. */
+static int run_vm(const struct run_options *o, const struct frame_source *frames, struct event_loop *loop,
+                  struct sandbox **sb);
 
 int run_command(int argc, char **argv) {
     struct run_options o;
@@ -62,9 +65,11 @@ int run_command(int argc, char **argv) {
         machine_memory_destroy(&mm);
         return EXIT_ERROR;
     }
-    int status = run_vm(&o, &frames, loop);
+    struct sandbox *sb = NULL;
+    int status = run_vm(&o, &frames, loop, &sb);
     event_loop_destroy(loop);
     machine_memory_destroy(&mm);
+    sandbox_free(sb);
     return status;
 }
 
@@ -98,7 +103,27 @@ static void print_stats(const struct vm *vm) {
             (unsigned long long)((vm->mem.size - backed) >> 20));
 }
 
-static int run_vm(const struct run_options *opts, const struct frame_source *frames, struct event_loop *loop) {
+/* Whether a --net option (already checked by vm_create) is user-mode networking. */
+static bool uses_user_net(const struct run_options *o) {
+    for (unsigned i = 0; i < o->nnets; i++)
+        if (!strncmp(o->nets[i], "user", 4) && (o->nets[i][4] == 0 || o->nets[i][4] == ',')) return true;
+    return false;
+}
+
+/* The guest's files, disks, TAP devices and host ports are open, the
+ * terminal is set up: from here on rvisor only runs the guest. */
+static struct sandbox *confine(const struct run_options *o, char *err, size_t errlen) {
+    struct sandbox_policy p = {.inet = uses_user_net(o)};
+    struct sandbox *sb = sandbox_new(err, errlen);
+    if (sb && !sandbox_enter(sb, &p, err, errlen)) {
+        sandbox_free(sb);
+        return NULL;
+    }
+    return sb;
+}
+
+static int run_vm(const struct run_options *opts, const struct frame_source *frames, struct event_loop *loop,
+                  struct sandbox **sb) {
     struct run_options o = *opts;
     struct console con;
     char err[512];
@@ -124,6 +149,12 @@ static int run_vm(const struct run_options *opts, const struct frame_source *fra
     }
     if (!console_open(&con, STDIN_FILENO, STDOUT_FILENO)) {
         perror("rvisor: console");
+        vm_destroy(vm);
+        return EXIT_ERROR;
+    }
+    if (!o.no_sandbox && !(*sb = confine(&o, err, sizeof err))) {
+        console_close(&con);
+        fprintf(stderr, "rvisor: %s (--no-sandbox runs without it)\n", err);
         vm_destroy(vm);
         return EXIT_ERROR;
     }

@@ -1,7 +1,6 @@
 #include "cli/serve_cmd.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,103 +13,40 @@
 #include "cli/client.h"
 #include "cli/options.h"
 #include "monitor/monitor.h"
+#include "monitor/sandbox.h"
 
 #define MiB (1024ull * 1024)
 
-static void print_serve_help(void) {
-    printf("Usage: rvisor serve [--socket PATH] [--machine-mem SIZE] [--workers N] [--sharing on|off]\n"
-           "Run the monitor: many VMs in this process, controlled through a Unix socket\n"
-           "(rvisor create, start, ls, console, stats, stop, destroy; see src/api/protocol.h).\n"
-           "\n"
-           "  --socket PATH       the control socket (default $XDG_RUNTIME_DIR/rvisor.sock,\n"
-           "                      or /tmp/rvisor-UID.sock); created mode 0600, removed on exit\n"
-           "  --machine-mem SIZE  ceiling on the host memory handed out to all guests\n"
-           "                      (default: most of the host's memory)\n"
-           "  --workers N         host threads that run VMs (default: one per host core)\n"
-           "  --sharing on|off    content-based page sharing: a scanner merges identical\n"
-           "                      guest frames within a VM and within a share group (default on)\n"
-           "  --share-rate N      frames the scanner hashes per second (default 20000)\n"
-           "  -h, --help          show this help\n"
-           "\n"
-           "Runs until SIGINT, SIGTERM or SIGHUP, or `rvisor shutdown`; then stops every VM.\n");
-}
-
-static uint64_t host_memory(void) {
-    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : UINT64_MAX;
+/* The control socket is open and listening: from here on the monitor makes
+ * VMs (opening their files then) and runs them. */
+static struct sandbox *confine(bool swap, char *err, size_t errlen) {
+    struct sandbox_policy p = {
+        .inet = true,        /* any VM may get user-mode networking */
+        .late_setup = true,
+        /* The translator opens /tmp/perf-PID.map for each hart it makes. */
+        .create_files = getenv("RVISOR_PERF_MAP") != NULL,
+        .swap_files = swap, /* each VM's swap file is made with it */
+    };
+    struct sandbox *sb = sandbox_new(err, errlen);
+    if (sb && !sandbox_enter(sb, &p, err, errlen)) {
+        sandbox_free(sb);
+        return NULL;
+    }
+    return sb;
 }
 
 int serve_command(int argc, char **argv) {
-    enum { OPT_SOCKET = 256, OPT_MACHINE_MEM, OPT_WORKERS, OPT_SHARING, OPT_SHARE_RATE };
-    static const struct option longopts[] = {
-        {"socket", required_argument, 0, OPT_SOCKET},
-        {"machine-mem", required_argument, 0, OPT_MACHINE_MEM},
-        {"workers", required_argument, 0, OPT_WORKERS},
-        {"sharing", required_argument, 0, OPT_SHARING},
-        {"share-rate", required_argument, 0, OPT_SHARE_RATE},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+    struct serve_options o;
+    switch (parse_serve_options(argc, argv, &o)) {
+    case PARSE_HELP: return 0;
+    case PARSE_ERROR: return 1;
+    case PARSE_RUN: break;
+    }
+    struct monitor_config cfg = {
+        .machine_mem = o.machine_mem, .workers = o.workers, .no_sharing = o.no_sharing, .share_rate = o.share_rate,
+        .no_swap = o.no_swap, .swap_dir = o.swap_dir,
     };
-    const char *socket_path = NULL, *mem_arg = NULL, *workers_arg = NULL, *sharing_arg = NULL, *rate_arg = NULL;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        switch (c) {
-        case OPT_SOCKET: socket_path = optarg; break;
-        case OPT_MACHINE_MEM: mem_arg = optarg; break;
-        case OPT_WORKERS: workers_arg = optarg; break;
-        case OPT_SHARING: sharing_arg = optarg; break;
-        case OPT_SHARE_RATE: rate_arg = optarg; break;
-        case 'h': print_serve_help(); return 0;
-        case ':': fprintf(stderr, "rvisor: option '%s' needs a value\n", argv[optind - 1]); return 1;
-        default: fprintf(stderr, "rvisor: unknown option '%s' (see rvisor serve --help)\n", argv[optind - 1]); return 1;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "rvisor: unexpected argument '%s' (see rvisor serve --help)\n", argv[optind]);
-        return 1;
-    }
-    struct monitor_config cfg = {0};
-    if (mem_arg) {
-        if (!parse_size(mem_arg, &cfg.machine_mem) || cfg.machine_mem < 2 * MiB) {
-            fprintf(stderr, "rvisor: --machine-mem '%s' is not a size of at least 2M\n", mem_arg);
-            return 1;
-        }
-        if (cfg.machine_mem > host_memory()) {
-            fprintf(stderr, "rvisor: --machine-mem %s is more than this host's %llu MiB of memory\n", mem_arg,
-                    (unsigned long long)(host_memory() / MiB));
-            return 1;
-        }
-    }
-    if (workers_arg) {
-        char *end;
-        errno = 0;
-        long n = strtol(workers_arg, &end, 10);
-        if (errno || end == workers_arg || *end || n < 1 || n > 1024) {
-            fprintf(stderr, "rvisor: --workers must be a number from 1 to 1024, not '%s'\n", workers_arg);
-            return 1;
-        }
-        cfg.workers = (unsigned)n;
-    }
-    if (sharing_arg) {
-        if (strcmp(sharing_arg, "on") && strcmp(sharing_arg, "off")) {
-            fprintf(stderr, "rvisor: --sharing must be on or off, not '%s'\n", sharing_arg);
-            return 1;
-        }
-        cfg.no_sharing = strcmp(sharing_arg, "off") == 0;
-    }
-    if (rate_arg) {
-        char *end;
-        errno = 0;
-        long long n = strtoll(rate_arg, &end, 10);
-        if (errno || end == rate_arg || *end || n < 1 || n > MONITOR_SHARE_RATE_MAX) {
-            fprintf(stderr, "rvisor: --share-rate must be a number from 1 to %d frames per second, not '%s'\n",
-                    MONITOR_SHARE_RATE_MAX, rate_arg);
-            return 1;
-        }
-        cfg.share_rate = (unsigned)n;
-    }
+    const char *socket_path = o.socket;
     char default_path[PATH_MAX];
     if (!socket_path) {
         client_default_socket(default_path, sizeof default_path);
@@ -146,6 +82,14 @@ int serve_command(int argc, char **argv) {
         close(sig_fd);
         return 1;
     }
+    struct sandbox *sb = NULL;
+    if (!o.no_sandbox && !(sb = confine(!o.no_swap, err, sizeof err))) {
+        fprintf(stderr, "rvisor: %s (--no-sandbox runs without it)\n", err);
+        api_server_close(s);
+        monitor_destroy(m);
+        close(sig_fd);
+        return 1;
+    }
     uint64_t total = 0, free_bytes = 0;
     monitor_memory(m, &total, &free_bytes);
     fprintf(stderr, "rvisor: monitor serving on %s (%llu MiB of machine memory)\n", socket_path,
@@ -162,5 +106,6 @@ int serve_command(int argc, char **argv) {
     close(sig_fd);
     sigprocmask(SIG_SETMASK, &old, NULL);
     fprintf(stderr, "rvisor: monitor stopped\n");
+    sandbox_free(sb);
     return rc == 0 ? 0 : 1;
 }

@@ -24,6 +24,8 @@ struct monitor_config {
     bool no_sharing;       /* no page-sharing scanner */
     unsigned share_rate;   /* frames the scanner hashes per second; 0 = MONITOR_SHARE_RATE */
     unsigned max_vms;      /* 0 = MONITOR_MAX_VMS */
+    bool no_swap;          /* guests stop when machine memory runs out, instead of waiting */
+    const char *swap_dir;  /* swap files are made here; NULL: $TMPDIR or /var/tmp */
 };
 
 #define MONITOR_SHARE_RATE 20000 /* frames per second: 80 MiB/s, well under 1% of a core */

@@ -23,18 +23,14 @@ struct p2m_swap {
     uint64_t *sum;     /* XXH3 of each slot's contents */
 };
 
-/* An unnamed file in dir: nothing to clean up, even after kill -9. */
+/* An unnamed file in dir: nothing to clean up, even after kill -9, and
+ * nothing another process could open. Only O_TMPFILE: the monitor's
+ * sandbox allows no other way of making a file. */
 static int open_unnamed(const char *dir, char *err, size_t errlen) {
     int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd >= 0) return fd;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/rvisor-swap-XXXXXX", dir);
-    fd = mkostemp(path, O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot create a swap file in %s: %s", dir, strerror(errno));
-        return -1;
-    }
-    unlink(path);
+    if (fd < 0)
+        snprintf(err, errlen, "cannot make a swap file in %s: %s%s", dir, strerror(errno),
+                 errno == EOPNOTSUPP || errno == EISDIR ? " (the file system has no unnamed files, O_TMPFILE)" : "");
     return fd;
 }
 

@@ -18,7 +18,9 @@ if [ "$jumps" -ge 1 ]; then check "op_add ends in an indirect jump" ok; else che
 
 # No mutable global state: every VM owns its own. Constant tables of
 # function pointers live in .data.rel.ro; nothing may be in .data or .bss.
-globals=$(objdump -t "$rvisor" | awk '$4 == ".data" || $4 == ".bss" {print $NF}' | grep -vE '^(_|__|completed\.|\.|data_start|stdout|stderr|optarg|optind|opterr|optopt|environ|program_invocation)' | tr '\n' ' ')
+# The one exception is the sandbox's pointer for its SIGSYS handler, which
+# gets no context argument (src/monitor/sandbox.c).
+globals=$(objdump -t "$rvisor" | awk '$4 == ".data" || $4 == ".bss" {print $NF}' | grep -vE '^(_|__|completed\.|\.|data_start|stdout|stderr|optarg|optind|opterr|optopt|environ|program_invocation|sandbox_for_sigsys$)' | tr '\n' ' ')
 if [ -z "$globals" ]; then check "no mutable globals" ok; else check "no mutable globals" "$globals"; fi
 
 echo "$passed passed, $failed failed"
