@@ -400,9 +400,12 @@ static void accept_one(struct api_server *s) {
     c->fd = fd;
     c->request_ms = atomic_load(&s->request_ms);
     c->send_ms = atomic_load(&s->send_ms);
-    /* Signals are for the thread that runs the server, not for connections. */
+    /* Signals are for the thread that runs the server, not for connections;
+     * but a sandbox's SIGSYS must reach the thread that made the call, or
+     * the kernel kills the process without saying which call. */
     sigset_t all, old;
     sigfillset(&all);
+    sigdelset(&all, SIGSYS);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     pthread_mutex_lock(&s->lock);
     int rc = pthread_create(&c->thread, NULL, connection_thread, c);

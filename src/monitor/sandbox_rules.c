@@ -68,9 +68,11 @@ static const int inet_calls[] = {
 };
 
 /* Only when VMs are made after the filter: disks are locked as they are
- * opened, and the control socket's file is removed on the way out. */
+ * opened, every file's file system is checked (io/host_file.c refuses
+ * /proc and the like), and the control socket's file is removed on the
+ * way out. */
 static const int late_calls[] = {
-    SCMP_SYS(flock), SCMP_SYS(unlink),
+    SCMP_SYS(flock), SCMP_SYS(fstatfs), SCMP_SYS(unlink),
 };
 
 /* What sanitizer runtimes call on top (sanitizer builds only; see
