@@ -162,6 +162,9 @@ void api_info_to_json(const struct vm_info *info, json_object *o) {
     json_object_object_add(pg, "zero", json_object_new_uint64(info->pages.zero));
     json_object_object_add(pg, "zero_merged", json_object_new_uint64(info->pages.zero_merged));
     json_object_object_add(pg, "cow_breaks", json_object_new_uint64(info->pages.cow_breaks));
+    json_object_object_add(pg, "swapped", json_object_new_uint64(info->pages.swapped));
+    json_object_object_add(pg, "swap_outs", json_object_new_uint64(info->pages.swap_outs));
+    json_object_object_add(pg, "swap_ins", json_object_new_uint64(info->pages.swap_ins));
     json_object_object_add(o, "pages", pg);
     json_object_object_add(o, "cpu_ns", json_object_new_uint64(info->cpu_ns));
     json_object_object_add(o, "instructions", json_object_new_uint64(info->instructions));
@@ -562,6 +565,19 @@ static char *execute(struct monitor *m, const struct api_request *req, enum api_
         json_object_object_add(so, "cow_breaks", json_object_new_uint64(sh.cow_breaks));
         json_object_object_add(so, "scan_cpu_ns", json_object_new_uint64(sh.scan_cpu_ns));
         json_object_object_add(o, "sharing", so);
+        struct monitor_swap sw;
+        monitor_swap(m, &sw);
+        json_object *wo = json_object_new_object();
+        json_object_object_add(wo, "enabled", json_object_new_boolean(sw.enabled));
+        json_object_object_add(wo, "state", json_object_new_string(sw.state ? sw.state : "high"));
+        json_object_object_add(wo, "swapped", json_object_new_uint64(sw.swapped));
+        json_object_object_add(wo, "swap_outs", json_object_new_uint64(sw.swap_outs));
+        json_object_object_add(wo, "swap_ins", json_object_new_uint64(sw.swap_ins));
+        json_object_object_add(wo, "cancelled", json_object_new_uint64(sw.cancelled));
+        json_object_object_add(wo, "errors", json_object_new_uint64(sw.errors));
+        json_object_object_add(wo, "waiting", json_object_new_uint64(sw.waiting));
+        json_object_object_add(wo, "cpu_ns", json_object_new_uint64(sw.cpu_ns));
+        json_object_object_add(o, "swap", wo);
         return ok_reply(o);
     }
     case API_OP_SHUTDOWN:

@@ -109,7 +109,9 @@
  *       "pages": its guest frames by how they are held: "backed" (a machine
  *       frame of its own), "shared" (mapping a shared frame), "zero" (read
  *       the zero frame), "zero_merged" (found zero by the scanner, given
- *       back, in total), "cow_breaks" (writes that copied a shared frame).
+ *       back, in total), "cow_breaks" (writes that copied a shared frame),
+ *       "swapped" (in its swap file now), "swap_outs" and "swap_ins"
+ *       (written out and read back, in total).
  *   {"ok": true, "name": "vm1"}                       for destroy and console
  *   {"ok": true, "vms": [VM_INFO, ...]}               for list (sorted by name)
  *   {"ok": true, "total": BYTES, "free": BYTES, "used": BYTES,      for memory
@@ -120,7 +122,13 @@
  *      differed), "shared_frames" (machine frames shared now),
  *      "sharing_pages" (guest frames mapping them), "saved_bytes",
  *      "cow_breaks" (writes that copied a shared frame, all VMs),
- *      "scan_cpu_ns" (host CPU the scanner used)}}
+ *      "scan_cpu_ns" (host CPU the scanner used)},
+ *    "swap": {"enabled", "state" (reclamation: "high", "soft", "hard" or
+ *      "low", by free machine memory: 6%, 4%, 2%, under 2%), "swapped"
+ *      (guest frames in swap files now), "swap_outs", "swap_ins" (in
+ *      total), "cancelled" (swap-outs a guest write cancelled), "errors"
+ *      (failed swap-file writes), "waiting" (harts waiting for a machine
+ *      frame now), "cpu_ns" (host CPU the reclaimer used)}}
  *   {"ok": true}                                      for shutdown (the monitor
  *       then stops serving, stops every VM and exits)
  */

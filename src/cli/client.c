@@ -312,6 +312,10 @@ static void print_stats(json_object *r) {
                (unsigned long long)field_u64(pg, "backed"), (unsigned long long)field_u64(pg, "shared"),
                (unsigned long long)field_u64(pg, "zero"), (unsigned long long)field_u64(pg, "zero_merged"),
                (unsigned long long)field_u64(pg, "cow_breaks"));
+    if (pg && (field_u64(pg, "swapped") || field_u64(pg, "swap_outs")))
+        printf("swap:          %llu pages in its swap file; %llu written out, %llu read back in total\n",
+               (unsigned long long)field_u64(pg, "swapped"), (unsigned long long)field_u64(pg, "swap_outs"),
+               (unsigned long long)field_u64(pg, "swap_ins"));
     const char *group = field_str(r, "share_group");
     printf("share group:   %s\n", *group ? group : "(its own)");
     printf("cpu time:      %s\n", cpu);
@@ -324,11 +328,29 @@ static void print_stats(json_object *r) {
     print_balloon(r);
 }
 
+static void print_swap(json_object *r) {
+    json_object *sw;
+    if (!json_object_object_get_ex(r, "swap", &sw) || !sw) return;
+    if (!json_object_get_boolean(json_object_object_get(sw, "enabled"))) {
+        printf("swap:           off (guests stop when machine memory runs out)\n");
+        return;
+    }
+    char swapped[32];
+    fmt_bytes(swapped, sizeof swapped, field_u64(sw, "swapped") << 12);
+    printf("reclamation:    %s; swap holds %s (%llu pages); %llu written out, %llu read back, %llu cancelled by "
+           "writes, %llu errors; %llu harts waiting for memory; %.1f ms of CPU\n",
+           field_str(sw, "state"), swapped, (unsigned long long)field_u64(sw, "swapped"),
+           (unsigned long long)field_u64(sw, "swap_outs"), (unsigned long long)field_u64(sw, "swap_ins"),
+           (unsigned long long)field_u64(sw, "cancelled"), (unsigned long long)field_u64(sw, "errors"),
+           (unsigned long long)field_u64(sw, "waiting"), (double)field_u64(sw, "cpu_ns") / 1e6);
+}
+
 static void print_memory(json_object *r) {
     char total[32], used[32], saved[32];
     fmt_bytes(total, sizeof total, field_u64(r, "total"));
     fmt_bytes(used, sizeof used, field_u64(r, "used"));
     printf("machine memory: %s used of %s\n", used, total);
+    print_swap(r);
     json_object *sh;
     if (!json_object_object_get_ex(r, "sharing", &sh) || !sh) return;
     if (!json_object_get_boolean(json_object_object_get(sh, "enabled"))) {

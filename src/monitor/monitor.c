@@ -23,6 +23,7 @@
 #include "jit/jit.h"
 #include "monitor/machine_memory.h"
 #include "monitor/page_share.h"
+#include "monitor/reclaim.h"
 #include "vm/balloon.h"
 #include "vm/boot.h"
 #include "vm/vm.h"
@@ -32,13 +33,20 @@
 #define TURN_NS 4000000ull         /* a worker runs one VM for about this long */
 #define CAP_PERIOD_NS 100000000ull /* caps are enforced over windows this long */
 #define DEFAULT_SHARES 1000
-#define SCAN_TICK_NS 50000000ull   /* the page-sharing scanner wakes this often */
+#define SCAN_TICK_NS 50000000ull   /* the page-sharing scanner runs this often */
+#define RECLAIM_TICK_NS 5000000ull  /* the memory manager's step while it reclaims */
+#define MEM_WAIT_POLL_NS 2000000ull /* a hart waiting for memory looks again this often */
+/* A hart that waited this long for a machine frame without retiring an
+ * instruction stops its VM: nothing could be reclaimed (swap full). */
+#define MEM_WAIT_LIMIT_NS 10000000000ull
 
 struct vcpu {
     bool running;              /* a worker has it */
     bool idle;                 /* waiting for wake_at_ns, an interrupt or input */
     uint64_t wake_at_ns;
     uint64_t last_turn_ns;     /* when it last got a worker: the VM's harts take turns */
+    bool mem_wait;             /* its last access found no machine frame */
+    uint64_t mem_wait_since;   /* when it last retired an instruction while waiting */
 };
 
 struct vm_entry {
@@ -81,13 +89,16 @@ struct monitor {
     bool shutting_down;
     uint32_t next_id;          /* VM and share-group ids */
 
-    /* Page sharing: the table (used under lock) and its scanner thread. */
-    struct page_share *share;
-    pthread_t scanner;
-    bool scanner_started;
-    pthread_cond_t scanner_wake; /* shutdown */
+    /* The memory manager: a thread that runs the page-sharing scanner and
+     * reclamation (hypervisor swap), both used under lock. */
+    struct page_share *share;    /* NULL: --sharing off */
+    struct reclaim *reclaim;     /* NULL: --swap off */
+    char swap_dir[4096];
+    pthread_t manager;
+    bool manager_started;
+    pthread_cond_t manager_wake; /* a hart waits for memory, or shutdown */
     unsigned share_rate;
-    uint64_t scan_cpu_ns;
+    uint64_t scan_cpu_ns, reclaim_cpu_ns;
 };
 
 static uint64_t now_ns(void) {
@@ -222,12 +233,30 @@ static void record_exit(struct vm_entry *e) {
 
 /* ---- workers ---- */
 
+/* May a hart waiting for a machine frame run again? Yes once the manager
+ * freed some; a hart that waited too long stops its VM instead (it runs
+ * once more to notice). Lock held. */
+static bool memory_for(struct vm_entry *e, struct vcpu *c, uint64_t now, uint64_t *next_wake) {
+    if (machine_memory_free_frames(&e->mon->mem) > 0) return true;
+    if (now - c->mem_wait_since >= MEM_WAIT_LIMIT_NS) {
+        vm_request_exit(e->vm, VM_EXIT_GUEST_FAULT, 0,
+                        "machine memory exhausted: a hart waited %llu s for a frame and none could be "
+                        "reclaimed (swap files full or --swap off)",
+                        (unsigned long long)(MEM_WAIT_LIMIT_NS / 1000000000ull));
+        c->mem_wait = false;
+        return true;
+    }
+    if (now + MEM_WAIT_POLL_NS < *next_wake) *next_wake = now + MEM_WAIT_POLL_NS;
+    return false;
+}
+
 /* Can hart i of e run now? Wakes it if its time came or an interrupt is
  * pending; otherwise lowers *next_wake to when it may. */
 static bool hart_runnable(struct vm_entry *e, unsigned i, uint64_t now, uint64_t *next_wake) {
     struct vcpu *c = &e->vcpu[i];
     struct hart *h = e->vm->harts[i];
     if (c->running || __atomic_load_n(&h->hsm_stopped, __ATOMIC_ACQUIRE)) return false;
+    if (c->mem_wait && !memory_for(e, c, now, next_wake)) return false;
     if (c->idle && (c->wake_at_ns <= now || hart_pending_irqs(h) || e->in_len)) c->idle = false;
     if (c->idle) {
         if (c->wake_at_ns < *next_wake) *next_wake = c->wake_at_ns;
@@ -322,9 +351,10 @@ static void *worker_main(void *arg) {
         feed_input(e);
         pthread_mutex_unlock(&m->lock);
 
-        uint64_t cpu0 = thread_cpu_ns(), idle_ns = 0;
+        uint64_t cpu0 = thread_cpu_ns(), idle_ns = 0, insns0 = hart_instret(e->vm->harts[i]);
         enum vm_slice r = run_turn(e, i, &idle_ns);
         uint64_t used = thread_cpu_ns() - cpu0;
+        bool progressed = hart_instret(e->vm->harts[i]) != insns0;
 
         pthread_mutex_lock(&m->lock);
         now = now_ns();
@@ -339,35 +369,78 @@ static void *worker_main(void *arg) {
             c->idle = true;
             c->wake_at_ns = now + idle_ns;
         }
+        if (r != VM_SLICE_MEMORY) {
+            c->mem_wait = false;
+        } else {
+            if (!c->mem_wait || progressed) c->mem_wait_since = now;
+            c->mem_wait = true;
+            pthread_cond_signal(&m->manager_wake);
+        }
         pthread_cond_broadcast(&m->idle_vm);
     }
     pthread_mutex_unlock(&m->lock);
     return NULL;
 }
 
-/* ---- page sharing ---- */
+/* ---- the memory manager ---- */
 
-static void *scanner_main(void *arg) {
+static void wait_ns(struct monitor *m, uint64_t ns) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t t = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + ns;
+    ts.tv_sec = (time_t)(t / 1000000000ull);
+    ts.tv_nsec = (long)(t % 1000000000ull);
+    pthread_cond_timedwait(&m->manager_wake, &m->lock, &ts);
+}
+
+static bool waits_for_memory(const struct vm_entry *e) {
+    for (unsigned i = 0; i < e->vm->nharts; i++)
+        if (e->vcpu[i].mem_wait) return true;
+    return false;
+}
+
+/* Swaps frames out while memory is short; true while it has work. */
+static bool reclaim_step(struct monitor *m) {
+    static const size_t max = 256;
+    struct reclaim_vm vms[256];
+    size_t n = 0;
+    for (struct vm_entry *e = m->vms; e && n < max; e = e->next)
+        vms[n++] = (struct reclaim_vm){.id = e->id, .mem = &e->vm->mem, .waiting = waits_for_memory(e)};
+    uint64_t cpu0 = thread_cpu_ns();
+    bool busy = reclaim_tick(m->reclaim, vms, n);
+    m->reclaim_cpu_ns += thread_cpu_ns() - cpu0;
+    /* Harts waiting for memory may run now. */
+    if (machine_memory_free_frames(&m->mem) > 0) pthread_cond_broadcast(&m->work);
+    return busy;
+}
+
+static void scan_step(struct monitor *m, unsigned budget) {
+    struct share_vm vms[256];
+    uint64_t cpu0 = thread_cpu_ns();
+    unsigned n = 0;
+    for (struct vm_entry *e = m->vms; e && n < sizeof vms / sizeof vms[0]; e = e->next)
+        vms[n++] = (struct share_vm){.id = e->id, .group = e->share_group, .mem = &e->vm->mem};
+    page_share_tick(m->share, vms, n, budget);
+    m->scan_cpu_ns += thread_cpu_ns() - cpu0;
+}
+
+static void *manager_main(void *arg) {
     struct monitor *m = arg;
-    /* A batch takes three ticks (build, two grace periods): hash three ticks' worth. */
+    /* A sharing batch takes three ticks (build, two grace periods): hash three ticks' worth. */
     unsigned budget = (unsigned)((uint64_t)m->share_rate * SCAN_TICK_NS * 3 / 1000000000ull);
     if (budget == 0) budget = 1;
-    struct share_vm vms[256];
+    uint64_t last_scan = 0;
+    bool reclaiming = false;
     pthread_mutex_lock(&m->lock);
     while (!m->shutting_down) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t t = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + SCAN_TICK_NS;
-        ts.tv_sec = (time_t)(t / 1000000000ull);
-        ts.tv_nsec = (long)(t % 1000000000ull);
-        pthread_cond_timedwait(&m->scanner_wake, &m->lock, &ts);
+        wait_ns(m, reclaiming ? RECLAIM_TICK_NS : SCAN_TICK_NS);
         if (m->shutting_down) break;
-        uint64_t cpu0 = thread_cpu_ns();
-        unsigned n = 0;
-        for (struct vm_entry *e = m->vms; e && n < sizeof vms / sizeof vms[0]; e = e->next)
-            vms[n++] = (struct share_vm){.id = e->id, .group = e->share_group, .mem = &e->vm->mem};
-        page_share_tick(m->share, vms, n, budget);
-        m->scan_cpu_ns += thread_cpu_ns() - cpu0;
+        if (m->reclaim) reclaiming = reclaim_step(m);
+        uint64_t now = now_ns();
+        if (m->share && now - last_scan >= SCAN_TICK_NS) {
+            last_scan = now;
+            scan_step(m, budget);
+        }
     }
     pthread_mutex_unlock(&m->lock);
     return NULL;
@@ -395,6 +468,27 @@ void monitor_sharing(struct monitor *m, struct monitor_sharing *out) {
     out->scan_cpu_ns = m->scan_cpu_ns;
     pthread_mutex_unlock(&m->lock);
     out->used_frames = machine_memory_used_frames(&m->mem);
+}
+
+void monitor_swap(struct monitor *m, struct monitor_swap *out) {
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&m->lock);
+    out->enabled = m->reclaim != NULL;
+    out->state = reclaim_state_name(reclaim_state_for(machine_memory_free_frames(&m->mem), m->mem.nframes));
+    if (m->reclaim) {
+        struct reclaim_stats st;
+        reclaim_get_stats(m->reclaim, &st);
+        out->cancelled = st.cancelled;
+        out->errors = st.errors;
+    }
+    for (struct vm_entry *e = m->vms; e; e = e->next) {
+        out->swapped += __atomic_load_n(&e->vm->mem.swapped, __ATOMIC_RELAXED);
+        out->swap_outs += __atomic_load_n(&e->vm->mem.swap_outs, __ATOMIC_RELAXED);
+        out->swap_ins += __atomic_load_n(&e->vm->mem.swap_ins, __ATOMIC_RELAXED);
+        for (unsigned i = 0; i < e->vm->nharts; i++) out->waiting += e->vcpu[i].mem_wait;
+    }
+    out->cpu_ns = m->reclaim_cpu_ns;
+    pthread_mutex_unlock(&m->lock);
 }
 
 /* ---- lifecycle ---- */
@@ -426,13 +520,18 @@ struct monitor *monitor_create(const struct monitor_config *cfg, char *err, size
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&m->work, &ca);
     pthread_cond_init(&m->idle_vm, &ca);
-    pthread_cond_init(&m->scanner_wake, &ca);
+    pthread_cond_init(&m->manager_wake, &ca);
     pthread_condattr_destroy(&ca);
     if (!cfg->no_sharing) {
         m->share_rate = cfg->share_rate ? cfg->share_rate : MONITOR_SHARE_RATE;
         m->share = page_share_create(&m->mem);
-        if (m->share) m->scanner_started = pthread_create(&m->scanner, NULL, scanner_main, m) == 0;
     }
+    if (!cfg->no_swap) {
+        const char *dir = cfg->swap_dir ? cfg->swap_dir : getenv("TMPDIR");
+        snprintf(m->swap_dir, sizeof m->swap_dir, "%s", dir && dir[0] ? dir : "/var/tmp");
+        m->reclaim = reclaim_create(&m->mem);
+    }
+    if (m->share || m->reclaim) m->manager_started = pthread_create(&m->manager, NULL, manager_main, m) == 0;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     m->nworkers = cfg->workers ? cfg->workers : (cores > 0 ? (unsigned)cores : 1);
     m->workers = calloc(m->nworkers, sizeof *m->workers);
@@ -452,9 +551,11 @@ void monitor_destroy(struct monitor *m) {
     for (struct vm_entry *e = m->vms; e; e = e->next) vm_request_exit(e->vm, VM_EXIT_QUIT, 0, "monitor shut down");
     pthread_cond_broadcast(&m->work);
     pthread_mutex_unlock(&m->lock);
-    pthread_cond_broadcast(&m->scanner_wake);
+    pthread_cond_broadcast(&m->manager_wake);
     for (unsigned i = 0; m->workers && i < m->nworkers; i++) pthread_join(m->workers[i], NULL);
-    if (m->scanner_started) pthread_join(m->scanner, NULL);
+    if (m->manager_started) pthread_join(m->manager, NULL);
+    /* Before the VMs: a batch in flight holds protected frames of theirs. */
+    reclaim_destroy(m->reclaim);
     while (m->vms) {
         struct vm_entry *e = m->vms;
         m->vms = e->next;
@@ -463,7 +564,7 @@ void monitor_destroy(struct monitor *m) {
     }
     /* After the VMs: the table holds the last references to shared frames. */
     page_share_destroy(m->share);
-    pthread_cond_destroy(&m->scanner_wake);
+    pthread_cond_destroy(&m->manager_wake);
     free(m->workers);
     event_loop_destroy(m->loop);
     machine_memory_destroy(&m->mem);
@@ -529,6 +630,7 @@ int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, 
         .ndrives = spec->ndrives, .nnets = spec->nnets,
         .console = spec->virtio_console ? VM_CONSOLE_VIRTIO : VM_CONSOLE_UART,
         .no_balloon = spec->no_balloon, .loop = m->loop,
+        .wait_for_memory = m->reclaim != NULL,
     };
     for (unsigned i = 0; i < spec->ndrives && i < VM_MAX_DRIVES; i++) cfg.drives[i] = spec->drives[i];
     for (unsigned i = 0; i < spec->nnets && i < VM_MAX_NETS; i++) cfg.nets[i] = spec->nets[i];
@@ -541,6 +643,11 @@ int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, 
     }
     e->vm->kick = kick;
     e->vm->kick_ctx = e;
+    /* A swap file as large as its RAM: the guest can always be swapped out whole. */
+    if (m->reclaim && !p2m_swap_init(&e->vm->mem, m->swap_dir, spec->mem_size, why, sizeof why)) {
+        free_entry(e);
+        return fail(err, errlen, MON_EINVAL, "%s (choose another with --swap-dir, or --swap off)", why);
+    }
     struct boot_config bc = {.kernel = spec->kernel, .initrd = spec->initrd, .append = spec->append, .bios = spec->bios};
     if (!vm_boot(e->vm, &bc, why, sizeof why)) {
         int code = e->vm->mem.exhausted ? MON_ENOMEM : MON_EINVAL;
@@ -648,6 +755,7 @@ int monitor_vm_destroy(struct monitor *m, const char *name, char *err, size_t er
     e->state = VMS_STOPPED;
     wait_not_running(m, e);
     if (m->share) page_share_forget_vm(m->share, e->id);
+    if (m->reclaim) reclaim_forget_vm(m->reclaim, e->id);
     for (struct vm_entry **p = &m->vms; *p; p = &(*p)->next)
         if (*p == e) {
             *p = e->next;
@@ -675,10 +783,13 @@ static void fill_info(const struct vm_entry *e, struct vm_info *out) {
     const struct p2m *pm = &e->vm->mem;
     out->pages.backed = __atomic_load_n(&pm->backed, __ATOMIC_RELAXED);
     out->pages.shared = __atomic_load_n(&pm->shared, __ATOMIC_RELAXED);
-    uint64_t held = out->pages.backed + out->pages.shared;
+    uint64_t held = out->pages.backed + out->pages.shared + __atomic_load_n(&pm->swapped, __ATOMIC_RELAXED);
     out->pages.zero = held < pm->nframes ? pm->nframes - held : 0;
     out->pages.zero_merged = __atomic_load_n(&pm->merged_zero, __ATOMIC_RELAXED);
     out->pages.cow_breaks = __atomic_load_n(&pm->cow_breaks, __ATOMIC_RELAXED);
+    out->pages.swapped = __atomic_load_n(&pm->swapped, __ATOMIC_RELAXED);
+    out->pages.swap_outs = __atomic_load_n(&pm->swap_outs, __ATOMIC_RELAXED);
+    out->pages.swap_ins = __atomic_load_n(&pm->swap_ins, __ATOMIC_RELAXED);
     snprintf(out->share_group, sizeof out->share_group, "%s", e->share_group_name);
     out->cpu_ns = e->cpu_ns;
     for (unsigned i = 0; i < e->vm->nharts; i++) {

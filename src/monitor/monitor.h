@@ -90,6 +90,9 @@ struct vm_info {
         uint64_t zero;           /* never written, or given back (reads the zero frame) */
         uint64_t zero_merged;    /* found all zeros by the scanner and given back */
         uint64_t cow_breaks;     /* writes that copied a shared frame */
+        uint64_t swapped;        /* in its swap file now */
+        uint64_t swap_outs;      /* written to its swap file, in total */
+        uint64_t swap_ins;       /* read back from it, in total */
     } pages;
     bool has_balloon;        /* false if created with no_balloon */
     struct vm_balloon_info balloon;
@@ -153,5 +156,18 @@ struct monitor_sharing {
     uint64_t used_frames;        /* machine frames in use */
 };
 void monitor_sharing(struct monitor *m, struct monitor_sharing *out);
+
+/* Reclamation (hypervisor swap), for `rvisor memory` and the API. */
+struct monitor_swap {
+    bool enabled;
+    const char *state;           /* high, soft, hard or low (ESX's reclamation states) */
+    uint64_t swapped;            /* guest frames in swap files now, all VMs */
+    uint64_t swap_outs, swap_ins;/* frames written out and read back, in total */
+    uint64_t cancelled;          /* swap-outs a guest write cancelled */
+    uint64_t errors;             /* swap-file writes that failed */
+    unsigned waiting;            /* harts waiting for a machine frame now */
+    uint64_t cpu_ns;             /* host CPU the reclaimer used */
+};
+void monitor_swap(struct monitor *m, struct monitor_swap *out);
 
 #endif

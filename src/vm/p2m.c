@@ -232,13 +232,21 @@ bool p2m_fill(struct p2m *m, uint64_t gpa, uint8_t byte, size_t len) {
 
 bool p2m_read(struct p2m *m, uint64_t gpa, void *buf, size_t len) {
     if (!p2m_contains(m, gpa, len)) return false;
+    bool ok = true;
     pthread_rwlock_rdlock(&m->access);
     FOR_EACH_FRAME_PIECE(gpa, len, {
         (void)frame;
-        memcpy((uint8_t *)buf + pos, p2m_frame(m, at_, false, NULL) + off, chunk);
+        /* NULL only for a swapped frame that cannot come back just now
+         * (no free machine frame) or was lost. */
+        const uint8_t *host = p2m_frame(m, at_, false, NULL);
+        if (!host) {
+            ok = false;
+            break;
+        }
+        memcpy((uint8_t *)buf + pos, host + off, chunk);
     });
     pthread_rwlock_unlock(&m->access);
-    return true;
+    return ok;
 }
 
 /* ---- Dropping frames ----
@@ -356,6 +364,8 @@ static uint64_t drop_batch(struct p2m *m, const uint64_t *frame, size_t n) {
         uint64_t e = __atomic_load_n(&m->map[frame[i]], __ATOMIC_ACQUIRE);
         if (entry_state(e) == P2M_ZERO) continue;
         __atomic_store_n(&m->map[frame[i]], (uint64_t)P2M_ZERO, __ATOMIC_SEQ_CST);
+        /* Decoded code of the old contents must not outlive them. */
+        code_map_forget(&m->code, frame[i]);
         if (entry_state(e) == P2M_SWAPPED) { /* nothing mapped: only its slot goes */
             p2m_swap_free_slot(m, entry_mfn(e));
             __atomic_fetch_sub(&m->swapped, 1, __ATOMIC_RELAXED);
@@ -364,8 +374,6 @@ static uint64_t drop_batch(struct p2m *m, const uint64_t *frame, size_t n) {
         }
         if (entry_state(e) == P2M_SHARED) shared++;
         r->mfn[r->n++] = entry_mfn(e);
-        /* Decoded code of the old contents must not outlive them. */
-        code_map_forget(&m->code, frame[i]);
     }
     __atomic_fetch_sub(&m->backed, r->n - shared, __ATOMIC_RELAXED);
     __atomic_fetch_sub(&m->shared, shared, __ATOMIC_RELAXED);

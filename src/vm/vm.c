@@ -61,14 +61,14 @@ static bool phys_page(void *owner, uint64_t gpa, bool write, struct phys_page *o
     struct vm *vm = owner;
     out->host = p2m_frame(&vm->mem, gpa, write, &out->code);
     out->zero = out->host && out->host == p2m_zero_frame(&vm->mem);
-    if (!out->host && p2m_contains(&vm->mem, gpa, 1) && vm->cfg.wait_for_memory && !vm->mem.failed) {
-        out->retry = true; /* the hart waits for the monitor to free memory */
-        return false;
-    }
-    if (!out->host && vm->mem.failed)
+    /* Not RAM (a device, a hole): the caller decides. */
+    if (out->host || !p2m_contains(&vm->mem, gpa, 1)) return out->host != NULL;
+    if (vm->mem.failed)
         vm_request_exit(vm, VM_EXIT_GUEST_FAULT, 0, "%s (guest address 0x%llx)", vm->mem.failure,
                         (unsigned long long)gpa);
-    else if (!out->host && vm->mem.exhausted)
+    else if (vm->cfg.wait_for_memory)
+        out->retry = true; /* the hart waits for the monitor to free memory */
+    else if (vm->mem.exhausted)
         vm_request_exit(vm, VM_EXIT_GUEST_FAULT, 0, "machine memory exhausted: no frame to back guest address 0x%llx",
                         (unsigned long long)gpa);
     return out->host != NULL;

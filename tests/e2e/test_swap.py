@@ -1,0 +1,114 @@
+"""End-to-end: hypervisor swap in `rvisor serve`. Guests that together
+touch more memory than the monitor's machine memory keep running: the
+monitor writes guest frames to per-VM swap files and reads them back on
+access, and the guests compute the right results. With `--swap off` the
+guest that runs out stops with a clear message and the other goes on."""
+import os
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_monitor_api import APPEND, INITRD, KERNEL, Monitor, SocketConsole, wait_for_shell  # noqa: E402
+
+# Commands stay short: the guest's terminal wraps lines at 80 columns.
+WRITE = "dd if=/dev/urandom of=/tmp/r bs=1M count=60 2>/dev/null; echo written"
+READ1 = "a=$(md5sum < /tmp/r); cat /tmp/r > /dev/null"
+READ2 = "b=$(md5sum < /tmp/r); [ \"$a\" = \"$b\" ] && echo SAME-$((6 * 7))"
+
+
+def fill(con):
+    """Writes 60 MiB of random data (each guest its own) into the guest's
+    RAM-backed /tmp; returns what two reads of it, compared, print."""
+    con.command(WRITE, timeout=300)
+    return reread(con)
+
+
+def reread(con):
+    con.command(READ1, timeout=300)
+    return con.command(READ2, timeout=300)
+
+
+class Swap(unittest.TestCase):
+    def start(self, *args):
+        self.swapdir = tempfile.mkdtemp(prefix="rvisor-swap-")
+        self.mon = Monitor("--sharing", "off", "--swap-dir", self.swapdir, *args)
+        self.addCleanup(self.mon.close)
+
+    def boot(self, name, mem="256M"):
+        r = self.mon.request(op="create", name=name, kernel=KERNEL, initrd=INITRD, append=APPEND, mem=mem)
+        self.assertTrue(r["ok"], r)
+        self.assertTrue(self.mon.request(op="start", name=name)["ok"])
+        con = SocketConsole(self.mon, name)
+        self.addCleanup(con.close)
+        wait_for_shell(con)
+        return con
+
+    def stats(self, name):
+        r = self.mon.request(op="stats", name=name)
+        self.assertTrue(r["ok"], r)
+        return r
+
+    def swap(self):
+        r = self.mon.request(op="memory")
+        self.assertTrue(r["ok"], r)
+        return r["swap"]
+
+    def test_guests_that_overcommit_machine_memory_get_the_right_results(self):
+        # Two guests of 256 MiB on 96 MiB of machine memory, each writing
+        # 60 MiB of random data on top of what its kernel holds.
+        self.start("--machine-mem", "96M")
+        a = self.boot("a")
+        b = self.boot("b")
+        self.assertIn("SAME-42", fill(a))
+        self.assertIn("SAME-42", fill(b))
+        # a's data went out to make room for b's, and comes back when read.
+        self.assertIn("SAME-42", reread(a))
+        sw = self.swap()
+        self.assertTrue(sw["enabled"], sw)
+        self.assertGreater(sw["swap_outs"], 5000, sw)
+        self.assertGreater(sw["swap_ins"], 1000, sw)
+        self.assertEqual(sw["errors"], 0, sw)
+        pa, pb = self.stats("a")["pages"], self.stats("b")["pages"]
+        self.assertGreater(pa["swap_outs"], 0, pa)
+        # What the guests hold (own frames plus swapped) exceeds machine memory.
+        held = (pa["backed"] + pa["swapped"] + pb["backed"] + pb["swapped"]) << 12
+        self.assertGreater(held, 96 << 20, (pa, pb))
+        # The swap files are unnamed: nothing is left in the directory.
+        self.assertEqual(os.listdir(self.swapdir), [])
+        # Both guests are still alive and well.
+        for con in (a, b):
+            self.assertIn("42", con.command("echo $((6 * 7))"))
+        out = self.mon.cli("memory").stdout
+        self.assertIn("reclamation:", out)
+
+    def test_without_swap_the_guest_that_runs_out_stops_and_the_other_goes_on(self):
+        self.start("--machine-mem", "96M", "--swap", "off")
+        a = self.boot("a")
+        b = self.boot("b")
+        self.assertFalse(self.swap()["enabled"])
+        self.assertIn("written", a.command(WRITE, timeout=300))
+        b.send(WRITE + "\n")  # more than is left
+        deadline = time.monotonic() + 300
+        while self.stats("b")["state"] != "stopped":
+            self.assertLess(time.monotonic(), deadline, "guest b did not stop: %r" % self.stats("b"))
+            time.sleep(0.5)
+        st = self.stats("b")
+        self.assertIn("machine memory exhausted", st["exit_message"], st)
+        self.assertEqual(st["exit_status"], 4, st)
+        # Its memory goes back when it is destroyed, and a, which needs
+        # some to run its commands, goes on.
+        self.assertTrue(self.mon.request(op="destroy", name="b")["ok"])
+        self.assertIn("SAME-42", reread(a))
+
+    def test_a_bad_swap_dir_is_refused_at_create(self):
+        self.start("--machine-mem", "96M", "--swap-dir", "/nonexistent/dir")
+        r = self.mon.request(op="create", name="x", kernel=KERNEL, initrd=INITRD, append=APPEND, mem="64M")
+        self.assertFalse(r["ok"], r)
+        self.assertIn("swap file", r["error"], r)
+        self.assertIn("/nonexistent/dir", r["error"], r)
+
+
+if __name__ == "__main__":
+    unittest.main()
