@@ -29,9 +29,11 @@ static const char *const name_field[] = {"name", NULL};
 static const char *const create_fields[] = {"name", "kernel", "initrd", "append", "mem",
                                             "cpus", "shares", "cap", "bios", "drives",
                                             "nets", "console", "balloon", "engine", "jit_cache", "share_group",
-                                            NULL};
+                                            "mem_shares", "mem_min", NULL};
 
 static const char *const balloon_fields[] = {"name", "target", NULL};
+static const char *const snapshot_fields[] = {"name", "file", "stop", NULL};
+static const char *const restore_fields[] = {"name", "file", "paused", NULL};
 
 static const struct op_desc ops[] = {
     {"create", API_OP_CREATE, create_fields},   {"start", API_OP_START, name_field},
@@ -40,6 +42,7 @@ static const struct op_desc ops[] = {
     {"stats", API_OP_STATS, name_field},        {"console", API_OP_CONSOLE, name_field},
     {"list", API_OP_LIST, no_fields},           {"memory", API_OP_MEMORY, no_fields},
     {"shutdown", API_OP_SHUTDOWN, no_fields},   {"balloon", API_OP_BALLOON, balloon_fields},
+    {"snapshot", API_OP_SNAPSHOT, snapshot_fields}, {"restore", API_OP_RESTORE, restore_fields},
 };
 
 bool api_valid_name(const char *s) {
@@ -166,6 +169,13 @@ void api_info_to_json(const struct vm_info *info, json_object *o) {
     json_object_object_add(pg, "swap_outs", json_object_new_uint64(info->pages.swap_outs));
     json_object_object_add(pg, "swap_ins", json_object_new_uint64(info->pages.swap_ins));
     json_object_object_add(o, "pages", pg);
+    json_object *al = json_object_new_object();
+    json_object_object_add(al, "min", json_object_new_uint64(info->alloc.min));
+    json_object_object_add(al, "shares", json_object_new_uint64(info->alloc.shares));
+    json_object_object_add(al, "active_percent", json_object_new_int64(info->alloc.active_percent));
+    json_object_object_add(al, "target", json_object_new_uint64(info->alloc.target));
+    json_object_object_add(al, "balloon", json_object_new_uint64(info->alloc.balloon));
+    json_object_object_add(o, "alloc", al);
     json_object_object_add(o, "cpu_ns", json_object_new_uint64(info->cpu_ns));
     json_object_object_add(o, "instructions", json_object_new_uint64(info->instructions));
     json_object *c = json_object_new_object();
@@ -323,6 +333,10 @@ static bool parse_create(json_object *root, struct api_request *req, char *err, 
         return fail(err, errlen, "field \"engine\" must be \"jit\" or \"interp\", not \"%.64s\"", engine);
     if (!get_size(root, "jit_cache", false, VM_JIT_CACHE_MIN, VM_JIT_CACHE_MAX, &s->jit_cache, err, errlen))
         return false;
+    int64_t mem_shares = 0;
+    if (!get_int(root, "mem_shares", 1, 1000000000, &mem_shares, err, errlen)) return false;
+    s->mem_shares = (unsigned)mem_shares;
+    if (!get_size(root, "mem_min", false, 0, s->mem_size, &s->mem_min, err, errlen)) return false;
     const char *group;
     if (!get_string(root, "share_group", false, &group, err, errlen)) return false;
     if (group) {
@@ -342,6 +356,20 @@ static bool parse_create(json_object *root, struct api_request *req, char *err, 
     if (s->initrd && !*s->initrd) return fail(err, errlen, "field \"initrd\" is empty");
     if (s->bios && !*s->bios) return fail(err, errlen, "field \"bios\" is empty");
     memcpy(s->name, req->name, sizeof s->name);
+    return true;
+}
+
+/* snapshot and restore: an absolute file path and one flag. */
+static bool parse_snapshot(json_object *root, struct api_request *req, char *err, size_t errlen) {
+    if (!get_string(root, "file", true, &req->file, err, errlen)) return false;
+    if (req->file[0] != '/') return fail(err, errlen, "field \"file\" must be an absolute path");
+    if (strlen(req->file) >= 4096) return fail(err, errlen, "field \"file\" is too long");
+    const char *flag = req->op == API_OP_SNAPSHOT ? "stop" : "paused";
+    json_object *b;
+    if (json_object_object_get_ex(root, flag, &b) && b) {
+        if (!json_object_is_type(b, json_type_boolean)) return fail(err, errlen, "field \"%s\" must be true or false", flag);
+        *(req->op == API_OP_SNAPSHOT ? &req->stop : &req->paused) = json_object_get_boolean(b);
+    }
     return true;
 }
 
@@ -390,7 +418,7 @@ bool api_parse_request(const char *line, size_t len, struct api_request *req, ch
         if (strcmp(ops[i].name, opname) == 0) d = &ops[i];
     if (!d) {
         fail(err, errlen, "unknown op \"%.64s\" (create, start, pause, resume, stop, destroy, stats, console, "
-                          "balloon, list, memory, shutdown)", opname);
+                          "balloon, snapshot, restore, list, memory, shutdown)", opname);
         goto bad;
     }
     req->op = d->op;
@@ -416,6 +444,7 @@ bool api_parse_request(const char *line, size_t len, struct api_request *req, ch
     if (req->op == API_OP_CREATE && !parse_create(root, req, err, errlen)) goto bad;
     if (req->op == API_OP_BALLOON && !get_size(root, "target", true, MiB, MAX_MEM, &req->balloon_target, err, errlen))
         goto bad;
+    if ((req->op == API_OP_SNAPSHOT || req->op == API_OP_RESTORE) && !parse_snapshot(root, req, err, errlen)) goto bad;
     return true;
 bad:
     api_request_free(req);
@@ -506,6 +535,29 @@ static char *list_reply(struct monitor *m) {
     return ok_reply(o);
 }
 
+/* snapshot and restore: the VM afterwards, with what was done. */
+static char *snapshot_reply(struct monitor *m, const struct api_request *req) {
+    char err[512] = "";
+    struct monitor_snapshot_result res;
+    int rc = req->op == API_OP_SNAPSHOT ? monitor_vm_snapshot(m, req->name, req->file, req->stop, &res, err, sizeof err)
+                                        : monitor_vm_restore(m, req->file, req->name, req->paused, &res, err, sizeof err);
+    if (rc) return monitor_error_reply(rc, err);
+    json_object *o = ok_object();
+    struct vm_info info;
+    memset(&info, 0, sizeof info);
+    if (monitor_vm_info(m, req->name, &info) == 0) api_info_to_json(&info, o);
+    json_object *so = json_object_new_object();
+    json_object_object_add(so, "file", json_object_new_string(req->file));
+    json_object_object_add(so, "bytes", json_object_new_uint64(res.bytes));
+    if (req->op == API_OP_SNAPSHOT) {
+        json_object_object_add(so, "frames", json_object_new_uint64(res.frames));
+        json_object_object_add(so, "pause_ns", json_object_new_uint64(res.pause_ns));
+    }
+    json_object_object_add(so, "total_ns", json_object_new_uint64(res.total_ns));
+    json_object_object_add(o, "snapshot", so);
+    return ok_reply(o);
+}
+
 static char *execute(struct monitor *m, const struct api_request *req, enum api_after *after) {
     char err[512] = "";
     int rc = 0;
@@ -516,6 +568,8 @@ static char *execute(struct monitor *m, const struct api_request *req, enum api_
     case API_OP_RESUME: rc = monitor_vm_resume(m, req->name, err, sizeof err); break;
     case API_OP_STOP: rc = monitor_vm_stop(m, req->name, err, sizeof err); break;
     case API_OP_BALLOON: rc = monitor_vm_balloon(m, req->name, req->balloon_target, err, sizeof err); break;
+    case API_OP_SNAPSHOT:
+    case API_OP_RESTORE: return snapshot_reply(m, req);
     case API_OP_DESTROY: {
         rc = monitor_vm_destroy(m, req->name, err, sizeof err);
         if (rc) return monitor_error_reply(rc, err);

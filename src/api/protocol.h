@@ -56,6 +56,24 @@
  *       at least 1 MiB. The guest's driver gets there in its own time: watch
  *       "balloon"."actual" in stats. Fails with "invalid" if the VM has no
  *       balloon, "bad_state" if it is stopped.
+ *   {"op": "snapshot", "name": "vm1", "file": "/path/vm1.snap", "stop": false}
+ *       Saves the VM's state (harts, devices, the memory it wrote) into file,
+ *       an absolute path the monitor writes, crash-safely: the file appears
+ *       complete or not at all, and an older file at that path stays intact
+ *       until then. The VM must be running or paused; a running VM is
+ *       paused only while its state is read (reply: "pause_ns"), then runs
+ *       on, unless "stop" is true. Reply: VM_INFO plus "snapshot": {"file",
+ *       "bytes", "frames", "pause_ns", "total_ns"}.
+ *   {"op": "restore", "name": "vm2", "file": "/path/vm1.snap", "paused": false}
+ *       Creates VM name from a snapshot, running (or paused) where it was
+ *       saved: same memory, harts and devices, its clock going on from the
+ *       saved time. Disks are reopened from the paths the VM was created
+ *       with and must have the saved sizes; a user-mode network card starts
+ *       afresh (the guest's open connections may reset). A damaged,
+ *       truncated, foreign or newer-format file is refused with "invalid"
+ *       and nothing is created. One snapshot may be restored many times, as
+ *       independent VMs. Reply: VM_INFO plus "snapshot": {"file", "bytes",
+ *       "total_ns"}.
  *   {"op": "list"}  {"op": "memory"}  {"op": "shutdown"}
  *
  * Replies:
@@ -111,7 +129,11 @@
  *       the zero frame), "zero_merged" (found zero by the scanner, given
  *       back, in total), "cow_breaks" (writes that copied a shared frame),
  *       "swapped" (in its swap file now), "swap_outs" and "swap_ins"
- *       (written out and read back, in total).
+ *       (written out and read back, in total). "alloc": share-based
+ *       allocation: "min" (bytes guaranteed), "shares" (memory shares),
+ *       "active_percent" (estimated memory in active use, -1 before the
+ *       first sample), "target" (bytes the policy lets it hold), "balloon"
+ *       (bytes the policy asks its balloon to hold).
  *   {"ok": true, "name": "vm1"}                       for destroy and console
  *   {"ok": true, "vms": [VM_INFO, ...]}               for list (sorted by name)
  *   {"ok": true, "total": BYTES, "free": BYTES, "used": BYTES,      for memory
@@ -157,6 +179,8 @@ enum api_op {
     API_OP_MEMORY,
     API_OP_SHUTDOWN,
     API_OP_BALLOON,
+    API_OP_SNAPSHOT,
+    API_OP_RESTORE,
 };
 
 struct api_request {
@@ -164,6 +188,8 @@ struct api_request {
     char name[VM_NAME_MAX + 1];  /* ops on one VM */
     struct vm_spec spec;         /* create: its strings point into root */
     uint64_t balloon_target;     /* balloon: bytes */
+    const char *file;            /* snapshot, restore: the snapshot file (points into root) */
+    bool stop, paused;           /* snapshot: leave the VM paused; restore: create it paused */
     struct json_object *root;    /* the parsed request; owned */
 };
 

@@ -318,6 +318,18 @@ static void print_stats(json_object *r) {
                (unsigned long long)field_u64(pg, "swap_ins"));
     const char *group = field_str(r, "share_group");
     printf("share group:   %s\n", *group ? group : "(its own)");
+    json_object *al;
+    if (json_object_object_get_ex(r, "alloc", &al) && al) {
+        char min[32], target[32], bal[32], active[32];
+        fmt_bytes(min, sizeof min, field_u64(al, "min"));
+        fmt_bytes(target, sizeof target, field_u64(al, "target"));
+        fmt_bytes(bal, sizeof bal, field_u64(al, "balloon"));
+        int64_t act = field_i64(al, "active_percent");
+        if (act < 0) snprintf(active, sizeof active, "not sampled yet");
+        else snprintf(active, sizeof active, "%lld%%", (long long)act);
+        printf("allocation:    %llu memory shares, %s guaranteed, %s active; target %s, policy balloon %s\n",
+               (unsigned long long)field_u64(al, "shares"), min, active, target, bal);
+    }
     printf("cpu time:      %s\n", cpu);
     printf("instructions:  %llu\n", (unsigned long long)field_u64(r, "instructions"));
     print_engine(r);
@@ -608,6 +620,9 @@ static void usage(FILE *f, const char *cmd) {
                    "  --engine jit|interp  the binary translator (default on x86-64 hosts) or\n"
                    "                   the interpreter\n"
                    "  --jit-cache SIZE translated-code buffer per hart, 1M to 4G (default 32M)\n"
+                   "  --mem-shares N   memory shares: when machine memory is short, VMs keep memory\n"
+                   "                   in proportion to these, idle memory taxed (default 10 per MiB)\n"
+                   "  --mem-min SIZE   memory it is guaranteed: never ballooned or swapped below\n"
                    "  --share-group NAME  page sharing may merge this VM's memory with that of\n"
                    "                   VMs of the same group (default: a group of its own; see\n"
                    "                   README.md, Security of page sharing)\n"
@@ -643,13 +658,30 @@ static void usage(FILE *f, const char *cmd) {
                    "driver gets there in its own time: `rvisor stats NAME` shows where it is.\n");
         return;
     }
+    if (strcmp(cmd, "snapshot") == 0) {
+        fprintf(f, "Usage: rvisor snapshot NAME FILE [--stop] [--socket PATH] [--json]\n"
+                   "Save the VM's state (harts, devices, the memory it wrote) into FILE. The VM is\n"
+                   "paused only while its state is read, then runs on (--stop leaves it paused).\n"
+                   "FILE appears complete or not at all: an older FILE stays intact until then.\n"
+                   "`rvisor restore FILE --name NEW` brings it back, as many times as wanted.\n");
+        return;
+    }
+    if (strcmp(cmd, "restore") == 0) {
+        fprintf(f, "Usage: rvisor restore FILE --name NAME [--paused] [--socket PATH] [--json]\n"
+                   "Create VM NAME from a snapshot made by `rvisor snapshot`: it runs on from the\n"
+                   "saved moment with the saved memory, harts and devices (--paused: it waits for\n"
+                   "`rvisor resume`). Disks are reopened from their paths and must have the saved\n"
+                   "sizes; a user-mode network starts afresh, so open connections may reset.\n");
+        return;
+    }
     fprintf(f, "Usage: rvisor %s NAME [--socket PATH] [--json]\n", cmd);
 }
 
 static const char *const vm_commands[] = {"start", "pause", "resume", "stop", "destroy", "stats"};
 
 bool client_is_command(const char *name) {
-    static const char *const others[] = {"create", "ls", "list", "console", "shutdown", "balloon", "memory"};
+    static const char *const others[] = {"create", "ls",     "list",     "console", "shutdown",
+                                         "balloon", "memory", "snapshot", "restore"};
     for (size_t i = 0; i < sizeof vm_commands / sizeof *vm_commands; i++)
         if (strcmp(name, vm_commands[i]) == 0) return true;
     for (size_t i = 0; i < sizeof others / sizeof *others; i++)
@@ -682,6 +714,36 @@ static bool add_path(json_object *req, const char *key, const char *path) {
     return true;
 }
 
+/* The absolute form of a path that need not exist yet (its directory must). */
+static char *absolute_new_path(const char *path) {
+    char *copy = strdup(path), *slash = copy ? strrchr(copy, '/') : NULL;
+    if (!copy) return NULL;
+    const char *base = slash ? slash + 1 : copy;
+    char *dir = slash ? realpath(slash == copy ? "/" : (*slash = 0, copy), NULL) : realpath(".", NULL);
+    char *out = NULL;
+    if (!*base) errno = EISDIR;
+    else if (dir && asprintf(&out, "%s/%s", strcmp(dir, "/") ? dir : "", base) < 0) out = NULL;
+    free(dir);
+    free(copy);
+    return out;
+}
+
+/* What a snapshot or restore did. */
+static void print_snapshot(json_object *reply, const char *name, bool snapshot) {
+    json_object *s;
+    json_object_object_get_ex(reply, "snapshot", &s);
+    char size[32];
+    fmt_bytes(size, sizeof size, field_u64(s, "bytes"));
+    double ms = (double)field_u64(s, "total_ns") / 1e6;
+    if (snapshot)
+        printf("%s: saved to %s (%s, %llu frames) in %.1f ms, paused %.1f ms; now %s\n", name, field_str(s, "file"),
+               size, (unsigned long long)field_u64(s, "frames"), ms, (double)field_u64(s, "pause_ns") / 1e6,
+               field_str(reply, "state"));
+    else
+        printf("%s: restored from %s (%s) in %.1f ms; %s\n", name, field_str(s, "file"), size, ms,
+               field_str(reply, "state"));
+}
+
 /* A --drive spec with its file= path made absolute: the monitor opens it,
  * from its own working directory. */
 static json_object *drive_spec(const char *spec) {
@@ -704,7 +766,7 @@ int client_command(int argc, char **argv) {
     const char *cmd = argv[0];
     enum { OPT_SOCKET = 256, OPT_JSON, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_SHARES, OPT_CAP,
            OPT_BIOS, OPT_DRIVE, OPT_NET, OPT_CONSOLE, OPT_NO_BALLOON, OPT_ENGINE, OPT_JIT_CACHE,
-           OPT_SHARE_GROUP };
+           OPT_SHARE_GROUP, OPT_MEM_SHARES, OPT_MEM_MIN, OPT_STOP, OPT_PAUSED, OPT_NAME };
     static const struct option longopts[] = {
         {"socket", required_argument, 0, OPT_SOCKET}, {"json", no_argument, 0, OPT_JSON},
         {"kernel", required_argument, 0, OPT_KERNEL}, {"initrd", required_argument, 0, OPT_INITRD},
@@ -715,6 +777,9 @@ int client_command(int argc, char **argv) {
         {"console", required_argument, 0, OPT_CONSOLE}, {"no-balloon", no_argument, 0, OPT_NO_BALLOON},
         {"engine", required_argument, 0, OPT_ENGINE}, {"jit-cache", required_argument, 0, OPT_JIT_CACHE},
         {"share-group", required_argument, 0, OPT_SHARE_GROUP},
+        {"mem-shares", required_argument, 0, OPT_MEM_SHARES}, {"mem-min", required_argument, 0, OPT_MEM_MIN},
+        {"stop", no_argument, 0, OPT_STOP},           {"paused", no_argument, 0, OPT_PAUSED},
+        {"name", required_argument, 0, OPT_NAME},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
     bool create = strcmp(cmd, "create") == 0;
@@ -723,9 +788,12 @@ int client_command(int argc, char **argv) {
     bool memory = strcmp(cmd, "memory") == 0;
     bool console = strcmp(cmd, "console") == 0;
     bool balloon = strcmp(cmd, "balloon") == 0;
+    bool snapshot = strcmp(cmd, "snapshot") == 0, restore = strcmp(cmd, "restore") == 0;
+    bool stop = false, paused = false;
+    const char *new_name = NULL;
     const char *socket_path = NULL, *kernel = NULL, *initrd = NULL, *append = NULL, *mem = NULL, *bios = NULL;
     const char *cpus = NULL, *shares = NULL, *cap = NULL, *console_kind = NULL, *engine = NULL, *jit_cache = NULL;
-    const char *share_group = NULL;
+    const char *share_group = NULL, *mem_shares = NULL, *mem_min = NULL;
     const char *drives[VM_MAX_DRIVES + 1], *nets[VM_MAX_NETS + 1]; /* one extra: the monitor says "too many" */
     unsigned ndrives = 0, nnets = 0;
     bool json = false, no_balloon = false;
@@ -742,6 +810,18 @@ int client_command(int argc, char **argv) {
         case 'h': usage(stdout, cmd); return 0;
         case ':': fprintf(stderr, "rvisor: option '%s' needs a value\n", argv[optind - 1]); return 1;
         case '?': break;
+        case OPT_STOP:
+            if (!snapshot) break;
+            stop = true;
+            continue;
+        case OPT_PAUSED:
+            if (!restore) break;
+            paused = true;
+            continue;
+        case OPT_NAME:
+            if (!restore) break;
+            new_name = optarg;
+            continue;
         default:
             if (!create) break;
             switch (ch) {
@@ -764,6 +844,8 @@ int client_command(int argc, char **argv) {
             case OPT_ENGINE: engine = optarg; continue;
             case OPT_JIT_CACHE: jit_cache = optarg; continue;
             case OPT_SHARE_GROUP: share_group = optarg; continue;
+            case OPT_MEM_SHARES: mem_shares = optarg; continue;
+            case OPT_MEM_MIN: mem_min = optarg; continue;
             }
         }
         if (ch == '?')
@@ -772,10 +854,14 @@ int client_command(int argc, char **argv) {
             fprintf(stderr, "rvisor: %s does not take --%s (see rvisor %s --help)\n", cmd, longopts[idx].name, cmd);
         return 1;
     }
-    int want_args = list || shutdown_cmd || memory ? 0 : balloon ? 2 : 1;
+    int want_args = list || shutdown_cmd || memory ? 0 : balloon || snapshot ? 2 : 1;
     if (argc - optind != want_args) {
-        if (argc - optind < 1 && want_args)
+        if (argc - optind < 1 && restore)
+            fprintf(stderr, "rvisor: restore needs the snapshot file\n");
+        else if (argc - optind < 1 && want_args)
             fprintf(stderr, "rvisor: %s needs the name of a VM\n", cmd);
+        else if (argc - optind < want_args && snapshot)
+            fprintf(stderr, "rvisor: snapshot needs the file to write\n");
         else if (argc - optind < want_args)
             fprintf(stderr, "rvisor: %s needs the memory size the guest is to keep (e.g. 128M)\n", cmd);
         else
@@ -784,6 +870,14 @@ int client_command(int argc, char **argv) {
         return 1;
     }
     const char *name = want_args ? argv[optind] : NULL;
+    if (restore) {
+        if (!new_name) {
+            fprintf(stderr, "rvisor: restore needs --name NAME for the new VM\n");
+            usage(stderr, cmd);
+            return 1;
+        }
+        name = new_name;
+    }
     char default_path[PATH_MAX];
     if (!socket_path) {
         client_default_socket(default_path, sizeof default_path);
@@ -819,6 +913,9 @@ int client_command(int argc, char **argv) {
         if (ok && engine) json_object_object_add(req, "engine", json_object_new_string(engine));
         if (ok && jit_cache) json_object_object_add(req, "jit_cache", json_object_new_string(jit_cache));
         if (ok && share_group) json_object_object_add(req, "share_group", json_object_new_string(share_group));
+        if (ok && mem_shares && (ok = parse_uint("mem-shares", mem_shares, 1, 1000000000, &n)))
+            json_object_object_add(req, "mem_shares", json_object_new_int64(n));
+        if (ok && mem_min) json_object_object_add(req, "mem_min", json_object_new_string(mem_min));
         if (ok && !kernel && !bios) {
             fprintf(stderr, "rvisor: nothing to run: give --kernel (or --bios); see rvisor create --help\n");
             ok = false;
@@ -833,6 +930,18 @@ int client_command(int argc, char **argv) {
         req = op_request("shutdown", NULL);
     } else if (memory) {
         req = op_request("memory", NULL);
+    } else if (snapshot || restore) {
+        const char *file = argv[optind + (snapshot ? 1 : 0)];
+        char *abs = snapshot ? absolute_new_path(file) : realpath(file, NULL);
+        if (!abs) {
+            fprintf(stderr, "rvisor: %s: %s\n", file, strerror(errno));
+            return 1;
+        }
+        req = op_request(cmd, name);
+        json_object_object_add(req, "file", json_object_new_string(abs));
+        free(abs);
+        if (stop) json_object_object_add(req, "stop", json_object_new_boolean(1));
+        if (paused) json_object_object_add(req, "paused", json_object_new_boolean(1));
     } else if (balloon) {
         uint64_t bytes;
         if (!parse_size(argv[optind + 1], &bytes)) {
@@ -861,6 +970,8 @@ int client_command(int argc, char **argv) {
         fmt_bytes(target, sizeof target, field_u64(b, "target"));
         fmt_bytes(actual, sizeof actual, field_u64(b, "actual"));
         printf("%s: balloon target %s (the guest keeps %s now)\n", name, target, actual);
+    } else if (snapshot || restore) {
+        print_snapshot(reply, name, snapshot);
     } else if (shutdown_cmd) {
         printf("the monitor at %s is shutting down\n", socket_path);
     } else if (strcmp(cmd, "destroy") == 0) {

@@ -89,6 +89,9 @@ void print_serve_help(void) {
            "                      instead of stopping (default on)\n"
            "  --swap-dir DIR      where the swap files are made, unnamed (default $TMPDIR or\n"
            "                      /var/tmp); each may grow to its guest's RAM size\n"
+           "  --idle-tax PCT      idle memory tax, 0 to 99: how much more an idle page costs\n"
+           "                      when memory is short (default %u, as ESX)\n"
+           "  --sample-period S   seconds between active-memory samples (default %u)\n"
            "  --no-sandbox        do not confine the monitor once its socket is open (by\n"
            "                      default no capabilities, so TAP devices must exist\n"
            "                      beforehand, and a seccomp filter allowing only the system\n"
@@ -97,7 +100,7 @@ void print_serve_help(void) {
            "\n"
            "Runs until SIGINT, SIGTERM or SIGHUP, or `rvisor shutdown`; then stops every VM.\n"
            "Exits 0, 1 on an error, %d if the sandbox stopped a forbidden system call.\n",
-           MONITOR_SHARE_RATE, SANDBOX_EXIT_STATUS);
+           MONITOR_SHARE_RATE, MONITOR_IDLE_TAX, MONITOR_SAMPLE_MS / 1000, SANDBOX_EXIT_STATUS);
 }
 
 static uint64_t host_memory(void) {
@@ -248,7 +251,7 @@ static bool on_off(const char *opt, const char *arg, bool *off) {
 
 enum parse_result parse_serve_options(int argc, char **argv, struct serve_options *o) {
     enum { OPT_SOCKET = 256, OPT_MACHINE_MEM, OPT_WORKERS, OPT_NO_SANDBOX, OPT_SHARING, OPT_SHARE_RATE, OPT_SWAP,
-           OPT_SWAP_DIR };
+           OPT_SWAP_DIR, OPT_IDLE_TAX, OPT_SAMPLE_PERIOD };
     static const struct option longopts[] = {
         {"socket", required_argument, 0, OPT_SOCKET},
         {"machine-mem", required_argument, 0, OPT_MACHINE_MEM},
@@ -257,12 +260,15 @@ enum parse_result parse_serve_options(int argc, char **argv, struct serve_option
         {"share-rate", required_argument, 0, OPT_SHARE_RATE},
         {"swap", required_argument, 0, OPT_SWAP},
         {"swap-dir", required_argument, 0, OPT_SWAP_DIR},
+        {"idle-tax", required_argument, 0, OPT_IDLE_TAX},
+        {"sample-period", required_argument, 0, OPT_SAMPLE_PERIOD},
         {"no-sandbox", no_argument, 0, OPT_NO_SANDBOX},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     *o = (struct serve_options){0};
     const char *mem_arg = NULL, *workers_arg = NULL, *sharing_arg = NULL, *rate_arg = NULL, *swap_arg = NULL;
+    const char *tax_arg = NULL, *period_arg = NULL;
     optind = 1;
     opterr = 0;
     int c;
@@ -276,6 +282,8 @@ enum parse_result parse_serve_options(int argc, char **argv, struct serve_option
         case OPT_SHARE_RATE: rate_arg = optarg; break;
         case OPT_SWAP: swap_arg = optarg; break;
         case OPT_SWAP_DIR: o->swap_dir = optarg; break;
+        case OPT_IDLE_TAX: tax_arg = optarg; break;
+        case OPT_SAMPLE_PERIOD: period_arg = optarg; break;
         case 'h': print_serve_help(); return PARSE_HELP;
         case ':': fprintf(stderr, "rvisor: option '%s' needs a value\n", argv[optind - 1]); return PARSE_ERROR;
         default: fprintf(stderr, "rvisor: unknown option '%s' (see rvisor serve --help)\n", argv[optind - 1]); return PARSE_ERROR;
@@ -318,6 +326,28 @@ enum parse_result parse_serve_options(int argc, char **argv, struct serve_option
             return PARSE_ERROR;
         }
         o->share_rate = (unsigned)n;
+    }
+    if (tax_arg) {
+        char *end;
+        errno = 0;
+        long n = strtol(tax_arg, &end, 10);
+        if (errno || end == tax_arg || *end || n < 0 || n > 99) {
+            fprintf(stderr, "rvisor: --idle-tax must be a percentage from 0 to 99, not '%s'\n", tax_arg);
+            return PARSE_ERROR;
+        }
+        o->idle_tax_set = true;
+        o->idle_tax = (unsigned)n;
+    }
+    if (period_arg) {
+        char *end;
+        errno = 0;
+        double sec = strtod(period_arg, &end);
+        if (errno || end == period_arg || *end || !(sec >= MONITOR_SAMPLE_MS_MIN / 1000.0) || sec > 3600) {
+            fprintf(stderr, "rvisor: --sample-period must be from %.1f to 3600 seconds, not '%s'\n",
+                    MONITOR_SAMPLE_MS_MIN / 1000.0, period_arg);
+            return PARSE_ERROR;
+        }
+        o->sample_ms = (unsigned)(sec * 1000 + 0.5);
     }
     if (o->swap_dir && !o->swap_dir[0]) {
         fprintf(stderr, "rvisor: --swap-dir needs a directory\n");

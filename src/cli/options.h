@@ -35,6 +35,9 @@ struct serve_options {
     unsigned share_rate;    /* --share-rate, 0: the default */
     bool no_swap;           /* --swap off */
     const char *swap_dir;   /* --swap-dir, NULL: the default */
+    bool idle_tax_set;      /* --idle-tax given */
+    unsigned idle_tax;      /* percent */
+    unsigned sample_ms;     /* --sample-period, 0: the default */
 };
 
 enum parse_result {

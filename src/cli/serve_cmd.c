@@ -26,6 +26,7 @@ static struct sandbox *confine(bool swap, char *err, size_t errlen) {
         /* The translator opens /tmp/perf-PID.map for each hart it makes. */
         .create_files = getenv("RVISOR_PERF_MAP") != NULL,
         .swap_files = swap, /* each VM's swap file is made with it */
+        .snapshot_files = true,
     };
     struct sandbox *sb = sandbox_new(err, errlen);
     if (sb && !sandbox_enter(sb, &p, err, errlen)) {
@@ -45,6 +46,7 @@ int serve_command(int argc, char **argv) {
     struct monitor_config cfg = {
         .machine_mem = o.machine_mem, .workers = o.workers, .no_sharing = o.no_sharing, .share_rate = o.share_rate,
         .no_swap = o.no_swap, .swap_dir = o.swap_dir,
+        .idle_tax_set = o.idle_tax_set, .idle_tax = o.idle_tax, .sample_ms = o.sample_ms,
     };
     const char *socket_path = o.socket;
     char default_path[PATH_MAX];

@@ -2,12 +2,17 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+#include "io/vmstate.h"
 
 #define MSIP_BASE 0x0000
 #define MTIMECMP_BASE 0x4000
 #define MTIME_OFF 0xbff8
 
+/* A hart's saved state is mtimecmp and msip (aclint_hart_vmstate); mtip
+ * follows from mtimecmp and the time. */
 struct aclint_hart {
     struct hart_irq irq;
     uint64_t mtimecmp;
@@ -142,4 +147,63 @@ void aclint_destroy(struct aclint *a) {
     if (!a) return;
     pthread_mutex_destroy(&a->lock);
     free(a);
+}
+
+/* ---- snapshots: section "aclint", version 1: u32 nharts, then
+ * aclint_hart_vmstate for each hart. mtime is the VM's clock, not ours. ---- */
+
+static const struct vmstate_field aclint_hart_fields[] = {
+    VMSTATE_U(struct aclint_hart, mtimecmp),
+    VMSTATE_BOOL(struct aclint_hart, msip),
+};
+static const struct vmstate aclint_hart_vmstate = VMSTATE_TABLE("aclint", 1, aclint_hart_fields);
+
+bool aclint_save(struct aclint *a, struct snap_writer *w) {
+    pthread_mutex_lock(&a->lock);
+    bool ok = snap_section_begin(w, aclint_hart_vmstate.tag, aclint_hart_vmstate.version) &&
+              snap_write_u32(w, a->nharts);
+    for (unsigned i = 0; ok && i < a->nharts; i++) ok = vmstate_put(w, &aclint_hart_vmstate, &a->hart[i]);
+    ok = ok && snap_section_end(w);
+    pthread_mutex_unlock(&a->lock);
+    return ok;
+}
+
+bool aclint_load(struct aclint *a, const struct snap_section *s, char *err, size_t errlen) {
+    if (!vmstate_check_version(s, aclint_hart_vmstate.tag, aclint_hart_vmstate.version, err, errlen)) return false;
+    struct snap_cursor c;
+    snap_cursor_init(&c, s);
+    uint32_t nharts;
+    if (snap_get_u32(&c, &nharts) && nharts != a->nharts) {
+        snprintf(err, errlen, "snapshot has %u harts' ACLINT timers, this VM %u", nharts, a->nharts);
+        return false;
+    }
+    if (s->len != 4 + (uint64_t)a->nharts * vmstate_size(&aclint_hart_vmstate)) {
+        snprintf(err, errlen, "section 'aclint' is %llu bytes, wrong for %u harts", (unsigned long long)s->len,
+                 a->nharts);
+        return false;
+    }
+    /* Checked in full (a pass over the bytes) before anything is installed. */
+    struct snap_cursor check = c;
+    for (unsigned i = 0; i < a->nharts; i++) {
+        struct aclint_hart h = {0};
+        if (!vmstate_get(&check, &aclint_hart_vmstate, &h)) {
+            snprintf(err, errlen, "section 'aclint' holds a value out of range");
+            return false;
+        }
+    }
+    pthread_mutex_lock(&a->lock);
+    uint64_t t = now(a);
+    bool kick = false;
+    for (unsigned i = 0; i < a->nharts; i++) {
+        struct aclint_hart *ah = &a->hart[i];
+        vmstate_get(&c, &aclint_hart_vmstate, ah);
+        hart_irq_set(&ah->irq, HART_IRQ_MSIP, ah->msip);
+        kick |= ah->msip;
+        /* Opposite of what update_hart will find, so it drives the line. */
+        ah->mtip = !(t >= ah->mtimecmp);
+        update_hart(ah, t);
+    }
+    if (kick && a->host.kick) a->host.kick(a->host.ctx);
+    pthread_mutex_unlock(&a->lock);
+    return true;
 }

@@ -9,6 +9,8 @@
 #ifndef RVISOR_ACLINT_H
 #define RVISOR_ACLINT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dev/irq.h"
@@ -41,5 +43,14 @@ void aclint_update(struct aclint *a, uint64_t now);
 uint64_t aclint_next_deadline(const struct aclint *a);
 
 extern const struct mmio_ops aclint_mmio_ops;
+
+struct snap_writer;
+struct snap_section;
+/* Saved state: section "aclint", version 1 (see aclint.c's table): each
+ * hart's mtimecmp and msip. Load refuses another hart count or a bad
+ * value, leaving the ACLINT as it was; on success it drives every hart's
+ * MSIP and MTIP (for mtime = host.now()) to agree with the loaded state. */
+bool aclint_save(struct aclint *a, struct snap_writer *w);
+bool aclint_load(struct aclint *a, const struct snap_section *s, char *err, size_t errlen);
 
 #endif

@@ -7,6 +7,9 @@
 #ifndef RVISOR_GOLDFISH_RTC_H
 #define RVISOR_GOLDFISH_RTC_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "dev/irq.h"
 #include "dev/mmio.h"
 
@@ -22,5 +25,14 @@ void goldfish_rtc_destroy(struct goldfish_rtc *r);
 void goldfish_rtc_update(struct goldfish_rtc *r);
 
 extern const struct mmio_ops goldfish_rtc_mmio_ops;
+
+struct snap_writer;
+struct snap_section;
+/* Saved state: section "rtc", version 1 (see goldfish_rtc.c's table). The
+ * guest's time is saved, not its offset from the host's, so after a load
+ * the guest clock continues from the saved value. Load refuses a bad
+ * section, leaving the RTC as it was. */
+bool goldfish_rtc_save(struct goldfish_rtc *r, struct snap_writer *w);
+bool goldfish_rtc_load(struct goldfish_rtc *r, const struct snap_section *s, char *err, size_t errlen);
 
 #endif

@@ -4,7 +4,10 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+#include "io/vmstate.h"
 
 #define WORDS (PLIC_NUM_SOURCES / 32)
 
@@ -15,19 +18,26 @@
 #define CONTEXT_BASE 0x200000
 #define CONTEXT_STRIDE 0x1000
 
+/* A context's saved state is enable and threshold (plic_ctx_vmstate);
+ * output is derived from the rest. */
 struct plic_context {
     uint32_t enable[WORDS];
     uint32_t threshold;
     bool output; /* last level given to the hart, to skip redundant calls */
 };
 
+/* The sources' state: what a snapshot saves besides the contexts (plic_vmstate). */
+struct plic_regs {
+    uint32_t priority[PLIC_NUM_SOURCES];
+    uint32_t level[WORDS];      /* input lines as the devices drive them */
+    uint32_t in_service[WORDS]; /* claimed and not yet completed */
+};
+
 struct plic {
     pthread_mutex_t lock;
     unsigned nharts, ncontexts;
     struct hart_irq *harts; /* a copy, so callers may pass a temporary array */
-    uint32_t priority[PLIC_NUM_SOURCES];
-    uint32_t level[WORDS];      /* input lines as the devices drive them */
-    uint32_t in_service[WORDS]; /* claimed and not yet completed */
+    struct plic_regs regs;
     struct plic_context ctx[];
 };
 
@@ -42,7 +52,7 @@ static void set_bit(uint32_t *w, unsigned i, bool v) {
 
 /* Level-triggered gateway: a source is pending while its line is high,
  * except while in service, so deriving it keeps the two from disagreeing. */
-static uint32_t pending_word(const struct plic *p, unsigned w) { return p->level[w] & ~p->in_service[w]; }
+static uint32_t pending_word(const struct plic *p, unsigned w) { return p->regs.level[w] & ~p->regs.in_service[w]; }
 
 /* Best claimable source for a context: highest priority above threshold,
  * lowest id on ties; 0 if none. */
@@ -54,8 +64,8 @@ static unsigned best_source(const struct plic *p, const struct plic_context *c) 
         while (cand) {
             unsigned id = w * 32 + (unsigned)__builtin_ctz(cand);
             cand &= cand - 1;
-            if (p->priority[id] > best_prio) {
-                best_prio = p->priority[id];
+            if (p->regs.priority[id] > best_prio) {
+                best_prio = p->regs.priority[id];
                 best = id;
             }
         }
@@ -77,8 +87,8 @@ void plic_set_irq(void *plic, unsigned irq, bool level) {
     struct plic *p = plic;
     if (irq == 0 || irq >= PLIC_NUM_SOURCES) return;
     pthread_mutex_lock(&p->lock);
-    if (bit(p->level, irq) != level) {
-        set_bit(p->level, irq, level);
+    if (bit(p->regs.level, irq) != level) {
+        set_bit(p->regs.level, irq, level);
         update_outputs(p);
     }
     pthread_mutex_unlock(&p->lock);
@@ -86,7 +96,7 @@ void plic_set_irq(void *plic, unsigned irq, bool level) {
 
 static uint32_t claim(struct plic *p, struct plic_context *c) {
     unsigned id = best_source(p, c);
-    if (id) set_bit(p->in_service, id, true);
+    if (id) set_bit(p->regs.in_service, id, true);
     return id;
 }
 
@@ -94,13 +104,13 @@ static void complete(struct plic *p, struct plic_context *c, uint32_t id) {
     /* The spec says completions for sources not enabled for the context
      * are silently ignored. */
     if (id == 0 || id >= PLIC_NUM_SOURCES || !bit(c->enable, id)) return;
-    set_bit(p->in_service, id, false);
+    set_bit(p->regs.in_service, id, false);
 }
 
 static uint32_t read32(struct plic *p, uint64_t off) {
     if (off < PENDING_BASE) {
         unsigned id = (unsigned)(off / 4);
-        return id < PLIC_NUM_SOURCES ? p->priority[id] : 0;
+        return id < PLIC_NUM_SOURCES ? p->regs.priority[id] : 0;
     }
     if (off < ENABLE_BASE) {
         unsigned w = (unsigned)((off - PENDING_BASE) / 4);
@@ -126,7 +136,7 @@ static void write32(struct plic *p, uint64_t off, uint32_t v) {
     if (off < PENDING_BASE) {
         unsigned id = (unsigned)(off / 4);
         /* Source 0 does not exist: its priority is hardwired to zero. */
-        if (id > 0 && id < PLIC_NUM_SOURCES) p->priority[id] = v & PLIC_MAX_PRIORITY;
+        if (id > 0 && id < PLIC_NUM_SOURCES) p->regs.priority[id] = v & PLIC_MAX_PRIORITY;
         return;
     }
     if (off < ENABLE_BASE) return; /* pending bits are read-only here */
@@ -198,4 +208,72 @@ void plic_destroy(struct plic *p) {
     pthread_mutex_destroy(&p->lock);
     free(p->harts);
     free(p);
+}
+
+/* ---- snapshots: section "plic", version 1: u32 nharts, plic_vmstate,
+ * then plic_ctx_vmstate for each of the 2 * nharts contexts ---- */
+
+static const struct vmstate_field plic_fields[] = {
+    /* VMSTATE_ARRAY with a bound on each element */
+    {"priority", VMSTATE_UINT, offsetof(struct plic_regs, priority), VMSTATE_ELEM_SIZE(struct plic_regs, priority),
+     PLIC_NUM_SOURCES, PLIC_MAX_PRIORITY},
+    VMSTATE_ARRAY(struct plic_regs, level),
+    VMSTATE_ARRAY(struct plic_regs, in_service),
+};
+static const struct vmstate plic_vmstate = VMSTATE_TABLE("plic", 1, plic_fields);
+
+static const struct vmstate_field plic_ctx_fields[] = {
+    VMSTATE_ARRAY(struct plic_context, enable),
+    VMSTATE_U_MAX(struct plic_context, threshold, PLIC_MAX_PRIORITY),
+};
+static const struct vmstate plic_ctx_vmstate = VMSTATE_TABLE("plic", 1, plic_ctx_fields);
+
+bool plic_save(struct plic *p, struct snap_writer *w) {
+    pthread_mutex_lock(&p->lock);
+    bool ok = snap_section_begin(w, plic_vmstate.tag, plic_vmstate.version) && snap_write_u32(w, p->nharts) &&
+              vmstate_put(w, &plic_vmstate, &p->regs);
+    for (unsigned i = 0; ok && i < p->ncontexts; i++) ok = vmstate_put(w, &plic_ctx_vmstate, &p->ctx[i]);
+    ok = ok && snap_section_end(w);
+    pthread_mutex_unlock(&p->lock);
+    return ok;
+}
+
+bool plic_load(struct plic *p, const struct snap_section *s, char *err, size_t errlen) {
+    if (!vmstate_check_version(s, plic_vmstate.tag, plic_vmstate.version, err, errlen)) return false;
+    struct snap_cursor c;
+    snap_cursor_init(&c, s);
+    uint32_t nharts;
+    if (snap_get_u32(&c, &nharts) && nharts != p->nharts) {
+        snprintf(err, errlen, "snapshot has %u harts' PLIC contexts, this VM %u", nharts, p->nharts);
+        return false;
+    }
+    if (s->len != 4 + vmstate_size(&plic_vmstate) + (uint64_t)p->ncontexts * vmstate_size(&plic_ctx_vmstate)) {
+        snprintf(err, errlen, "section 'plic' is %llu bytes, wrong for %u harts", (unsigned long long)s->len,
+                 p->nharts);
+        return false;
+    }
+    /* Everything is checked (a pass over the bytes) before any of it is
+     * installed. Source 0 does not exist: no priority, line, claim or enable. */
+    struct plic_regs r = {0};
+    bool ok = vmstate_get(&c, &plic_vmstate, &r) && !r.priority[0] && !((r.level[0] | r.in_service[0]) & 1);
+    struct snap_cursor check = c;
+    for (unsigned i = 0; ok && i < p->ncontexts; i++) {
+        struct plic_context ctx = {0};
+        ok = vmstate_get(&check, &plic_ctx_vmstate, &ctx) && !(ctx.enable[0] & 1);
+    }
+    if (!ok) {
+        snprintf(err, errlen, "section 'plic' holds a value out of range");
+        return false;
+    }
+    pthread_mutex_lock(&p->lock);
+    p->regs = r;
+    for (unsigned i = 0; i < p->ncontexts; i++) {
+        vmstate_get(&c, &plic_ctx_vmstate, &p->ctx[i]);
+        /* The opposite of the new output, so that update_outputs drives
+         * every hart line whatever it was left at. */
+        p->ctx[i].output = best_source(p, &p->ctx[i]) == 0;
+    }
+    update_outputs(p);
+    pthread_mutex_unlock(&p->lock);
+    return true;
 }

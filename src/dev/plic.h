@@ -9,6 +9,7 @@
 #define RVISOR_PLIC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "dev/irq.h"
 #include "dev/mmio.h"
@@ -31,5 +32,14 @@ void plic_destroy(struct plic *p);
 void plic_set_irq(void *plic, unsigned irq, bool level);
 
 extern const struct mmio_ops plic_mmio_ops;
+
+struct snap_writer;
+struct snap_section;
+/* Saved state: section "plic", version 1 (see plic.c's tables). Load
+ * refuses a snapshot of a PLIC with another hart count, or any bad value,
+ * leaving the PLIC as it was; on success it drives every hart's MEIP and
+ * SEIP to agree with the loaded state. */
+bool plic_save(struct plic *p, struct snap_writer *w);
+bool plic_load(struct plic *p, const struct snap_section *s, char *err, size_t errlen);
 
 #endif

@@ -10,6 +10,7 @@
 #define PVPANIC_CRASH_LOADED 2u
 
 struct pvpanic;
+/* No saved state (its register reads a constant): no snapshot section. */
 
 /* event gets the written event bits (PVPANIC_*); writes carrying none of
  * them are dropped. Called from the vCPU thread that made the write. */

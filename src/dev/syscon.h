@@ -11,6 +11,7 @@
 enum syscon_event { SYSCON_POWEROFF, SYSCON_RESET, SYSCON_FAIL };
 
 struct syscon;
+/* No saved state (one write-only register): no snapshot section. */
 
 /* event gets code = value >> 16 for SYSCON_FAIL (the guest's exit status),
  * 0 otherwise. It is called from the vCPU thread that made the write. */

@@ -5,7 +5,10 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+#include "io/vmstate.h"
 
 enum { REG_DATA, REG_IER, REG_IIR_FCR, REG_LCR, REG_MCR, REG_LSR, REG_MSR, REG_SCR, NREGS };
 
@@ -44,12 +47,10 @@ enum { REG_DATA, REG_IER, REG_IIR_FCR, REG_LCR, REG_MCR, REG_LSR, REG_MSR, REG_S
 #define MSR_DCD 0x80
 #define MSR_TERI 0x04
 
-struct uart16550 {
-    pthread_mutex_t lock;
-    struct irq_line irq;
-    void (*out)(void *ctx, uint8_t byte);
-    void *out_ctx;
+#define LSR_ERRORS 0x1e /* OE, PE, FE, BI: the bits lsr_err may latch */
 
+/* Everything a guest can observe: what a snapshot saves (uart_vmstate). */
+struct uart_regs {
     uint8_t rx[UART_FIFO_SIZE];
     unsigned rx_head, rx_count;
 
@@ -61,81 +62,89 @@ struct uart16550 {
     bool thre_pending;
 };
 
+struct uart16550 {
+    pthread_mutex_t lock;
+    struct irq_line irq;
+    void (*out)(void *ctx, uint8_t byte);
+    void *out_ctx;
+    struct uart_regs regs;
+};
+
 static unsigned rx_capacity(const struct uart16550 *u) {
     /* With FIFOs off the chip behaves as a 16450: a single holding register. */
-    return (u->fcr & FCR_ENABLE) ? UART_FIFO_SIZE : 1;
+    return (u->regs.fcr & FCR_ENABLE) ? UART_FIFO_SIZE : 1;
 }
 
-static void rx_clear(struct uart16550 *u) { u->rx_head = u->rx_count = 0; }
+static void rx_clear(struct uart16550 *u) { u->regs.rx_head = u->regs.rx_count = 0; }
 
 static void rx_push(struct uart16550 *u, uint8_t b) {
-    if (u->rx_count >= rx_capacity(u)) {
-        u->lsr_err |= LSR_OE;
+    if (u->regs.rx_count >= rx_capacity(u)) {
+        u->regs.lsr_err |= LSR_OE;
         return;
     }
-    u->rx[(u->rx_head + u->rx_count) % UART_FIFO_SIZE] = b;
-    u->rx_count++;
+    u->regs.rx[(u->regs.rx_head + u->regs.rx_count) % UART_FIFO_SIZE] = b;
+    u->regs.rx_count++;
 }
 
 static uint8_t rx_pop(struct uart16550 *u) {
-    if (!u->rx_count) return 0;
-    uint8_t b = u->rx[u->rx_head];
-    u->rx_head = (u->rx_head + 1) % UART_FIFO_SIZE;
-    u->rx_count--;
+    if (!u->regs.rx_count) return 0;
+    uint8_t b = u->regs.rx[u->regs.rx_head];
+    u->regs.rx_head = (u->regs.rx_head + 1) % UART_FIFO_SIZE;
+    u->regs.rx_count--;
     return b;
 }
 
 /* No modem is attached, so the lines a terminal would assert are always up;
  * in loopback they follow MCR instead, which Linux's probe checks. */
 static uint8_t modem_lines(const struct uart16550 *u) {
-    if (!(u->mcr & MCR_LOOP)) return MSR_CTS | MSR_DSR | MSR_DCD;
+    if (!(u->regs.mcr & MCR_LOOP)) return MSR_CTS | MSR_DSR | MSR_DCD;
     uint8_t m = 0;
-    if (u->mcr & MCR_RTS) m |= MSR_CTS;
-    if (u->mcr & MCR_DTR) m |= MSR_DSR;
-    if (u->mcr & MCR_OUT1) m |= MSR_RI;
-    if (u->mcr & MCR_OUT2) m |= MSR_DCD;
+    if (u->regs.mcr & MCR_RTS) m |= MSR_CTS;
+    if (u->regs.mcr & MCR_DTR) m |= MSR_DSR;
+    if (u->regs.mcr & MCR_OUT1) m |= MSR_RI;
+    if (u->regs.mcr & MCR_OUT2) m |= MSR_DCD;
     return m;
 }
 
 /* Highest-priority pending source, in the order of the data sheet's table. */
 static uint8_t iir_source(const struct uart16550 *u) {
-    if ((u->ier & IER_ELSI) && u->lsr_err) return IIR_RLS;
+    if ((u->regs.ier & IER_ELSI) && u->regs.lsr_err) return IIR_RLS;
     /* The character timeout (IIR 0xc) would fire for a below-trigger FIFO
      * anyway, so data available is reported as soon as one byte waits. */
-    if ((u->ier & IER_ERBFI) && u->rx_count) return IIR_RDA;
-    if ((u->ier & IER_ETBEI) && u->thre_pending) return IIR_THRE;
-    if ((u->ier & IER_EDSSI) && u->msr_delta) return IIR_MODEM;
+    if ((u->regs.ier & IER_ERBFI) && u->regs.rx_count) return IIR_RDA;
+    if ((u->regs.ier & IER_ETBEI) && u->regs.thre_pending) return IIR_THRE;
+    if ((u->regs.ier & IER_EDSSI) && u->regs.msr_delta) return IIR_MODEM;
     return IIR_NONE;
 }
 
 static void update_irq(struct uart16550 *u) { irq_line_set(&u->irq, iir_source(u) != IIR_NONE); }
 
 static uint8_t reg_read(struct uart16550 *u, unsigned reg) {
-    bool dlab = u->lcr & LCR_DLAB;
+    bool dlab = u->regs.lcr & LCR_DLAB;
     uint8_t v;
     switch (reg) {
     case REG_DATA:
-        return dlab ? u->dll : rx_pop(u);
+        return dlab ? u->regs.dll : rx_pop(u);
     case REG_IER:
-        return dlab ? u->dlm : u->ier;
+        return dlab ? u->regs.dlm : u->regs.ier;
     case REG_IIR_FCR:
         v = iir_source(u);
-        if (v == IIR_THRE) u->thre_pending = false;
-        return v | ((u->fcr & FCR_ENABLE) ? IIR_FIFO_ON : 0);
+        if (v == IIR_THRE) u->regs.thre_pending = false;
+        return v | ((u->regs.fcr & FCR_ENABLE) ? IIR_FIFO_ON : 0);
     case REG_LCR:
-        return u->lcr;
+        return u->regs.lcr;
     case REG_MCR:
-        return u->mcr;
+        return u->regs.mcr;
     case REG_LSR:
-        v = (u->rx_count ? LSR_DR : 0) | u->lsr_err | LSR_THRE | LSR_TEMT;
-        u->lsr_err = 0;
+        v = (u->regs.rx_count ? LSR_DR : 0) | u->regs.lsr_err | LSR_THRE | LSR_TEMT;
+        u->regs.lsr_err = 0;
         return v;
     case REG_MSR:
-        v = modem_lines(u) | u->msr_delta;
-        u->msr_delta = 0;
+        v = modem_lines(u) | u->regs.msr_delta;
+        u->regs.msr_delta = 0;
         return v;
     case REG_SCR:
-        return u->scr;
+        return u->regs.scr;
     }
     return 0;
 }
@@ -143,62 +152,62 @@ static uint8_t reg_read(struct uart16550 *u, unsigned reg) {
 static void write_fcr(struct uart16550 *u, uint8_t v) {
     /* Toggling the FIFO enable resets the FIFOs; the other bits only take
      * effect while the FIFOs are enabled. */
-    if ((v ^ u->fcr) & FCR_ENABLE) rx_clear(u);
+    if ((v ^ u->regs.fcr) & FCR_ENABLE) rx_clear(u);
     if (!(v & FCR_ENABLE)) {
-        u->fcr = 0;
+        u->regs.fcr = 0;
         return;
     }
     if (v & FCR_CLEAR_RX) rx_clear(u);
-    u->fcr = v & FCR_KEEP;
+    u->regs.fcr = v & FCR_KEEP;
 }
 
 static void write_mcr(struct uart16550 *u, uint8_t v) {
     uint8_t before = modem_lines(u);
-    u->mcr = v & 0x1f;
+    u->regs.mcr = v & 0x1f;
     uint8_t after = modem_lines(u);
     /* Delta bits: CTS, DSR, DCD on any change; RI only on its trailing edge. */
-    u->msr_delta |= ((before ^ after) >> 4) & 0x0b;
-    if ((before & ~after) & MSR_RI) u->msr_delta |= MSR_TERI;
+    u->regs.msr_delta |= ((before ^ after) >> 4) & 0x0b;
+    if ((before & ~after) & MSR_RI) u->regs.msr_delta |= MSR_TERI;
 }
 
 static void reg_write(struct uart16550 *u, unsigned reg, uint8_t v) {
-    bool dlab = u->lcr & LCR_DLAB;
+    bool dlab = u->regs.lcr & LCR_DLAB;
     switch (reg) {
     case REG_DATA:
         if (dlab) {
-            u->dll = v;
+            u->regs.dll = v;
             break;
         }
-        if (u->mcr & MCR_LOOP)
+        if (u->regs.mcr & MCR_LOOP)
             rx_push(u, v);
         else if (u->out)
             u->out(u->out_ctx, v);
         /* Writing THR clears the THRE interrupt, but the byte leaves at once
          * and THR empties again, which raises it anew. Without this Linux
          * would stall after filling the FIFO once. */
-        u->thre_pending = true;
+        u->regs.thre_pending = true;
         break;
     case REG_IER:
         if (dlab) {
-            u->dlm = v;
+            u->regs.dlm = v;
             break;
         }
         /* Real 16550s raise THRE as soon as ETBEI is enabled with THR empty;
          * Linux's startup test relies on it. */
-        if ((v & IER_ETBEI) && !(u->ier & IER_ETBEI)) u->thre_pending = true;
-        u->ier = v & 0x0f;
+        if ((v & IER_ETBEI) && !(u->regs.ier & IER_ETBEI)) u->regs.thre_pending = true;
+        u->regs.ier = v & 0x0f;
         break;
     case REG_IIR_FCR:
         write_fcr(u, v);
         break;
     case REG_LCR:
-        u->lcr = v;
+        u->regs.lcr = v;
         break;
     case REG_MCR:
         write_mcr(u, v);
         break;
     case REG_SCR:
-        u->scr = v;
+        u->regs.scr = v;
         break;
     default: /* LSR and MSR are read-only (writes are factory test only) */
         break;
@@ -250,8 +259,8 @@ void uart_destroy(struct uart16550 *u) {
 static size_t rx_space_locked(const struct uart16550 *u) {
     /* In loopback the receiver is cut off from the line; leaving the input
      * with the host loses nothing when the guest leaves loopback. */
-    if (u->mcr & MCR_LOOP) return 0;
-    return rx_capacity(u) - u->rx_count;
+    if (u->regs.mcr & MCR_LOOP) return 0;
+    return rx_capacity(u) - u->regs.rx_count;
 }
 
 size_t uart_receive(struct uart16550 *u, const uint8_t *buf, size_t n) {
@@ -271,4 +280,47 @@ size_t uart_rx_space(const struct uart16550 *u) {
     size_t n = rx_space_locked(u);
     pthread_mutex_unlock(lock);
     return n;
+}
+
+/* ---- snapshots ---- */
+
+static const struct vmstate_field uart_fields[] = {
+    VMSTATE_ARRAY(struct uart_regs, rx),
+    VMSTATE_U_MAX(struct uart_regs, rx_head, UART_FIFO_SIZE - 1),
+    VMSTATE_U_MAX(struct uart_regs, rx_count, UART_FIFO_SIZE),
+    VMSTATE_U_MAX(struct uart_regs, ier, 0x0f),
+    VMSTATE_U(struct uart_regs, fcr),
+    VMSTATE_U(struct uart_regs, lcr),
+    VMSTATE_U_MAX(struct uart_regs, mcr, 0x1f),
+    VMSTATE_U(struct uart_regs, scr),
+    VMSTATE_U(struct uart_regs, dll),
+    VMSTATE_U(struct uart_regs, dlm),
+    VMSTATE_U(struct uart_regs, lsr_err),
+    VMSTATE_U_MAX(struct uart_regs, msr_delta, 0x0f),
+    VMSTATE_BOOL(struct uart_regs, thre_pending),
+};
+static const struct vmstate uart_vmstate = VMSTATE_TABLE("uart", 1, uart_fields);
+
+bool uart_save(struct uart16550 *u, struct snap_writer *w) {
+    pthread_mutex_lock(&u->lock);
+    bool ok = vmstate_save(w, &uart_vmstate, &u->regs);
+    pthread_mutex_unlock(&u->lock);
+    return ok;
+}
+
+bool uart_load(struct uart16550 *u, const struct snap_section *s, char *err, size_t errlen) {
+    struct uart_regs r = {0};
+    if (!vmstate_load(s, &uart_vmstate, &r, err, errlen)) return false;
+    /* What the register path can never produce: FCR bits it drops, latched
+     * bits that are not errors, more bytes than the receiver holds. */
+    bool fcr_ok = r.fcr == 0 || ((r.fcr & FCR_ENABLE) && !(r.fcr & ~FCR_KEEP));
+    if (!fcr_ok || (r.lsr_err & ~LSR_ERRORS) || r.rx_count > ((r.fcr & FCR_ENABLE) ? UART_FIFO_SIZE : 1u)) {
+        snprintf(err, errlen, "uart: snapshot holds an inconsistent register state");
+        return false;
+    }
+    pthread_mutex_lock(&u->lock);
+    u->regs = r;
+    update_irq(u);
+    pthread_mutex_unlock(&u->lock);
+    return true;
 }

@@ -11,6 +11,7 @@
 #ifndef RVISOR_UART16550_H
 #define RVISOR_UART16550_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,5 +33,12 @@ size_t uart_receive(struct uart16550 *u, const uint8_t *buf, size_t n);
 size_t uart_rx_space(const struct uart16550 *u);
 
 extern const struct mmio_ops uart_mmio_ops;
+
+struct snap_writer;
+struct snap_section;
+/* Saved state: section "uart", version 1 (see uart16550.c's table). Load
+ * refuses a bad section with a message, leaving the UART as it was. */
+bool uart_save(struct uart16550 *u, struct snap_writer *w);
+bool uart_load(struct uart16550 *u, const struct snap_section *s, char *err, size_t errlen);
 
 #endif

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "io/event_loop.h"
+#include "io/vmstate.h"
 
 #define PFN_SHIFT 12
 #define PFN_CHUNK 256                /* PFNs read from the guest at a time (Linux sends at most 256) */
@@ -28,6 +29,14 @@
      (1ull << VIRTIO_BALLOON_F_REPORTING))
 
 enum role { ROLE_NONE, ROLE_INFLATE, ROLE_DEFLATE, ROLE_STATS, ROLE_REPORTING };
+
+/* What a snapshot saves (balloon_vmstate); the rest is host machinery
+ * and the monitor's figures. */
+struct balloon_state {
+    uint32_t num_pages, actual;        /* the config space */
+    bool stats_held;                   /* the driver's stats buffer is ours */
+    uint16_t stats_head;
+};
 
 struct virtio_balloon {
     struct virtq_chain chain;          /* too big for a vCPU thread's stack */
@@ -43,9 +52,7 @@ struct virtio_balloon {
     uint64_t last_request_ns;          /* when virtio_balloon_refresh_stats last asked */
 
     /* With the transport lock held. */
-    uint32_t num_pages, actual;        /* the config space */
-    bool stats_held;                   /* the driver's stats buffer is ours */
-    uint16_t stats_head;
+    struct balloon_state st;
     uint8_t pfn_bytes[PFN_CHUNK * 4];
     uint64_t pfn_gpa[PFN_CHUNK];
     uint8_t stat_bytes[MAX_STATS * STAT_SIZE];
@@ -184,9 +191,9 @@ static bool take_stats(struct virtio_balloon *b, struct virtio_mmio *t) {
 
 /* With the transport lock held. */
 static void give_back_stats(struct virtio_balloon *b, struct virtio_mmio *t, unsigned q) {
-    if (!b->stats_held) return;
-    b->stats_held = false;
-    if (virtio_mmio_queue_push(t, q, b->stats_head, 0)) virtio_mmio_queue_interrupt(t, q);
+    if (!b->st.stats_held) return;
+    b->st.stats_held = false;
+    if (virtio_mmio_queue_push(t, q, b->st.stats_head, 0)) virtio_mmio_queue_interrupt(t, q);
 }
 
 static int stats_queue(struct virtio_mmio *t) {
@@ -203,7 +210,7 @@ static void request_stats(struct virtio_balloon *b, struct virtio_mmio *t) {
     if (q < 0) return;
     /* Linux posts its first stats buffer and notifies before DRIVER_OK,
      * when the transport ignores notifications: look for it here. */
-    if (!b->stats_held) process_queue(b, t, (unsigned)q);
+    if (!b->st.stats_held) process_queue(b, t, (unsigned)q);
     give_back_stats(b, t, (unsigned)q);
 }
 
@@ -225,14 +232,14 @@ static void process_queue(struct virtio_balloon *b, struct virtio_mmio *t, unsig
         case ROLE_STATS:
             /* The driver has one buffer; if it posts another, the one we
              * hold goes back unused. */
-            if (b->stats_held) {
-                b->stats_held = false;
-                if (!virtio_mmio_queue_push(t, q, b->stats_head, 0)) return;
+            if (b->st.stats_held) {
+                b->st.stats_held = false;
+                if (!virtio_mmio_queue_push(t, q, b->st.stats_head, 0)) return;
                 any = true;
             }
             if (!take_stats(b, t)) return;
-            b->stats_held = true; /* kept until we want fresh figures */
-            b->stats_head = b->chain.head;
+            b->st.stats_held = true; /* kept until we want fresh figures */
+            b->st.stats_head = b->chain.head;
             continue;
         case ROLE_NONE: return;
         }
@@ -244,8 +251,8 @@ static void process_queue(struct virtio_balloon *b, struct virtio_mmio *t, unsig
 }
 
 static void apply_target(struct virtio_balloon *b, struct virtio_mmio *t, uint32_t pages) {
-    if (b->num_pages == pages) return;
-    b->num_pages = pages;
+    if (b->st.num_pages == pages) return;
+    b->st.num_pages = pages;
     virtio_mmio_config_changed(t);
 }
 
@@ -261,7 +268,7 @@ static void kicked(void *ctx) {
         if (queues & (1u << q)) process_queue(b, b->t, q);
     if (stats) {
         request_stats(b, b->t);
-    } else if (!b->stats_held) {
+    } else if (!b->st.stats_held) {
         /* The first buffer came before DRIVER_OK, unannounced: take it now. */
         int sq = stats_queue(b->t);
         if (sq >= 0) process_queue(b, b->t, (unsigned)sq);
@@ -274,7 +281,7 @@ static void kicked(void *ctx) {
 static uint64_t balloon_config_read(void *dev, uint64_t off, unsigned size) {
     struct virtio_balloon *b = dev;
     /* num_pages, actual, free_page_hint_cmd_id, poison_val: all le32. */
-    uint32_t words[4] = {htole32(b->num_pages), htole32(b->actual), 0, 0};
+    uint32_t words[4] = {htole32(b->st.num_pages), htole32(b->st.actual), 0, 0};
     uint64_t v = 0;
     if (off < sizeof words && size <= sizeof words - off) memcpy(&v, (uint8_t *)words + off, size);
     return le64toh(v);
@@ -284,12 +291,12 @@ static void balloon_config_write(void *dev, uint64_t off, uint64_t val, unsigned
     struct virtio_balloon *b = dev;
     /* Only `actual` (bytes 4..7) belongs to the driver. */
     if (off < 4 || off >= 8 || size > 8 - off) return;
-    uint32_t a = htole32(b->actual);
+    uint32_t a = htole32(b->st.actual);
     uint64_t le = htole64(val);
     memcpy((uint8_t *)&a + (off - 4), &le, size);
-    b->actual = le32toh(a);
+    b->st.actual = le32toh(a);
     pthread_mutex_lock(&b->info_lock);
-    b->info.actual_pages = b->actual;
+    b->info.actual_pages = b->st.actual;
     pthread_mutex_unlock(&b->info_lock);
 }
 
@@ -306,11 +313,42 @@ static void balloon_notify(void *dev, struct virtio_mmio *t, unsigned q) {
 static void balloon_reset(void *dev) {
     struct virtio_balloon *b = dev;
     /* The queues are gone, and with them the stats buffer; a new driver starts empty. */
-    b->stats_held = false;
-    b->actual = 0;
+    b->st.stats_held = false;
+    b->st.actual = 0;
     pthread_mutex_lock(&b->info_lock);
     b->info.actual_pages = 0;
     pthread_mutex_unlock(&b->info_lock);
+}
+
+static const struct vmstate_field balloon_fields[] = {
+    VMSTATE_U(struct balloon_state, num_pages),
+    VMSTATE_U(struct balloon_state, actual),
+    VMSTATE_BOOL(struct balloon_state, stats_held),
+    VMSTATE_U_MAX(struct balloon_state, stats_head, VIRTIO_BALLOON_QUEUE_SIZE - 1),
+};
+static const struct vmstate balloon_vmstate = VMSTATE_TABLE("virtio", 1, balloon_fields);
+
+static bool balloon_save(void *dev, struct snap_writer *w) {
+    struct virtio_balloon *b = dev;
+    return vmstate_put(w, &balloon_vmstate, &b->st);
+}
+
+static bool balloon_load(void *dev, struct snap_cursor *c, char *err, size_t errlen) {
+    struct virtio_balloon *b = dev;
+    struct balloon_state st = {0};
+    uint64_t frames = b->ram.size >> PFN_SHIFT;
+    if (!vmstate_get(c, &balloon_vmstate, &st) || st.num_pages > frames || st.actual > frames) {
+        snprintf(err, errlen, "virtio-balloon: saved state out of range (%llu pages of RAM)",
+                 (unsigned long long)frames);
+        return false;
+    }
+    b->st = st;
+    /* The monitor's view follows the config space; inflation counts start over. */
+    pthread_mutex_lock(&b->info_lock);
+    b->info.target_pages = st.num_pages;
+    b->info.actual_pages = st.actual;
+    pthread_mutex_unlock(&b->info_lock);
+    return true;
 }
 
 const struct virtio_device_ops virtio_balloon_ops = {
@@ -322,6 +360,8 @@ const struct virtio_device_ops virtio_balloon_ops = {
     .config_write = balloon_config_write,
     .notify = balloon_notify,
     .reset = balloon_reset,
+    .save = balloon_save,
+    .load = balloon_load,
 };
 
 /* ---- the monitor's side ---- */

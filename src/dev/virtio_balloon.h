@@ -83,6 +83,8 @@ void virtio_balloon_destroy(struct virtio_balloon *b);
 /* Gives the device its transport (before the guest runs). */
 void virtio_balloon_attach(struct virtio_balloon *b, struct virtio_mmio *t);
 
+/* ops->save/load: num_pages, actual and the held stats buffer; a load
+ * sets virtio_balloon_info's target_pages and actual_pages to match. */
 extern const struct virtio_device_ops virtio_balloon_ops;
 
 /* Any thread, holding no transport or monitor lock (without a loop it

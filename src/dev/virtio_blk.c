@@ -9,6 +9,7 @@
 
 #include "dev/disk_image.h"
 #include "io/event_loop.h"
+#include "io/snap_file.h"
 
 /* Guest data passes through this many bytes at a time; the transport lock
  * is dropped around each host transfer of one bounce buffer. */
@@ -277,6 +278,29 @@ static uint64_t blk_config_read(void *dev, uint64_t off, unsigned size) {
     return le64toh(v);
 }
 
+/* Saved state (in the transport's section): only the capacity, to catch a
+ * VM restored over another image. Snapshots are taken with the event loop
+ * quiesced, so no request is in flight; the data is the image's business. */
+static bool blk_save(void *dev, struct snap_writer *w) {
+    struct virtio_blk *b = dev;
+    return snap_write_u64(w, b->capacity);
+}
+
+static bool blk_load(void *dev, struct snap_cursor *c, char *err, size_t errlen) {
+    struct virtio_blk *b = dev;
+    uint64_t cap;
+    if (!snap_get_u64(c, &cap)) {
+        snprintf(err, errlen, "virtio-blk: saved state truncated");
+        return false;
+    }
+    if (cap != b->capacity) {
+        snprintf(err, errlen, "disk image has %llu sectors, the snapshot recorded %llu",
+                 (unsigned long long)b->capacity, (unsigned long long)cap);
+        return false;
+    }
+    return true;
+}
+
 #define BLK_FEATURES                                                                                   \
     ((1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH))
 
@@ -289,6 +313,8 @@ const struct virtio_device_ops virtio_blk_ops = {
     .config_write = NULL, /* nothing in it is writable without CONFIG_WCE */
     .notify = blk_notify,
     .reset = blk_reset,
+    .save = blk_save,
+    .load = blk_load,
 };
 
 const struct virtio_device_ops virtio_blk_ro_ops = {
@@ -300,6 +326,8 @@ const struct virtio_device_ops virtio_blk_ro_ops = {
     .config_write = NULL,
     .notify = blk_notify,
     .reset = blk_reset,
+    .save = blk_save,
+    .load = blk_load,
 };
 
 /* ---- construction ---- */

@@ -70,6 +70,7 @@
  * sends at most a few MiB. */
 #define VIRTIO_BLK_MAX_REQUEST (256u << 20)
 
+/* ops->save/load: the capacity; a load refuses an image of another size. */
 extern const struct virtio_device_ops virtio_blk_ops;    /* read-write */
 extern const struct virtio_device_ops virtio_blk_ro_ops; /* readonly=on */
 

@@ -2,10 +2,12 @@
 #include "dev/virtio_console.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "io/event_loop.h"
+#include "io/snap_file.h"
 
 #define RX_QUEUE 0 /* receiveq: host to guest */
 #define TX_QUEUE 1 /* transmitq: guest to host */
@@ -144,6 +146,30 @@ static uint64_t console_config_read(void *dev, uint64_t off, unsigned size) {
     return 0;
 }
 
+/* Saved state (in the transport's section): the host input not yet given
+ * to the guest, u32 length then the bytes. Nothing else outlives a request. */
+static bool console_save(void *dev, struct snap_writer *w) {
+    struct virtio_console *c = dev;
+    pthread_mutex_lock(&c->in_lock);
+    bool ok = snap_write_u32(w, (uint32_t)c->in_len) && snap_write(w, c->in, c->in_len);
+    pthread_mutex_unlock(&c->in_lock);
+    return ok;
+}
+
+static bool console_load(void *dev, struct snap_cursor *cur, char *err, size_t errlen) {
+    struct virtio_console *c = dev;
+    uint32_t n;
+    if (!snap_get_u32(cur, &n) || n > sizeof c->in || n > cur->left) {
+        snprintf(err, errlen, "virtio-console: saved input length %u is out of range or truncated", n);
+        return false;
+    }
+    pthread_mutex_lock(&c->in_lock);
+    snap_get_bytes(cur, c->in, n); /* cannot fail: n <= left */
+    c->in_len = n;
+    pthread_mutex_unlock(&c->in_lock);
+    return true;
+}
+
 const struct virtio_device_ops virtio_console_ops = {
     .device_id = VIRTIO_ID_CONSOLE,
     .features = 0,
@@ -153,4 +179,6 @@ const struct virtio_device_ops virtio_console_ops = {
     .config_write = NULL,
     .notify = console_notify,
     .reset = NULL, /* buffered input survives a driver reset: it is the user's typing */
+    .save = console_save,
+    .load = console_load,
 };

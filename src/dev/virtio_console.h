@@ -33,6 +33,7 @@ struct virtio_console_sink {
 struct event_loop;
 struct virtio_console *virtio_console_create(struct virtio_console_sink sink, struct event_loop *loop);
 void virtio_console_destroy(struct virtio_console *c);
+/* ops->save/load: the host input not yet taken by the guest. */
 extern const struct virtio_device_ops virtio_console_ops;
 
 /* Call once the transport exists (virtio_backend.attach). */

@@ -2,12 +2,24 @@
 #include "dev/virtio_mmio.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "io/vmstate.h"
 
 #define TRANSPORT_FEATURES                                                                     \
     ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_RING_EVENT_IDX) |                        \
      (1ull << VIRTIO_F_RING_INDIRECT_DESC))
+
+/* The transport's registers: with q[], what a snapshot saves (regs_vmstate). */
+struct virtio_mmio_regs {
+    uint32_t status;
+    uint32_t dev_features_sel, drv_features_sel, queue_sel, shm_sel;
+    uint64_t driver_features;
+    uint32_t isr;
+    uint32_t config_gen;
+};
 
 struct virtio_mmio {
     pthread_mutex_t lock;
@@ -16,34 +28,30 @@ struct virtio_mmio {
     struct guest_mem_ops mem;
     struct irq_line irq;
 
-    uint32_t status;
-    uint32_t dev_features_sel, drv_features_sel, queue_sel, shm_sel;
-    uint64_t driver_features;
-    uint32_t isr;
-    uint32_t config_gen;
+    struct virtio_mmio_regs regs;
     const char *broken_why;
     struct virtq q[VIRTIO_MMIO_MAX_QUEUES];
 };
 
 static uint64_t offered(const struct virtio_mmio *t) { return t->ops->features | TRANSPORT_FEATURES; }
 
-static void update_irq(struct virtio_mmio *t) { irq_line_set(&t->irq, t->isr != 0); }
+static void update_irq(struct virtio_mmio *t) { irq_line_set(&t->irq, t->regs.isr != 0); }
 
-static bool broken(const struct virtio_mmio *t) { return t->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET; }
+static bool broken(const struct virtio_mmio *t) { return t->regs.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET; }
 
 static void set_broken(struct virtio_mmio *t, const char *why) {
     if (broken(t)) return;
     t->broken_why = why; /* kept for debugging */
-    t->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
-    t->isr |= VIRTIO_MMIO_INT_CONFIG;
+    t->regs.status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+    t->regs.isr |= VIRTIO_MMIO_INT_CONFIG;
     update_irq(t);
 }
 
 static void device_reset(struct virtio_mmio *t) {
-    t->status = 0;
-    t->dev_features_sel = t->drv_features_sel = t->queue_sel = t->shm_sel = 0;
-    t->driver_features = 0;
-    t->isr = 0;
+    t->regs.status = 0;
+    t->regs.dev_features_sel = t->regs.drv_features_sel = t->regs.queue_sel = t->regs.shm_sel = 0;
+    t->regs.driver_features = 0;
+    t->regs.isr = 0;
     t->broken_why = NULL;
     for (unsigned i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++) virtq_reset(&t->q[i]);
     if (t->ops->reset) t->ops->reset(t->dev);
@@ -51,7 +59,7 @@ static void device_reset(struct virtio_mmio *t) {
 }
 
 static struct virtq *cur_queue(struct virtio_mmio *t) {
-    return t->queue_sel < t->ops->num_queues ? &t->q[t->queue_sel] : NULL;
+    return t->regs.queue_sel < t->ops->num_queues ? &t->q[t->regs.queue_sel] : NULL;
 }
 
 static void write_status(struct virtio_mmio *t, uint32_t v) {
@@ -60,18 +68,18 @@ static void write_status(struct virtio_mmio *t, uint32_t v) {
         return;
     }
     v &= 0xff & ~VIRTIO_STATUS_DEVICE_NEEDS_RESET; /* that bit belongs to the device */
-    uint32_t old = t->status & ~VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+    uint32_t old = t->regs.status & ~VIRTIO_STATUS_DEVICE_NEEDS_RESET;
     /* The driver only ever adds bits (3.1.1); anything else is ignored. */
     if (old & ~v) return;
     uint32_t add = v & ~old;
     if (add & VIRTIO_STATUS_FEATURES_OK) {
         /* 3.1.1 step 6: refuse features we did not offer, and legacy drivers. */
-        if ((t->driver_features & ~offered(t)) || !(t->driver_features & (1ull << VIRTIO_F_VERSION_1)) ||
+        if ((t->regs.driver_features & ~offered(t)) || !(t->regs.driver_features & (1ull << VIRTIO_F_VERSION_1)) ||
             !(v & VIRTIO_STATUS_DRIVER))
             v &= ~(uint32_t)VIRTIO_STATUS_FEATURES_OK;
     }
     if ((add & VIRTIO_STATUS_DRIVER_OK) && !(v & VIRTIO_STATUS_FEATURES_OK)) v &= ~(uint32_t)VIRTIO_STATUS_DRIVER_OK;
-    t->status = v | (t->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    t->regs.status = v | (t->regs.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 }
 
 static void queue_ready(struct virtio_mmio *t, struct virtq *q, uint32_t v) {
@@ -83,8 +91,8 @@ static void queue_ready(struct virtio_mmio *t, struct virtq *q, uint32_t v) {
         q->num = num, q->desc = d, q->avail = a, q->used = u;
         return;
     }
-    if (q->ready || !(t->status & VIRTIO_STATUS_FEATURES_OK) || broken(t)) return;
-    q->event_idx = t->driver_features & (1ull << VIRTIO_F_RING_EVENT_IDX);
+    if (q->ready || !(t->regs.status & VIRTIO_STATUS_FEATURES_OK) || broken(t)) return;
+    q->event_idx = t->regs.driver_features & (1ull << VIRTIO_F_RING_EVENT_IDX);
     int r = virtq_start(q, &t->mem);
     /* An invalid size only leaves the queue not ready, which the driver
      * sees; rings outside RAM or misaligned break the device. */
@@ -93,7 +101,7 @@ static void queue_ready(struct virtio_mmio *t, struct virtq *q, uint32_t v) {
 
 static void queue_notify(struct virtio_mmio *t, uint32_t v) {
     /* Notifications mean nothing before DRIVER_OK (3.1.1) or once broken. */
-    if (!(t->status & VIRTIO_STATUS_DRIVER_OK) || broken(t)) return;
+    if (!(t->regs.status & VIRTIO_STATUS_DRIVER_OK) || broken(t)) return;
     unsigned qi = v & 0xffff; /* without NOTIFICATION_DATA only the index counts */
     if (qi >= t->ops->num_queues || !t->q[qi].ready || !t->ops->notify) return;
     t->ops->notify(t->dev, t, qi);
@@ -114,11 +122,11 @@ static uint32_t reg_read(struct virtio_mmio *t, uint64_t off) {
     case VIRTIO_MMIO_DEVICE_ID: return t->ops->device_id;
     case VIRTIO_MMIO_VENDOR_ID: return VIRTIO_MMIO_VENDOR;
     case VIRTIO_MMIO_DEVICE_FEATURES:
-        return t->dev_features_sel < 2 ? (uint32_t)(offered(t) >> (32 * t->dev_features_sel)) : 0;
+        return t->regs.dev_features_sel < 2 ? (uint32_t)(offered(t) >> (32 * t->regs.dev_features_sel)) : 0;
     case VIRTIO_MMIO_QUEUE_NUM_MAX: return q ? t->ops->queue_max : 0;
     case VIRTIO_MMIO_QUEUE_READY: return q ? q->ready : 0;
-    case VIRTIO_MMIO_INTERRUPT_STATUS: return t->isr;
-    case VIRTIO_MMIO_STATUS: return t->status;
+    case VIRTIO_MMIO_INTERRUPT_STATUS: return t->regs.isr;
+    case VIRTIO_MMIO_STATUS: return t->regs.status;
     /* The 1.2 spec lets the driver read the queue addresses back. */
     case VIRTIO_MMIO_QUEUE_DESC_LOW: return q ? (uint32_t)q->desc : 0;
     case VIRTIO_MMIO_QUEUE_DESC_HIGH: return q ? (uint32_t)(q->desc >> 32) : 0;
@@ -131,7 +139,7 @@ static uint32_t reg_read(struct virtio_mmio *t, uint64_t off) {
     case VIRTIO_MMIO_SHM_LEN_HIGH:
     case VIRTIO_MMIO_SHM_BASE_LOW:
     case VIRTIO_MMIO_SHM_BASE_HIGH: return 0xffffffffu;
-    case VIRTIO_MMIO_CONFIG_GENERATION: return t->config_gen;
+    case VIRTIO_MMIO_CONFIG_GENERATION: return t->regs.config_gen;
     }
     return 0; /* write-only and reserved registers */
 }
@@ -141,16 +149,16 @@ static void reg_write(struct virtio_mmio *t, uint64_t off, uint32_t v) {
     /* Queue configuration is frozen while the queue is live. */
     bool qcfg = q && !q->ready;
     switch (off) {
-    case VIRTIO_MMIO_DEVICE_FEATURES_SEL: t->dev_features_sel = v; break;
+    case VIRTIO_MMIO_DEVICE_FEATURES_SEL: t->regs.dev_features_sel = v; break;
     case VIRTIO_MMIO_DRIVER_FEATURES:
-        if (t->status & VIRTIO_STATUS_FEATURES_OK) break;
-        if (t->drv_features_sel == 0)
-            t->driver_features = (t->driver_features & ~0xffffffffull) | v;
-        else if (t->drv_features_sel == 1)
-            t->driver_features = (t->driver_features & 0xffffffffull) | ((uint64_t)v << 32);
+        if (t->regs.status & VIRTIO_STATUS_FEATURES_OK) break;
+        if (t->regs.drv_features_sel == 0)
+            t->regs.driver_features = (t->regs.driver_features & ~0xffffffffull) | v;
+        else if (t->regs.drv_features_sel == 1)
+            t->regs.driver_features = (t->regs.driver_features & 0xffffffffull) | ((uint64_t)v << 32);
         break;
-    case VIRTIO_MMIO_DRIVER_FEATURES_SEL: t->drv_features_sel = v; break;
-    case VIRTIO_MMIO_QUEUE_SEL: t->queue_sel = v; break;
+    case VIRTIO_MMIO_DRIVER_FEATURES_SEL: t->regs.drv_features_sel = v; break;
+    case VIRTIO_MMIO_QUEUE_SEL: t->regs.queue_sel = v; break;
     case VIRTIO_MMIO_QUEUE_NUM:
         /* A size that is not a power of two up to QueueNumMax is refused:
          * the queue then has no valid size and cannot be made ready. */
@@ -161,7 +169,7 @@ static void reg_write(struct virtio_mmio *t, uint64_t off, uint32_t v) {
         break;
     case VIRTIO_MMIO_QUEUE_NOTIFY: queue_notify(t, v); break;
     case VIRTIO_MMIO_INTERRUPT_ACK:
-        t->isr &= ~v;
+        t->regs.isr &= ~v;
         update_irq(t);
         break;
     case VIRTIO_MMIO_STATUS: write_status(t, v); break;
@@ -177,7 +185,7 @@ static void reg_write(struct virtio_mmio *t, uint64_t off, uint32_t v) {
     case VIRTIO_MMIO_QUEUE_DEVICE_HIGH:
         if (qcfg) set_addr_half(&q->used, v, off & 4);
         break;
-    case VIRTIO_MMIO_SHM_SEL: t->shm_sel = v; break;
+    case VIRTIO_MMIO_SHM_SEL: t->regs.shm_sel = v; break;
     default: break; /* read-only and reserved registers */
     }
 }
@@ -242,10 +250,10 @@ void virtio_mmio_lock(struct virtio_mmio *t) { pthread_mutex_lock(&t->lock); }
 void virtio_mmio_unlock(struct virtio_mmio *t) { pthread_mutex_unlock(&t->lock); }
 
 const struct guest_mem_ops *virtio_mmio_mem(struct virtio_mmio *t) { return &t->mem; }
-uint64_t virtio_mmio_driver_features(struct virtio_mmio *t) { return t->driver_features; }
+uint64_t virtio_mmio_driver_features(struct virtio_mmio *t) { return t->regs.driver_features; }
 
 static bool usable(struct virtio_mmio *t, unsigned q) {
-    return q < t->ops->num_queues && t->q[q].ready && !broken(t) && (t->status & VIRTIO_STATUS_DRIVER_OK);
+    return q < t->ops->num_queues && t->q[q].ready && !broken(t) && (t->regs.status & VIRTIO_STATUS_DRIVER_OK);
 }
 
 int virtio_mmio_queue_pop(struct virtio_mmio *t, unsigned q, struct virtq_chain *c) {
@@ -277,15 +285,15 @@ void virtio_mmio_queue_interrupt(struct virtio_mmio *t, unsigned q) {
         return;
     }
     if (irq) {
-        t->isr |= VIRTIO_MMIO_INT_VRING;
+        t->regs.isr |= VIRTIO_MMIO_INT_VRING;
         update_irq(t);
     }
 }
 
 void virtio_mmio_config_changed(struct virtio_mmio *t) {
-    t->config_gen++;
-    if (t->status & VIRTIO_STATUS_DRIVER_OK) {
-        t->isr |= VIRTIO_MMIO_INT_CONFIG;
+    t->regs.config_gen++;
+    if (t->regs.status & VIRTIO_STATUS_DRIVER_OK) {
+        t->regs.isr |= VIRTIO_MMIO_INT_CONFIG;
         update_irq(t);
     }
 }
@@ -294,7 +302,135 @@ void virtio_mmio_set_broken(struct virtio_mmio *t, const char *why) { set_broken
 
 uint32_t virtio_mmio_status(struct virtio_mmio *t) {
     pthread_mutex_lock(&t->lock);
-    uint32_t s = t->status;
+    uint32_t s = t->regs.status;
     pthread_mutex_unlock(&t->lock);
     return s;
+}
+
+/* ---- snapshots: section "virtio", version 1: u32 device id, regs_vmstate,
+ * u32 number of queues, virtq_vmstate for each, then what the backend's
+ * ops->save writes. ---- */
+
+static const struct vmstate_field regs_fields[] = {
+    VMSTATE_U_MAX(struct virtio_mmio_regs, status, 0xff),
+    VMSTATE_U(struct virtio_mmio_regs, dev_features_sel),
+    VMSTATE_U(struct virtio_mmio_regs, drv_features_sel),
+    VMSTATE_U(struct virtio_mmio_regs, queue_sel),
+    VMSTATE_U(struct virtio_mmio_regs, shm_sel),
+    VMSTATE_U(struct virtio_mmio_regs, driver_features),
+    VMSTATE_U_MAX(struct virtio_mmio_regs, isr, VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG),
+    VMSTATE_U(struct virtio_mmio_regs, config_gen),
+};
+static const struct vmstate regs_vmstate = VMSTATE_TABLE("virtio", 1, regs_fields);
+
+static const struct vmstate_field virtq_fields[] = {
+    VMSTATE_U_MAX(struct virtq, num, VIRTQ_MAX_SIZE),
+    VMSTATE_BOOL(struct virtq, ready),
+    VMSTATE_BOOL(struct virtq, event_idx),
+    VMSTATE_U(struct virtq, desc),
+    VMSTATE_U(struct virtq, avail),
+    VMSTATE_U(struct virtq, used),
+    VMSTATE_U(struct virtq, last_avail),
+    VMSTATE_U(struct virtq, used_idx),
+    VMSTATE_U(struct virtq, signalled_used),
+};
+static const struct vmstate virtq_vmstate = VMSTATE_TABLE("virtio", 1, virtq_fields);
+
+static void device_name(uint32_t id, char *buf, size_t n) {
+    static const char *const names[] = {[1] = "net", [2] = "blk", [3] = "console", [4] = "rng", [5] = "balloon"};
+    if (id < sizeof names / sizeof names[0] && names[id])
+        snprintf(buf, n, "virtio-%s", names[id]);
+    else
+        snprintf(buf, n, "virtio device %u", id);
+}
+
+bool virtio_mmio_save(struct virtio_mmio *t, struct snap_writer *w) {
+    pthread_mutex_lock(&t->lock);
+    bool ok = snap_section_begin(w, regs_vmstate.tag, regs_vmstate.version) &&
+              snap_write_u32(w, t->ops->device_id) && vmstate_put(w, &regs_vmstate, &t->regs) &&
+              snap_write_u32(w, t->ops->num_queues);
+    for (unsigned i = 0; ok && i < t->ops->num_queues; i++) ok = vmstate_put(w, &virtq_vmstate, &t->q[i]);
+    if (ok && t->ops->save) ok = t->ops->save(t->dev, w);
+    ok = ok && snap_section_end(w);
+    pthread_mutex_unlock(&t->lock);
+    return ok;
+}
+
+/* What write_status lets a driver reach: offered features only, FEATURES_OK
+ * only for a VERSION_1 driver past DRIVER, DRIVER_OK only after FEATURES_OK. */
+static bool regs_valid(const struct virtio_mmio *t, const struct virtio_mmio_regs *r) {
+    if (r->driver_features & ~offered(t)) return false;
+    if ((r->status & VIRTIO_STATUS_FEATURES_OK) &&
+        (!(r->driver_features & (1ull << VIRTIO_F_VERSION_1)) || !(r->status & VIRTIO_STATUS_DRIVER)))
+        return false;
+    return !(r->status & VIRTIO_STATUS_DRIVER_OK) || (r->status & VIRTIO_STATUS_FEATURES_OK);
+}
+
+/* What the QueueNum and QueueReady paths let a queue become: a size that
+ * is 0 or valid, and readiness only after FEATURES_OK, with a valid size,
+ * aligned areas (as virtq_start) and event index as negotiated. Whether the
+ * areas are guest RAM is left to their first use, which breaks the device
+ * as it would have at QueueReady. */
+static bool queue_valid(const struct virtio_mmio *t, const struct virtio_mmio_regs *r, const struct virtq *q) {
+    if (q->num && (!virtq_size_valid(q->num) || q->num > t->ops->queue_max)) return false;
+    if (!q->ready) return true;
+    return q->num && !(q->desc & 15) && !(q->avail & 1) && !(q->used & 3) &&
+           (r->status & VIRTIO_STATUS_FEATURES_OK) &&
+           q->event_idx == !!(r->driver_features & (1ull << VIRTIO_F_RING_EVENT_IDX));
+}
+
+bool virtio_mmio_load(struct virtio_mmio *t, const struct snap_section *s, char *err, size_t errlen) {
+    char name[32];
+    device_name(t->ops->device_id, name, sizeof name);
+    if (!vmstate_check_version(s, regs_vmstate.tag, regs_vmstate.version, err, errlen)) return false;
+    struct snap_cursor c;
+    snap_cursor_init(&c, s);
+    uint32_t id, nq = 0;
+    if (snap_get_u32(&c, &id) && id != t->ops->device_id) {
+        char theirs[32];
+        device_name(id, theirs, sizeof theirs);
+        snprintf(err, errlen, "slot holds a %s, the snapshot a %s", name, theirs);
+        return false;
+    }
+    if (s->len < 8 + vmstate_size(&regs_vmstate) + t->ops->num_queues * vmstate_size(&virtq_vmstate)) {
+        snprintf(err, errlen, "section 'virtio' is %llu bytes, too short for a %s", (unsigned long long)s->len, name);
+        return false;
+    }
+    struct virtio_mmio_regs r = {0};
+    struct virtq q[VIRTIO_MMIO_MAX_QUEUES] = {0};
+    bool ok = vmstate_get(&c, &regs_vmstate, &r) && snap_get_u32(&c, &nq);
+    if (ok && nq != t->ops->num_queues) {
+        snprintf(err, errlen, "snapshot's %s has %u queues, this one %u", name, nq, t->ops->num_queues);
+        return false;
+    }
+    ok = ok && regs_valid(t, &r);
+    for (unsigned i = 0; ok && i < nq; i++) ok = vmstate_get(&c, &virtq_vmstate, &q[i]) && queue_valid(t, &r, &q[i]);
+    if (!ok) {
+        snprintf(err, errlen, "section 'virtio' (%s) holds a value out of range or an impossible state", name);
+        return false;
+    }
+    pthread_mutex_lock(&t->lock);
+    /* The backend checks its part before installing it; the transport's is
+     * installed only once the whole section was taken. */
+    ok = !t->ops->load || t->ops->load(t->dev, &c, err, errlen);
+    if (ok && (c.bad || c.left)) {
+        snprintf(err, errlen, "section 'virtio' (%s) has %llu trailing bytes", name, (unsigned long long)c.left);
+        device_reset(t); /* the backend took its part: start it over too */
+        ok = false;
+    }
+    if (ok) {
+        t->regs = r;
+        memcpy(t->q, q, sizeof q);
+        t->broken_why = broken(t) ? "restored broken" : NULL;
+        update_irq(t);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return ok;
+}
+
+void virtio_mmio_resume(struct virtio_mmio *t) {
+    pthread_mutex_lock(&t->lock);
+    for (unsigned i = 0; i < t->ops->num_queues; i++)
+        if (usable(t, i) && t->ops->notify) t->ops->notify(t->dev, t, i);
+    pthread_mutex_unlock(&t->lock);
 }

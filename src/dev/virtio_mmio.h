@@ -17,6 +17,7 @@
 #define RVISOR_VIRTIO_MMIO_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dev/irq.h"
@@ -77,6 +78,9 @@
 #define VIRTIO_F_VERSION_1 32
 
 struct virtio_mmio;
+struct snap_writer;
+struct snap_section;
+struct snap_cursor;
 
 struct virtio_device_ops {
     uint32_t device_id;      /* 4 = entropy, ... */
@@ -91,6 +95,13 @@ struct virtio_device_ops {
     void (*notify)(void *dev, struct virtio_mmio *t, unsigned q);
     /* The driver reset the device (Status written 0). May be NULL. */
     void (*reset)(void *dev);
+    /* The backend's own saved state, inside the transport's "virtio"
+     * section after the transport's fields; NULL when it has none. Called
+     * with the transport lock held. load reads exactly what save wrote and
+     * checks all of it before installing any (false with a message, the
+     * device as it was). */
+    bool (*save)(void *dev, struct snap_writer *w);
+    bool (*load)(void *dev, struct snap_cursor *c, char *err, size_t errlen);
 };
 
 /* Returns NULL on bad ops or allocation failure. mem is how the transport
@@ -121,5 +132,17 @@ void virtio_mmio_set_broken(struct virtio_mmio *t, const char *why);
 
 /* Inspection (takes the lock): Status register, and whether broken. */
 uint32_t virtio_mmio_status(struct virtio_mmio *t);
+
+/* Saved state: section "virtio", version 1 (see virtio_mmio.c's tables):
+ * the transport's registers and queues, then the backend's (ops->save).
+ * Load refuses a snapshot of another device type or any bad value with a
+ * message, leaving the device as it was (or reset, if only trailing bytes
+ * were wrong); it takes the lock and drives the irq line. */
+bool virtio_mmio_save(struct virtio_mmio *t, struct snap_writer *w);
+bool virtio_mmio_load(struct virtio_mmio *t, const struct snap_section *s, char *err, size_t errlen);
+/* Call once after a restored VM's devices are all loaded: notifies the
+ * backend of every live queue, as the driver may have notified before the
+ * snapshot and the notification not been served (spurious ones are harmless). */
+void virtio_mmio_resume(struct virtio_mmio *t);
 
 #endif

@@ -7,6 +7,7 @@
 #include <sys/random.h>
 
 #include "io/event_loop.h"
+#include "io/snap_file.h"
 
 #define ETH_HEADER 14
 
@@ -375,6 +376,27 @@ static void net_config_write(void *dev, uint64_t off, uint64_t val, unsigned siz
     (void)dev, (void)off, (void)val, (void)size;
 }
 
+/* Saved state (in the transport's section): the config space, so the
+ * guest keeps its MAC even if the restored card was built without mac=.
+ * Frames waiting for receive buffers (pending[]) are not saved: a network
+ * may lose packets, and the guest's protocols recover. */
+static bool net_save(void *dev, struct snap_writer *w) {
+    struct virtio_net *n = dev;
+    return snap_write(w, n->config, sizeof n->config);
+}
+
+static bool net_load(void *dev, struct snap_cursor *c, char *err, size_t errlen) {
+    struct virtio_net *n = dev;
+    uint8_t cfg[sizeof n->config];
+    /* A unicast MAC, and status bits this card has (LINK_UP, le16). */
+    if (!snap_get_bytes(c, cfg, sizeof cfg) || (cfg[0] & 1) || (cfg[6] & ~VIRTIO_NET_S_LINK_UP) || cfg[7]) {
+        snprintf(err, errlen, "virtio-net: saved config space truncated or invalid");
+        return false;
+    }
+    memcpy(n->config, cfg, sizeof cfg);
+    return true;
+}
+
 const struct virtio_device_ops virtio_net_ops = {
     .device_id = VIRTIO_ID_NET,
     .features = (1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM) | (1ull << VIRTIO_NET_F_MAC) |
@@ -385,6 +407,8 @@ const struct virtio_device_ops virtio_net_ops = {
     .config_write = net_config_write,
     .notify = net_notify,
     .reset = net_reset,
+    .save = net_save,
+    .load = net_load,
 };
 
 struct virtio_net *virtio_net_create(struct event_loop *loop, const uint8_t mac[6]) {

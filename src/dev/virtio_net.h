@@ -58,6 +58,7 @@ void virtio_net_attach(struct virtio_net *n, struct virtio_mmio *t);
 /* Stops the backend and the card's loop work, then frees. */
 void virtio_net_destroy(struct virtio_net *n);
 
+/* ops->save/load: the config space (MAC, status); waiting frames are dropped. */
 extern const struct virtio_device_ops virtio_net_ops;
 
 /* Parses an option string for a MAC: "52:54:00:12:34:56" (unicast, not

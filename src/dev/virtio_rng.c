@@ -112,6 +112,8 @@ const struct virtio_device_ops virtio_rng_ops = {
     .config_write = NULL,
     .notify = rng_notify,
     .reset = NULL,
+    .save = NULL, /* nothing outlives a request */
+    .load = NULL,
 };
 
 static void rng_attach(void *dev, struct virtio_mmio *t) { ((struct virtio_rng *)dev)->t = t; }

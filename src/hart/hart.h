@@ -6,6 +6,7 @@
 #define RVISOR_HART_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mmu/mmu.h"
@@ -235,6 +236,15 @@ static inline void hart_stall(struct hart *h) {
     h->mem_stall = true;
     hart_break(h);
 }
+
+/* Saved state: section "hart", version 1, the fields of struct hart_state
+ * (hart_snapshot.c). hart_load refuses a state the hart could not reach
+ * (reserved privilege, foreign ISA or hart id) with a message in err and
+ * then leaves h as it was; a loaded hart holds no LR reservation. */
+struct snap_writer;
+struct snap_section;
+bool hart_save(const struct hart *h, struct snap_writer *w);
+bool hart_load(struct hart *h, const struct snap_section *s, char *err, size_t errlen);
 
 /* Instructions retired before the one executing now. */
 static inline uint64_t hart_instret(const struct hart *h) {

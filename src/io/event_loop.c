@@ -182,6 +182,14 @@ void event_loop_remove(struct event_loop *l, struct event_source *s) {
     event_loop_wakeup(l);
 }
 
+void event_loop_hold(struct event_loop *l) {
+    if (l) pthread_mutex_lock(&l->lock);
+}
+
+void event_loop_release(struct event_loop *l) {
+    if (l) pthread_mutex_unlock(&l->lock);
+}
+
 /* ---- single descriptors ---- */
 
 struct fd_source {

@@ -49,6 +49,13 @@ void event_loop_remove(struct event_loop *l, struct event_source *s);
 /* Makes the loop call prepare again soon (a source's wishes changed). */
 void event_loop_wakeup(struct event_loop *l);
 
+/* Keeps every dispatch callback from running until event_loop_release
+ * (the loop thread is then at most polling), so that device state can be
+ * read or written consistently: a snapshot. Never call it from a callback
+ * nor while holding a lock a callback takes. NULL l: nothing to hold. */
+void event_loop_hold(struct event_loop *l);
+void event_loop_release(struct event_loop *l);
+
 /* Convenience: a single descriptor. cb runs on the loop thread when fd has
  * any of events (POLLIN, POLLOUT) or an error. */
 struct event_source *event_loop_add_fd(struct event_loop *l, int fd, short events,

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,8 +23,12 @@
 #include "io/event_loop.h"
 #include "jit/jit.h"
 #include "monitor/machine_memory.h"
+#include "monitor/mem_alloc.h"
+#include "monitor/mem_policy.h"
 #include "monitor/page_share.h"
 #include "monitor/reclaim.h"
+#include "monitor/vm_spec_store.h"
+#include "vm/snapshot.h"
 #include "vm/balloon.h"
 #include "vm/boot.h"
 #include "vm/vm.h"
@@ -39,6 +44,8 @@
 /* A hart that waited this long for a machine frame without retiring an
  * instruction stops its VM: nothing could be reclaimed (swap full). */
 #define MEM_WAIT_LIMIT_NS 10000000000ull
+#define POLICY_TICK_NS 1000000000ull /* memory targets and balloons are revised this often */
+#define SAMPLE_FRAMES 100           /* frames per VM per sampling period, as ESX */
 
 struct vcpu {
     bool running;              /* a worker has it */
@@ -73,6 +80,12 @@ struct vm_entry {
     uint32_t id;               /* for the page-sharing table: unique, never reused */
     uint32_t share_group;      /* a group id: the name's, or one of its own */
     char share_group_name[VM_NAME_MAX + 1];
+    /* Share-based allocation: the policy's view, and the balloon target
+     * applied (the smaller of the user's, `rvisor balloon`, and the policy's). */
+    struct mem_account acct;
+    uint64_t user_keep, applied_keep; /* bytes the guest keeps */
+    struct vm_spec_store spec;  /* how it was built: snapshots record it */
+    bool snapshotting;          /* a snapshot is being taken: not to be stopped or destroyed */
 };
 
 struct monitor {
@@ -99,6 +112,9 @@ struct monitor {
     pthread_cond_t manager_wake; /* a hart waits for memory, or shutdown */
     unsigned share_rate;
     uint64_t scan_cpu_ns, reclaim_cpu_ns;
+    unsigned idle_tax;           /* percent */
+    uint64_t sample_ns;          /* active-memory sampling period */
+    uint64_t sample_seed;
 };
 
 static uint64_t now_ns(void) {
@@ -399,13 +415,75 @@ static bool waits_for_memory(const struct vm_entry *e) {
     return false;
 }
 
+/* Frames a VM holds: its own and those it maps shared. */
+static uint64_t vm_alloc(const struct vm_entry *e) {
+    return __atomic_load_n(&e->vm->mem.backed, __ATOMIC_RELAXED) + __atomic_load_n(&e->vm->mem.shared, __ATOMIC_RELAXED);
+}
+
+/* Sets e's balloon to the smaller of what the user and the policy let it
+ * keep (lock held; the device takes it through the event loop). */
+static void apply_balloon(struct vm_entry *e) {
+    uint64_t ram = e->acct.max << 12, policy_keep = ram - (e->acct.balloon << 12);
+    uint64_t keep = e->user_keep < policy_keep ? e->user_keep : policy_keep;
+    if (keep == e->applied_keep || !e->vm->balloon) return;
+    if (vm_balloon_set_target(e->vm, keep)) e->applied_keep = keep;
+}
+
+/* Ends every running VM's sampling period and starts the next. */
+static void sample_step(struct monitor *m) {
+    for (struct vm_entry *e = m->vms; e; e = e->next) {
+        unsigned touched, n = p2m_sample_end(&e->vm->mem, &touched);
+        if (e->state != VMS_RUNNING) continue;
+        mem_account_sample(&e->acct, n, touched);
+        p2m_sample_begin(&e->vm->mem, SAMPLE_FRAMES, m->sample_seed++);
+    }
+}
+
+/* Share-based allocation (ESX): when the VMs hold more than machine memory
+ * minus ESX's high free threshold (6%), targets are set by shares with
+ * idle memory taxed, and balloons move the VMs there; reclamation swaps
+ * from the VMs furthest above theirs. With memory plentiful again (more
+ * than 10% free) the policy's balloons deflate. */
+static void policy_step(struct monitor *m) {
+    struct mem_policy_vm pv[256];
+    struct vm_entry *ev[256];
+    size_t n = 0;
+    uint64_t held = 0;
+    for (struct vm_entry *e = m->vms; e && n < 256; e = e->next) {
+        if (e->state == VMS_STOPPED) continue;
+        uint64_t alloc = vm_alloc(e);
+        held += alloc;
+        ev[n] = e;
+        pv[n++] = (struct mem_policy_vm){.alloc = alloc, .min = e->acct.min, .max = e->acct.max,
+                                         .shares = e->acct.shares, .active = mem_account_active(&e->acct)};
+    }
+    uint64_t total = m->mem.nframes, used = machine_memory_used_frames(&m->mem);
+    /* Shared frames count once in `used` but in every mapper's alloc. */
+    uint64_t budget = total * 94 / 100 + (held > used ? held - used : 0);
+    mem_policy_targets(pv, n, budget, m->idle_tax);
+    uint64_t plenty = total / 10, free_frames = total > used ? total - used : 0;
+    uint64_t deflate = n && free_frames > plenty ? (free_frames - plenty) / n : 0;
+    for (size_t i = 0; i < n; i++) {
+        struct vm_entry *e = ev[i];
+        e->acct.target = pv[i].target < pv[i].alloc ? pv[i].target : e->acct.max;
+        struct vm_balloon_info bi;
+        if (!vm_balloon_info(e->vm, &bi) || e->state != VMS_RUNNING) continue;
+        /* Decisions use the guest's free memory: keep its figures fresh. */
+        if (!bi.has_stats || bi.stats_age_ms > 1000) vm_balloon_refresh_stats(e->vm);
+        if (!bi.has_stats) continue;
+        e->acct.balloon = mem_account_balloon(&e->acct, pv[i].alloc, bi.balloon >> 12, bi.stats.free >> 12, deflate);
+        apply_balloon(e);
+    }
+}
+
 /* Swaps frames out while memory is short; true while it has work. */
 static bool reclaim_step(struct monitor *m) {
     static const size_t max = 256;
     struct reclaim_vm vms[256];
     size_t n = 0;
     for (struct vm_entry *e = m->vms; e && n < max; e = e->next)
-        vms[n++] = (struct reclaim_vm){.id = e->id, .mem = &e->vm->mem, .waiting = waits_for_memory(e)};
+        vms[n++] = (struct reclaim_vm){.id = e->id, .mem = &e->vm->mem, .waiting = waits_for_memory(e),
+                                        .over = vm_alloc(e) > e->acct.target ? vm_alloc(e) - e->acct.target : 0};
     uint64_t cpu0 = thread_cpu_ns();
     bool busy = reclaim_tick(m->reclaim, vms, n);
     m->reclaim_cpu_ns += thread_cpu_ns() - cpu0;
@@ -429,7 +507,7 @@ static void *manager_main(void *arg) {
     /* A sharing batch takes three ticks (build, two grace periods): hash three ticks' worth. */
     unsigned budget = (unsigned)((uint64_t)m->share_rate * SCAN_TICK_NS * 3 / 1000000000ull);
     if (budget == 0) budget = 1;
-    uint64_t last_scan = 0;
+    uint64_t last_scan = 0, last_policy = 0, last_sample = now_ns();
     bool reclaiming = false;
     pthread_mutex_lock(&m->lock);
     while (!m->shutting_down) {
@@ -440,6 +518,14 @@ static void *manager_main(void *arg) {
         if (m->share && now - last_scan >= SCAN_TICK_NS) {
             last_scan = now;
             scan_step(m, budget);
+        }
+        if (now - last_sample >= m->sample_ns) {
+            last_sample = now;
+            sample_step(m);
+        }
+        if (now - last_policy >= POLICY_TICK_NS) {
+            last_policy = now;
+            policy_step(m);
         }
     }
     pthread_mutex_unlock(&m->lock);
@@ -526,12 +612,16 @@ struct monitor *monitor_create(const struct monitor_config *cfg, char *err, size
         m->share_rate = cfg->share_rate ? cfg->share_rate : MONITOR_SHARE_RATE;
         m->share = page_share_create(&m->mem);
     }
+    m->idle_tax = cfg->idle_tax_set ? cfg->idle_tax : MONITOR_IDLE_TAX;
+    if (m->idle_tax > 99) m->idle_tax = 99;
+    m->sample_ns = (uint64_t)(cfg->sample_ms ? cfg->sample_ms : MONITOR_SAMPLE_MS) * 1000000ull;
+    m->sample_seed = (uint64_t)now_ns();
     if (!cfg->no_swap) {
         const char *dir = cfg->swap_dir ? cfg->swap_dir : getenv("TMPDIR");
         snprintf(m->swap_dir, sizeof m->swap_dir, "%s", dir && dir[0] ? dir : "/var/tmp");
         m->reclaim = reclaim_create(&m->mem);
     }
-    if (m->share || m->reclaim) m->manager_started = pthread_create(&m->manager, NULL, manager_main, m) == 0;
+    m->manager_started = pthread_create(&m->manager, NULL, manager_main, m) == 0;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     m->nworkers = cfg->workers ? cfg->workers : (cores > 0 ? (unsigned)cores : 1);
     m->workers = calloc(m->nworkers, sizeof *m->workers);
@@ -541,6 +631,7 @@ struct monitor *monitor_create(const struct monitor_config *cfg, char *err, size
 
 static void free_entry(struct vm_entry *e) {
     vm_destroy(e->vm);
+    vm_spec_store_free(&e->spec);
     free(e);
 }
 
@@ -586,7 +677,11 @@ static bool valid_name(const char *name) {
     return true;
 }
 
-int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, size_t errlen) {
+/* Fills a newly built VM's memory and harts: boots it, or loads a snapshot. */
+typedef bool (*vm_fill_fn)(struct vm *vm, void *ctx, char *why, size_t whylen);
+
+static int build_vm(struct monitor *m, const struct vm_spec *spec, vm_fill_fn fill, void *ctx,
+                    enum vm_run_state initial, char *err, size_t errlen) {
     if (!valid_name(spec->name))
         return fail(err, errlen, MON_EINVAL, "VM names are 1 to %d letters, digits, '.', '_' or '-'", VM_NAME_MAX);
     if (spec->mem_size < (1 << 20)) return fail(err, errlen, MON_EINVAL, "guest memory must be at least 1 MiB");
@@ -602,17 +697,27 @@ int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, 
         return fail(err, errlen, MON_EINVAL, "the JIT code cache must be from %llu MiB to %llu MiB",
                     (unsigned long long)(VM_JIT_CACHE_MIN >> 20), (unsigned long long)(VM_JIT_CACHE_MAX >> 20));
 
+    if (spec->mem_min > spec->mem_size)
+        return fail(err, errlen, MON_EINVAL, "the guaranteed memory (mem_min) cannot exceed the VM's memory");
+    if (spec->mem_shares > 1000000000u)
+        return fail(err, errlen, MON_EINVAL, "memory shares must be from 1 to 1000000000");
     if (spec->share_group[0] && !valid_name(spec->share_group))
         return fail(err, errlen, MON_EINVAL, "share group names are 1 to %d letters, digits, '.', '_' or '-'",
                     VM_NAME_MAX);
 
     struct vm_entry *e = calloc(1, sizeof *e);
     if (!e) return fail(err, errlen, MON_ENOMEM, "out of host memory");
+    if (!vm_spec_store_copy(&e->spec, spec)) {
+        free_entry(e);
+        return fail(err, errlen, MON_ENOMEM, "out of host memory");
+    }
     e->mon = m;
     snprintf(e->share_group_name, sizeof e->share_group_name, "%s", spec->share_group);
     snprintf(e->name, sizeof e->name, "%s", spec->name);
     e->shares = shares;
     e->cap_percent = spec->cap_percent;
+    mem_account_init(&e->acct, spec->mem_size, spec->mem_min, spec->mem_shares);
+    e->user_keep = e->applied_keep = spec->mem_size;
 
     /* Checked before the costly loading and again when it is done: other
      * creates may have run meanwhile. */
@@ -620,7 +725,7 @@ int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, 
     int rc = cannot_add(m, spec->name, err, errlen);
     pthread_mutex_unlock(&m->lock);
     if (rc) {
-        free(e);
+        free_entry(e);
         return rc;
     }
 
@@ -638,7 +743,7 @@ int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, 
     char why[512];
     e->vm = vm_create(&cfg, &vc, why, sizeof why);
     if (!e->vm) {
-        free(e);
+        free_entry(e);
         return fail(err, errlen, MON_EINVAL, "%s", why);
     }
     e->vm->kick = kick;
@@ -648,8 +753,7 @@ int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, 
         free_entry(e);
         return fail(err, errlen, MON_EINVAL, "%s (choose another with --swap-dir, or --swap off)", why);
     }
-    struct boot_config bc = {.kernel = spec->kernel, .initrd = spec->initrd, .append = spec->append, .bios = spec->bios};
-    if (!vm_boot(e->vm, &bc, why, sizeof why)) {
+    if (!fill(e->vm, ctx, why, sizeof why)) {
         int code = e->vm->mem.exhausted ? MON_ENOMEM : MON_EINVAL;
         free_entry(e);
         return fail(err, errlen, code, "%s", why);
@@ -661,7 +765,11 @@ int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, 
         free_entry(e);
         return rc;
     }
-    e->state = VMS_CREATED;
+    e->state = initial;
+    if (initial == VMS_RUNNING) {
+        e->cap_window_start = now_ns();
+        make_runnable(m, e);
+    }
     e->id = ++m->next_id;
     e->share_group = ++m->next_id; /* its own, unless it names an existing group */
     if (e->share_group_name[0])
@@ -674,6 +782,16 @@ int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, 
     m->vms = e;
     pthread_mutex_unlock(&m->lock);
     return 0;
+}
+
+static bool boot_fill(struct vm *vm, void *ctx, char *why, size_t whylen) {
+    const struct vm_spec *spec = ctx;
+    struct boot_config bc = {.kernel = spec->kernel, .initrd = spec->initrd, .append = spec->append, .bios = spec->bios};
+    return vm_boot(vm, &bc, why, whylen);
+}
+
+int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, size_t errlen) {
+    return build_vm(m, spec, boot_fill, (void *)spec, VMS_CREATED, err, errlen);
 }
 
 /* Looks e up and checks its state under the lock; on success the lock stays held. */
@@ -719,6 +837,8 @@ int monitor_vm_resume(struct monitor *m, const char *name, char *err, size_t err
     if (!e) return rc;
     if (e->state != VMS_PAUSED) {
         rc = fail(err, errlen, MON_ESTATE, "VM '%s' is not paused", name);
+    } else if (e->snapshotting) {
+        rc = fail(err, errlen, MON_ESTATE, "VM '%s' is being snapshotted: it runs on when that is done", name);
     } else {
         e->state = VMS_RUNNING;
         make_runnable(m, e);
@@ -738,6 +858,8 @@ int monitor_vm_stop(struct monitor *m, const char *name, char *err, size_t errle
     if (!e) return rc;
     if (e->state == VMS_STOPPED) {
         rc = fail(err, errlen, MON_ESTATE, "VM '%s' is already stopped", name);
+    } else if (e->snapshotting) {
+        rc = fail(err, errlen, MON_ESTATE, "VM '%s' is being snapshotted: try again when that is done", name);
     } else {
         vm_request_exit(e->vm, VM_EXIT_QUIT, 0, "stopped by the monitor");
         wait_not_running(m, e);
@@ -751,6 +873,10 @@ int monitor_vm_destroy(struct monitor *m, const char *name, char *err, size_t er
     int rc = 0;
     struct vm_entry *e = locked_entry(m, name, err, errlen, &rc);
     if (!e) return rc;
+    if (e->snapshotting) {
+        pthread_mutex_unlock(&m->lock);
+        return fail(err, errlen, MON_ESTATE, "VM '%s' is being snapshotted: try again when that is done", name);
+    }
     vm_request_exit(e->vm, VM_EXIT_QUIT, 0, "destroyed by the monitor");
     e->state = VMS_STOPPED;
     wait_not_running(m, e);
@@ -769,6 +895,102 @@ int monitor_vm_destroy(struct monitor *m, const char *name, char *err, size_t er
         pthread_mutex_unlock(&m->lock);
     }
     return 0;
+}
+
+/* ---- snapshots ---- */
+
+#define SNAPSHOT_MAX_BYTES (1ull << 40) /* a snapshot file larger than this is refused */
+
+/* Captures e's state into path. The VM is stopped (no worker runs it) and
+ * the event loop held, so no hart and no device changes anything while
+ * its state is read; the loop is held only for that time, then the file
+ * is completed and made durable. */
+static bool capture(struct monitor *m, struct vm_entry *e, const char *path, struct monitor_snapshot_result *out,
+                    char *err, size_t errlen) {
+    struct snap_writer *w = snap_writer_create(path, err, errlen);
+    if (!w) return false;
+    struct vm_snapshot_stats st;
+    uint64_t t0 = now_ns();
+    event_loop_hold(m->loop);
+    bool ok = vm_spec_store_save(&e->spec, w) && vm_snapshot_save(e->vm, w, &st, err, errlen);
+    event_loop_release(m->loop);
+    out->pause_ns = now_ns() - t0;
+    if (!ok) {
+        if (snap_writer_error(w)) snprintf(err, errlen, "cannot write %s: %s", path, snap_writer_error(w));
+        snap_writer_abort(w);
+        return false;
+    }
+    out->bytes = snap_writer_bytes(w) + SNAP_HEADER_SIZE;
+    out->frames = st.frames;
+    return snap_writer_commit(w, err, errlen);
+}
+
+int monitor_vm_snapshot(struct monitor *m, const char *name, const char *path, bool stop,
+                        struct monitor_snapshot_result *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    uint64_t t0 = now_ns();
+    int rc = 0;
+    struct vm_entry *e = locked_entry(m, name, err, errlen, &rc);
+    if (!e) return rc;
+    if (e->snapshotting) rc = fail(err, errlen, MON_ESTATE, "VM '%s' is already being snapshotted", name);
+    else if (e->state != VMS_RUNNING && e->state != VMS_PAUSED)
+        rc = fail(err, errlen, MON_ESTATE, "VM '%s' is %s: only a running or paused VM can be snapshotted", name,
+                  e->state == VMS_CREATED ? "not started" : "stopped");
+    if (rc) {
+        pthread_mutex_unlock(&m->lock);
+        return rc;
+    }
+    bool was_running = e->state == VMS_RUNNING;
+    e->state = VMS_PAUSED;
+    e->snapshotting = true;
+    wait_not_running(m, e);
+    pthread_mutex_unlock(&m->lock);
+
+    char why[512];
+    bool ok = capture(m, e, path, out, why, sizeof why);
+
+    pthread_mutex_lock(&m->lock);
+    e->snapshotting = false;
+    if (was_running && !stop && e->state == VMS_PAUSED) {
+        e->state = VMS_RUNNING;
+        make_runnable(m, e);
+    }
+    pthread_mutex_unlock(&m->lock);
+    out->total_ns = now_ns() - t0;
+    return ok ? 0 : fail(err, errlen, MON_EINVAL, "%s", why);
+}
+
+static bool restore_fill(struct vm *vm, void *ctx, char *why, size_t whylen) {
+    return vm_snapshot_load(vm, ctx, why, whylen);
+}
+
+int monitor_vm_restore(struct monitor *m, const char *path, const char *name, bool paused,
+                       struct monitor_snapshot_result *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    uint64_t t0 = now_ns();
+    char why[512];
+    struct snap_reader *r = snap_reader_open(path, SNAPSHOT_MAX_BYTES, why, sizeof why);
+    if (!r) return fail(err, errlen, MON_EINVAL, "%s", why);
+    struct snap_section sec;
+    struct vm_spec_store store;
+    int rc;
+    if (!snap_reader_find(r, "spec", &sec)) {
+        memset(&store, 0, sizeof store);
+        rc = fail(err, errlen, MON_EINVAL, "%s: the snapshot does not describe its VM (no 'spec' section)", path);
+    } else if (!vm_spec_store_load(&sec, &store, why, sizeof why)) {
+        rc = fail(err, errlen, MON_EINVAL, "%s: %s", path, why);
+    } else {
+        snprintf(store.spec.name, sizeof store.spec.name, "%s", name);
+        rc = build_vm(m, &store.spec, restore_fill, r, paused ? VMS_PAUSED : VMS_RUNNING, err, errlen);
+        if (rc == 0) {
+            struct stat sb;
+            out->bytes = fstat(snap_reader_fd(r), &sb) == 0 ? (uint64_t)sb.st_size : 0;
+            out->total_ns = now_ns() - t0;
+        }
+    }
+    vm_spec_store_free(&store);
+    snap_reader_close(r);
+    return rc;
 }
 
 static void fill_info(const struct vm_entry *e, struct vm_info *out) {
@@ -791,6 +1013,11 @@ static void fill_info(const struct vm_entry *e, struct vm_info *out) {
     out->pages.swap_outs = __atomic_load_n(&pm->swap_outs, __ATOMIC_RELAXED);
     out->pages.swap_ins = __atomic_load_n(&pm->swap_ins, __ATOMIC_RELAXED);
     snprintf(out->share_group, sizeof out->share_group, "%s", e->share_group_name);
+    out->alloc.min = e->acct.min << 12;
+    out->alloc.shares = e->acct.shares;
+    out->alloc.active_percent = e->acct.estimated ? (int)(mem_account_active(&e->acct) * 100 + 0.5) : -1;
+    out->alloc.target = e->acct.target << 12;
+    out->alloc.balloon = e->acct.balloon << 12;
     out->cpu_ns = e->cpu_ns;
     for (unsigned i = 0; i < e->vm->nharts; i++) {
         const struct hart *h = e->vm->harts[i];
@@ -842,8 +1069,12 @@ int monitor_vm_balloon(struct monitor *m, const char *name, uint64_t bytes, char
      * lock is taken under ours (its interrupt path takes ours). */
     if (e->state == VMS_STOPPED)
         rc = fail(err, errlen, MON_ESTATE, "VM '%s' is stopped", name);
-    else if (!vm_balloon_set_target(e->vm, bytes))
+    else if (!e->vm->balloon)
         rc = fail(err, errlen, MON_EINVAL, "VM '%s' has no balloon device (it was created without one)", name);
+    else {
+        e->user_keep = bytes;
+        apply_balloon(e);
+    }
     pthread_mutex_unlock(&m->lock);
     return rc;
 }

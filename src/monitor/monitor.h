@@ -25,11 +25,17 @@ struct monitor_config {
     unsigned share_rate;   /* frames the scanner hashes per second; 0 = MONITOR_SHARE_RATE */
     unsigned max_vms;      /* 0 = MONITOR_MAX_VMS */
     bool no_swap;          /* guests stop when machine memory runs out, instead of waiting */
+    bool idle_tax_set;     /* else ESX's default, MONITOR_IDLE_TAX */
+    unsigned idle_tax;     /* percent, 0..99: how much more an idle page costs (ESX's tau) */
+    unsigned sample_ms;    /* active-memory sampling period; 0 = MONITOR_SAMPLE_MS */
     const char *swap_dir;  /* swap files are made here; NULL: $TMPDIR or /var/tmp */
 };
 
 #define MONITOR_SHARE_RATE 20000 /* frames per second: 80 MiB/s, well under 1% of a core */
 #define MONITOR_SHARE_RATE_MAX 10000000
+#define MONITOR_IDLE_TAX 75        /* percent, as ESX */
+#define MONITOR_SAMPLE_MS 30000    /* ESX samples 100 pages every 30 s */
+#define MONITOR_SAMPLE_MS_MIN 100
 
 #define VM_NAME_MAX 63
 
@@ -52,6 +58,10 @@ struct vm_spec {
     /* Page sharing reaches across VMs only within a share group (same
      * name); empty: a group of its own. Same characters as VM names. */
     char share_group[VM_NAME_MAX + 1];
+    /* Share-based memory allocation (ESX): when machine memory is short,
+     * memory goes to VMs by shares, idle memory taxed; never below mem_min. */
+    uint64_t mem_min;            /* bytes, <= mem_size; 0: none */
+    unsigned mem_shares;         /* 0: 10 per MiB of mem_size */
 };
 
 enum vm_run_state {
@@ -94,6 +104,13 @@ struct vm_info {
         uint64_t swap_outs;      /* written to its swap file, in total */
         uint64_t swap_ins;       /* read back from it, in total */
     } pages;
+    struct vm_mem_alloc {    /* share-based allocation */
+        uint64_t min;            /* bytes guaranteed */
+        unsigned shares;
+        int active_percent;      /* estimated memory in active use; -1 before the first sample */
+        uint64_t target;         /* bytes the policy lets it hold now (mem_size: no limit) */
+        uint64_t balloon;        /* bytes the policy asks its balloon to hold */
+    } alloc;
     bool has_balloon;        /* false if created with no_balloon */
     struct vm_balloon_info balloon;
 };
@@ -127,6 +144,26 @@ int monitor_vm_destroy(struct monitor *m, const char *name, char *err, size_t er
 /* Also asks a running guest for fresh memory statistics when those in
  * out->balloon are over a second old (they arrive within milliseconds). */
 int monitor_vm_info(struct monitor *m, const char *name, struct vm_info *out);
+
+/* Snapshots (vm/snapshot.h). */
+struct monitor_snapshot_result {
+    uint64_t bytes;     /* the snapshot file's size */
+    uint64_t frames;    /* guest frames stored in it */
+    uint64_t pause_ns;  /* how long the VM was stopped while its state was read */
+    uint64_t total_ns;  /* the whole operation */
+};
+/* Saves VM name's state into path, crash-safely: until the new file is
+ * complete and on disk, path keeps its previous contents. A running VM is
+ * paused only while its state is read, then runs on, unless stop (it is
+ * then left paused). MON_ESTATE for a VM not started or stopped. */
+int monitor_vm_snapshot(struct monitor *m, const char *name, const char *path, bool stop,
+                        struct monitor_snapshot_result *out, char *err, size_t errlen);
+/* Creates VM name from the snapshot at path, running, or paused if asked.
+ * A damaged, foreign or newer file is refused (MON_EINVAL) and nothing is
+ * created. Disks and network cards are opened anew from the options the
+ * VM was created with. */
+int monitor_vm_restore(struct monitor *m, const char *path, const char *name, bool paused,
+                       struct monitor_snapshot_result *out, char *err, size_t errlen);
 /* Sets the VM's balloon so that the guest keeps `bytes` of its RAM (QEMU's
  * `balloon` command; more than its RAM deflates the balloon fully). The
  * guest's driver gets there in its own time: see vm_info.balloon. */

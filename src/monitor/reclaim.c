@@ -73,13 +73,16 @@ static void commit(struct reclaim *r) {
     frame_batch_finish(&r->batch);
 }
 
-/* The VM holding the most machine frames that still has swap space. */
+/* Of the VMs that still have swap space, the one furthest above its
+ * target, else the one holding the most machine frames. */
 static const struct reclaim_vm *victim(const struct reclaim_vm *vms, size_t n) {
     const struct reclaim_vm *best = NULL;
-    uint64_t most = 0;
+    uint64_t most_over = 0, most = 0;
     for (size_t i = 0; i < n; i++) {
         uint64_t backed = __atomic_load_n(&vms[i].mem->backed, __ATOMIC_RELAXED);
-        if (backed > most && p2m_swap_free(vms[i].mem) > 0) {
+        if (!backed || p2m_swap_free(vms[i].mem) == 0) continue;
+        if (vms[i].over > most_over || (!most_over && backed > most)) {
+            most_over = vms[i].over;
             most = backed;
             best = &vms[i];
         }

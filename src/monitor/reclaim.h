@@ -10,9 +10,10 @@
  * and waits two grace periods (monitor/frame_batch.h), so a guest write
  * racing with it is never lost: the write cancels the swap of that frame.
  *
- * Victims: until share-based targets exist, the VM holding the most
- * machine frames gives first, frames picked at random within it (ESX
- * picks randomly too: the monitor knows nothing of the guest's LRU).
+ * Victims: the VM furthest above its share-based target (mem_policy.h)
+ * gives first; with none above, the VM holding the most machine frames.
+ * Within a VM, frames from a random place on (ESX picks randomly too: the
+ * monitor knows nothing of the guest's LRU).
  *
  * Not thread safe: the monitor's memory-manager thread owns it. */
 #ifndef RVISOR_RECLAIM_H
@@ -39,6 +40,7 @@ struct reclaim_vm {
     uint32_t id;          /* unique, never reused */
     struct p2m *mem;
     bool waiting;         /* a hart of it waits for a machine frame */
+    uint64_t over;        /* frames it holds above its share-based target */
 };
 
 struct reclaim_stats {

@@ -34,6 +34,10 @@ struct sandbox_policy {
      * else): hypervisor swap files, which serve makes for each VM. A file
      * without a name cannot clobber anything. */
     bool swap_files;
+    /* Snapshot files may be written: a new file created exclusively
+     * (O_CREAT|O_EXCL, write-only, never truncating an existing one),
+     * synced, and renamed over the snapshot's path (serve's snapshot op). */
+    bool snapshot_files;
 };
 
 struct sandbox;

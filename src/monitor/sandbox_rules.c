@@ -75,6 +75,12 @@ static const int late_calls[] = {
     SCMP_SYS(flock), SCMP_SYS(fstatfs), SCMP_SYS(unlink),
 };
 
+/* Only when snapshots are written: the new file and its directory are
+ * synced, and the file renamed over the old one. */
+static const int snapshot_calls[] = {
+    SCMP_SYS(fsync), SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(renameat2),
+};
+
 /* What sanitizer runtimes call on top (sanitizer builds only; see
  * sanitizer_rules for clone, prctl and open): each thread's alternate
  * signal stack, and LeakSanitizer's check at exit, whose tracer checks its
@@ -179,6 +185,10 @@ static void file_rules(struct adder *a, const struct sandbox_policy *p) {
     allow_open(a, O_CREAT | O_TRUNC | tmpfile | (p->late_setup ? 0 : O_ACCMODE), 0);
     if (p->create_files) allow_open(a, O_TRUNC | tmpfile | O_APPEND | O_ACCMODE, O_APPEND | O_WRONLY);
     if (p->swap_files) allow_open(a, O_CREAT | O_TRUNC | tmpfile | O_ACCMODE, tmpfile | O_RDWR);
+    if (p->snapshot_files) {
+        allow_open(a, O_CREAT | O_EXCL | O_TRUNC | tmpfile | O_ACCMODE, O_CREAT | O_EXCL | O_WRONLY);
+        allow_all(a, snapshot_calls, sizeof snapshot_calls / sizeof snapshot_calls[0]);
+    }
 }
 
 static void socket_rules(struct adder *a) {

@@ -53,6 +53,7 @@ void p2m_destroy(struct p2m *m) {
     }
     code_map_destroy(&m->code);
     p2m_swap_destroy(m);
+    free(m->sample.marks);
     free(m->map);
     pthread_mutex_destroy(&m->lock);
     pthread_rwlock_destroy(&m->access);
@@ -142,6 +143,7 @@ uint8_t *p2m_frame(struct p2m *m, uint64_t gpa, bool write, struct code_page ***
     if (!p2m_contains(m, gpa, 1)) return NULL;
     uint64_t frame = (gpa - m->base) >> PAGE_SHIFT;
     if (code) *code = code_map_slot(&m->code, frame);
+    if (__atomic_load_n(&m->sample.on, __ATOMIC_RELAXED)) p2m_sample_touch(m, frame);
     for (;;) {
         uint64_t e = __atomic_load_n(&m->map[frame], __ATOMIC_ACQUIRE);
         uint8_t *host = NULL;

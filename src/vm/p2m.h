@@ -79,6 +79,15 @@ struct p2m {
     pthread_mutex_t release_lock; /* guards releasing */
     struct p2m_release *releasing; /* dropped frames not yet back in the pool */
     uint64_t releasing_frames;    /* how many (read without the lock) */
+
+    /* Active-memory sampling (p2m_sample.c): a few random backed frames
+     * are marked; the first access to each after every hart's TLB was
+     * flushed clears its mark. */
+    struct p2m_sample {
+        bool on;                  /* read on every p2m_frame */
+        uint64_t *marks;          /* a bit per guest frame */
+        unsigned sampled, touched;
+    } sample;
 };
 
 /* Returns false (with errno) on bad arguments or no host memory for the map. */
@@ -163,6 +172,18 @@ uint64_t p2m_swap_free(const struct p2m *m);
 
 /* Gives up on a protected frame (P2M_PROTECTED on mfn -> P2M_PRIVATE). */
 void p2m_unprotect(struct p2m *m, uint64_t frame, uint64_t mfn);
+/* ---- Active-memory sampling (p2m_sample.c; ESX, OSDI 2002, section 5.3) ---- */
+
+/* Starts a sample of up to n (at most 256) of the VM's backed frames chosen at random
+ * (from seed) and flushes every hart's TLB, so the next access to each
+ * sampled frame comes through p2m_frame. Returns how many were sampled.
+ * One thread (the monitor's memory manager) drives the sampling. */
+unsigned p2m_sample_begin(struct p2m *m, unsigned n, uint64_t seed);
+/* Ends the sample: *touched gets how many sampled frames were accessed
+ * since p2m_sample_begin. Returns how many were sampled (0: no estimate). */
+unsigned p2m_sample_end(struct p2m *m, unsigned *touched);
+void p2m_sample_touch(struct p2m *m, uint64_t frame);
+
 /* The guest frame's state now (racy: for statistics and tests). */
 enum p2m_state p2m_state_of(const struct p2m *m, uint64_t frame);
 

@@ -39,6 +39,10 @@ uint64_t vm_time(const struct vm *vm) {
     return (host_ns() - vm->clock_base_ns) / (1000000000ull / VIRT_TIMEBASE_HZ);
 }
 
+void vm_set_time(struct vm *vm, uint64_t mtime) {
+    vm->clock_base_ns = host_ns() - mtime * (1000000000ull / VIRT_TIMEBASE_HZ);
+}
+
 void vm_request_exit(struct vm *vm, enum vm_exit_reason why, int code, const char *fmt, ...) {
     /* Any thread may ask; the first reason wins. The harts notice at their
      * next return to hart_run (within a slice). */

@@ -128,6 +128,8 @@ void vm_destroy(struct vm *vm);
 
 /* mtime: virtual platform time in timebase ticks. */
 uint64_t vm_time(const struct vm *vm);
+/* Makes mtime read `mtime` now and go on from there (a restored guest). */
+void vm_set_time(struct vm *vm, uint64_t mtime);
 
 /* Stops the VM for `why`; the first reason given wins. */
 void vm_request_exit(struct vm *vm, enum vm_exit_reason why, int code, const char *fmt, ...)

@@ -317,3 +317,48 @@ void fake_guest_exit(struct monitor *m, const char *name, int status, const char
     }
     pthread_mutex_unlock(&m->lock);
 }
+
+/* Snapshots: the pretend VM's shape in a small text file. */
+int monitor_vm_snapshot(struct monitor *m, const char *name, const char *path, bool stop,
+                        struct monitor_snapshot_result *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&m->lock);
+    struct fake_vm *v = find(m, name);
+    int rc = 0;
+    if (!v) rc = fail(err, errlen, MON_ENOENT, "no VM named '%s'", name);
+    else if (v->info.state != VMS_RUNNING && v->info.state != VMS_PAUSED)
+        rc = fail(err, errlen, MON_ESTATE, "VM '%s' is not running or paused", name);
+    else {
+        FILE *f = fopen(path, "w");
+        if (!f) rc = fail(err, errlen, MON_EINVAL, "cannot write %s", path);
+        else {
+            fprintf(f, "fake-snapshot %u %llu\n", v->info.cpus, (unsigned long long)v->info.mem_size);
+            out->bytes = (uint64_t)ftell(f);
+            fclose(f);
+            out->frames = 1;
+            if (stop) v->info.state = VMS_PAUSED;
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int monitor_vm_restore(struct monitor *m, const char *path, const char *name, bool paused,
+                       struct monitor_snapshot_result *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "r");
+    unsigned cpus = 0;
+    unsigned long long mem = 0;
+    bool ok = f && fscanf(f, "fake-snapshot %u %llu", &cpus, &mem) == 2;
+    if (f) fclose(f);
+    if (!ok) return fail(err, errlen, MON_EINVAL, "%s: not an rvisor snapshot", path);
+    struct vm_spec spec = {.cpus = cpus, .mem_size = mem, .shares = 1000};
+    snprintf(spec.name, sizeof spec.name, "%s", name);
+    int rc = monitor_vm_create(m, &spec, err, errlen);
+    if (rc) return rc;
+    pthread_mutex_lock(&m->lock);
+    find(m, name)->info.state = paused ? VMS_PAUSED : VMS_RUNNING;
+    pthread_mutex_unlock(&m->lock);
+    out->bytes = 24;
+    return 0;
+}

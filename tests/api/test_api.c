@@ -1515,6 +1515,77 @@ static void test_cli_balloon(void **state) {
     free(c);
 }
 
+static void test_snapshot_ops(void **state) {
+    struct fixture *f = *state;
+    create_vm(f, "s1");
+    char file[192];
+    snprintf(file, sizeof file, "%s/s1.snap", f->dir);
+    /* Only a started VM can be saved. */
+    expect_error(rpc(f, "{\"op\":\"snapshot\",\"name\":\"s1\",\"file\":\"%s\"}", file), "bad_state", "not running");
+    json_object_put(rpc(f, "{\"op\":\"start\",\"name\":\"s1\"}"));
+    json_object *r = rpc(f, "{\"op\":\"snapshot\",\"name\":\"s1\",\"file\":\"%s\",\"stop\":true}", file);
+    assert_true(is_ok(r));
+    assert_string_equal(str(r, "state"), "paused");
+    assert_string_equal(str(obj(r, "snapshot"), "file"), file);
+    assert_true(num(obj(r, "snapshot"), "bytes") > 0);
+    json_object_put(r);
+    r = rpc(f, "{\"op\":\"restore\",\"name\":\"s2\",\"file\":\"%s\",\"paused\":true}", file);
+    assert_true(is_ok(r));
+    assert_string_equal(str(r, "name"), "s2");
+    assert_string_equal(str(r, "state"), "paused");
+    json_object_put(r);
+    r = rpc(f, "{\"op\":\"restore\",\"name\":\"s3\",\"file\":\"%s\"}", file);
+    assert_string_equal(str(r, "state"), "running");
+    json_object_put(r);
+
+    expect_error(rpc(f, "{\"op\":\"restore\",\"name\":\"s2\",\"file\":\"%s\"}", file), "exists", "s2");
+    expect_error(rpc(f, "{\"op\":\"restore\",\"name\":\"s4\",\"file\":\"%s\"}", f->kernel), "invalid",
+                 "not an rvisor snapshot");
+    expect_error(rpc(f, "{\"op\":\"snapshot\",\"name\":\"s1\",\"file\":\"rel.snap\"}"), "bad_request",
+                 "must be an absolute path");
+    expect_error(rpc(f, "{\"op\":\"snapshot\",\"name\":\"s1\"}"), "bad_request", "missing field \"file\"");
+    expect_error(rpc(f, "{\"op\":\"snapshot\",\"name\":\"s1\",\"file\":\"/x\",\"stop\":1}"), "bad_request",
+                 "must be true or false");
+    expect_error(rpc(f, "{\"op\":\"restore\",\"name\":\"s5\",\"file\":\"/x\",\"stop\":true}"), "bad_request",
+                 "unknown field \"stop\"");
+    expect_error(rpc(f, "{\"op\":\"snapshot\",\"name\":\"nope\",\"file\":\"/tmp/x\"}"), "not_found", "nope");
+}
+
+static void test_cli_snapshot(void **state) {
+    struct fixture *f = *state;
+    struct captured *c = malloc(sizeof *c);
+    create_vm(f, "c1");
+    json_object_put(rpc(f, "{\"op\":\"start\",\"name\":\"c1\"}"));
+    char cwd[256];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(f->dir), 0);
+    CLI(c, "snapshot", "c1", "rel.snap", "--socket", f->path);
+    assert_int_equal(c->status, 0);
+    expect_has(c->out, "c1: saved to ");
+    expect_has(c->out, "/rel.snap"); /* made absolute for the monitor */
+    expect_has(c->out, "now running");
+    CLI(c, "restore", "rel.snap", "--name", "c2", "--paused", "--socket", f->path);
+    assert_int_equal(c->status, 0);
+    expect_has(c->out, "c2: restored from ");
+    expect_has(c->out, "paused");
+    CLI(c, "restore", "rel.snap", "--socket", f->path);
+    assert_int_equal(c->status, 1);
+    expect_has(c->err, "needs --name");
+    CLI(c, "restore", "missing.snap", "--name", "c3", "--socket", f->path);
+    assert_int_equal(c->status, 1);
+    expect_has(c->err, "missing.snap");
+    CLI(c, "snapshot", "c1", "--socket", f->path);
+    assert_int_equal(c->status, 1);
+    expect_has(c->err, "needs the file to write");
+    CLI(c, "snapshot", "c1", "x.snap", "--paused", "--socket", f->path);
+    assert_int_equal(c->status, 1);
+    expect_has(c->err, "does not take --paused");
+    CLI(c, "snapshot", "--help");
+    expect_has(c->out, "paused only while its state is read");
+    assert_int_equal(chdir(cwd), 0);
+    free(c);
+}
+
 static void test_default_socket(void **state) {
     (void)state;
     char buf[256], *old = getenv("XDG_RUNTIME_DIR") ? strdup(getenv("XDG_RUNTIME_DIR")) : NULL;
@@ -1569,6 +1640,8 @@ int main(void) {
         T(test_cli_console_without_terminal),
         T(test_balloon),
         T(test_cli_balloon),
+        T(test_snapshot_ops),
+        T(test_cli_snapshot),
         cmocka_unit_test(test_default_socket),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -110,5 +110,62 @@ class Swap(unittest.TestCase):
         self.assertIn("/nonexistent/dir", r["error"], r)
 
 
+
+class ShareBasedAllocation(unittest.TestCase):
+    """The paper's idle-memory-tax experiment, small: two VMs with equal
+    shares and equal memory, one idle, one using its memory; when machine
+    memory is short the idle one gives it up."""
+
+    def test_idle_memory_is_taxed_so_the_idle_vm_gives_first(self):
+        swapdir = tempfile.mkdtemp(prefix="rvisor-swap-")
+        self.mon = Monitor("--sharing", "off", "--swap-dir", swapdir, "--machine-mem", "96M",
+                           "--sample-period", "0.3", "--idle-tax", "75")
+        self.addCleanup(self.mon.close)
+        cons = {}
+        for name in ("idle", "busy"):
+            r = self.mon.request(op="create", name=name, kernel=KERNEL, initrd=INITRD, append=APPEND, mem="256M")
+            self.assertTrue(r["ok"], r)
+            self.assertTrue(self.mon.request(op="start", name=name)["ok"])
+            cons[name] = SocketConsole(self.mon, name)
+            self.addCleanup(cons[name].close)
+            wait_for_shell(cons[name])
+        self.assertIn("written", cons["idle"].command(WRITE, timeout=300))
+        self.assertIn("written", cons["busy"].command(WRITE, timeout=300))
+        # The busy guest keeps reading its data; the idle one does nothing.
+        cons["busy"].command("while :; do md5sum < /tmp/r > /dev/null; done &")
+        deadline = time.monotonic() + 120
+        while True:
+            idle, busy = (self.mon.request(op="stats", name=n) for n in ("idle", "busy"))
+            ia, ba = idle["alloc"], busy["alloc"]
+            settled = (ia["active_percent"] >= 0 and ba["active_percent"] >= 0 and
+                       idle["pages"]["swapped"] > busy["pages"]["swapped"] + 2000)
+            if settled or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        # Sampling saw which one uses its memory.
+        self.assertGreater(ba["active_percent"], ia["active_percent"] + 30, (ia, ba))
+        # The policy took from the idle VM: a lower target, more of it swapped.
+        self.assertLess(ia["target"], ba["target"], (ia, ba))
+        self.assertGreater(idle["pages"]["swapped"], busy["pages"]["swapped"] + 2000,
+                           (idle["pages"], busy["pages"]))
+        self.assertEqual(ia["shares"], 2560)  # 10 per MiB by default
+        # Both guests are still well: the idle one's data comes back intact.
+        self.assertIn("SAME-42", reread(cons["idle"]))
+        out = self.mon.cli("stats", "idle").stdout
+        self.assertIn("allocation:", out)
+
+    def test_bad_allocation_settings_are_refused(self):
+        self.mon = Monitor("--machine-mem", "96M")
+        self.addCleanup(self.mon.close)
+        r = self.mon.request(op="create", name="x", kernel=KERNEL, initrd=INITRD, append=APPEND, mem="64M",
+                             mem_min="128M")
+        self.assertFalse(r["ok"], r)
+        self.assertIn("mem_min", r["error"], r)
+        r = self.mon.request(op="create", name="x", kernel=KERNEL, initrd=INITRD, append=APPEND, mem="64M",
+                             mem_shares=0)
+        self.assertFalse(r["ok"], r)
+        self.assertIn("mem_shares", r["error"], r)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -451,6 +451,36 @@ static void test_balloon_drop_of_shared_frame_releases_its_reference(void **stat
     assert_int_equal(read_byte(f, a), 0x5a);
 }
 
+/* Active-memory sampling: marked frames count as touched once accessed
+ * after the flush, and only then. */
+static void test_sampling_counts_the_frames_touched(void **state) {
+    struct fixture *f = *state;
+    for (unsigned i = 0; i < 200; i++) fill_frame(f, RAM_BASE + i * 4096ull, 1);
+    unsigned flushes = f->sd.flushes;
+    unsigned n = p2m_sample_begin(&f->m, 100, 42);
+    assert_int_equal(n, 100); /* 200 backed frames of 16384: enough probes find 100 */
+    assert_true(f->sd.flushes > flushes); /* cached translations would hide accesses */
+    unsigned touched = 99;
+    assert_int_equal(p2m_sample_end(&f->m, &touched), 100);
+    assert_int_equal(touched, 0); /* nothing was accessed */
+
+    assert_int_equal(p2m_sample_begin(&f->m, 100, 7), 100);
+    for (unsigned i = 0; i < 200; i++) (void)read_byte(f, RAM_BASE + i * 4096ull); /* everything */
+    for (unsigned i = 0; i < 200; i++) (void)read_byte(f, RAM_BASE + i * 4096ull + 8); /* counted once */
+    assert_int_equal(p2m_sample_end(&f->m, &touched), 100);
+    assert_int_equal(touched, 100);
+
+    /* Half the frames: about half the sample, never more than was marked. */
+    assert_int_equal(p2m_sample_begin(&f->m, 100, 9), 100);
+    for (unsigned i = 0; i < 100; i++) (void)read_byte(f, RAM_BASE + i * 4096ull);
+    assert_int_equal(p2m_sample_end(&f->m, &touched), 100);
+    assert_in_range(touched, 25, 75);
+    /* Unwritten frames are never sampled; nothing to sample, no estimate. */
+    p2m_drop_range(&f->m, RAM_BASE, 200 * 4096ull);
+    assert_int_equal(p2m_sample_begin(&f->m, 100, 3), 0);
+    assert_int_equal(p2m_sample_end(&f->m, &touched), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_reads_of_unwritten_memory_are_zero_and_free, setup, teardown),
@@ -473,6 +503,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_different_contents_are_not_merged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_frame_goes_back_to_the_zero_frame, setup, teardown),
         cmocka_unit_test_setup_teardown(test_balloon_drop_of_shared_frame_releases_its_reference, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sampling_counts_the_frames_touched, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,556 @@
+/* The snapshot container: written crash-safely, read as if hostile. */
+#include "io/snap_file.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "io/host_file.h"
+
+static const char magic[8] = "RVSNAP\r\n";
+static const uint8_t zeros[SNAP_PAGE_ALIGN];
+
+#define FILE_BUF (1u << 20)
+#define STREAM_BUF (64u << 10) /* grows to hold a whole section */
+
+uint64_t snap_checksum(const void *p, size_t n) { return XXH3_64bits(p, n); }
+
+static void put32(uint8_t *p, uint32_t v) {
+    v = htole32(v);
+    memcpy(p, &v, 4);
+}
+
+static void put64(uint8_t *p, uint64_t v) {
+    v = htole64(v);
+    memcpy(p, &v, 8);
+}
+
+static uint32_t get32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return le32toh(v);
+}
+
+static uint64_t get64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return le64toh(v);
+}
+
+static void make_file_header(uint8_t h[SNAP_HEADER_SIZE], uint64_t length) {
+    memcpy(h, magic, 8);
+    put32(h + 8, SNAP_FORMAT_VERSION);
+    put32(h + 12, 0);
+    put64(h + 16, length);
+    put64(h + 24, XXH3_64bits(h, 24));
+}
+
+/* Covers the header's tag, version, flags and length as well as the payload. */
+static uint64_t section_checksum(const uint8_t *h, uint64_t payload_hash) {
+    return XXH3_64bits_withSeed(h, 24, payload_hash);
+}
+
+/* 1..7 printable ASCII characters, then NULs: the tag goes into messages. */
+static bool tag_ok(const uint8_t t[8]) {
+    size_t n = 0;
+    while (n < 8 && t[n] > 0x20 && t[n] < 0x7f) n++;
+    if (n == 0 || n == 8) return false;
+    for (size_t i = n; i < 8; i++)
+        if (t[i]) return false;
+    return true;
+}
+
+static bool same_tag(const char t[8], const char *tag) { return strlen(tag) < 8 && strncmp(t, tag, 8) == 0; }
+
+/* --- Writing --- */
+
+struct snap_writer {
+    int fd;
+    bool stream;         /* snap_writer_fd's: cannot seek, so each section is held whole */
+    char *path, *tmp;    /* NULL for a stream; tmp NULL once renamed */
+    uint8_t *buf;
+    size_t cap, used;
+    uint64_t buf_off;    /* file offset of buf[0] */
+    bool in_section;
+    uint64_t sec_off;    /* the open section header's file offset */
+    char tag[8];
+    uint32_t version;
+    XXH3_state_t *xx;    /* the open section's payload hash */
+    char err[256];       /* the first failure: once set, every call fails */
+};
+
+#define WNAME_FMT "%s%s%s"
+#define WNAME(w) (w)->path ? "snapshot '" : "the snapshot stream", (w)->path ? (w)->path : "", (w)->path ? "'" : ""
+
+__attribute__((format(printf, 2, 3))) static bool fail(struct snap_writer *w, const char *fmt, ...) {
+    if (!w->err[0]) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(w->err, sizeof w->err, fmt, ap);
+        va_end(ap);
+    }
+    return false;
+}
+
+/* At off, or at the current position if off < 0 (all a pipe allows). */
+static bool write_out(struct snap_writer *w, const void *buf, size_t n, int64_t off) {
+    const uint8_t *p = buf;
+    while (n) {
+        ssize_t k = off < 0 ? write(w->fd, p, n) : pwrite(w->fd, p, n, (off_t)off);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return fail(w, "cannot write " WNAME_FMT ": %s", WNAME(w), k ? strerror(errno) : "no progress");
+        p += k;
+        n -= (size_t)k;
+        off += off < 0 ? 0 : k;
+    }
+    return true;
+}
+
+static bool flush(struct snap_writer *w) {
+    if (!write_out(w, w->buf, w->used, -1)) return false;
+    w->buf_off += w->used;
+    w->used = 0;
+    return true;
+}
+
+static bool grow(struct snap_writer *w, size_t n) {
+    size_t cap = w->cap;
+    while (cap - w->used < n) {
+        if (cap > SIZE_MAX / 2) return fail(w, "section '%s' is too big to hold in memory", w->tag);
+        cap *= 2;
+    }
+    uint8_t *b = realloc(w->buf, cap);
+    if (!b) return fail(w, "out of memory holding section '%s' (%zu bytes)", w->tag, cap);
+    w->buf = b;
+    w->cap = cap;
+    return true;
+}
+
+static bool put(struct snap_writer *w, const void *p, size_t n) {
+    if (n > w->cap - w->used) {
+        if (w->stream) {
+            if (!grow(w, n)) return false;
+        } else {
+            if (!flush(w)) return false;
+            if (n >= w->cap) { /* big blobs skip the copy */
+                if (!write_out(w, p, n, -1)) return false;
+                w->buf_off += n;
+                return true;
+            }
+        }
+    }
+    memcpy(w->buf + w->used, p, n);
+    w->used += n;
+    return true;
+}
+
+static bool put_payload(struct snap_writer *w, const void *p, size_t n) {
+    XXH3_64bits_update(w->xx, p, n);
+    return put(w, p, n);
+}
+
+static bool usable(struct snap_writer *w, bool want_section) {
+    if (w->err[0]) return false;
+    if (want_section && !w->in_section) return fail(w, "snapshot data written outside a section");
+    return true;
+}
+
+static void destroy(struct snap_writer *w) {
+    if (!w->stream && w->fd >= 0) close(w->fd);
+    if (w->tmp) unlink(w->tmp);
+    free(w->tmp);
+    free(w->path);
+    free(w->buf);
+    XXH3_freeState(w->xx);
+    free(w);
+}
+
+static struct snap_writer *new_writer(int fd, bool stream, char *err, size_t errlen) {
+    struct snap_writer *w = calloc(1, sizeof *w);
+    if (w) {
+        *w = (struct snap_writer){.fd = fd, .stream = stream, .cap = stream ? STREAM_BUF : FILE_BUF};
+        w->buf = malloc(w->cap);
+        w->xx = XXH3_createState();
+        if (w->buf && w->xx) return w;
+        destroy(w);
+    }
+    snprintf(err, errlen, "out of memory for a snapshot writer");
+    return NULL;
+}
+
+/* A stream's length stays 0: it went out before the length was known. */
+static struct snap_writer *start(struct snap_writer *w) {
+    uint8_t h[SNAP_HEADER_SIZE];
+    make_file_header(h, 0);
+    put(w, h, sizeof h); /* fits in the empty buffer */
+    return w;
+}
+
+struct snap_writer *snap_writer_create(const char *path, char *err, size_t errlen) {
+    struct snap_writer *w = new_writer(-1, false, err, errlen);
+    if (!w) return NULL;
+    size_t n = strlen(path) + 48;
+    w->path = strdup(path);
+    char *tmp = malloc(n);
+    errno = ENOMEM;
+    /* A counter in the name, not in a global: a name left by a killed
+     * writer with a recycled pid is skipped, never reused. */
+    for (unsigned i = 0; w->path && tmp && i < 1000; i++) {
+        snprintf(tmp, n, "%s.tmp.%ld.%u", path, (long)getpid(), i);
+        w->fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (w->fd >= 0 || errno != EEXIST) break;
+    }
+    if (w->fd < 0) {
+        snprintf(err, errlen, "cannot create a temporary file for snapshot '%s': %s", path, strerror(errno));
+        free(tmp);
+        destroy(w);
+        return NULL;
+    }
+    w->tmp = tmp;
+    return start(w);
+}
+
+struct snap_writer *snap_writer_fd(int fd, char *err, size_t errlen) {
+    struct snap_writer *w = new_writer(fd, true, err, errlen);
+    return w ? start(w) : NULL;
+}
+
+bool snap_section_begin(struct snap_writer *w, const char *tag, uint32_t version) {
+    if (!usable(w, false)) return false;
+    if (w->in_section) return fail(w, "snapshot section '%s' was not ended", w->tag);
+    uint8_t t[8] = {0};
+    size_t n = strnlen(tag, 8);
+    memcpy(t, tag, n < 8 ? n : 7);
+    if (n == 8 || !tag_ok(t)) return fail(w, "invalid snapshot section tag (1 to 7 printable ASCII characters)");
+    w->sec_off = snap_writer_bytes(w);
+    if (!put(w, zeros, SNAP_HEADER_SIZE)) return false; /* filled in by snap_section_end */
+    memcpy(w->tag, t, 8);
+    w->version = version;
+    XXH3_64bits_reset(w->xx);
+    w->in_section = true;
+    return true;
+}
+
+bool snap_write(struct snap_writer *w, const void *data, size_t len) {
+    if (!usable(w, true)) return false;
+    return len == 0 || put_payload(w, data, len);
+}
+
+bool snap_write_u32(struct snap_writer *w, uint32_t v) {
+    uint8_t b[4];
+    put32(b, v);
+    return snap_write(w, b, sizeof b);
+}
+
+bool snap_write_u64(struct snap_writer *w, uint64_t v) {
+    uint8_t b[8];
+    put64(b, v);
+    return snap_write(w, b, sizeof b);
+}
+
+bool snap_write_align(struct snap_writer *w) {
+    if (!usable(w, true)) return false;
+    size_t pad = (size_t)(-snap_writer_bytes(w) % SNAP_PAGE_ALIGN);
+    return pad == 0 || put_payload(w, zeros, pad);
+}
+
+bool snap_section_end(struct snap_writer *w) {
+    if (!usable(w, true)) return false;
+    uint64_t len = snap_writer_bytes(w) - w->sec_off - SNAP_HEADER_SIZE;
+    uint8_t h[SNAP_HEADER_SIZE];
+    memcpy(h, w->tag, 8);
+    put32(h + 8, w->version);
+    put32(h + 12, 0);
+    put64(h + 16, len);
+    put64(h + 24, section_checksum(h, XXH3_64bits_digest(w->xx)));
+    w->in_section = false;
+    /* A header put since the last flush is still in the buffer whole. */
+    if (w->sec_off >= w->buf_off)
+        memcpy(w->buf + (w->sec_off - w->buf_off), h, sizeof h);
+    else if (!write_out(w, h, sizeof h, (int64_t)w->sec_off))
+        return false;
+    if (!put(w, zeros, (size_t)(-len % 8))) return false;
+    return !w->stream || flush(w);
+}
+
+static bool sync_dir(struct snap_writer *w) {
+    char *dir = strdup(w->path);
+    if (!dir) return fail(w, "out of memory");
+    int fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    bool ok = fd >= 0 && fsync(fd) == 0;
+    if (!ok) fail(w, "snapshot '%s' is written but its directory could not be synced: %s", w->path, strerror(errno));
+    if (fd >= 0) close(fd);
+    free(dir);
+    return ok;
+}
+
+static bool finish_file(struct snap_writer *w) {
+    uint8_t h[SNAP_HEADER_SIZE];
+    make_file_header(h, w->buf_off);
+    if (!write_out(w, h, sizeof h, 0)) return false;
+    if (fsync(w->fd) != 0) return fail(w, "cannot sync snapshot '%s': %s", w->path, strerror(errno));
+    int rc = close(w->fd); /* NFS may report write errors only here */
+    w->fd = -1;
+    if (rc != 0) return fail(w, "cannot write snapshot '%s': %s", w->path, strerror(errno));
+    if (rename(w->tmp, w->path) != 0)
+        return fail(w, "cannot rename '%s' to '%s': %s", w->tmp, w->path, strerror(errno));
+    free(w->tmp);
+    w->tmp = NULL; /* nothing to remove any more */
+    return sync_dir(w);
+}
+
+bool snap_writer_commit(struct snap_writer *w, char *err, size_t errlen) {
+    bool ok = snap_section_begin(w, "end", 0) && snap_section_end(w) && flush(w) && (w->stream || finish_file(w));
+    if (!ok) snprintf(err, errlen, "%s", w->err);
+    destroy(w);
+    return ok;
+}
+
+void snap_writer_abort(struct snap_writer *w) {
+    if (w) destroy(w);
+}
+
+uint64_t snap_writer_bytes(const struct snap_writer *w) { return w->buf_off + w->used; }
+
+const char *snap_writer_error(const struct snap_writer *w) { return w->err[0] ? w->err : NULL; }
+
+/* --- Reading --- */
+
+struct resume {
+    char tag[8];
+    size_t next; /* the section snap_reader_find looks at first for tag */
+};
+
+struct snap_reader {
+    const uint8_t *base;
+    size_t size;
+    int fd;                    /* -1 for a memory reader, which maps nothing */
+    struct snap_section *secs; /* without the end section */
+    size_t n, cap;
+    struct resume *resume;     /* one per tag the caller looked for: a few */
+    size_t nresume;
+};
+
+/* A message naming the file ("snapshot '/x'") or "snapshot image"; fmt
+ * starts with its separator. */
+__attribute__((format(printf, 4, 5))) static bool refuse(char *err, size_t errlen, const char *path,
+                                                         const char *fmt, ...) {
+    int n = path ? snprintf(err, errlen, "snapshot '%s'", path) : snprintf(err, errlen, "snapshot image");
+    if (n >= 0 && (size_t)n < errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return false;
+}
+
+static bool check_header(const uint8_t *b, size_t size, const char *path, char *err, size_t errlen) {
+    if (size < SNAP_HEADER_SIZE)
+        return refuse(err, errlen, path, " is too short to be an rvisor snapshot (%zu bytes)", size);
+    if (memcmp(b, magic, sizeof magic) != 0) return refuse(err, errlen, path, " is not an rvisor snapshot");
+    /* Before the checksum: a newer format may protect its header otherwise. */
+    uint32_t version = get32(b + 8);
+    if (version > SNAP_FORMAT_VERSION)
+        return refuse(err, errlen, path, " was made by a newer rvisor: format version %u, this one reads up to %u",
+                      version, SNAP_FORMAT_VERSION);
+    if (get64(b + 24) != XXH3_64bits(b, 24)) return refuse(err, errlen, path, " is corrupt (header checksum)");
+    if (version == 0) return refuse(err, errlen, path, " has an invalid format version 0");
+    if (get32(b + 12)) return refuse(err, errlen, path, " has unknown flags %#x", get32(b + 12));
+    uint64_t len = get64(b + 16);
+    if (len > size)
+        return refuse(err, errlen, path, " is truncated (%zu of %llu bytes)", size, (unsigned long long)len);
+    if (len && len < size)
+        return refuse(err, errlen, path, " has trailing bytes (%zu bytes, the header says %llu)", size,
+                      (unsigned long long)len);
+    return true;
+}
+
+static bool all_zero(const uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i]) return false;
+    return true;
+}
+
+static bool add_section(struct snap_reader *r, const struct snap_section *s) {
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 16;
+        struct snap_section *a = realloc(r->secs, cap * sizeof *a);
+        if (!a) return false;
+        r->secs = a;
+        r->cap = cap;
+    }
+    r->secs[r->n++] = *s;
+    return true;
+}
+
+/* Checks the section header at off and what it covers; the comparisons
+ * are written so that no sum of untrusted numbers can wrap. */
+static bool check_section(const struct snap_reader *r, uint64_t off, struct snap_section *s, const char *path,
+                          char *err, size_t errlen) {
+    if (r->size - off < SNAP_HEADER_SIZE) return refuse(err, errlen, path, " is truncated (no end section)");
+    const uint8_t *h = r->base + off;
+    if (!tag_ok(h))
+        return refuse(err, errlen, path, " is corrupt (a bad section tag at offset %llu)", (unsigned long long)off);
+    *s = (struct snap_section){.version = get32(h + 8), .data = h + SNAP_HEADER_SIZE, .len = get64(h + 16),
+                               .file_offset = off + SNAP_HEADER_SIZE};
+    memcpy(s->tag, h, 8);
+    uint64_t room = r->size - s->file_offset, pad = -s->len % 8;
+    if (get32(h + 12)) return refuse(err, errlen, path, ": section '%s' has unknown flags", s->tag);
+    if (s->len > room || pad > room - s->len)
+        return refuse(err, errlen, path, ": section '%s' is truncated (%llu bytes at offset %llu)", s->tag,
+                      (unsigned long long)s->len, (unsigned long long)s->file_offset);
+    if (section_checksum(h, XXH3_64bits(s->data, s->len)) != get64(h + 24) || !all_zero(s->data + s->len, pad))
+        return refuse(err, errlen, path, ": section '%s' is corrupt (checksum)", s->tag);
+    return true;
+}
+
+static bool check_sections(struct snap_reader *r, const char *path, char *err, size_t errlen) {
+    struct snap_section s;
+    for (uint64_t off = SNAP_HEADER_SIZE;; off = s.file_offset + s.len + (-s.len % 8)) {
+        if (!check_section(r, off, &s, path, err, errlen)) return false;
+        if (strcmp(s.tag, "end") == 0) {
+            if (s.len) return refuse(err, errlen, path, " is corrupt (the end section has a payload)");
+            if (s.file_offset != r->size) return refuse(err, errlen, path, " has data after its end section");
+            return true;
+        }
+        if (r->n == SNAP_MAX_SECTIONS)
+            return refuse(err, errlen, path, " has more than %u sections", SNAP_MAX_SECTIONS);
+        if (!add_section(r, &s)) return refuse(err, errlen, path, ": out of memory for its sections");
+    }
+}
+
+static struct snap_reader *parse(const uint8_t *base, size_t size, int fd, const char *path, char *err,
+                                 size_t errlen) {
+    struct snap_reader *r = calloc(1, sizeof *r);
+    if (!r) {
+        refuse(err, errlen, path, ": out of memory");
+        return NULL;
+    }
+    *r = (struct snap_reader){.base = base, .size = size, .fd = -1};
+    if (check_header(base, size, path, err, errlen) && check_sections(r, path, err, errlen)) {
+        r->fd = fd;
+        return r;
+    }
+    snap_reader_close(r); /* fd -1: the caller unmaps */
+    return NULL;
+}
+
+/* MAP_PRIVATE does not protect against the file being truncated under the
+ * mapping (SIGBUS); snapshot files are the monitor's own (mode 0600). */
+struct snap_reader *snap_reader_open(const char *path, uint64_t max_size, char *err, size_t errlen) {
+    struct host_file f;
+    struct host_file_rules rules = {.what = "snapshot"};
+    if (!host_file_open(path, &rules, &f, err, errlen)) return NULL;
+    struct snap_reader *r = NULL;
+    void *m = MAP_FAILED;
+    if ((max_size && f.size > max_size) || f.size > SIZE_MAX)
+        snprintf(err, errlen, "snapshot '%s' is larger than allowed (%llu bytes, at most %llu)", path,
+                 (unsigned long long)f.size, (unsigned long long)(max_size ? max_size : SIZE_MAX));
+    else if ((m = mmap(NULL, f.size, PROT_READ, MAP_PRIVATE, f.fd, 0)) == MAP_FAILED)
+        snprintf(err, errlen, "cannot map snapshot '%s': %s", path, strerror(errno));
+    else
+        r = parse(m, f.size, f.fd, path, err, errlen);
+    if (!r && m != MAP_FAILED) munmap(m, f.size);
+    if (!r) close(f.fd);
+    return r;
+}
+
+struct snap_reader *snap_reader_mem(const void *buf, size_t len, char *err, size_t errlen) {
+    return parse(buf, len, -1, NULL, err, errlen);
+}
+
+void snap_reader_close(struct snap_reader *r) {
+    if (!r) return;
+    if (r->fd >= 0) {
+        munmap((void *)r->base, r->size);
+        close(r->fd);
+    }
+    free(r->secs);
+    free(r->resume);
+    free(r);
+}
+
+static struct resume *resume_of(struct snap_reader *r, const char *tag) {
+    for (size_t i = 0; i < r->nresume; i++)
+        if (same_tag(r->resume[i].tag, tag)) return &r->resume[i];
+    struct resume *a = realloc(r->resume, (r->nresume + 1) * sizeof *a);
+    if (!a) return NULL;
+    r->resume = a;
+    a = &a[r->nresume++];
+    *a = (struct resume){0};
+    strncpy(a->tag, tag, sizeof a->tag - 1);
+    return a;
+}
+
+bool snap_reader_find(struct snap_reader *r, const char *tag, struct snap_section *out) {
+    struct resume *at = strlen(tag) < 8 ? resume_of(r, tag) : NULL;
+    if (!at) return false;
+    for (size_t i = at->next; i < r->n; i++) {
+        if (!same_tag(r->secs[i].tag, tag)) continue;
+        at->next = i + 1;
+        *out = r->secs[i];
+        return true;
+    }
+    at->next = r->n;
+    return false;
+}
+
+void snap_reader_rewind(struct snap_reader *r) { r->nresume = 0; }
+
+size_t snap_reader_count(const struct snap_reader *r, const char *tag) {
+    size_t n = 0;
+    for (size_t i = 0; i < r->n; i++) n += same_tag(r->secs[i].tag, tag);
+    return n;
+}
+
+int snap_reader_fd(const struct snap_reader *r) { return r->fd; }
+
+void snap_cursor_init(struct snap_cursor *c, const struct snap_section *s) {
+    *c = (struct snap_cursor){.p = s->data, .left = s->len, .file_offset = s->file_offset};
+}
+
+static const uint8_t *take(struct snap_cursor *c, uint64_t skip, uint64_t n) {
+    if (c->bad || skip > c->left || n > c->left - skip) {
+        c->bad = true;
+        return NULL;
+    }
+    const uint8_t *p = c->p + skip;
+    c->p = p + n;
+    c->left -= skip + n;
+    c->pos += skip + n;
+    return p;
+}
+
+bool snap_get_u32(struct snap_cursor *c, uint32_t *out) {
+    const uint8_t *p = take(c, 0, 4);
+    *out = p ? get32(p) : 0;
+    return p;
+}
+
+bool snap_get_u64(struct snap_cursor *c, uint64_t *out) {
+    const uint8_t *p = take(c, 0, 8);
+    *out = p ? get64(p) : 0;
+    return p;
+}
+
+bool snap_get_bytes(struct snap_cursor *c, void *out, size_t n) {
+    const uint8_t *p = take(c, 0, n);
+    if (p && n)
+        memcpy(out, p, n);
+    else if (n)
+        memset(out, 0, n);
+    return p;
+}
+
+const uint8_t *snap_get_aligned(struct snap_cursor *c, uint64_t n) {
+    return take(c, -(c->file_offset + c->pos) % SNAP_PAGE_ALIGN, n);
+}

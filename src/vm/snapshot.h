@@ -1,0 +1,41 @@
+/* Saving a VM's state into a snapshot and loading it into a new VM: the
+ * harts' architectural state, every device's saved state, guest memory
+ * and the guest clock. The container is io/snap_file.h; each part
+ * declares its own fields (hart_snapshot.c, the devices' *_save/_load).
+ *
+ * A snapshot is loaded into a VM built (vm_create) with the configuration
+ * the snapshot was taken with, and not booted: the loaded memory holds the
+ * kernel, the device tree and everything since. */
+#ifndef RVISOR_VM_SNAPSHOT_H
+#define RVISOR_VM_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "io/snap_file.h"
+
+struct vm;
+
+struct vm_snapshot_stats {
+    uint64_t frames;       /* guest frames written to the snapshot */
+    uint64_t zero_frames;  /* backed frames found all zero, left out */
+};
+
+/* Writes the VM's sections. The VM must be quiescent: no hart running and
+ * no device work under way (the caller holds the event loop, see
+ * event_loop_hold). */
+bool vm_snapshot_save(struct vm *vm, struct snap_writer *w, struct vm_snapshot_stats *st, char *err,
+                      size_t errlen);
+
+/* Loads r into vm, which was just created with the snapshot's
+ * configuration. Every section is checked before use (the file is
+ * untrusted); on failure err says what was wrong and the VM must be
+ * destroyed. Call vm_snapshot_resume before the VM runs. */
+bool vm_snapshot_load(struct vm *vm, struct snap_reader *r, char *err, size_t errlen);
+
+/* Lets devices look at their queues again (a notification sent before the
+ * snapshot may not have been served), once the VM is about to run. */
+void vm_snapshot_resume(struct vm *vm);
+
+#endif

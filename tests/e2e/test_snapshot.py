@@ -1,0 +1,170 @@
+"""End-to-end: snapshots of running guests in `rvisor serve`. A guest with
+data in its RAM-backed /tmp and a counter running is saved, destroyed and
+restored, and goes on with the same data and the same counter (not a
+reboot: its uptime goes on too); one snapshot restores into several
+independent VMs; damaged files are refused; a monitor killed while it
+writes a snapshot leaves the previous file at that path restorable."""
+import os
+import re
+import signal
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_monitor_api import APPEND, INITRD, KERNEL, PROMPT, Monitor, SocketConsole, wait_for_shell  # noqa: E402
+
+# Commands stay short: the guest's terminal wraps lines at 80 columns.
+DATA = ("dd if=/dev/urandom of=/tmp/r bs=1M count=8 2>/dev/null", "md5sum < /tmp/r > /tmp/s")
+CHECK = "[ \"$(md5sum < /tmp/r)\" = \"$(cat /tmp/s)\" ] && echo SAME-$((6 * 7))"
+COUNTER = "(i=0; while :; do i=$((i+1)); echo $i > /tmp/c; sleep 0.05; done) &"
+
+
+def number(text):
+    m = re.search(r"(\d+(?:\.\d+)?)", text)
+    assert m, "no number in %r" % text
+    return float(m.group(1))
+
+
+class Snapshot(unittest.TestCase):
+    def setUp(self):
+        self.mon = Monitor("--machine-mem", "1G")
+        self.addCleanup(self.mon.close)
+        self.file = os.path.join(self.mon.dir, "vm.snap")
+
+    def boot(self, name, mem="256M"):
+        r = self.mon.request(op="create", name=name, kernel=KERNEL, initrd=INITRD, append=APPEND, mem=mem)
+        self.assertTrue(r["ok"], r)
+        self.assertTrue(self.mon.request(op="start", name=name)["ok"])
+        con = SocketConsole(self.mon, name)
+        self.addCleanup(con.close)
+        wait_for_shell(con)
+        return con
+
+    def attach(self, name):
+        """The console of a restored VM: its shell is waiting at a prompt."""
+        con = SocketConsole(self.mon, name)
+        self.addCleanup(con.close)
+        con.send("\n")
+        con.read_until(PROMPT, timeout=60)
+        return con
+
+    def snapshot(self, name, **extra):
+        r = self.mon.request(op="snapshot", name=name, file=self.file, **extra)
+        self.assertTrue(r["ok"], r)
+        return r
+
+    def restore(self, name, **extra):
+        r = self.mon.request(op="restore", name=name, file=self.file, **extra)
+        self.assertTrue(r["ok"], r)
+        return r
+
+    def test_restored_guest_goes_on_with_its_data_counter_and_clock(self):
+        a = self.boot("a")
+        for cmd in DATA:
+            a.command(cmd, timeout=120)
+        a.command(COUNTER)
+        time.sleep(1)
+        up_before = number(a.command("cat /proc/uptime"))
+        counter = int(number(a.command("cat /tmp/c")))
+        r = self.snapshot("a")
+        snap = r["snapshot"]
+        self.assertEqual(r["state"], "running", r)  # it ran on
+        self.assertGreater(snap["frames"], 2048, snap)  # at least the 8 MiB written
+        self.assertLess(snap["bytes"], 256 << 20, snap)  # never-written memory is not stored
+        self.assertLess(snap["pause_ns"], 5 * 10**9, snap)
+        self.assertIn("42", a.command("echo $((6 * 7))"))  # the source goes on
+        self.assertTrue(self.mon.request(op="destroy", name="a")["ok"])
+
+        r = self.restore("b")
+        self.assertEqual(r["state"], "running", r)
+        b = self.attach("b")
+        self.assertIn("SAME-42", b.command(CHECK, timeout=120))
+        # The counter goes on from where it was saved, still counting: the
+        # guest was not rebooted and its background process lives on.
+        later = int(number(b.command("cat /tmp/c")))
+        self.assertGreaterEqual(later, counter)
+        time.sleep(0.5)
+        self.assertGreater(int(number(b.command("cat /tmp/c"))), later)
+        up_after = number(b.command("cat /proc/uptime"))
+        self.assertGreaterEqual(up_after, up_before)
+        self.assertNotIn("init reached", b.command("dmesg | tail -n 3; echo done"))
+
+    def test_one_snapshot_restores_into_independent_clones(self):
+        a = self.boot("a")
+        a.command("echo original > /tmp/who")
+        self.snapshot("a", stop=True)
+        self.assertEqual(self.mon.request(op="stats", name="a")["state"], "paused")
+        self.assertEqual(self.restore("b", paused=True)["state"], "paused")
+        self.restore("c")
+        self.assertTrue(self.mon.request(op="resume", name="b")["ok"])
+        b, c = self.attach("b"), self.attach("c")
+        b.command("echo clone-b > /tmp/who")
+        c.command("echo clone-c > /tmp/who")
+        self.assertIn("clone-b", b.command("cat /tmp/who"))
+        self.assertIn("clone-c", c.command("cat /tmp/who"))
+        self.assertTrue(self.mon.request(op="resume", name="a")["ok"])
+        self.assertIn("original", a.command("cat /tmp/who"))
+        # The CLI does the same.
+        out = self.mon.cli("snapshot", "b", self.file).stdout
+        self.assertIn("b: saved to " + self.file, out)
+        out = self.mon.cli("restore", self.file, "--name", "d").stdout
+        self.assertIn("d: restored from", out)
+        self.assertIn("clone-b", self.attach("d").command("cat /tmp/who"))
+
+    def test_damaged_snapshots_are_refused(self):
+        self.boot("a", mem="64M")
+        self.snapshot("a")
+        data = open(self.file, "rb").read()
+        cases = {
+            "truncated": data[: len(data) // 2],
+            "flipped": data[:4096 + 100] + bytes([data[4096 + 100] ^ 0x10]) + data[4096 + 101:],
+            "foreign": b"\x7fELF" + os.urandom(8192),
+            "empty": b"",
+        }
+        for what, content in cases.items():
+            bad = os.path.join(self.mon.dir, what + ".snap")
+            with open(bad, "wb") as f:
+                f.write(content)
+            r = self.mon.request(op="restore", name="x", file=bad)
+            self.assertFalse(r["ok"], (what, r))
+            self.assertEqual(r["code"], "invalid", (what, r))
+            self.assertTrue(r["error"], r)
+            self.assertFalse(self.mon.request(op="stats", name="x")["ok"], what)  # nothing was created
+        r = self.mon.request(op="restore", name="x", file=os.path.join(self.mon.dir, "absent.snap"))
+        self.assertFalse(r["ok"], r)
+        # The monitor is unharmed.
+        self.assertTrue(self.mon.request(op="restore", name="y", file=self.file)["ok"])
+
+    def test_a_monitor_killed_while_saving_leaves_the_previous_snapshot(self):
+        a = self.boot("a")
+        a.command("echo first > /tmp/mark")
+        self.snapshot("a")
+        first = open(self.file, "rb").read()
+        a.command("dd if=/dev/urandom of=/tmp/r bs=1M count=48 2>/dev/null", timeout=120)
+        a.command("echo second > /tmp/mark")
+        s = self.mon.connect()
+        s.sendall(b'{"op":"snapshot","name":"a","file":"%s"}\n' % self.file.encode())
+        time.sleep(0.02)
+        self.mon.proc.send_signal(signal.SIGKILL)
+        self.mon.proc.wait()
+        s.close()
+        # Whatever moment it died at, the file at the path is one whole
+        # snapshot, the first or the second: it restores.
+        self.assertGreater(len(first), 0)
+        mon2 = Monitor("--machine-mem", "1G")
+        self.addCleanup(mon2.close)
+        r = mon2.request(op="restore", name="back", file=self.file)
+        self.assertTrue(r["ok"], r)
+        con = SocketConsole(mon2, "back")
+        self.addCleanup(con.close)
+        con.send("\n")
+        con.read_until(PROMPT, timeout=60)
+        self.assertRegex(con.command("cat /tmp/mark"), "first|second")
+        # Only temporary files may be left beside it, never a damaged file at the path.
+        self.assertTrue(all(n == "vm.snap" or ".tmp." in n or not n.endswith(".snap")
+                            for n in os.listdir(self.mon.dir)))
+
+
+if __name__ == "__main__":
+    unittest.main()
