@@ -34,6 +34,7 @@ static const char *const create_fields[] = {"name", "kernel", "initrd", "append"
 static const char *const balloon_fields[] = {"name", "target", NULL};
 static const char *const snapshot_fields[] = {"name", "file", "stop", NULL};
 static const char *const restore_fields[] = {"name", "file", "paused", NULL};
+static const char *const migrate_fields[] = {"name", "uri", "downtime_ms", NULL};
 
 static const struct op_desc ops[] = {
     {"create", API_OP_CREATE, create_fields},   {"start", API_OP_START, name_field},
@@ -43,6 +44,7 @@ static const struct op_desc ops[] = {
     {"list", API_OP_LIST, no_fields},           {"memory", API_OP_MEMORY, no_fields},
     {"shutdown", API_OP_SHUTDOWN, no_fields},   {"balloon", API_OP_BALLOON, balloon_fields},
     {"snapshot", API_OP_SNAPSHOT, snapshot_fields}, {"restore", API_OP_RESTORE, restore_fields},
+    {"migrate", API_OP_MIGRATE, migrate_fields},
 };
 
 bool api_valid_name(const char *s) {
@@ -418,7 +420,7 @@ bool api_parse_request(const char *line, size_t len, struct api_request *req, ch
         if (strcmp(ops[i].name, opname) == 0) d = &ops[i];
     if (!d) {
         fail(err, errlen, "unknown op \"%.64s\" (create, start, pause, resume, stop, destroy, stats, console, "
-                          "balloon, snapshot, restore, list, memory, shutdown)", opname);
+                          "balloon, snapshot, restore, migrate, list, memory, shutdown)", opname);
         goto bad;
     }
     req->op = d->op;
@@ -445,6 +447,12 @@ bool api_parse_request(const char *line, size_t len, struct api_request *req, ch
     if (req->op == API_OP_BALLOON && !get_size(root, "target", true, MiB, MAX_MEM, &req->balloon_target, err, errlen))
         goto bad;
     if ((req->op == API_OP_SNAPSHOT || req->op == API_OP_RESTORE) && !parse_snapshot(root, req, err, errlen)) goto bad;
+    if (req->op == API_OP_MIGRATE) {
+        int64_t ms = 0;
+        if (!get_string(root, "uri", true, &req->uri, err, errlen) || !get_int(root, "downtime_ms", 1, 60000, &ms, err, errlen))
+            goto bad;
+        req->downtime_ms = (unsigned)ms;
+    }
     return true;
 bad:
     api_request_free(req);
@@ -558,6 +566,26 @@ static char *snapshot_reply(struct monitor *m, const struct api_request *req) {
     return ok_reply(o);
 }
 
+/* migrate: what it took; the VM now lives on the target. */
+static char *migrate_reply(struct monitor *m, const struct api_request *req) {
+    char err[512] = "";
+    struct monitor_migrate_result res;
+    int rc = monitor_vm_migrate(m, req->name, req->uri, req->downtime_ms, &res, err, sizeof err);
+    if (rc) return monitor_error_reply(rc, err);
+    json_object *o = ok_object();
+    json_object_object_add(o, "name", json_object_new_string(req->name));
+    json_object *mo = json_object_new_object();
+    json_object_object_add(mo, "uri", json_object_new_string(req->uri));
+    json_object_object_add(mo, "total_ns", json_object_new_uint64(res.total_ns));
+    json_object_object_add(mo, "downtime_ns", json_object_new_uint64(res.downtime_ns));
+    json_object_object_add(mo, "bytes", json_object_new_uint64(res.bytes));
+    json_object_object_add(mo, "frames", json_object_new_uint64(res.frames));
+    json_object_object_add(mo, "rounds", json_object_new_uint64(res.rounds));
+    json_object_object_add(mo, "throttled", json_object_new_boolean(res.throttled));
+    json_object_object_add(o, "migration", mo);
+    return ok_reply(o);
+}
+
 static char *execute(struct monitor *m, const struct api_request *req, enum api_after *after) {
     char err[512] = "";
     int rc = 0;
@@ -570,6 +598,7 @@ static char *execute(struct monitor *m, const struct api_request *req, enum api_
     case API_OP_BALLOON: rc = monitor_vm_balloon(m, req->name, req->balloon_target, err, sizeof err); break;
     case API_OP_SNAPSHOT:
     case API_OP_RESTORE: return snapshot_reply(m, req);
+    case API_OP_MIGRATE: return migrate_reply(m, req);
     case API_OP_DESTROY: {
         rc = monitor_vm_destroy(m, req->name, err, sizeof err);
         if (rc) return monitor_error_reply(rc, err);

@@ -74,6 +74,16 @@
  *       and nothing is created. One snapshot may be restored many times, as
  *       independent VMs. Reply: VM_INFO plus "snapshot": {"file", "bytes",
  *       "total_ns"}.
+ *   {"op": "migrate", "name": "vm1", "uri": "tcp:10.0.0.2:4444", "downtime_ms": 300}
+ *       Moves the VM, running, to the monitor started with `--incoming
+ *       tcp:ADDR:PORT` there (pre-copy: memory is sent while it runs, then
+ *       what it rewrote, until the rest fits in downtime_ms, 1..60000,
+ *       default 300 as in QEMU; a VM that dirties memory faster than the link
+ *       carries it is slowed with a CPU cap). On success the VM exists only
+ *       on the target, under its name: reply {"ok": true, "name",
+ *       "migration": {"uri", "total_ns", "downtime_ns", "bytes", "frames",
+ *       "rounds", "throttled"}}. On any failure (target unreachable or
+ *       refusing, connection lost) it runs on here: "invalid" with the reason.
  *   {"op": "list"}  {"op": "memory"}  {"op": "shutdown"}
  *
  * Replies:
@@ -181,6 +191,7 @@ enum api_op {
     API_OP_BALLOON,
     API_OP_SNAPSHOT,
     API_OP_RESTORE,
+    API_OP_MIGRATE,
 };
 
 struct api_request {
@@ -190,6 +201,8 @@ struct api_request {
     uint64_t balloon_target;     /* balloon: bytes */
     const char *file;            /* snapshot, restore: the snapshot file (points into root) */
     bool stop, paused;           /* snapshot: leave the VM paused; restore: create it paused */
+    const char *uri;             /* migrate: "tcp:HOST:PORT" (points into root) */
+    unsigned downtime_ms;        /* migrate: 0 = the default */
     struct json_object *root;    /* the parsed request; owned */
 };
 

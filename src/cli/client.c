@@ -150,6 +150,11 @@ static const char *field_str(json_object *o, const char *key) {
     return json_object_get_string(v);
 }
 
+static bool field_bool(json_object *o, const char *key) {
+    json_object *v;
+    return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
+}
+
 static uint64_t field_u64(json_object *o, const char *key) {
     json_object *v;
     if (!json_object_object_get_ex(o, key, &v)) return 0;
@@ -666,6 +671,14 @@ static void usage(FILE *f, const char *cmd) {
                    "`rvisor restore FILE --name NEW` brings it back, as many times as wanted.\n");
         return;
     }
+    if (strcmp(cmd, "migrate") == 0) {
+        fprintf(f, "Usage: rvisor migrate NAME tcp:HOST:PORT [--downtime MS] [--socket PATH] [--json]\n"
+                   "Move the VM, running, to the monitor started with `rvisor serve --incoming\n"
+                   "tcp:ADDR:PORT` on HOST (an IPv4 address or localhost): its memory is sent while\n"
+                   "it runs, then what it rewrote, until the rest fits in --downtime MS (default\n"
+                   "300); then it stops here and starts there. If anything fails it runs on here.\n");
+        return;
+    }
     if (strcmp(cmd, "restore") == 0) {
         fprintf(f, "Usage: rvisor restore FILE --name NAME [--paused] [--socket PATH] [--json]\n"
                    "Create VM NAME from a snapshot made by `rvisor snapshot`: it runs on from the\n"
@@ -681,7 +694,7 @@ static const char *const vm_commands[] = {"start", "pause", "resume", "stop", "d
 
 bool client_is_command(const char *name) {
     static const char *const others[] = {"create", "ls",     "list",     "console", "shutdown",
-                                         "balloon", "memory", "snapshot", "restore"};
+                                         "balloon", "memory", "snapshot", "restore", "migrate"};
     for (size_t i = 0; i < sizeof vm_commands / sizeof *vm_commands; i++)
         if (strcmp(name, vm_commands[i]) == 0) return true;
     for (size_t i = 0; i < sizeof others / sizeof *others; i++)
@@ -766,7 +779,7 @@ int client_command(int argc, char **argv) {
     const char *cmd = argv[0];
     enum { OPT_SOCKET = 256, OPT_JSON, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_SHARES, OPT_CAP,
            OPT_BIOS, OPT_DRIVE, OPT_NET, OPT_CONSOLE, OPT_NO_BALLOON, OPT_ENGINE, OPT_JIT_CACHE,
-           OPT_SHARE_GROUP, OPT_MEM_SHARES, OPT_MEM_MIN, OPT_STOP, OPT_PAUSED, OPT_NAME };
+           OPT_SHARE_GROUP, OPT_MEM_SHARES, OPT_MEM_MIN, OPT_STOP, OPT_PAUSED, OPT_NAME, OPT_DOWNTIME };
     static const struct option longopts[] = {
         {"socket", required_argument, 0, OPT_SOCKET}, {"json", no_argument, 0, OPT_JSON},
         {"kernel", required_argument, 0, OPT_KERNEL}, {"initrd", required_argument, 0, OPT_INITRD},
@@ -779,7 +792,7 @@ int client_command(int argc, char **argv) {
         {"share-group", required_argument, 0, OPT_SHARE_GROUP},
         {"mem-shares", required_argument, 0, OPT_MEM_SHARES}, {"mem-min", required_argument, 0, OPT_MEM_MIN},
         {"stop", no_argument, 0, OPT_STOP},           {"paused", no_argument, 0, OPT_PAUSED},
-        {"name", required_argument, 0, OPT_NAME},
+        {"name", required_argument, 0, OPT_NAME},     {"downtime", required_argument, 0, OPT_DOWNTIME},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
     bool create = strcmp(cmd, "create") == 0;
@@ -789,7 +802,9 @@ int client_command(int argc, char **argv) {
     bool console = strcmp(cmd, "console") == 0;
     bool balloon = strcmp(cmd, "balloon") == 0;
     bool snapshot = strcmp(cmd, "snapshot") == 0, restore = strcmp(cmd, "restore") == 0;
+    bool migrate = strcmp(cmd, "migrate") == 0;
     bool stop = false, paused = false;
+    const char *downtime = NULL;
     const char *new_name = NULL;
     const char *socket_path = NULL, *kernel = NULL, *initrd = NULL, *append = NULL, *mem = NULL, *bios = NULL;
     const char *cpus = NULL, *shares = NULL, *cap = NULL, *console_kind = NULL, *engine = NULL, *jit_cache = NULL;
@@ -821,6 +836,10 @@ int client_command(int argc, char **argv) {
         case OPT_NAME:
             if (!restore) break;
             new_name = optarg;
+            continue;
+        case OPT_DOWNTIME:
+            if (!migrate) break;
+            downtime = optarg;
             continue;
         default:
             if (!create) break;
@@ -854,7 +873,7 @@ int client_command(int argc, char **argv) {
             fprintf(stderr, "rvisor: %s does not take --%s (see rvisor %s --help)\n", cmd, longopts[idx].name, cmd);
         return 1;
     }
-    int want_args = list || shutdown_cmd || memory ? 0 : balloon || snapshot ? 2 : 1;
+    int want_args = list || shutdown_cmd || memory ? 0 : balloon || snapshot || migrate ? 2 : 1;
     if (argc - optind != want_args) {
         if (argc - optind < 1 && restore)
             fprintf(stderr, "rvisor: restore needs the snapshot file\n");
@@ -862,6 +881,8 @@ int client_command(int argc, char **argv) {
             fprintf(stderr, "rvisor: %s needs the name of a VM\n", cmd);
         else if (argc - optind < want_args && snapshot)
             fprintf(stderr, "rvisor: snapshot needs the file to write\n");
+        else if (argc - optind < want_args && migrate)
+            fprintf(stderr, "rvisor: migrate needs where to: tcp:HOST:PORT\n");
         else if (argc - optind < want_args)
             fprintf(stderr, "rvisor: %s needs the memory size the guest is to keep (e.g. 128M)\n", cmd);
         else
@@ -942,6 +963,12 @@ int client_command(int argc, char **argv) {
         free(abs);
         if (stop) json_object_object_add(req, "stop", json_object_new_boolean(1));
         if (paused) json_object_object_add(req, "paused", json_object_new_boolean(1));
+    } else if (migrate) {
+        long ms = 0;
+        if (downtime && !parse_uint("downtime", downtime, 1, 60000, &ms)) return 1;
+        req = op_request("migrate", name);
+        json_object_object_add(req, "uri", json_object_new_string(argv[optind + 1]));
+        if (ms) json_object_object_add(req, "downtime_ms", json_object_new_int64(ms));
     } else if (balloon) {
         uint64_t bytes;
         if (!parse_size(argv[optind + 1], &bytes)) {
@@ -972,6 +999,14 @@ int client_command(int argc, char **argv) {
         printf("%s: balloon target %s (the guest keeps %s now)\n", name, target, actual);
     } else if (snapshot || restore) {
         print_snapshot(reply, name, snapshot);
+    } else if (migrate) {
+        json_object *mo;
+        json_object_object_get_ex(reply, "migration", &mo);
+        char size[32];
+        fmt_bytes(size, sizeof size, field_u64(mo, "bytes"));
+        printf("%s: migrated to %s in %.1f ms (downtime %.1f ms, %s in %llu rounds%s)\n", name, field_str(mo, "uri"),
+               (double)field_u64(mo, "total_ns") / 1e6, (double)field_u64(mo, "downtime_ns") / 1e6, size,
+               (unsigned long long)field_u64(mo, "rounds"), field_bool(mo, "throttled") ? ", CPU throttled" : "");
     } else if (shutdown_cmd) {
         printf("the monitor at %s is shutting down\n", socket_path);
     } else if (strcmp(cmd, "destroy") == 0) {

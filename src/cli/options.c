@@ -72,6 +72,7 @@ void print_run_help(const char *prog) {
 void print_serve_help(void) {
     printf("Usage: rvisor serve [--socket PATH] [--machine-mem SIZE] [--workers N]\n"
            "                    [--sharing on|off] [--share-rate N] [--swap on|off] [--swap-dir DIR]\n"
+           "                    [--idle-tax PCT] [--sample-period S] [--incoming tcp:ADDR:PORT]\n"
            "                    [--no-sandbox]\n"
            "Run the monitor: many VMs in this process, controlled through a Unix socket\n"
            "(rvisor create, start, ls, console, stats, stop, destroy; see src/api/protocol.h).\n"
@@ -92,6 +93,10 @@ void print_serve_help(void) {
            "  --idle-tax PCT      idle memory tax, 0 to 99: how much more an idle page costs\n"
            "                      when memory is short (default %u, as ESX)\n"
            "  --sample-period S   seconds between active-memory samples (default %u)\n"
+           "  --incoming tcp:ADDR:PORT  accept VMs that other monitors migrate here\n"
+           "                      (`rvisor migrate NAME tcp:HOST:PORT` there); ADDR an IPv4\n"
+           "                      address, empty for any; the stream is not encrypted: use it\n"
+           "                      on trusted networks only\n"
            "  --no-sandbox        do not confine the monitor once its socket is open (by\n"
            "                      default no capabilities, so TAP devices must exist\n"
            "                      beforehand, and a seccomp filter allowing only the system\n"
@@ -251,7 +256,7 @@ static bool on_off(const char *opt, const char *arg, bool *off) {
 
 enum parse_result parse_serve_options(int argc, char **argv, struct serve_options *o) {
     enum { OPT_SOCKET = 256, OPT_MACHINE_MEM, OPT_WORKERS, OPT_NO_SANDBOX, OPT_SHARING, OPT_SHARE_RATE, OPT_SWAP,
-           OPT_SWAP_DIR, OPT_IDLE_TAX, OPT_SAMPLE_PERIOD };
+           OPT_SWAP_DIR, OPT_IDLE_TAX, OPT_SAMPLE_PERIOD, OPT_INCOMING };
     static const struct option longopts[] = {
         {"socket", required_argument, 0, OPT_SOCKET},
         {"machine-mem", required_argument, 0, OPT_MACHINE_MEM},
@@ -262,6 +267,7 @@ enum parse_result parse_serve_options(int argc, char **argv, struct serve_option
         {"swap-dir", required_argument, 0, OPT_SWAP_DIR},
         {"idle-tax", required_argument, 0, OPT_IDLE_TAX},
         {"sample-period", required_argument, 0, OPT_SAMPLE_PERIOD},
+        {"incoming", required_argument, 0, OPT_INCOMING},
         {"no-sandbox", no_argument, 0, OPT_NO_SANDBOX},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -284,6 +290,7 @@ enum parse_result parse_serve_options(int argc, char **argv, struct serve_option
         case OPT_SWAP_DIR: o->swap_dir = optarg; break;
         case OPT_IDLE_TAX: tax_arg = optarg; break;
         case OPT_SAMPLE_PERIOD: period_arg = optarg; break;
+        case OPT_INCOMING: o->incoming = optarg; break;
         case 'h': print_serve_help(); return PARSE_HELP;
         case ':': fprintf(stderr, "rvisor: option '%s' needs a value\n", argv[optind - 1]); return PARSE_ERROR;
         default: fprintf(stderr, "rvisor: unknown option '%s' (see rvisor serve --help)\n", argv[optind - 1]); return PARSE_ERROR;

@@ -38,6 +38,7 @@ struct serve_options {
     bool idle_tax_set;      /* --idle-tax given */
     unsigned idle_tax;      /* percent */
     unsigned sample_ms;     /* --sample-period, 0: the default */
+    const char *incoming;   /* --incoming tcp:ADDR:PORT, or NULL */
 };
 
 enum parse_result {

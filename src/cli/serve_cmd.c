@@ -77,6 +77,12 @@ int serve_command(int argc, char **argv) {
         close(sig_fd);
         return 1;
     }
+    if (o.incoming && monitor_listen_incoming(m, o.incoming, err, sizeof err) != 0) {
+        fprintf(stderr, "rvisor: --incoming: %s\n", err);
+        monitor_destroy(m);
+        close(sig_fd);
+        return 1;
+    }
     struct api_server *s = api_server_open(m, socket_path, err, sizeof err);
     if (!s) {
         fprintf(stderr, "rvisor: %s\n", err);

@@ -28,6 +28,10 @@ bool hart_save(const struct hart *h, struct snap_writer *w) { return vmstate_sav
  * csr.c) is refused rather than run. */
 static const char *invalid(const struct hart_state *s, const struct hart *h) {
     if (s->priv == 2) return "a reserved privilege level";
+    /* IALIGN is 16: jalr, xRET and the epc CSRs never make a pc odd, and
+     * the interpreter indexes its decoded slots by pc / 2 (an odd pc at a
+     * page's last byte runs past the code page). */
+    if ((s->pc | s->mepc | s->sepc) & 1) return "an odd pc, mepc or sepc";
     if (((s->mstatus & MSTATUS_MPP) >> 11) == 2) return "mstatus.MPP reserved";
     if ((s->mstatus & (MSTATUS_UXL | MSTATUS_SXL)) != (h->mstatus & (MSTATUS_UXL | MSTATUS_SXL)))
         return "another XLEN";

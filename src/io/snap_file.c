@@ -5,11 +5,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -339,11 +342,16 @@ struct snap_reader {
     size_t nresume;
 };
 
-/* A message naming the file ("snapshot '/x'") or "snapshot image"; fmt
- * starts with its separator. */
+/* Passed as refuse's path by the stream reader. */
+static const char stream_path[] = "";
+
+/* A message naming the file ("snapshot '/x'"), "snapshot stream" or
+ * "snapshot image"; fmt starts with its separator. */
 __attribute__((format(printf, 4, 5))) static bool refuse(char *err, size_t errlen, const char *path,
                                                          const char *fmt, ...) {
-    int n = path ? snprintf(err, errlen, "snapshot '%s'", path) : snprintf(err, errlen, "snapshot image");
+    int n = path == stream_path ? snprintf(err, errlen, "snapshot stream")
+            : path              ? snprintf(err, errlen, "snapshot '%s'", path)
+                                : snprintf(err, errlen, "snapshot image");
     if (n >= 0 && (size_t)n < errlen) {
         va_list ap;
         va_start(ap, fmt);
@@ -353,9 +361,8 @@ __attribute__((format(printf, 4, 5))) static bool refuse(char *err, size_t errle
     return false;
 }
 
-static bool check_header(const uint8_t *b, size_t size, const char *path, char *err, size_t errlen) {
-    if (size < SNAP_HEADER_SIZE)
-        return refuse(err, errlen, path, " is too short to be an rvisor snapshot (%zu bytes)", size);
+/* All but the length, which only a whole image can be checked against. */
+static bool check_header_fields(const uint8_t *b, const char *path, char *err, size_t errlen) {
     if (memcmp(b, magic, sizeof magic) != 0) return refuse(err, errlen, path, " is not an rvisor snapshot");
     /* Before the checksum: a newer format may protect its header otherwise. */
     uint32_t version = get32(b + 8);
@@ -365,6 +372,13 @@ static bool check_header(const uint8_t *b, size_t size, const char *path, char *
     if (get64(b + 24) != XXH3_64bits(b, 24)) return refuse(err, errlen, path, " is corrupt (header checksum)");
     if (version == 0) return refuse(err, errlen, path, " has an invalid format version 0");
     if (get32(b + 12)) return refuse(err, errlen, path, " has unknown flags %#x", get32(b + 12));
+    return true;
+}
+
+static bool check_header(const uint8_t *b, size_t size, const char *path, char *err, size_t errlen) {
+    if (size < SNAP_HEADER_SIZE)
+        return refuse(err, errlen, path, " is too short to be an rvisor snapshot (%zu bytes)", size);
+    if (!check_header_fields(b, path, err, errlen)) return false;
     uint64_t len = get64(b + 16);
     if (len > size)
         return refuse(err, errlen, path, " is truncated (%zu of %llu bytes)", size, (unsigned long long)len);
@@ -553,4 +567,180 @@ bool snap_get_bytes(struct snap_cursor *c, void *out, size_t n) {
 
 const uint8_t *snap_get_aligned(struct snap_cursor *c, uint64_t n) {
     return take(c, -(c->file_offset + c->pos) % SNAP_PAGE_ALIGN, n);
+}
+
+/* --- Reading a stream --- */
+
+/* Reads are exact (no read-ahead), so that nothing past the end section is
+ * taken from fd: a header, then a payload with its padding. */
+struct snap_stream {
+    int fd;
+    int timeout_ms;       /* <= 0: none */
+    uint64_t max_section; /* 0: none */
+    uint64_t length;      /* the header's length field; 0: unknown */
+    uint64_t off;         /* bytes read: the stream offset of the next byte */
+    uint64_t nsections;   /* returned so far (the end section not counted) */
+    uint8_t *buf;         /* SNAP_PAGE_ALIGN aligned; a payload at offset o sits at buf + o % SNAP_PAGE_ALIGN */
+    size_t cap;
+    int state;            /* 1 reading, 0 complete, -1 failed (err says why) */
+    char what[24];        /* what is being read, for messages */
+    char err[256];
+};
+
+__attribute__((format(printf, 2, 3))) static bool stream_fail(struct snap_stream *s, const char *fmt, ...) {
+    int n = snprintf(s->err, sizeof s->err, "snapshot stream");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->err + n, sizeof s->err - (size_t)n, fmt, ap);
+    va_end(ap);
+    s->state = -1;
+    return false;
+}
+
+static int64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Until fd is readable, closed or in error (the read then tells which), for
+ * at most the timeout in all, signals or not; without one if there is none. */
+static bool wait_readable(struct snap_stream *s) {
+    int64_t deadline = s->timeout_ms > 0 ? now_ns() + (int64_t)s->timeout_ms * 1000000 : 0;
+    for (;;) {
+        int ms = -1;
+        if (s->timeout_ms > 0) {
+            int64_t left = deadline - now_ns();
+            if (left <= 0)
+                return stream_fail(s, " timed out: no data for %d ms at offset %llu, in %s", s->timeout_ms,
+                                   (unsigned long long)s->off, s->what);
+            ms = (int)((left + 999999) / 1000000);
+        }
+        struct pollfd p = {.fd = s->fd, .events = POLLIN};
+        int r = poll(&p, 1, ms);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 || (r > 0 && (p.revents & POLLNVAL)))
+            return stream_fail(s, ": cannot wait for data at offset %llu: %s", (unsigned long long)s->off,
+                               strerror(r < 0 ? errno : EBADF));
+        if (r > 0) return true;
+    }
+}
+
+/* Exactly n bytes, however the peer splits them. */
+static bool read_in(struct snap_stream *s, uint8_t *p, size_t n) {
+    while (n) {
+        if (s->timeout_ms > 0 && !wait_readable(s)) return false;
+        ssize_t k = read(s->fd, p, n < (1u << 30) ? n : (1u << 30));
+        if (k > 0) {
+            p += k;
+            n -= (size_t)k;
+            s->off += (uint64_t)k;
+        } else if (k == 0) {
+            return stream_fail(s, " is truncated: the connection closed at offset %llu, in %s",
+                               (unsigned long long)s->off, s->what);
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) { /* a non-blocking fd */
+            if (s->timeout_ms <= 0 && !wait_readable(s)) return false;
+        } else if (errno != EINTR) {
+            return stream_fail(s, ": cannot read at offset %llu, in %s: %s", (unsigned long long)s->off, s->what,
+                               strerror(errno));
+        }
+    }
+    return true;
+}
+
+/* A buffer of at least need bytes; what it held is not kept. */
+static bool stream_room(struct snap_stream *s, size_t need) {
+    if (need <= s->cap) return true;
+    size_t cap = (need + STREAM_BUF - 1) / STREAM_BUF * STREAM_BUF;
+    void *b;
+    if (posix_memalign(&b, SNAP_PAGE_ALIGN, cap) != 0) return false;
+    free(s->buf);
+    s->buf = b;
+    s->cap = cap;
+    return true;
+}
+
+void snap_stream_close(struct snap_stream *s) {
+    if (!s) return;
+    free(s->buf);
+    free(s);
+}
+
+struct snap_stream *snap_stream_open(int fd, uint64_t max_section, int timeout_ms, char *err, size_t errlen) {
+    struct snap_stream *s = calloc(1, sizeof *s);
+    if (!s || !stream_room(s, STREAM_BUF)) {
+        snprintf(err, errlen, "out of memory for a snapshot stream reader");
+        snap_stream_close(s);
+        return NULL;
+    }
+    s->fd = fd;
+    s->timeout_ms = timeout_ms;
+    s->max_section = max_section;
+    s->state = 1;
+    snprintf(s->what, sizeof s->what, "the stream header");
+    uint8_t h[SNAP_HEADER_SIZE];
+    if (!read_in(s, h, sizeof h) || !check_header_fields(h, stream_path, s->err, sizeof s->err)) {
+        snprintf(err, errlen, "%s", s->err);
+        snap_stream_close(s);
+        return NULL;
+    }
+    s->length = get64(h + 16); /* a file's bytes sent down a pipe: its end must be there */
+    return s;
+}
+
+/* Like check_section, on a header read before its payload is; every
+ * comparison is written so that no sum of untrusted numbers can wrap.
+ * False on failure; at the end section, true with s->state 0. */
+static bool stream_section(struct snap_stream *s, struct snap_section *out) {
+    uint64_t start = s->off;
+    if (s->length && (start > s->length || s->length - start < SNAP_HEADER_SIZE))
+        return stream_fail(s, " is corrupt (no end section within the %llu bytes its header says)",
+                           (unsigned long long)s->length);
+    snprintf(s->what, sizeof s->what, "a section header");
+    uint8_t h[SNAP_HEADER_SIZE];
+    if (!read_in(s, h, sizeof h)) return false;
+    if (!tag_ok(h))
+        return stream_fail(s, " is corrupt (a bad section tag at offset %llu)", (unsigned long long)start);
+    char tag[8];
+    memcpy(tag, h, 8);
+    snprintf(s->what, sizeof s->what, "section '%s'", tag);
+    uint64_t len = get64(h + 16), pad = -len % 8;
+    bool end = strcmp(tag, "end") == 0;
+    if (get32(h + 12)) return stream_fail(s, ": section '%s' has unknown flags", tag);
+    if (end && len) return stream_fail(s, " is corrupt (the end section has a payload)");
+    if (!end && s->nsections == SNAP_STREAM_MAX_SECTIONS)
+        return stream_fail(s, " has more than %u sections", SNAP_STREAM_MAX_SECTIONS);
+    if ((s->max_section && len > s->max_section) || len > SIZE_MAX / 2)
+        return stream_fail(s, ": section '%s' is too large (%llu bytes, at most %llu)", tag, (unsigned long long)len,
+                           (unsigned long long)(s->max_section ? s->max_section : SIZE_MAX / 2));
+    if (s->length && (len > s->length - s->off || pad > s->length - s->off - len))
+        return stream_fail(s, " is corrupt (section '%s' of %llu bytes at offset %llu runs past the %llu bytes"
+                              " its header says)",
+                           tag, (unsigned long long)len, (unsigned long long)s->off, (unsigned long long)s->length);
+    uint64_t at = s->off;
+    size_t lead = (size_t)(at % SNAP_PAGE_ALIGN);
+    if (!stream_room(s, lead + (size_t)(len + pad)))
+        return stream_fail(s, ": out of memory for section '%s' (%llu bytes)", tag, (unsigned long long)len);
+    uint8_t *data = s->buf + lead;
+    if (!read_in(s, data, (size_t)(len + pad))) return false;
+    if (section_checksum(h, XXH3_64bits(data, (size_t)len)) != get64(h + 24) || !all_zero(data + len, (size_t)pad))
+        return stream_fail(s, ": section '%s' is corrupt (checksum)", tag);
+    if (end) {
+        if (s->length && s->off != s->length)
+            return stream_fail(s, " is corrupt (it ends at offset %llu, its header says %llu)",
+                               (unsigned long long)s->off, (unsigned long long)s->length);
+        s->state = 0;
+        return true;
+    }
+    s->nsections++;
+    *out = (struct snap_section){.version = get32(h + 8), .data = data, .len = len, .file_offset = at};
+    memcpy(out->tag, tag, 8);
+    return true;
+}
+
+int snap_stream_next(struct snap_stream *s, struct snap_section *out, char *err, size_t errlen) {
+    if (s->state == 1 && stream_section(s, out) && s->state == 1) return 1;
+    if (s->state < 0) snprintf(err, errlen, "%s", s->err);
+    *out = (struct snap_section){0};
+    return s->state;
 }

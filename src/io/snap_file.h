@@ -23,6 +23,12 @@
 #define SNAP_HEADER_SIZE 32u  /* the file header's and each section header's */
 #define SNAP_PAGE_ALIGN 4096u /* snap_write_align's boundary */
 #define SNAP_MAX_SECTIONS 65536u
+/* snap_stream_next's bound, larger: live migration sends guest memory in
+ * many sections, round after round of dirty pages (a 64 GiB guest in 1 MiB
+ * sections is 65536 for its first round alone). A stream reader holds one
+ * section at a time, so the bound costs no memory; it keeps a peer from
+ * feeding the reader forever (with max_section, it bounds a stream's bytes). */
+#define SNAP_STREAM_MAX_SECTIONS (1u << 20)
 
 /* The XXH3 of n bytes, for callers' own checksums (memory chunks). */
 uint64_t snap_checksum(const void *p, size_t n);
@@ -35,7 +41,11 @@ struct snap_writer;
 struct snap_writer *snap_writer_create(const char *path, char *err, size_t errlen);
 /* Writes to an open fd (a pipe or socket: no seek, no rename, no fsync) that
  * the caller keeps and closes. Each section is held in memory until its end,
- * so big data must go in many sections. */
+ * so big data must go in many sections. There is no flush call: every
+ * snap_section_end writes all that is buffered (the file header goes with
+ * the first section) to fd before it returns, so the peer can read each
+ * section as soon as it is ended, and snap_writer_commit writes the end
+ * section. */
 struct snap_writer *snap_writer_fd(int fd, char *err, size_t errlen);
 
 /* Opens a section; tag is 1..7 printable ASCII characters. The writing calls
@@ -78,9 +88,9 @@ void snap_reader_close(struct snap_reader *r);
 struct snap_section {
     char tag[8];          /* NUL terminated */
     uint32_t version;     /* the section owner's */
-    const uint8_t *data;  /* the payload, inside the mapping or buffer */
+    const uint8_t *data;  /* the payload, inside the mapping or buffer (a stream's own, for snap_stream_next) */
     uint64_t len;
-    uint64_t file_offset; /* the payload's, from the start of the file or buffer */
+    uint64_t file_offset; /* the payload's, from the start of the file, buffer or stream */
 };
 
 /* The next section with tag after the last one found with it (so repeated
@@ -92,6 +102,35 @@ void snap_reader_rewind(struct snap_reader *r);
 size_t snap_reader_count(const struct snap_reader *r, const char *tag);
 /* The mapped file's descriptor, for mmap of page data by file offset; -1 for a memory reader. */
 int snap_reader_fd(const struct snap_reader *r);
+
+struct snap_stream;
+
+/* Reads a stream written by snap_writer_fd (or a file's bytes) from fd, a
+ * socket or pipe, blocking or not, one section at a time without holding
+ * the whole stream: the header is read and checked at once (magic, version,
+ * header checksum; a nonzero length field is allowed, and the end section
+ * must then end the stream exactly there). max_section bounds each payload
+ * (0: no bound, for trusted peers only): a section longer is refused from
+ * its header, before its payload is read. timeout_ms bounds each wait for
+ * data, with poll (0 or less: no timeout), so a stalled peer cannot hang the
+ * reader; a peer that trickles data is bounded only by max_section and
+ * SNAP_STREAM_MAX_SECTIONS. Nothing past the end section is read, so fd may
+ * carry more after it. NULL with a one-line message on failure. */
+struct snap_stream *snap_stream_open(int fd, uint64_t max_section, int timeout_ms, char *err, size_t errlen);
+/* Reads the next section into the stream's buffer (reused: out->data is
+ * valid until the next call or close) and checks its tag, flags, length,
+ * zero padding and checksum. out->file_offset is the payload's offset from
+ * the start of the stream, and the payload sits in memory at that offset
+ * modulo SNAP_PAGE_ALIGN, so snap_cursor and snap_get_aligned work as they
+ * do on a mapped file (aligned data is page-aligned in memory too). Returns
+ * 1 with *out filled; 0 at the end section, which completes the stream (and
+ * again on later calls); -1 on error, with the message in err: the stream
+ * truncated (connection closed), a read error, a timeout, a bad tag, a
+ * checksum, a section too large, too many sections, out of memory. After
+ * an error every call returns -1 with the same message. */
+int snap_stream_next(struct snap_stream *s, struct snap_section *out, char *err, size_t errlen);
+/* Frees s (which may be NULL); does not close its fd. */
+void snap_stream_close(struct snap_stream *s);
 
 /* Bounds-checked reading of a payload: a get past the end fails, zeroes
  * *out and sets bad, and so does every get after it, so that a parser

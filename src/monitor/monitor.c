@@ -23,18 +23,16 @@
 #include "io/event_loop.h"
 #include "jit/jit.h"
 #include "monitor/machine_memory.h"
+#include "monitor/monitor_internal.h"
 #include "monitor/mem_alloc.h"
 #include "monitor/mem_policy.h"
 #include "monitor/page_share.h"
 #include "monitor/reclaim.h"
 #include "monitor/vm_spec_store.h"
-#include "vm/snapshot.h"
 #include "vm/balloon.h"
 #include "vm/boot.h"
 #include "vm/vm.h"
 
-#define CONSOLE_RING (64 * 1024)
-#define INPUT_RING 4096
 #define TURN_NS 4000000ull         /* a worker runs one VM for about this long */
 #define CAP_PERIOD_NS 100000000ull /* caps are enforced over windows this long */
 #define DEFAULT_SHARES 1000
@@ -47,77 +45,7 @@
 #define POLICY_TICK_NS 1000000000ull /* memory targets and balloons are revised this often */
 #define SAMPLE_FRAMES 100           /* frames per VM per sampling period, as ESX */
 
-struct vcpu {
-    bool running;              /* a worker has it */
-    bool idle;                 /* waiting for wake_at_ns, an interrupt or input */
-    uint64_t wake_at_ns;
-    uint64_t last_turn_ns;     /* when it last got a worker: the VM's harts take turns */
-    bool mem_wait;             /* its last access found no machine frame */
-    uint64_t mem_wait_since;   /* when it last retired an instruction while waiting */
-};
-
-struct vm_entry {
-    struct vm_entry *next;
-    struct monitor *mon;
-    char name[VM_NAME_MAX + 1];
-    struct vm *vm;
-    enum vm_run_state state;
-    unsigned shares, cap_percent;
-    struct vcpu vcpu[VM_MAX_HARTS];
-    unsigned running;          /* how many of its harts workers have now */
-    uint64_t capped_until;     /* over its cap: no hart runs before this */
-    uint64_t vtime;            /* cpu_ns * DEFAULT_SHARES / shares */
-    uint64_t cpu_ns;
-    uint64_t cap_window_start, cap_window_used;
-    /* console: guest output ring, host input queue */
-    uint8_t out[CONSOLE_RING];
-    uint64_t out_total;        /* bytes ever written; out holds the last CONSOLE_RING */
-    uint8_t in[INPUT_RING];
-    size_t in_len;
-    bool feeding;              /* a worker is handing input to the guest */
-    int exit_status;
-    char exit_message[256];
-    uint32_t id;               /* for the page-sharing table: unique, never reused */
-    uint32_t share_group;      /* a group id: the name's, or one of its own */
-    char share_group_name[VM_NAME_MAX + 1];
-    /* Share-based allocation: the policy's view, and the balloon target
-     * applied (the smaller of the user's, `rvisor balloon`, and the policy's). */
-    struct mem_account acct;
-    uint64_t user_keep, applied_keep; /* bytes the guest keeps */
-    struct vm_spec_store spec;  /* how it was built: snapshots record it */
-    bool snapshotting;          /* a snapshot is being taken: not to be stopped or destroyed */
-};
-
-struct monitor {
-    pthread_mutex_t lock;
-    pthread_cond_t work;       /* a VM may have become runnable, or shutdown */
-    pthread_cond_t idle_vm;    /* a worker let go of a VM */
-    struct machine_memory mem;
-    struct frame_source frames;
-    struct event_loop *loop;   /* device I/O of every VM */
-    struct vm_entry *vms;
-    unsigned max_vms;
-    unsigned nworkers;
-    pthread_t *workers;
-    bool shutting_down;
-    uint32_t next_id;          /* VM and share-group ids */
-
-    /* The memory manager: a thread that runs the page-sharing scanner and
-     * reclamation (hypervisor swap), both used under lock. */
-    struct page_share *share;    /* NULL: --sharing off */
-    struct reclaim *reclaim;     /* NULL: --swap off */
-    char swap_dir[4096];
-    pthread_t manager;
-    bool manager_started;
-    pthread_cond_t manager_wake; /* a hart waits for memory, or shutdown */
-    unsigned share_rate;
-    uint64_t scan_cpu_ns, reclaim_cpu_ns;
-    unsigned idle_tax;           /* percent */
-    uint64_t sample_ns;          /* active-memory sampling period */
-    uint64_t sample_seed;
-};
-
-static uint64_t now_ns(void) {
+uint64_t monitor_now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
@@ -142,8 +70,7 @@ const char *monitor_strerror(int code) {
     return "unknown error";
 }
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...) {
+int monitor_fail(char *err, size_t errlen, int code, const char *fmt, ...) {
     if (err && errlen) {
         va_list ap;
         va_start(ap, fmt);
@@ -200,9 +127,9 @@ static unsigned count_vms(const struct monitor *m) {
 
 /* Why a VM named name cannot join the table now (0: it can); lock held. */
 static int cannot_add(struct monitor *m, const char *name, char *err, size_t errlen) {
-    if (find(m, name)) return fail(err, errlen, MON_EEXIST, "a VM named '%s' exists", name);
+    if (find(m, name)) return monitor_fail(err, errlen, MON_EEXIST, "a VM named '%s' exists", name);
     if (count_vms(m) >= m->max_vms)
-        return fail(err, errlen, MON_ELIMIT, "the monitor already holds %u VMs, as many as it may", m->max_vms);
+        return monitor_fail(err, errlen, MON_ELIMIT, "the monitor already holds %u VMs, as many as it may", m->max_vms);
     return 0;
 }
 
@@ -221,7 +148,7 @@ static uint64_t min_runnable_vtime(struct monitor *m) {
 
 /* Wakes every hart of e (input arrived, it was resumed or started). A VM
  * that was idle or paused rejoins without a backlog of credit. */
-static void make_runnable(struct monitor *m, struct vm_entry *e) {
+void monitor_make_runnable(struct monitor *m, struct vm_entry *e) {
     uint64_t v = min_runnable_vtime(m);
     if (v != UINT64_MAX && e->vtime < v) e->vtime = v;
     for (unsigned i = 0; i < e->vm->nharts; i++) e->vcpu[i].idle = false;
@@ -316,11 +243,11 @@ static struct vm_entry *pick(struct monitor *m, uint64_t now, uint64_t *next_wak
 
 /* Runs hart i of e for one turn, without the lock. */
 static enum vm_slice run_turn(struct vm_entry *e, unsigned i, uint64_t *idle_ns) {
-    uint64_t start = now_ns();
+    uint64_t start = monitor_now_ns();
     enum vm_slice r;
     do {
         r = vm_run_hart(e->vm, i, idle_ns);
-    } while (r == VM_SLICE_BUSY && now_ns() - start < TURN_NS);
+    } while (r == VM_SLICE_BUSY && monitor_now_ns() - start < TURN_NS);
     return r;
 }
 
@@ -353,7 +280,7 @@ static void *worker_main(void *arg) {
     struct monitor *m = arg;
     pthread_mutex_lock(&m->lock);
     while (!m->shutting_down) {
-        uint64_t now = now_ns(), next_wake;
+        uint64_t now = monitor_now_ns(), next_wake;
         unsigned i;
         struct vm_entry *e = pick(m, now, &next_wake, &i);
         if (!e) {
@@ -373,7 +300,7 @@ static void *worker_main(void *arg) {
         bool progressed = hart_instret(e->vm->harts[i]) != insns0;
 
         pthread_mutex_lock(&m->lock);
-        now = now_ns();
+        now = monitor_now_ns();
         account(e, used, now);
         c->running = false;
         e->running--;
@@ -507,14 +434,14 @@ static void *manager_main(void *arg) {
     /* A sharing batch takes three ticks (build, two grace periods): hash three ticks' worth. */
     unsigned budget = (unsigned)((uint64_t)m->share_rate * SCAN_TICK_NS * 3 / 1000000000ull);
     if (budget == 0) budget = 1;
-    uint64_t last_scan = 0, last_policy = 0, last_sample = now_ns();
+    uint64_t last_scan = 0, last_policy = 0, last_sample = monitor_now_ns();
     bool reclaiming = false;
     pthread_mutex_lock(&m->lock);
     while (!m->shutting_down) {
         wait_ns(m, reclaiming ? RECLAIM_TICK_NS : SCAN_TICK_NS);
         if (m->shutting_down) break;
         if (m->reclaim) reclaiming = reclaim_step(m);
-        uint64_t now = now_ns();
+        uint64_t now = monitor_now_ns();
         if (m->share && now - last_scan >= SCAN_TICK_NS) {
             last_scan = now;
             scan_step(m, budget);
@@ -582,12 +509,12 @@ void monitor_swap(struct monitor *m, struct monitor_swap *out) {
 struct monitor *monitor_create(const struct monitor_config *cfg, char *err, size_t errlen) {
     struct monitor *m = calloc(1, sizeof *m);
     if (!m) {
-        fail(err, errlen, MON_ENOMEM, "out of memory");
+        monitor_fail(err, errlen, MON_ENOMEM, "out of memory");
         return NULL;
     }
     uint64_t bytes = cfg->machine_mem ? cfg->machine_mem : machine_memory_default_size();
     if (!machine_memory_init(&m->mem, bytes)) {
-        fail(err, errlen, MON_ENOMEM, "cannot reserve %llu MiB of machine memory: %s",
+        monitor_fail(err, errlen, MON_ENOMEM, "cannot reserve %llu MiB of machine memory: %s",
              (unsigned long long)(bytes >> 20), strerror(errno));
         free(m);
         return NULL;
@@ -615,7 +542,7 @@ struct monitor *monitor_create(const struct monitor_config *cfg, char *err, size
     m->idle_tax = cfg->idle_tax_set ? cfg->idle_tax : MONITOR_IDLE_TAX;
     if (m->idle_tax > 99) m->idle_tax = 99;
     m->sample_ns = (uint64_t)(cfg->sample_ms ? cfg->sample_ms : MONITOR_SAMPLE_MS) * 1000000ull;
-    m->sample_seed = (uint64_t)now_ns();
+    m->sample_seed = (uint64_t)monitor_now_ns();
     if (!cfg->no_swap) {
         const char *dir = cfg->swap_dir ? cfg->swap_dir : getenv("TMPDIR");
         snprintf(m->swap_dir, sizeof m->swap_dir, "%s", dir && dir[0] ? dir : "/var/tmp");
@@ -637,6 +564,7 @@ static void free_entry(struct vm_entry *e) {
 
 void monitor_destroy(struct monitor *m) {
     if (!m) return;
+    monitor_incoming_stop(m);
     pthread_mutex_lock(&m->lock);
     m->shutting_down = true;
     for (struct vm_entry *e = m->vms; e; e = e->next) vm_request_exit(e->vm, VM_EXIT_QUIT, 0, "monitor shut down");
@@ -677,39 +605,36 @@ static bool valid_name(const char *name) {
     return true;
 }
 
-/* Fills a newly built VM's memory and harts: boots it, or loads a snapshot. */
-typedef bool (*vm_fill_fn)(struct vm *vm, void *ctx, char *why, size_t whylen);
-
-static int build_vm(struct monitor *m, const struct vm_spec *spec, vm_fill_fn fill, void *ctx,
+int monitor_build_vm(struct monitor *m, const struct vm_spec *spec, vm_fill_fn fill, void *ctx,
                     enum vm_run_state initial, char *err, size_t errlen) {
     if (!valid_name(spec->name))
-        return fail(err, errlen, MON_EINVAL, "VM names are 1 to %d letters, digits, '.', '_' or '-'", VM_NAME_MAX);
-    if (spec->mem_size < (1 << 20)) return fail(err, errlen, MON_EINVAL, "guest memory must be at least 1 MiB");
-    if (spec->mem_size & 0xfff) return fail(err, errlen, MON_EINVAL, "guest memory must be a multiple of 4 KiB");
+        return monitor_fail(err, errlen, MON_EINVAL, "VM names are 1 to %d letters, digits, '.', '_' or '-'", VM_NAME_MAX);
+    if (spec->mem_size < (1 << 20)) return monitor_fail(err, errlen, MON_EINVAL, "guest memory must be at least 1 MiB");
+    if (spec->mem_size & 0xfff) return monitor_fail(err, errlen, MON_EINVAL, "guest memory must be a multiple of 4 KiB");
     if (spec->cpus < 1 || spec->cpus > VM_MAX_HARTS)
-        return fail(err, errlen, MON_EINVAL, "cpus must be between 1 and %d", VM_MAX_HARTS);
+        return monitor_fail(err, errlen, MON_EINVAL, "cpus must be between 1 and %d", VM_MAX_HARTS);
     unsigned shares = spec->shares ? spec->shares : DEFAULT_SHARES;
-    if (shares > 100000) return fail(err, errlen, MON_EINVAL, "shares must be between 1 and 100000");
-    if (spec->cap_percent > 100) return fail(err, errlen, MON_EINVAL, "cap must be between 0 and 100 percent");
+    if (shares > 100000) return monitor_fail(err, errlen, MON_EINVAL, "shares must be between 1 and 100000");
+    if (spec->cap_percent > 100) return monitor_fail(err, errlen, MON_EINVAL, "cap must be between 0 and 100 percent");
     if (spec->engine != VM_ENGINE_DEFAULT && spec->engine != VM_ENGINE_JIT && spec->engine != VM_ENGINE_INTERP)
-        return fail(err, errlen, MON_EINVAL, "the engine must be jit or interp");
+        return monitor_fail(err, errlen, MON_EINVAL, "the engine must be jit or interp");
     if (spec->jit_cache && (spec->jit_cache < VM_JIT_CACHE_MIN || spec->jit_cache > VM_JIT_CACHE_MAX))
-        return fail(err, errlen, MON_EINVAL, "the JIT code cache must be from %llu MiB to %llu MiB",
+        return monitor_fail(err, errlen, MON_EINVAL, "the JIT code cache must be from %llu MiB to %llu MiB",
                     (unsigned long long)(VM_JIT_CACHE_MIN >> 20), (unsigned long long)(VM_JIT_CACHE_MAX >> 20));
 
     if (spec->mem_min > spec->mem_size)
-        return fail(err, errlen, MON_EINVAL, "the guaranteed memory (mem_min) cannot exceed the VM's memory");
+        return monitor_fail(err, errlen, MON_EINVAL, "the guaranteed memory (mem_min) cannot exceed the VM's memory");
     if (spec->mem_shares > 1000000000u)
-        return fail(err, errlen, MON_EINVAL, "memory shares must be from 1 to 1000000000");
+        return monitor_fail(err, errlen, MON_EINVAL, "memory shares must be from 1 to 1000000000");
     if (spec->share_group[0] && !valid_name(spec->share_group))
-        return fail(err, errlen, MON_EINVAL, "share group names are 1 to %d letters, digits, '.', '_' or '-'",
+        return monitor_fail(err, errlen, MON_EINVAL, "share group names are 1 to %d letters, digits, '.', '_' or '-'",
                     VM_NAME_MAX);
 
     struct vm_entry *e = calloc(1, sizeof *e);
-    if (!e) return fail(err, errlen, MON_ENOMEM, "out of host memory");
+    if (!e) return monitor_fail(err, errlen, MON_ENOMEM, "out of host memory");
     if (!vm_spec_store_copy(&e->spec, spec)) {
         free_entry(e);
-        return fail(err, errlen, MON_ENOMEM, "out of host memory");
+        return monitor_fail(err, errlen, MON_ENOMEM, "out of host memory");
     }
     e->mon = m;
     snprintf(e->share_group_name, sizeof e->share_group_name, "%s", spec->share_group);
@@ -744,19 +669,19 @@ static int build_vm(struct monitor *m, const struct vm_spec *spec, vm_fill_fn fi
     e->vm = vm_create(&cfg, &vc, why, sizeof why);
     if (!e->vm) {
         free_entry(e);
-        return fail(err, errlen, MON_EINVAL, "%s", why);
+        return monitor_fail(err, errlen, MON_EINVAL, "%s", why);
     }
     e->vm->kick = kick;
     e->vm->kick_ctx = e;
     /* A swap file as large as its RAM: the guest can always be swapped out whole. */
     if (m->reclaim && !p2m_swap_init(&e->vm->mem, m->swap_dir, spec->mem_size, why, sizeof why)) {
         free_entry(e);
-        return fail(err, errlen, MON_EINVAL, "%s (choose another with --swap-dir, or --swap off)", why);
+        return monitor_fail(err, errlen, MON_EINVAL, "%s (choose another with --swap-dir, or --swap off)", why);
     }
     if (!fill(e->vm, ctx, why, sizeof why)) {
         int code = e->vm->mem.exhausted ? MON_ENOMEM : MON_EINVAL;
         free_entry(e);
-        return fail(err, errlen, code, "%s", why);
+        return monitor_fail(err, errlen, code, "%s", why);
     }
 
     pthread_mutex_lock(&m->lock);
@@ -767,8 +692,8 @@ static int build_vm(struct monitor *m, const struct vm_spec *spec, vm_fill_fn fi
     }
     e->state = initial;
     if (initial == VMS_RUNNING) {
-        e->cap_window_start = now_ns();
-        make_runnable(m, e);
+        e->cap_window_start = monitor_now_ns();
+        monitor_make_runnable(m, e);
     }
     e->id = ++m->next_id;
     e->share_group = ++m->next_id; /* its own, unless it names an existing group */
@@ -791,31 +716,31 @@ static bool boot_fill(struct vm *vm, void *ctx, char *why, size_t whylen) {
 }
 
 int monitor_vm_create(struct monitor *m, const struct vm_spec *spec, char *err, size_t errlen) {
-    return build_vm(m, spec, boot_fill, (void *)spec, VMS_CREATED, err, errlen);
+    return monitor_build_vm(m, spec, boot_fill, (void *)spec, VMS_CREATED, err, errlen);
 }
 
 /* Looks e up and checks its state under the lock; on success the lock stays held. */
-static struct vm_entry *locked_entry(struct monitor *m, const char *name, char *err, size_t errlen, int *rc) {
+struct vm_entry *monitor_locked_entry(struct monitor *m, const char *name, char *err, size_t errlen, int *rc) {
     pthread_mutex_lock(&m->lock);
     struct vm_entry *e = find(m, name);
     if (!e) {
         pthread_mutex_unlock(&m->lock);
-        *rc = fail(err, errlen, MON_ENOENT, "no VM named '%s'", name);
+        *rc = monitor_fail(err, errlen, MON_ENOENT, "no VM named '%s'", name);
     }
     return e;
 }
 
 int monitor_vm_start(struct monitor *m, const char *name, char *err, size_t errlen) {
     int rc = 0;
-    struct vm_entry *e = locked_entry(m, name, err, errlen, &rc);
+    struct vm_entry *e = monitor_locked_entry(m, name, err, errlen, &rc);
     if (!e) return rc;
     if (e->state != VMS_CREATED) {
-        rc = fail(err, errlen, MON_ESTATE, "VM '%s' was already started", name);
+        rc = monitor_fail(err, errlen, MON_ESTATE, "VM '%s' was already started", name);
     } else {
         e->state = VMS_RUNNING;
-        e->cap_window_start = now_ns();
+        e->cap_window_start = monitor_now_ns();
         e->vm->clock_base_ns = e->cap_window_start; /* the guest's clock starts now */
-        make_runnable(m, e);
+        monitor_make_runnable(m, e);
     }
     pthread_mutex_unlock(&m->lock);
     return rc;
@@ -823,9 +748,9 @@ int monitor_vm_start(struct monitor *m, const char *name, char *err, size_t errl
 
 int monitor_vm_pause(struct monitor *m, const char *name, char *err, size_t errlen) {
     int rc = 0;
-    struct vm_entry *e = locked_entry(m, name, err, errlen, &rc);
+    struct vm_entry *e = monitor_locked_entry(m, name, err, errlen, &rc);
     if (!e) return rc;
-    if (e->state != VMS_RUNNING) rc = fail(err, errlen, MON_ESTATE, "VM '%s' is not running", name);
+    if (e->state != VMS_RUNNING) rc = monitor_fail(err, errlen, MON_ESTATE, "VM '%s' is not running", name);
     else e->state = VMS_PAUSED;
     pthread_mutex_unlock(&m->lock);
     return rc;
@@ -833,36 +758,36 @@ int monitor_vm_pause(struct monitor *m, const char *name, char *err, size_t errl
 
 int monitor_vm_resume(struct monitor *m, const char *name, char *err, size_t errlen) {
     int rc = 0;
-    struct vm_entry *e = locked_entry(m, name, err, errlen, &rc);
+    struct vm_entry *e = monitor_locked_entry(m, name, err, errlen, &rc);
     if (!e) return rc;
     if (e->state != VMS_PAUSED) {
-        rc = fail(err, errlen, MON_ESTATE, "VM '%s' is not paused", name);
-    } else if (e->snapshotting) {
-        rc = fail(err, errlen, MON_ESTATE, "VM '%s' is being snapshotted: it runs on when that is done", name);
+        rc = monitor_fail(err, errlen, MON_ESTATE, "VM '%s' is not paused", name);
+    } else if (e->busy) {
+        rc = monitor_fail(err, errlen, MON_ESTATE, "VM '%s' is %s: it runs on when that is done", name, e->busy);
     } else {
         e->state = VMS_RUNNING;
-        make_runnable(m, e);
+        monitor_make_runnable(m, e);
     }
     pthread_mutex_unlock(&m->lock);
     return rc;
 }
 
 /* Waits (lock held) until no worker runs e. */
-static void wait_not_running(struct monitor *m, struct vm_entry *e) {
+void monitor_wait_not_running(struct monitor *m, struct vm_entry *e) {
     while (e->running) pthread_cond_wait(&m->idle_vm, &m->lock);
 }
 
 int monitor_vm_stop(struct monitor *m, const char *name, char *err, size_t errlen) {
     int rc = 0;
-    struct vm_entry *e = locked_entry(m, name, err, errlen, &rc);
+    struct vm_entry *e = monitor_locked_entry(m, name, err, errlen, &rc);
     if (!e) return rc;
     if (e->state == VMS_STOPPED) {
-        rc = fail(err, errlen, MON_ESTATE, "VM '%s' is already stopped", name);
-    } else if (e->snapshotting) {
-        rc = fail(err, errlen, MON_ESTATE, "VM '%s' is being snapshotted: try again when that is done", name);
+        rc = monitor_fail(err, errlen, MON_ESTATE, "VM '%s' is already stopped", name);
+    } else if (e->busy) {
+        rc = monitor_fail(err, errlen, MON_ESTATE, "VM '%s' is %s: try again when that is done", name, e->busy);
     } else {
         vm_request_exit(e->vm, VM_EXIT_QUIT, 0, "stopped by the monitor");
-        wait_not_running(m, e);
+        monitor_wait_not_running(m, e);
         record_exit(e);
     }
     pthread_mutex_unlock(&m->lock);
@@ -871,15 +796,15 @@ int monitor_vm_stop(struct monitor *m, const char *name, char *err, size_t errle
 
 int monitor_vm_destroy(struct monitor *m, const char *name, char *err, size_t errlen) {
     int rc = 0;
-    struct vm_entry *e = locked_entry(m, name, err, errlen, &rc);
+    struct vm_entry *e = monitor_locked_entry(m, name, err, errlen, &rc);
     if (!e) return rc;
-    if (e->snapshotting) {
+    if (e->busy) {
         pthread_mutex_unlock(&m->lock);
-        return fail(err, errlen, MON_ESTATE, "VM '%s' is being snapshotted: try again when that is done", name);
+        return monitor_fail(err, errlen, MON_ESTATE, "VM '%s' is %s: try again when that is done", name, e->busy);
     }
     vm_request_exit(e->vm, VM_EXIT_QUIT, 0, "destroyed by the monitor");
     e->state = VMS_STOPPED;
-    wait_not_running(m, e);
+    monitor_wait_not_running(m, e);
     if (m->share) page_share_forget_vm(m->share, e->id);
     if (m->reclaim) reclaim_forget_vm(m->reclaim, e->id);
     for (struct vm_entry **p = &m->vms; *p; p = &(*p)->next)
@@ -897,102 +822,6 @@ int monitor_vm_destroy(struct monitor *m, const char *name, char *err, size_t er
     return 0;
 }
 
-/* ---- snapshots ---- */
-
-#define SNAPSHOT_MAX_BYTES (1ull << 40) /* a snapshot file larger than this is refused */
-
-/* Captures e's state into path. The VM is stopped (no worker runs it) and
- * the event loop held, so no hart and no device changes anything while
- * its state is read; the loop is held only for that time, then the file
- * is completed and made durable. */
-static bool capture(struct monitor *m, struct vm_entry *e, const char *path, struct monitor_snapshot_result *out,
-                    char *err, size_t errlen) {
-    struct snap_writer *w = snap_writer_create(path, err, errlen);
-    if (!w) return false;
-    struct vm_snapshot_stats st;
-    uint64_t t0 = now_ns();
-    event_loop_hold(m->loop);
-    bool ok = vm_spec_store_save(&e->spec, w) && vm_snapshot_save(e->vm, w, &st, err, errlen);
-    event_loop_release(m->loop);
-    out->pause_ns = now_ns() - t0;
-    if (!ok) {
-        if (snap_writer_error(w)) snprintf(err, errlen, "cannot write %s: %s", path, snap_writer_error(w));
-        snap_writer_abort(w);
-        return false;
-    }
-    out->bytes = snap_writer_bytes(w) + SNAP_HEADER_SIZE;
-    out->frames = st.frames;
-    return snap_writer_commit(w, err, errlen);
-}
-
-int monitor_vm_snapshot(struct monitor *m, const char *name, const char *path, bool stop,
-                        struct monitor_snapshot_result *out, char *err, size_t errlen) {
-    memset(out, 0, sizeof *out);
-    uint64_t t0 = now_ns();
-    int rc = 0;
-    struct vm_entry *e = locked_entry(m, name, err, errlen, &rc);
-    if (!e) return rc;
-    if (e->snapshotting) rc = fail(err, errlen, MON_ESTATE, "VM '%s' is already being snapshotted", name);
-    else if (e->state != VMS_RUNNING && e->state != VMS_PAUSED)
-        rc = fail(err, errlen, MON_ESTATE, "VM '%s' is %s: only a running or paused VM can be snapshotted", name,
-                  e->state == VMS_CREATED ? "not started" : "stopped");
-    if (rc) {
-        pthread_mutex_unlock(&m->lock);
-        return rc;
-    }
-    bool was_running = e->state == VMS_RUNNING;
-    e->state = VMS_PAUSED;
-    e->snapshotting = true;
-    wait_not_running(m, e);
-    pthread_mutex_unlock(&m->lock);
-
-    char why[512];
-    bool ok = capture(m, e, path, out, why, sizeof why);
-
-    pthread_mutex_lock(&m->lock);
-    e->snapshotting = false;
-    if (was_running && !stop && e->state == VMS_PAUSED) {
-        e->state = VMS_RUNNING;
-        make_runnable(m, e);
-    }
-    pthread_mutex_unlock(&m->lock);
-    out->total_ns = now_ns() - t0;
-    return ok ? 0 : fail(err, errlen, MON_EINVAL, "%s", why);
-}
-
-static bool restore_fill(struct vm *vm, void *ctx, char *why, size_t whylen) {
-    return vm_snapshot_load(vm, ctx, why, whylen);
-}
-
-int monitor_vm_restore(struct monitor *m, const char *path, const char *name, bool paused,
-                       struct monitor_snapshot_result *out, char *err, size_t errlen) {
-    memset(out, 0, sizeof *out);
-    uint64_t t0 = now_ns();
-    char why[512];
-    struct snap_reader *r = snap_reader_open(path, SNAPSHOT_MAX_BYTES, why, sizeof why);
-    if (!r) return fail(err, errlen, MON_EINVAL, "%s", why);
-    struct snap_section sec;
-    struct vm_spec_store store;
-    int rc;
-    if (!snap_reader_find(r, "spec", &sec)) {
-        memset(&store, 0, sizeof store);
-        rc = fail(err, errlen, MON_EINVAL, "%s: the snapshot does not describe its VM (no 'spec' section)", path);
-    } else if (!vm_spec_store_load(&sec, &store, why, sizeof why)) {
-        rc = fail(err, errlen, MON_EINVAL, "%s: %s", path, why);
-    } else {
-        snprintf(store.spec.name, sizeof store.spec.name, "%s", name);
-        rc = build_vm(m, &store.spec, restore_fill, r, paused ? VMS_PAUSED : VMS_RUNNING, err, errlen);
-        if (rc == 0) {
-            struct stat sb;
-            out->bytes = fstat(snap_reader_fd(r), &sb) == 0 ? (uint64_t)sb.st_size : 0;
-            out->total_ns = now_ns() - t0;
-        }
-    }
-    vm_spec_store_free(&store);
-    snap_reader_close(r);
-    return rc;
-}
-
 static void fill_info(const struct vm_entry *e, struct vm_info *out) {
     memset(out, 0, sizeof *out);
     snprintf(out->name, sizeof out->name, "%s", e->name);
@@ -1005,7 +834,8 @@ static void fill_info(const struct vm_entry *e, struct vm_info *out) {
     const struct p2m *pm = &e->vm->mem;
     out->pages.backed = __atomic_load_n(&pm->backed, __ATOMIC_RELAXED);
     out->pages.shared = __atomic_load_n(&pm->shared, __ATOMIC_RELAXED);
-    uint64_t held = out->pages.backed + out->pages.shared + __atomic_load_n(&pm->swapped, __ATOMIC_RELAXED);
+    uint64_t held = out->pages.backed + out->pages.shared + __atomic_load_n(&pm->swapped, __ATOMIC_RELAXED) +
+                    __atomic_load_n(&pm->imaged, __ATOMIC_RELAXED);
     out->pages.zero = held < pm->nframes ? pm->nframes - held : 0;
     out->pages.zero_merged = __atomic_load_n(&pm->merged_zero, __ATOMIC_RELAXED);
     out->pages.cow_breaks = __atomic_load_n(&pm->cow_breaks, __ATOMIC_RELAXED);
@@ -1061,16 +891,16 @@ int monitor_vm_info(struct monitor *m, const char *name, struct vm_info *out) {
 }
 
 int monitor_vm_balloon(struct monitor *m, const char *name, uint64_t bytes, char *err, size_t errlen) {
-    if (bytes < (1 << 20)) return fail(err, errlen, MON_EINVAL, "a balloon target below 1 MiB leaves the guest nothing");
+    if (bytes < (1 << 20)) return monitor_fail(err, errlen, MON_EINVAL, "a balloon target below 1 MiB leaves the guest nothing");
     int rc = 0;
-    struct vm_entry *e = locked_entry(m, name, err, errlen, &rc);
+    struct vm_entry *e = monitor_locked_entry(m, name, err, errlen, &rc);
     if (!e) return rc;
     /* The device takes the target through the event loop: no transport
      * lock is taken under ours (its interrupt path takes ours). */
     if (e->state == VMS_STOPPED)
-        rc = fail(err, errlen, MON_ESTATE, "VM '%s' is stopped", name);
+        rc = monitor_fail(err, errlen, MON_ESTATE, "VM '%s' is stopped", name);
     else if (!e->vm->balloon)
-        rc = fail(err, errlen, MON_EINVAL, "VM '%s' has no balloon device (it was created without one)", name);
+        rc = monitor_fail(err, errlen, MON_EINVAL, "VM '%s' has no balloon device (it was created without one)", name);
     else {
         e->user_keep = bytes;
         apply_balloon(e);
@@ -1113,7 +943,7 @@ long monitor_console_write(struct monitor *m, const char *name, const void *buf,
         n = (long)(len < room ? len : room);
         memcpy(e->in + e->in_len, buf, (size_t)n);
         e->in_len += (size_t)n;
-        if (e->state == VMS_RUNNING && n > 0) make_runnable(m, e);
+        if (e->state == VMS_RUNNING && n > 0) monitor_make_runnable(m, e);
     }
     pthread_mutex_unlock(&m->lock);
     return n;

@@ -164,6 +164,28 @@ int monitor_vm_snapshot(struct monitor *m, const char *name, const char *path, b
  * VM was created with. */
 int monitor_vm_restore(struct monitor *m, const char *path, const char *name, bool paused,
                        struct monitor_snapshot_result *out, char *err, size_t errlen);
+
+/* Live migration (monitor/migrate.c). */
+#define MONITOR_DOWNTIME_MS 300 /* QEMU's default downtime limit */
+struct monitor_migrate_result {
+    uint64_t total_ns;     /* from the request to the VM running on the target */
+    uint64_t downtime_ns;  /* from the VM's stop here to the target's word that it runs there */
+    uint64_t bytes;        /* sent */
+    uint64_t frames;       /* guest frames sent, resent ones counted each time */
+    unsigned rounds;       /* memory rounds, the last (VM stopped) included */
+    bool throttled;        /* the VM dirtied memory faster than the link carried it: its CPU was capped */
+};
+/* Moves VM name to the monitor listening at uri ("tcp:HOST:PORT", HOST an
+ * IPv4 address or localhost) by pre-copy: memory is sent while the VM runs,
+ * then what it rewrote, round after round, until what is left fits in
+ * downtime_ms (0: MONITOR_DOWNTIME_MS); then the VM stops and the rest
+ * goes. On success the VM exists only on the target; on any failure it
+ * runs on here (MON_EINVAL with the reason). */
+int monitor_vm_migrate(struct monitor *m, const char *name, const char *uri, unsigned downtime_ms,
+                       struct monitor_migrate_result *out, char *err, size_t errlen);
+/* Accepts migrations at uri ("tcp:ADDR:PORT"; ADDR empty: any) on a thread
+ * of its own, one at a time; a migrated VM keeps its name. */
+int monitor_listen_incoming(struct monitor *m, const char *uri, char *err, size_t errlen);
 /* Sets the VM's balloon so that the guest keeps `bytes` of its RAM (QEMU's
  * `balloon` command; more than its RAM deflates the balloon fully). The
  * guest's driver gets there in its own time: see vm_info.balloon. */

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 
 #include "hart/code_cache.h"
@@ -49,11 +50,14 @@ void p2m_destroy(struct p2m *m) {
     }
     for (uint64_t f = 0; f < m->nframes; f++) {
         enum p2m_state st = entry_state(m->map[f]);
-        if (st != P2M_ZERO && st != P2M_SWAPPED) m->frames.free(m->frames.pool, entry_mfn(m->map[f]));
+        if (st != P2M_ZERO && st != P2M_SWAPPED && st != P2M_IMAGE) m->frames.free(m->frames.pool, entry_mfn(m->map[f]));
     }
     code_map_destroy(&m->code);
     p2m_swap_destroy(m);
+    if (m->image.base) munmap((void *)m->image.base, m->image.len);
     free(m->sample.marks);
+    free(m->dirty.bits[0]);
+    free(m->dirty.bits[1]);
     free(m->map);
     pthread_mutex_destroy(&m->lock);
     pthread_rwlock_destroy(&m->access);
@@ -144,6 +148,10 @@ uint8_t *p2m_frame(struct p2m *m, uint64_t gpa, bool write, struct code_page ***
     uint64_t frame = (gpa - m->base) >> PAGE_SHIFT;
     if (code) *code = code_map_slot(&m->code, frame);
     if (__atomic_load_n(&m->sample.on, __ATOMIC_RELAXED)) p2m_sample_touch(m, frame);
+    /* Dirty logging (p2m_dirty.c): marked before the caller can write
+     * (first write, copy-on-write, swap-in and unprotect all come through
+     * here with write set); one relaxed load while logging is off. */
+    if (write && __atomic_load_n(&m->dirty.log, __ATOMIC_RELAXED)) p2m_dirty_mark(m, frame);
     for (;;) {
         uint64_t e = __atomic_load_n(&m->map[frame], __ATOMIC_ACQUIRE);
         uint8_t *host = NULL;
@@ -161,6 +169,14 @@ uint8_t *p2m_frame(struct p2m *m, uint64_t gpa, bool write, struct code_page ***
         case P2M_SHARED:
             if (!write) return frame_host(&m->frames, entry_mfn(e));
             host = break_sharing(m, frame, &again);
+            break;
+        case P2M_IMAGE:
+            pthread_mutex_lock(&m->lock);
+            if (__atomic_load_n(&m->map[frame], __ATOMIC_ACQUIRE) == e)
+                host = p2m_image_in_locked(m, frame, e);
+            else
+                again = true; /* copied in by another hart meanwhile */
+            pthread_mutex_unlock(&m->lock);
             break;
         case P2M_SWAPPED:
             pthread_mutex_lock(&m->lock);
@@ -366,8 +382,15 @@ static uint64_t drop_batch(struct p2m *m, const uint64_t *frame, size_t n) {
         uint64_t e = __atomic_load_n(&m->map[frame[i]], __ATOMIC_ACQUIRE);
         if (entry_state(e) == P2M_ZERO) continue;
         __atomic_store_n(&m->map[frame[i]], (uint64_t)P2M_ZERO, __ATOMIC_SEQ_CST);
+        /* Its contents turn to zeros: a migration must learn of it. Marked
+         * under `access`, which a collect waits for (p2m_dirty.c). */
+        if (__atomic_load_n(&m->dirty.log, __ATOMIC_RELAXED)) p2m_dirty_mark(m, frame[i]);
         /* Decoded code of the old contents must not outlive them. */
         code_map_forget(&m->code, frame[i]);
+        if (entry_state(e) == P2M_IMAGE) { /* nothing mapped, nothing held */
+            __atomic_fetch_sub(&m->imaged, 1, __ATOMIC_RELAXED);
+            continue;
+        }
         if (entry_state(e) == P2M_SWAPPED) { /* nothing mapped: only its slot goes */
             p2m_swap_free_slot(m, entry_mfn(e));
             __atomic_fetch_sub(&m->swapped, 1, __ATOMIC_RELAXED);

@@ -38,6 +38,10 @@ enum p2m_state {
     /* Written out to the VM's swap file (the entry holds the slot); read
      * back, checked against its checksum, on the next access. */
     P2M_SWAPPED,
+    /* Not loaded yet from the snapshot it was restored from (the entry
+     * holds the page's index in the mapped image, p2m_image.c); copied to
+     * a frame of its own on the first access. */
+    P2M_IMAGE,
     /* A dropped (ballooned or reported) or merged zero frame is P2M_ZERO again. */
 };
 
@@ -54,6 +58,11 @@ struct p2m {
     uint64_t cow_breaks;          /* writes that copied a shared frame */
     uint64_t merged_zero;         /* frames page sharing found zero and dropped */
     uint64_t swapped;             /* guest frames in the swap file */
+    uint64_t imaged;              /* guest frames still only in the snapshot image */
+    struct p2m_image {            /* a restored VM's snapshot, mapped read-only (p2m_image.c) */
+        const uint8_t *base;
+        size_t len;
+    } image;
     uint64_t swap_outs, swap_ins; /* frames written out and read back, in total */
     struct p2m_swap *swap;        /* the swap file, or NULL (p2m_swap.c) */
     /* Set when a frame's contents are lost (swap I/O failed, a checksum did
@@ -88,6 +97,17 @@ struct p2m {
         uint64_t *marks;          /* a bit per guest frame */
         unsigned sampled, touched;
     } sample;
+
+    /* Dirty logging for live migration (p2m_dirty.c): two bitmaps of a bit
+     * per guest frame; writes mark the one `log` points at (NULL: off). */
+    struct p2m_dirty {
+        uint64_t *log;            /* read on every p2m_frame that writes */
+        uint64_t *bits[2];        /* allocated by the first p2m_dirty_start */
+        unsigned cur;             /* log == bits[cur] while on */
+        /* A collect did not settle: marks may still land in the bitmap it
+         * read; the next settled collect also reports the current one. */
+        bool carry;
+    } dirty;
 };
 
 /* Returns false (with errno) on bad arguments or no host memory for the map. */
@@ -183,6 +203,67 @@ unsigned p2m_sample_begin(struct p2m *m, unsigned n, uint64_t seed);
  * since p2m_sample_begin. Returns how many were sampled (0: no estimate). */
 unsigned p2m_sample_end(struct p2m *m, unsigned *touched);
 void p2m_sample_touch(struct p2m *m, uint64_t frame);
+
+/* ---- Dirty logging (p2m_dirty.c), for live migration (pre-copy) ----
+ * Every guest frame whose contents change while logging is on is marked:
+ * written by a hart (stores, AMOs, A/D updates of page tables), by device
+ * DMA (p2m_write, p2m_fill), on its first write (demand-zero), on a
+ * copy-on-write break, and when dropped (it turns to zeros). Merging,
+ * sharing and swapping keep the contents and mark nothing. One thread (the
+ * migration's) calls start, collect and stop; never two at once. */
+
+/* How long p2m_dirty_start and p2m_dirty_collect wait for the harts. */
+#define P2M_DIRTY_WAIT_MS 100
+
+/* Starts logging: every guest frame written from now on is marked. Every
+ * hart's TLB is flushed and the harts are waited for (a grace period, up to
+ * P2M_DIRTY_WAIT_MS), so that when it returns no write mapping installed
+ * without a mark is left and no write through one is in flight: a copy of
+ * all RAM made after it returns, plus the frames later collects report,
+ * is exact. If the harts did not pass in time, every frame is marked
+ * instead (the first collect reports all of them). false: no host memory. */
+bool p2m_dirty_start(struct p2m *m);
+/* Hands the frames marked since the start or the last collect to the
+ * caller, in out (a bitmap of m->nframes bits the caller allocates,
+ * (nframes+63)/64 words, overwritten), and starts a new log; returns how
+ * many bits are set. It swaps the log, waits for device copies under way
+ * (p2m_write/p2m_fill) and a grace period, flushes every hart's TLB, and
+ * waits for a second grace period (in all at most P2M_DIRTY_WAIT_MS).
+ *
+ * Guarantee when *settled is true: every write that was not complete when
+ * this returned marks its frame in the log of a later collect. So a caller
+ * that copies the frames in out after this returns (and copied all RAM
+ * after p2m_dirty_start) has a copy that differs from guest RAM only in
+ * frames a later collect will report; with the VM paused (no hart in a
+ * turn, no device writing), a final settled collect plus its copy makes the
+ * copy exact.
+ *
+ * *settled false: a hart (or a device copy) did not pass within the wait,
+ * and a write through a mapping from before the swap may still land, after
+ * the caller's copy, in a frame of out. Nothing is lost: the frames in out
+ * are marked again in the new log (the next collect reports them again),
+ * and late marks into the old log are picked up by the next settled
+ * collect; collect again until one settles. settled may be NULL. When
+ * logging is off, out is cleared and 0 returned. */
+uint64_t p2m_dirty_collect(struct p2m *m, uint64_t *out, bool *settled);
+/* Stops logging (writes mark nothing from now on); the bitmaps stay
+ * allocated until p2m_destroy, so a hart still marking one is harmless. */
+void p2m_dirty_stop(struct p2m *m);
+/* Marks frame (index) in the current log; p2m_frame calls it on a write
+ * while m->dirty.log is set, drop_batch for every frame it drops. */
+void p2m_dirty_mark(struct p2m *m, uint64_t frame);
+
+/* ---- Lazy restore (p2m_image.c) ---- */
+
+/* Gives the p2m a read-only mapping of a snapshot (munmapped by
+ * p2m_destroy), whose pages p2m_image_map can make guest frames read as. */
+void p2m_image_attach(struct p2m *m, const void *base, size_t len);
+/* Guest frame `frame` (a P2M_ZERO one) holds the image's page at byte
+ * offset off (page aligned, inside the image) from now on: it is copied in
+ * on first access. false if frame or off are out of range or no image. */
+bool p2m_image_map(struct p2m *m, uint64_t frame, uint64_t off);
+/* p2m_frame's path for a P2M_IMAGE entry e, with m->lock held. */
+uint8_t *p2m_image_in_locked(struct p2m *m, uint64_t frame, uint64_t e);
 
 /* The guest frame's state now (racy: for statistics and tests). */
 enum p2m_state p2m_state_of(const struct p2m *m, uint64_t frame);

@@ -78,7 +78,9 @@ static struct sbiret hsm(struct vm *vm, struct hart *h, uint64_t fid) {
         if (A(0) >= vm->nharts) return (struct sbiret){SBI_ERR_INVALID_PARAM, 0};
         struct hart *t = vm->harts[A(0)];
         if (!t->hsm_stopped) return (struct sbiret){SBI_ERR_ALREADY_AVAILABLE, 0};
-        if (!p2m_contains(&vm->mem, A(1), 2)) return (struct sbiret){SBI_ERR_INVALID_ADDRESS, 0};
+        /* An instruction address is even (IALIGN 16): an odd one would
+         * have the hart fetch from the middle of a parcel. */
+        if ((A(1) & 1) || !p2m_contains(&vm->mem, A(1), 2)) return (struct sbiret){SBI_ERR_INVALID_ADDRESS, 0};
         t->pc = A(1);
         t->x[10] = A(0);
         t->x[11] = A(2);

@@ -4,12 +4,17 @@
  * platform devices, a "virtio" per occupied slot in slot order, then
  * "ram" sections. Guest memory is stored as the frames that hold data:
  * frames never written (P2M_ZERO, ballooned, reported free) and frames
- * that hold only zeros are left out, and read back as zeros. */
+ * that hold only zeros are left out, and read back as zeros. A migration
+ * stream sends "ram" round after round and "zero" sections for frames
+ * that became zero since an earlier round; it is loaded in stream order,
+ * so a later copy of a frame wins. */
 #include "vm/snapshot.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "dev/aclint.h"
 #include "dev/goldfish_rtc.h"
@@ -45,10 +50,30 @@ static const struct vmstate vm_vmstate = VMSTATE_TABLE("vm", 1, vm_fields);
 #define RAM_SECTION_FRAMES 4096u /* 16 MiB of data per section */
 #define RAM_RUN_FRAMES 256u
 
+#define ZERO_VERSION 1
+
 struct ram_run {
     uint64_t first;
     uint32_t count;
 };
+
+/* Runs of frames being gathered into one section. */
+struct run_list {
+    struct ram_run runs[RAM_SECTION_FRAMES];
+    unsigned n, frames;
+};
+
+static bool run_add(struct run_list *l, uint64_t f) {
+    struct ram_run *last = l->n ? &l->runs[l->n - 1] : NULL;
+    if (last && last->first + last->count == f && last->count < RAM_RUN_FRAMES) {
+        last->count++;
+    } else {
+        if (l->n == RAM_SECTION_FRAMES) return false;
+        l->runs[l->n++] = (struct ram_run){f, 1};
+    }
+    l->frames++;
+    return true;
+}
 
 static bool all_zero(const uint8_t *p) {
     static const uint8_t zero[64];
@@ -57,65 +82,101 @@ static bool all_zero(const uint8_t *p) {
     return true;
 }
 
-static bool holds_data(const struct p2m *m, uint64_t frame) {
-    enum p2m_state s = p2m_state_of(m, frame);
-    return s != P2M_ZERO;
+static bool marked(const uint64_t *only, uint64_t f) { return !only || (only[f / 64] >> (f % 64) & 1); }
+
+static bool write_failed(struct snap_writer *w, char *err, size_t errlen) {
+    snprintf(err, errlen, "%s", snap_writer_error(w) ? snap_writer_error(w) : "write failed");
+    return false;
 }
 
-/* Writes one section of up to RAM_SECTION_FRAMES frames found from *next
- * on; buf holds them meanwhile. */
-static bool save_ram_section(struct vm *vm, struct snap_writer *w, uint64_t *next, uint8_t *buf,
-                             struct vm_snapshot_stats *st, char *err, size_t errlen) {
+static bool put_ram(struct snap_writer *w, const struct run_list *data, const uint8_t *buf, char *err,
+                    size_t errlen) {
+    bool ok = snap_section_begin(w, "ram", RAM_VERSION) && snap_write_u32(w, data->n);
+    const uint8_t *p = buf;
+    for (unsigned i = 0; ok && i < data->n; i++) {
+        size_t len = (size_t)data->runs[i].count * PAGE_SIZE;
+        ok = snap_write_u64(w, data->runs[i].first) && snap_write_u32(w, data->runs[i].count) &&
+             snap_write_u64(w, snap_checksum(p, len));
+        p += len;
+    }
+    ok = ok && snap_write_align(w) && snap_write(w, buf, (size_t)data->frames * PAGE_SIZE) && snap_section_end(w);
+    return ok || write_failed(w, err, errlen);
+}
+
+static bool put_zero(struct snap_writer *w, const struct run_list *zero, char *err, size_t errlen) {
+    bool ok = snap_section_begin(w, "zero", ZERO_VERSION) && snap_write_u32(w, zero->n);
+    for (unsigned i = 0; ok && i < zero->n; i++)
+        ok = snap_write_u64(w, zero->runs[i].first) && snap_write_u32(w, zero->runs[i].count);
+    ok = ok && snap_section_end(w);
+    return ok || write_failed(w, err, errlen);
+}
+
+struct ram_batch {
+    struct run_list data, zero;
+    uint8_t *buf;  /* data.frames pages */
+    unsigned cap;  /* frames buf holds */
+};
+
+/* Gathers the frames from *next on (all, or those marked in only) into
+ * one section's worth: frames with data, and (only with a list) frames
+ * that hold none, to be sent as zero. */
+static bool gather(struct vm *vm, const uint64_t *only, uint64_t *next, struct ram_batch *b,
+                   struct vm_snapshot_stats *st, char *err, size_t errlen) {
     struct p2m *m = &vm->mem;
-    static const unsigned max_runs = RAM_SECTION_FRAMES;
-    struct ram_run runs[RAM_SECTION_FRAMES];
-    unsigned nruns = 0, nframes = 0;
+    b->data.n = b->data.frames = b->zero.n = b->zero.frames = 0;
     uint64_t f = *next;
-    for (; f < m->nframes && nframes < RAM_SECTION_FRAMES; f++) {
-        if (!holds_data(m, f)) continue;
-        uint8_t *page = buf + (size_t)nframes * PAGE_SIZE;
-        if (!p2m_read(m, m->base + f * PAGE_SIZE, page, PAGE_SIZE)) {
+    for (; f < m->nframes && b->data.frames < b->cap && b->zero.n < RAM_SECTION_FRAMES; f++) {
+        if (only && !only[f / 64]) {
+            f |= 63; /* a word of nothing */
+            continue;
+        }
+        if (!marked(only, f)) continue;
+        bool data = p2m_state_of(m, f) != P2M_ZERO;
+        uint8_t *page = b->buf + (size_t)b->data.frames * PAGE_SIZE;
+        if (data && !p2m_read(m, m->base + f * PAGE_SIZE, page, PAGE_SIZE)) {
             snprintf(err, errlen, "guest frame %#llx cannot be read (its swap copy is damaged?)",
                      (unsigned long long)(m->base + f * PAGE_SIZE));
             return false;
         }
-        if (all_zero(page)) {
+        if (data && all_zero(page)) {
             st->zero_frames++;
-            continue;
+            data = false;
         }
-        struct ram_run *last = nruns ? &runs[nruns - 1] : NULL;
-        if (last && last->first + last->count == f && last->count < RAM_RUN_FRAMES) {
-            last->count++;
-        } else {
-            if (nruns == max_runs) break;
-            runs[nruns++] = (struct ram_run){f, 1};
-        }
-        nframes++;
+        if (data ? !run_add(&b->data, f) : only && !run_add(&b->zero, f)) break;
     }
     *next = f;
-    if (!nframes) return true;
-    bool ok = snap_section_begin(w, "ram", RAM_VERSION) && snap_write_u32(w, nruns);
-    const uint8_t *data = buf;
-    for (unsigned i = 0; ok && i < nruns; i++) {
-        ok = snap_write_u64(w, runs[i].first) && snap_write_u32(w, runs[i].count) &&
-             snap_write_u64(w, snap_checksum(data, (size_t)runs[i].count * PAGE_SIZE));
-        data += (size_t)runs[i].count * PAGE_SIZE;
-    }
-    ok = ok && snap_write_align(w) && snap_write(w, buf, (size_t)nframes * PAGE_SIZE) && snap_section_end(w);
-    st->frames += nframes;
-    if (!ok) snprintf(err, errlen, "%s", snap_writer_error(w) ? snap_writer_error(w) : "write failed");
-    return ok;
+    st->frames += b->data.frames;
+    return true;
 }
 
-static bool save_ram(struct vm *vm, struct snap_writer *w, struct vm_snapshot_stats *st, char *err, size_t errlen) {
-    uint8_t *buf = malloc((size_t)RAM_SECTION_FRAMES * PAGE_SIZE);
-    if (!buf) {
-        snprintf(err, errlen, "out of host memory");
-        return false;
+bool vm_snapshot_save_ram(struct vm *vm, struct snap_writer *w, const uint64_t *only, struct vm_snapshot_stats *st,
+                          char *err, size_t errlen) {
+    memset(st, 0, sizeof *st);
+    struct ram_batch *b = malloc(sizeof *b);
+    /* Populated at once: page faults one by one cost more than the copy. */
+    uint64_t want = RAM_SECTION_FRAMES;
+    if (only) { /* a round of a migration: often a few frames */
+        want = 0;
+        for (uint64_t i = 0; i < (vm->mem.nframes + 63) / 64; i++) want += (uint64_t)__builtin_popcountll(only[i]);
+        if (want > RAM_SECTION_FRAMES) want = RAM_SECTION_FRAMES;
+        if (!want) want = 1;
     }
-    bool ok = true;
-    for (uint64_t next = 0; ok && next < vm->mem.nframes;) ok = save_ram_section(vm, w, &next, buf, st, err, errlen);
-    free(buf);
+    size_t buf_len = (size_t)want * PAGE_SIZE;
+    uint8_t *buf = mmap(NULL, buf_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (buf == MAP_FAILED) buf = NULL;
+    bool ok = b && buf;
+    if (!ok) snprintf(err, errlen, "out of host memory");
+    if (ok) {
+        b->buf = buf;
+        b->cap = (unsigned)want;
+    }
+    for (uint64_t next = 0; ok && next < vm->mem.nframes;) {
+        ok = gather(vm, only, &next, b, st, err, errlen);
+        if (ok && b->data.frames) ok = put_ram(w, &b->data, buf, err, errlen);
+        if (ok && b->zero.n) ok = put_zero(w, &b->zero, err, errlen);
+    }
+    if (buf) munmap(buf, buf_len);
+    free(b);
     return ok;
 }
 
@@ -128,9 +189,7 @@ static bool save_devices(struct vm *vm, struct snap_writer *w) {
     return true;
 }
 
-bool vm_snapshot_save(struct vm *vm, struct snap_writer *w, struct vm_snapshot_stats *st, char *err,
-                      size_t errlen) {
-    memset(st, 0, sizeof *st);
+bool vm_snapshot_save_state(struct vm *vm, struct snap_writer *w, char *err, size_t errlen) {
     struct vm_saved vs = {
         .nharts = vm->nharts, .nvirtio = vm->nvirtio, .mem_size = vm->mem.size, .mtime = vm_time(vm),
         .sbi_in_monitor = vm->sbi_in_monitor, .tohost = vm->htif.tohost, .fromhost = vm->htif.fromhost,
@@ -138,111 +197,207 @@ bool vm_snapshot_save(struct vm *vm, struct snap_writer *w, struct vm_snapshot_s
     bool ok = vmstate_save(w, &vm_vmstate, &vs);
     for (unsigned i = 0; ok && i < vm->nharts; i++) ok = hart_save(vm->harts[i], w);
     ok = ok && save_devices(vm, w);
-    if (!ok) {
-        snprintf(err, errlen, "%s", snap_writer_error(w) ? snap_writer_error(w) : "write failed");
-        return false;
-    }
-    return save_ram(vm, w, st, err, errlen);
+    return ok || write_failed(w, err, errlen);
+}
+
+bool vm_snapshot_save(struct vm *vm, struct snap_writer *w, struct vm_snapshot_stats *st, char *err,
+                      size_t errlen) {
+    memset(st, 0, sizeof *st);
+    return vm_snapshot_save_state(vm, w, err, errlen) && vm_snapshot_save_ram(vm, w, NULL, st, err, errlen);
 }
 
 /* ---- loading ---- */
 
-static bool load_ram_section(struct vm *vm, const struct snap_section *s, char *err, size_t errlen) {
-    struct p2m *m = &vm->mem;
+/* A run table: {first, count[, checksum]} each, all inside guest memory. */
+static bool get_runs(struct snap_cursor *c, const struct p2m *m, struct ram_run *runs, uint64_t *sums,
+                     uint32_t *nruns, uint64_t *total) {
+    snap_get_u32(c, nruns);
+    if (c->bad || *nruns == 0 || *nruns > RAM_SECTION_FRAMES) return false;
+    *total = 0;
+    for (uint32_t i = 0; i < *nruns; i++) {
+        snap_get_u64(c, &runs[i].first);
+        snap_get_u32(c, &runs[i].count);
+        if (sums) snap_get_u64(c, &sums[i]);
+        if (c->bad || runs[i].count == 0 || runs[i].count > RAM_RUN_FRAMES || runs[i].first >= m->nframes ||
+            runs[i].count > m->nframes - runs[i].first)
+            return false;
+        *total += runs[i].count;
+    }
+    return true;
+}
+
+/* Copies a section's frames in, or with a mapped image (a file restore)
+ * points the frames at their pages there, to be copied on first access
+ * (the section's checksum, which covers them, was verified at open). */
+static bool load_ram_section(struct vm_loader *l, const struct snap_section *s, char *err, size_t errlen) {
+    struct p2m *m = &l->vm->mem;
     if (!vmstate_check_version(s, "ram", RAM_VERSION, err, errlen)) return false;
     struct snap_cursor c;
     snap_cursor_init(&c, s);
-    uint32_t nruns;
-    snap_get_u32(&c, &nruns);
-    if (c.bad || nruns == 0 || nruns > RAM_SECTION_FRAMES) {
-        snprintf(err, errlen, "a memory section has a bad run count");
-        return false;
-    }
-    struct ram_run runs[RAM_SECTION_FRAMES];
-    uint64_t sums[RAM_SECTION_FRAMES];
+    struct ram_run *runs = malloc(RAM_SECTION_FRAMES * sizeof *runs);
+    uint64_t *sums = malloc(RAM_SECTION_FRAMES * sizeof *sums);
+    uint32_t nruns = 0;
     uint64_t total = 0;
-    for (uint32_t i = 0; i < nruns; i++) {
-        snap_get_u64(&c, &runs[i].first);
-        snap_get_u32(&c, &runs[i].count);
-        snap_get_u64(&c, &sums[i]);
-        if (c.bad || runs[i].count == 0 || runs[i].count > RAM_RUN_FRAMES || runs[i].first >= m->nframes ||
-            runs[i].count > m->nframes - runs[i].first) {
-            snprintf(err, errlen, "a memory section names frames outside the guest's memory");
-            return false;
-        }
-        total += runs[i].count;
-    }
-    const uint8_t *data = total <= RAM_SECTION_FRAMES ? snap_get_aligned(&c, total * PAGE_SIZE) : NULL;
-    if (!data || c.left) {
+    bool ok = runs && sums;
+    if (!ok) snprintf(err, errlen, "out of host memory");
+    else if (!(ok = get_runs(&c, m, runs, sums, &nruns, &total)))
+        snprintf(err, errlen, "a memory section names frames outside the guest's memory");
+    const uint8_t *data = ok && total <= RAM_SECTION_FRAMES ? snap_get_aligned(&c, total * PAGE_SIZE) : NULL;
+    if (ok && (!data || c.left)) {
         snprintf(err, errlen, "a memory section's size does not match its table");
-        return false;
+        ok = false;
     }
-    for (uint32_t i = 0; i < nruns; i++) {
+    uint64_t off = data ? s->file_offset + (uint64_t)(data - s->data) : 0;
+    for (uint32_t i = 0; ok && l->lazy && i < nruns; i++)
+        for (uint32_t k = 0; ok && k < runs[i].count; k++, off += PAGE_SIZE)
+            if (!(ok = p2m_image_map(m, runs[i].first + k, off)))
+                snprintf(err, errlen, "guest memory at %#llx cannot be mapped from the snapshot",
+                         (unsigned long long)(m->base + (runs[i].first + k) * PAGE_SIZE));
+    for (uint32_t i = 0; ok && !l->lazy && i < nruns; i++) {
         size_t len = (size_t)runs[i].count * PAGE_SIZE;
         if (snap_checksum(data, len) != sums[i]) {
             snprintf(err, errlen, "guest memory at %#llx is corrupt (checksum)",
                      (unsigned long long)(m->base + runs[i].first * PAGE_SIZE));
-            return false;
-        }
-        if (!p2m_write(m, m->base + runs[i].first * PAGE_SIZE, data, len)) {
+            ok = false;
+        } else if (!p2m_write(m, m->base + runs[i].first * PAGE_SIZE, data, len)) {
             snprintf(err, errlen, "out of machine memory while loading guest memory");
-            return false;
+            ok = false;
         }
         data += len;
     }
-    return true;
+    free(runs);
+    free(sums);
+    return ok;
 }
 
-/* The section with this tag that must come next in its kind's order. */
-static bool need(struct snap_reader *r, const char *tag, unsigned index, struct snap_section *s, char *err,
-                 size_t errlen) {
-    if (snap_reader_find(r, tag, s)) return true;
-    snprintf(err, errlen, "the snapshot lacks section '%s' #%u", tag, index + 1);
-    return false;
+static bool load_zero_section(struct vm *vm, const struct snap_section *s, char *err, size_t errlen) {
+    struct p2m *m = &vm->mem;
+    if (!vmstate_check_version(s, "zero", ZERO_VERSION, err, errlen)) return false;
+    struct snap_cursor c;
+    snap_cursor_init(&c, s);
+    struct ram_run *runs = malloc(RAM_SECTION_FRAMES * sizeof *runs);
+    uint32_t nruns = 0;
+    uint64_t total = 0;
+    bool ok = runs && get_runs(&c, m, runs, NULL, &nruns, &total) && !c.left;
+    if (!ok) snprintf(err, errlen, "a zero-frames section is damaged");
+    for (uint32_t i = 0; ok && i < nruns; i++)
+        p2m_drop_range(m, m->base + runs[i].first * PAGE_SIZE, (uint64_t)runs[i].count * PAGE_SIZE);
+    free(runs);
+    return ok;
 }
 
-static bool load_devices(struct vm *vm, struct snap_reader *r, char *err, size_t errlen) {
-    struct snap_section s;
-    if (!need(r, "uart", 0, &s, err, errlen) || !uart_load(vm->uart, &s, err, errlen)) return false;
-    if (!need(r, "plic", 0, &s, err, errlen) || !plic_load(vm->plic, &s, err, errlen)) return false;
-    if (!need(r, "aclint", 0, &s, err, errlen) || !aclint_load(vm->aclint, &s, err, errlen)) return false;
-    if (!need(r, "rtc", 0, &s, err, errlen) || !goldfish_rtc_load(vm->rtc, &s, err, errlen)) return false;
-    for (unsigned i = 0; i < vm->nvirtio; i++)
-        if (!need(r, "virtio", i, &s, err, errlen) || !virtio_mmio_load(vm->virtio[i].transport, &s, err, errlen))
-            return false;
-    return true;
+void vm_loader_init(struct vm_loader *l, struct vm *vm) {
+    memset(l, 0, sizeof *l);
+    l->vm = vm;
 }
 
-bool vm_snapshot_load(struct vm *vm, struct snap_reader *r, char *err, size_t errlen) {
-    snap_reader_rewind(r);
-    struct snap_section s;
+static bool load_vm(struct vm_loader *l, const struct snap_section *s, char *err, size_t errlen) {
+    struct vm *vm = l->vm;
     struct vm_saved vs;
-    if (!need(r, "vm", 0, &s, err, errlen) || !vmstate_load(&s, &vm_vmstate, &vs, err, errlen)) return false;
+    if (!vmstate_load(s, &vm_vmstate, &vs, err, errlen)) return false;
     if (vs.nharts != vm->nharts || vs.nvirtio != vm->nvirtio || vs.mem_size != vm->mem.size) {
         snprintf(err, errlen, "the snapshot's machine (%u harts, %u virtio devices, %llu MiB) is not this VM's",
                  vs.nharts, vs.nvirtio, (unsigned long long)(vs.mem_size >> 20));
         return false;
-    }
-    /* Memory first: devices and harts point into it. */
-    size_t nram = 0;
-    while (snap_reader_find(r, "ram", &s)) {
-        if (!load_ram_section(vm, &s, err, errlen)) return false;
-        nram++;
-    }
-    for (unsigned i = 0; i < vm->nharts; i++) {
-        if (!need(r, "hart", i, &s, err, errlen) || !hart_load(vm->harts[i], &s, err, errlen)) return false;
-        vm->harts[i]->sbi_in_monitor = vs.sbi_in_monitor;
     }
     vm->sbi_in_monitor = vs.sbi_in_monitor;
     vm->htif.tohost = vs.tohost;
     vm->htif.fromhost = vs.fromhost;
     /* The guest's clock goes on from where it was saved. */
     vm_set_time(vm, vs.mtime);
-    if (!nram && vm->mem.nframes) {
-        snprintf(err, errlen, "the snapshot holds no guest memory");
+    l->have_vm = true;
+    return true;
+}
+
+/* A platform device's section: each comes once. */
+static bool load_device(struct vm_loader *l, const struct snap_section *s, char *err, size_t errlen) {
+    struct vm *vm = l->vm;
+    if (!strcmp(s->tag, "virtio")) {
+        if (l->virtio >= vm->nvirtio) {
+            snprintf(err, errlen, "the snapshot has more virtio devices than the VM");
+            return false;
+        }
+        return virtio_mmio_load(vm->virtio[l->virtio++].transport, s, err, errlen);
+    }
+    bool *seen = !strcmp(s->tag, "uart") ? &l->uart : !strcmp(s->tag, "plic") ? &l->plic
+               : !strcmp(s->tag, "aclint") ? &l->aclint : !strcmp(s->tag, "rtc") ? &l->rtc : NULL;
+    if (!seen || *seen) {
+        snprintf(err, errlen, "the snapshot has %s section '%s'", seen ? "a second" : "an unknown", s->tag);
         return false;
     }
-    return load_devices(vm, r, err, errlen);
+    *seen = seen == &l->uart     ? uart_load(vm->uart, s, err, errlen)
+            : seen == &l->plic   ? plic_load(vm->plic, s, err, errlen)
+            : seen == &l->aclint ? aclint_load(vm->aclint, s, err, errlen)
+                                 : goldfish_rtc_load(vm->rtc, s, err, errlen);
+    return *seen;
+}
+
+bool vm_loader_section(struct vm_loader *l, const struct snap_section *s, char *err, size_t errlen) {
+    err[0] = 0;
+    if (!strcmp(s->tag, "ram")) return load_ram_section(l, s, err, errlen) && ++l->ram_sections;
+    if (!strcmp(s->tag, "zero")) return load_zero_section(l->vm, s, err, errlen);
+    if (!strcmp(s->tag, "vm")) {
+        if (l->have_vm) {
+            snprintf(err, errlen, "the snapshot has section 'vm' twice");
+            return false;
+        }
+        return load_vm(l, s, err, errlen);
+    }
+    if (!l->have_vm) {
+        snprintf(err, errlen, "section '%s' comes before the machine's ('vm')", s->tag);
+        return false;
+    }
+    if (!strcmp(s->tag, "hart")) {
+        if (l->harts >= l->vm->nharts) {
+            snprintf(err, errlen, "the snapshot has more harts than the VM");
+            return false;
+        }
+        struct hart *h = l->vm->harts[l->harts];
+        if (!hart_load(h, s, err, errlen)) return false;
+        h->sbi_in_monitor = l->vm->sbi_in_monitor;
+        l->harts++;
+        return true;
+    }
+    return load_device(l, s, err, errlen);
+}
+
+bool vm_loader_finish(struct vm_loader *l, char *err, size_t errlen) {
+    const char *missing = !l->have_vm                    ? "vm"
+                          : l->harts < l->vm->nharts     ? "hart"
+                          : !l->uart                     ? "uart"
+                          : !l->plic                     ? "plic"
+                          : !l->aclint                   ? "aclint"
+                          : !l->rtc                      ? "rtc"
+                          : l->virtio < l->vm->nvirtio   ? "virtio"
+                          : !l->ram_sections && l->vm->mem.nframes ? "ram"
+                                                          : NULL;
+    if (missing) snprintf(err, errlen, "the snapshot lacks section '%s'", missing);
+    return !missing;
+}
+
+/* A file's sections in the order the loader needs: the machine first,
+ * then memory (devices and harts point into it), then the rest. */
+bool vm_snapshot_load(struct vm *vm, struct snap_reader *r, char *err, size_t errlen) {
+    static const char *const order[] = {"vm", "ram", "zero", "hart", "uart", "plic", "aclint", "rtc", "virtio"};
+    struct vm_loader l;
+    vm_loader_init(&l, vm);
+    /* Memory is restored lazily from a mapping of the file of its own. */
+    int fd = snap_reader_fd(r);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0) {
+        void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map != MAP_FAILED) {
+            p2m_image_attach(&vm->mem, map, (size_t)st.st_size);
+            l.lazy = true;
+        }
+    }
+    snap_reader_rewind(r);
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        struct snap_section s;
+        while (snap_reader_find(r, order[i], &s))
+            if (!vm_loader_section(&l, &s, err, errlen)) return false;
+    }
+    return vm_loader_finish(&l, err, errlen);
 }
 
 void vm_snapshot_resume(struct vm *vm) {

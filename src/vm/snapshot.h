@@ -28,6 +28,31 @@ struct vm_snapshot_stats {
 bool vm_snapshot_save(struct vm *vm, struct snap_writer *w, struct vm_snapshot_stats *st, char *err,
                       size_t errlen);
 
+/* The parts of vm_snapshot_save, for live migration: the machine, harts
+ * and devices; and memory — every frame with data (only NULL), or the
+ * frames marked in `only` (a bitmap of the VM's frames), those that hold
+ * no data then sent as zero. Same conditions as vm_snapshot_save, except
+ * that vm_snapshot_save_ram may run while the harts run (a frame written
+ * meanwhile may be torn: the dirty log marks it for the next round). */
+bool vm_snapshot_save_state(struct vm *vm, struct snap_writer *w, char *err, size_t errlen);
+bool vm_snapshot_save_ram(struct vm *vm, struct snap_writer *w, const uint64_t *only, struct vm_snapshot_stats *st,
+                          char *err, size_t errlen);
+
+/* Loading one section at a time, in stream order (a migration stream):
+ * "vm" must come before harts and devices; memory may come at any time,
+ * and a later copy of a frame wins. vm_loader_finish checks that
+ * everything came. */
+struct vm_loader {
+    struct vm *vm;
+    bool have_vm, uart, plic, aclint, rtc;
+    bool lazy;  /* memory is mapped from the VM's image (p2m_image_attach), not copied */
+    unsigned harts, virtio;
+    uint64_t ram_sections;
+};
+void vm_loader_init(struct vm_loader *l, struct vm *vm);
+bool vm_loader_section(struct vm_loader *l, const struct snap_section *s, char *err, size_t errlen);
+bool vm_loader_finish(struct vm_loader *l, char *err, size_t errlen);
+
 /* Loads r into vm, which was just created with the snapshot's
  * configuration. Every section is checked before use (the file is
  * untrusted); on failure err says what was wrong and the VM must be

@@ -362,3 +362,23 @@ int monitor_vm_restore(struct monitor *m, const char *path, const char *name, bo
     out->bytes = 24;
     return 0;
 }
+
+/* Migration: the pretend VM leaves for a target that accepts "tcp:" only. */
+int monitor_vm_migrate(struct monitor *m, const char *name, const char *uri, unsigned downtime_ms,
+                       struct monitor_migrate_result *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (strncmp(uri, "tcp:", 4) != 0) return fail(err, errlen, MON_EINVAL, "'%s' is not tcp:HOST:PORT", uri);
+    pthread_mutex_lock(&m->lock);
+    struct fake_vm *v = find(m, name);
+    pthread_mutex_unlock(&m->lock);
+    if (!v) return fail(err, errlen, MON_ENOENT, "no VM named '%s'", name);
+    out->rounds = 2;
+    out->downtime_ns = (uint64_t)(downtime_ms ? downtime_ms : 300) * 1000;
+    out->bytes = 4096;
+    return monitor_vm_destroy(m, name, err, errlen);
+}
+
+int monitor_listen_incoming(struct monitor *m, const char *uri, char *err, size_t errlen) {
+    (void)m;
+    return fail(err, errlen, MON_EINVAL, "the fake monitor cannot listen on %s", uri);
+}

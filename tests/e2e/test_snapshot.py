@@ -112,6 +112,43 @@ class Snapshot(unittest.TestCase):
         self.assertIn("d: restored from", out)
         self.assertIn("clone-b", self.attach("d").command("cat /tmp/who"))
 
+    def test_snapshot_during_disk_and_network_io_restores_to_a_working_guest(self):
+        disk = os.path.join(self.mon.dir, "disk.img")
+        with open(disk, "wb") as f:
+            f.truncate(64 << 20)
+        r = self.mon.request(op="create", name="io", kernel=KERNEL, initrd=INITRD, append=APPEND, mem="256M",
+                             drives=["file=%s" % disk], nets=["user"])
+        self.assertTrue(r["ok"], r)
+        self.assertTrue(self.mon.request(op="start", name="io")["ok"])
+        a = SocketConsole(self.mon, "io")
+        self.addCleanup(a.close)
+        wait_for_shell(a)
+        a.command("ip link set eth0 up")
+        self.assertIn("rc=0", a.command("udhcpc -i eth0 -q -n -t 5 >/dev/null 2>&1; echo rc=$?", timeout=60))
+        # Disk writes and reads in a loop, and DNS queries, while the snapshot is taken.
+        a.command("w(){ dd if=/dev/urandom of=/dev/vda bs=64k count=64 2>/dev/null;}")
+        a.command("r(){ dd if=/dev/vda of=/dev/null bs=64k count=64 2>/dev/null;}")
+        a.command("d(){ nslookup example.org 10.0.2.3 >/dev/null 2>&1;}")
+        a.command("(while :; do w; r; done) & p1=$!")
+        a.command("(while :; do d; done) & p2=$!")
+        time.sleep(1)
+        self.snapshot("io")
+        self.assertTrue(self.mon.request(op="destroy", name="io")["ok"])
+        self.restore("io2")
+        b = self.attach("io2")
+        b.command("kill $p1 $p2; wait")
+        # The disk, reopened from its path, works: a pattern written now reads back.
+        b.command("seq 1 20000 > /tmp/p")
+        b.command("dd if=/tmp/p of=/dev/vda bs=4k conv=fsync 2>/dev/null")
+        b.command("echo 3 > /proc/sys/vm/drop_caches")
+        out = b.command("head -c $(wc -c </tmp/p) /dev/vda | md5sum")
+        self.assertEqual(out.split()[0], b.command("md5sum < /tmp/p").split()[0])
+        pattern = "".join("%d\n" % i for i in range(1, 20001)).encode()
+        with open(disk, "rb") as f:
+            self.assertEqual(f.read(len(pattern)), pattern)  # it reached the host's file
+        # The network card came back on a fresh user-mode network: DHCP again works.
+        self.assertIn("rc=0", b.command("udhcpc -i eth0 -q -n -t 5 >/dev/null 2>&1; echo rc=$?", timeout=60))
+
     def test_damaged_snapshots_are_refused(self):
         self.boot("a", mem="64M")
         self.snapshot("a")

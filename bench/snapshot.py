@@ -1,0 +1,177 @@
+"""Snapshots side by side: a 256 MiB guest that has written 64 MiB of random
+data into its tmpfs is saved to a file and restored, under `rvisor serve`
+(ops snapshot / restore) and under qemu-system-riscv64 (QMP `stop` +
+`migrate` to "exec:cat > FILE", then a new QEMU with `-incoming
+"exec:cat FILE"` and `cont`). Measured: the time to save and the file's
+size; how long the VM was stopped; the time from the restore request to a
+running VM, and to a shell that answers a command.
+
+Usage: python3 bench/snapshot.py [--runs N]"""
+import argparse
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+
+from common import QEMU, guest_dir, median
+from monitor import Api, start_serve
+
+MiB = 1 << 20
+SCRIPT = "dd if=/dev/urandom of=/tmp/r bs=1M count=64 2>/dev/null; echo READY; exec sh"
+APPEND = 'console=ttyS0 quiet rvisor_run="%s"' % SCRIPT
+
+
+def wait_for(read, buf, marker, timeout=300):
+    t0 = time.monotonic()
+    while marker not in buf:
+        if time.monotonic() - t0 > timeout:
+            raise RuntimeError("no %r in:\n%s" % (marker, buf[-2000:].decode(errors="replace")))
+        buf += read()
+    return buf
+
+
+class SocketConsole:
+    def __init__(self, sock, name):
+        self.s = socket.socket(socket.AF_UNIX)
+        self.s.connect(sock)
+        self.s.sendall((json.dumps({"op": "console", "name": name}) + "\n").encode())
+        self.buf = b""
+        self.buf = wait_for(lambda: self.s.recv(65536), self.buf, b"\n")
+
+    def wait(self, marker):
+        self.buf = wait_for(lambda: self.s.recv(65536), self.buf, marker)
+
+    def send(self, text):
+        self.s.sendall(text.encode())
+
+
+def rvisor(guest, d):
+    serve, sock = start_serve("--machine-mem", "2G", "--sharing", "off")
+    try:
+        api = Api(sock)
+        api(op="create", name="a", kernel=os.path.join(guest, "Image"), initrd=os.path.join(guest, "initrd.gz"),
+            append=APPEND, mem="256M")
+        api(op="start", name="a")
+        con = SocketConsole(sock, "a")
+        con.wait(b"READY")
+        time.sleep(0.5)
+        path = os.path.join(d, "rvisor.snap")
+        t0 = time.monotonic()
+        r = api(op="snapshot", name="a", file=path, stop=True)
+        save = time.monotonic() - t0
+        paused = r["snapshot"]["pause_ns"] / 1e9
+        api(op="destroy", name="a")
+        t0 = time.monotonic()
+        api(op="restore", name="b", file=path)
+        running = time.monotonic() - t0
+        con = SocketConsole(sock, "b")
+        con.send("echo hi-$((6*7))\n")
+        con.wait(b"hi-42")
+        shell = time.monotonic() - t0
+        size = os.path.getsize(path)
+        os.unlink(path)
+        return save, paused, size, running, shell
+    finally:
+        serve.terminate()
+        serve.wait()
+
+
+class Qemu:
+    def __init__(self, guest, d, *extra):
+        self.qmp_path = os.path.join(d, "qmp-%d.sock" % time.monotonic_ns())
+        self.p = subprocess.Popen([QEMU, "-M", "virt", "-m", "256M", "-smp", "1", "-nographic", "-no-reboot",
+                                   "-kernel", os.path.join(guest, "Image"),
+                                   "-initrd", os.path.join(guest, "initrd.gz"), "-append", APPEND,
+                                   "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path] + list(extra),
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        t0 = time.monotonic()
+        while not os.path.exists(self.qmp_path):
+            if time.monotonic() - t0 > 20:
+                raise RuntimeError("QEMU did not start")
+            time.sleep(0.005)
+        q = socket.socket(socket.AF_UNIX)
+        q.connect(self.qmp_path)
+        self.f = q.makefile("rwb")
+        self.f.readline()
+        self.qmp("qmp_capabilities")
+        self.buf = b""
+
+    def qmp(self, cmd, **args):
+        self.f.write((json.dumps({"execute": cmd, "arguments": args}) + "\n").encode())
+        self.f.flush()
+        while True:
+            r = json.loads(self.f.readline())
+            if "error" in r:
+                raise RuntimeError("%s: %s" % (cmd, r["error"]))
+            if "return" in r:
+                return r["return"]
+
+    def wait(self, marker):
+        self.buf = wait_for(lambda: os.read(self.p.stdout.fileno(), 65536), self.buf, marker)
+
+    def close(self):
+        self.p.kill()
+        self.p.wait()
+
+
+def qemu(guest, d):
+    path = os.path.join(d, "qemu.snap")
+    a = Qemu(guest, d)
+    try:
+        a.wait(b"READY")
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        a.qmp("stop")
+        a.qmp("migrate", uri="exec:cat > %s" % path)
+        while a.qmp("query-migrate").get("status") not in ("completed", "failed"):
+            time.sleep(0.001)
+        save = time.monotonic() - t0
+        if a.qmp("query-migrate")["status"] != "completed":
+            raise RuntimeError("QEMU's migration to a file failed")
+    finally:
+        a.close()
+    t0 = time.monotonic()
+    b = Qemu(guest, d, "-incoming", "exec:cat %s" % path)
+    try:
+        while b.qmp("query-status")["status"] == "inmigrate":
+            time.sleep(0.001)
+        if b.qmp("query-status")["status"] != "running":
+            b.qmp("cont")
+        running = time.monotonic() - t0
+        b.p.stdin.write(b"echo hi-$((6*7))\n")
+        b.p.stdin.flush()
+        b.wait(b"hi-42")
+        shell = time.monotonic() - t0
+    finally:
+        b.close()
+    size = os.path.getsize(path)
+    os.unlink(path)
+    return save, save, size, running, shell
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    guest = guest_dir()
+    d = tempfile.mkdtemp(prefix="rvisor-snapbench-")
+    runs = {"qemu": [], "rvisor": []}
+    for _ in range(args.runs):
+        runs["qemu"].append(qemu(guest, d))
+        runs["rvisor"].append(rvisor(guest, d))
+    rows = ["save (stopped VM)", "VM stopped for", "file size", "restore: request to running VM",
+            "restore: request to shell answer"]
+    print("256 MiB guest with 64 MiB of random data in tmpfs; median of %d runs" % args.runs)
+    print("| measure | qemu-system-riscv64 | rvisor | rvisor / qemu |")
+    print("|---|---|---|---|")
+    for i, row in enumerate(rows):
+        q = median([r[i] for r in runs["qemu"]])
+        v = median([r[i] for r in runs["rvisor"]])
+        fmt = (lambda x: "%.1f MiB" % (x / MiB)) if i == 2 else (lambda x: "%.1f ms" % (x * 1000))
+        print("| %s | %s | %s | %.2fx |" % (row, fmt(q), fmt(v), v / q if q else 0))
+
+
+if __name__ == "__main__":
+    main()
