@@ -66,3 +66,56 @@ def cpu_seconds(pid):
 
 def median(xs):
     return statistics.median(xs)
+
+
+class QemuQmp:
+    """qemu-system-riscv64 with the default guest and a QMP socket (for the
+    benchmarks that drive QEMU's monitor: snapshots, migration)."""
+
+    def __init__(self, guest, workdir, append, *extra, mem="256M"):
+        import json
+        import socket
+        self._json = json
+        path = os.path.join(workdir, "qmp-%d.sock" % time.monotonic_ns())
+        self.p = subprocess.Popen([QEMU, "-M", "virt", "-m", mem, "-smp", "1", "-nographic", "-no-reboot",
+                                   "-kernel", os.path.join(guest, "Image"), "-initrd",
+                                   os.path.join(guest, "initrd.gz"), "-append", append,
+                                   "-qmp", "unix:%s,server=on,wait=off" % path] + list(extra),
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        t0 = time.monotonic()
+        while True:  # the socket file appears before QEMU listens on it
+            try:
+                q = socket.socket(socket.AF_UNIX)
+                q.connect(path)
+                break
+            except OSError:
+                q.close()
+                if time.monotonic() - t0 > 20:
+                    raise RuntimeError("QEMU did not start")
+                time.sleep(0.005)
+        self.f = q.makefile("rwb")
+        self.f.readline()
+        self.qmp("qmp_capabilities")
+        self.buf = b""
+
+    def qmp(self, cmd, **args):
+        self.f.write((self._json.dumps({"execute": cmd, "arguments": args}) + "\n").encode())
+        self.f.flush()
+        while True:
+            r = self._json.loads(self.f.readline())
+            if "error" in r:
+                raise RuntimeError("%s: %s" % (cmd, r["error"]))
+            if "return" in r:
+                return r["return"]
+
+    def wait(self, marker, timeout=300):
+        """Reads the guest's console until marker appears."""
+        t0 = time.monotonic()
+        while marker not in self.buf:
+            if time.monotonic() - t0 > timeout:
+                raise RuntimeError("no %r in:\n%s" % (marker, self.buf[-2000:].decode(errors="replace")))
+            self.buf += os.read(self.p.stdout.fileno(), 65536)
+
+    def close(self):
+        self.p.kill()
+        self.p.wait()

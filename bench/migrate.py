@@ -11,14 +11,12 @@ keeps rewriting 16 MiB (dd from /dev/zero, then 0.1 s of sleep: about
 
 Usage: python3 bench/migrate.py [--runs N]"""
 import argparse
-import json
 import os
 import socket
-import subprocess
 import tempfile
 import time
 
-from common import QEMU, guest_dir, median
+from common import QemuQmp, guest_dir, median
 from monitor import Api, start_serve
 
 MiB = 1 << 20
@@ -68,47 +66,13 @@ def rvisor(guest, script):
             p.wait()
 
 
-class Qemu:
-    def __init__(self, guest, d, script, *extra):
-        path = os.path.join(d, "qmp-%d.sock" % time.monotonic_ns())
-        self.p = subprocess.Popen([QEMU, "-M", "virt", "-m", "256M", "-smp", "1", "-nographic", "-no-reboot",
-                                   "-kernel", os.path.join(guest, "Image"), "-initrd",
-                                   os.path.join(guest, "initrd.gz"), "-append", append(script),
-                                   "-qmp", "unix:%s,server=on,wait=off" % path] + list(extra),
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        t0 = time.monotonic()
-        while not os.path.exists(path):
-            if time.monotonic() - t0 > 20:
-                raise RuntimeError("QEMU did not start")
-            time.sleep(0.01)
-        q = socket.socket(socket.AF_UNIX)
-        q.connect(path)
-        self.f = q.makefile("rwb")
-        self.f.readline()
-        self.qmp("qmp_capabilities")
-
-    def qmp(self, cmd, **args):
-        self.f.write((json.dumps({"execute": cmd, "arguments": args}) + "\n").encode())
-        self.f.flush()
-        while True:
-            r = json.loads(self.f.readline())
-            if "error" in r:
-                raise RuntimeError("%s: %s" % (cmd, r["error"]))
-            if "return" in r:
-                return r["return"]
-
-    def close(self):
-        self.p.kill()
-        self.p.wait()
-
-
 def qemu(guest, script):
     d = tempfile.mkdtemp(prefix="rvisor-migbench-")
     port = free_port()
-    a = Qemu(guest, d, script)
-    b = Qemu(guest, d, script, "-incoming", "tcp:127.0.0.1:%d" % port)
+    a = QemuQmp(guest, d, append(script))
+    b = QemuQmp(guest, d, append(script), "-incoming", "tcp:127.0.0.1:%d" % port)
     try:
-        wait_for(lambda: os.read(a.p.stdout.fileno(), 65536), b"READY")
+        a.wait(b"READY")
         time.sleep(1)
         a.qmp("migrate-set-parameters", **{"max-bandwidth": 10 << 30, "downtime-limit": 300})
         a.qmp("migrate", uri="tcp:127.0.0.1:%d" % port)

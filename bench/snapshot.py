@@ -11,11 +11,10 @@ import argparse
 import json
 import os
 import socket
-import subprocess
 import tempfile
 import time
 
-from common import QEMU, guest_dir, median
+from common import QemuQmp, guest_dir, median
 from monitor import Api, start_serve
 
 MiB = 1 << 20
@@ -78,47 +77,9 @@ def rvisor(guest, d):
         serve.wait()
 
 
-class Qemu:
-    def __init__(self, guest, d, *extra):
-        self.qmp_path = os.path.join(d, "qmp-%d.sock" % time.monotonic_ns())
-        self.p = subprocess.Popen([QEMU, "-M", "virt", "-m", "256M", "-smp", "1", "-nographic", "-no-reboot",
-                                   "-kernel", os.path.join(guest, "Image"),
-                                   "-initrd", os.path.join(guest, "initrd.gz"), "-append", APPEND,
-                                   "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path] + list(extra),
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        t0 = time.monotonic()
-        while not os.path.exists(self.qmp_path):
-            if time.monotonic() - t0 > 20:
-                raise RuntimeError("QEMU did not start")
-            time.sleep(0.005)
-        q = socket.socket(socket.AF_UNIX)
-        q.connect(self.qmp_path)
-        self.f = q.makefile("rwb")
-        self.f.readline()
-        self.qmp("qmp_capabilities")
-        self.buf = b""
-
-    def qmp(self, cmd, **args):
-        self.f.write((json.dumps({"execute": cmd, "arguments": args}) + "\n").encode())
-        self.f.flush()
-        while True:
-            r = json.loads(self.f.readline())
-            if "error" in r:
-                raise RuntimeError("%s: %s" % (cmd, r["error"]))
-            if "return" in r:
-                return r["return"]
-
-    def wait(self, marker):
-        self.buf = wait_for(lambda: os.read(self.p.stdout.fileno(), 65536), self.buf, marker)
-
-    def close(self):
-        self.p.kill()
-        self.p.wait()
-
-
 def qemu(guest, d):
     path = os.path.join(d, "qemu.snap")
-    a = Qemu(guest, d)
+    a = QemuQmp(guest, d, APPEND)
     try:
         a.wait(b"READY")
         time.sleep(0.5)
@@ -133,7 +94,7 @@ def qemu(guest, d):
     finally:
         a.close()
     t0 = time.monotonic()
-    b = Qemu(guest, d, "-incoming", "exec:cat %s" % path)
+    b = QemuQmp(guest, d, APPEND, "-incoming", "exec:cat %s" % path)
     try:
         while b.qmp("query-status")["status"] == "inmigrate":
             time.sleep(0.001)
@@ -161,7 +122,7 @@ def main():
     for _ in range(args.runs):
         runs["qemu"].append(qemu(guest, d))
         runs["rvisor"].append(rvisor(guest, d))
-    rows = ["save (stopped VM)", "VM stopped for", "file size", "restore: request to running VM",
+    rows = ["time to save", "VM paused for", "file size", "restore: request to running VM",
             "restore: request to shell answer"]
     print("256 MiB guest with 64 MiB of random data in tmpfs; median of %d runs" % args.runs)
     print("| measure | qemu-system-riscv64 | rvisor | rvisor / qemu |")

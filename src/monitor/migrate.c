@@ -8,8 +8,11 @@
  *
  * The stream is a snapshot stream (io/snap_file.h): "migrate" (the VM's
  * name), "spec" (how it was built), "ram" sections round after round,
- * "zero" runs for frames that became zero, then the VM's state sections
- * (vm/snapshot.h), "end". The target answers one line: "OK" or "ERR why". */
+ * "zero" runs for frames that became zero, a "sync" the target answers
+ * with a line "SYNC" once it has loaded all before it (so the last round
+ * is not queued behind a backlog), then the last round, the VM's state
+ * sections (vm/snapshot.h), "end". The target answers one line: "OK" or
+ * "ERR why". */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -94,11 +97,10 @@ static int connect_to(const struct sockaddr_in *sa, char *err, size_t errlen) {
     return fd;
 }
 
-/* The target's one-line answer. */
-static bool read_reply(int fd, int timeout_ms, char *err, size_t errlen) {
-    char line[512];
+/* One line from the target ("OK", "SYNC" or "ERR why"), without its newline. */
+static bool read_line(int fd, int timeout_ms, char *line, size_t size, char *err, size_t errlen) {
     size_t n = 0;
-    while (n + 1 < sizeof line) {
+    while (n + 1 < size) {
         struct pollfd p = {fd, POLLIN, 0};
         if (poll(&p, 1, timeout_ms) != 1) {
             snprintf(err, errlen, "the target did not answer");
@@ -113,12 +115,20 @@ static bool read_reply(int fd, int timeout_ms, char *err, size_t errlen) {
         n++;
     }
     line[n] = 0;
-    if (strcmp(line, "OK") == 0) return true;
+    return true;
+}
+
+/* The target's answer: want ("OK" or "SYNC"), else its reason. */
+static bool read_reply(int fd, int timeout_ms, const char *want, char *err, size_t errlen) {
+    char line[512];
+    if (!read_line(fd, timeout_ms, line, sizeof line, err, errlen)) return false;
+    if (strcmp(line, want) == 0) return true;
     snprintf(err, errlen, "the target refused the VM: %.400s", strncmp(line, "ERR ", 4) ? line : line + 4);
     return false;
 }
 
 struct outgoing {
+    int fd;
     struct monitor *m;
     struct vm_entry *e;
     struct snap_writer *w;
@@ -143,6 +153,16 @@ static void throttle(struct outgoing *o) {
     o->out->throttled = true;
 }
 
+/* Waits until the target has loaded everything sent so far: it answers a
+ * "sync" section once it has read it. */
+static bool sync_target(struct outgoing *o, char *err, size_t errlen) {
+    if (!snap_section_begin(o->w, "sync", MIGRATE_VERSION) || !snap_section_end(o->w)) {
+        snprintf(err, errlen, "%s", snap_writer_error(o->w) ? snap_writer_error(o->w) : "write failed");
+        return false;
+    }
+    return read_reply(o->fd, REPLY_TIMEOUT_MS, "SYNC", err, errlen);
+}
+
 /* Memory while the VM runs, until what it dirties fits the downtime. */
 static bool precopy(struct outgoing *o, char *err, size_t errlen) {
     struct vm *vm = o->e->vm;
@@ -156,8 +176,15 @@ static bool precopy(struct outgoing *o, char *err, size_t errlen) {
     for (;;) {
         uint64_t n = p2m_dirty_collect(&vm->mem, o->dirty, NULL);
         double eta = (double)n * PAGE_SIZE / rate;
-        /* Converged (or given up on): these go with the last round. */
-        if (eta <= (double)o->downtime_ns || o->out->rounds >= MAX_ROUNDS) return true;
+        /* Converged (or given up on): these go too, then the target is
+         * let catch up, so that the downtime is the last round's alone. */
+        if (eta <= (double)o->downtime_ns || o->out->rounds >= MAX_ROUNDS) {
+            bool ok = vm_snapshot_save_ram(vm, o->w, o->dirty, &st, err, errlen) && sync_target(o, err, errlen);
+            o->out->frames += st.frames;
+            o->out->rounds++;
+            memset(o->dirty, 0, (size_t)(vm->mem.nframes + 63) / 64 * sizeof *o->dirty);
+            return ok;
+        }
         if (o->out->rounds >= 3 && n * 10 > prev_dirty * 8) throttle(o);
         prev_dirty = n;
         uint64_t t = monitor_now_ns(), before = snap_writer_bytes(o->w);
@@ -217,11 +244,12 @@ int monitor_vm_migrate(struct monitor *m, const char *name, const char *uri, uns
     unsigned cap = e->cap_percent;
     pthread_mutex_unlock(&m->lock);
 
-    struct outgoing o = {m, e, NULL, NULL, (uint64_t)(downtime_ms ? downtime_ms : MONITOR_DOWNTIME_MS) * 1000000ull, out};
+    struct outgoing o = {-1, m, e, NULL, NULL, (uint64_t)(downtime_ms ? downtime_ms : MONITOR_DOWNTIME_MS) * 1000000ull, out};
     size_t words = (size_t)(e->vm->mem.nframes + 63) / 64;
     o.dirty = calloc(words ? words : 1, sizeof *o.dirty);
     int fd = o.dirty ? connect_to(&sa, why, sizeof why) : -1;
     if (!o.dirty) snprintf(why, sizeof why, "out of host memory");
+    o.fd = fd;
     bool ok = fd >= 0 && (o.w = snap_writer_fd(fd, why, sizeof why)) != NULL;
     ok = ok && p2m_dirty_start(&e->vm->mem);
     ok = ok && send_header(&o) && precopy(&o, why, sizeof why);
@@ -246,8 +274,8 @@ int monitor_vm_migrate(struct monitor *m, const char *name, const char *uri, uns
         if (ok) ok = snap_writer_commit(o.w, why, sizeof why);
         else snap_writer_abort(o.w);
     }
-    if (ok) ok = read_reply(fd, REPLY_TIMEOUT_MS, why, sizeof why);
-    else if (fd >= 0) read_reply(fd, 500, why, sizeof why); /* the target may have said why it stopped reading */
+    if (ok) ok = read_reply(fd, REPLY_TIMEOUT_MS, "OK", why, sizeof why);
+    else if (fd >= 0) read_reply(fd, 500, "OK", why, sizeof why); /* the target may have said why it stopped reading */
     if (fd >= 0) close(fd);
     p2m_dirty_stop(&e->vm->mem);
     free(o.dirty);
@@ -278,8 +306,14 @@ struct migrate_incoming {
 
 /* Loads the rest of the stream into the VM being built, in stream order:
  * a frame sent in a later round overwrites its earlier copy. */
+struct incoming_stream {
+    struct snap_stream *st;
+    int fd;
+};
+
 static bool incoming_fill(struct vm *vm, void *ctx, char *why, size_t whylen) {
-    struct snap_stream *st = ctx;
+    struct incoming_stream *in = ctx;
+    struct snap_stream *st = in->st;
     struct vm_loader l;
     vm_loader_init(&l, vm);
     for (;;) {
@@ -287,6 +321,13 @@ static bool incoming_fill(struct vm *vm, void *ctx, char *why, size_t whylen) {
         int r = snap_stream_next(st, &s, why, whylen);
         if (r < 0) return false;
         if (r == 0) break;
+        if (!strcmp(s.tag, "sync")) { /* all before it is loaded: say so */
+            if (send(in->fd, "SYNC\n", 5, MSG_NOSIGNAL) != 5) {
+                snprintf(why, whylen, "the source went away");
+                return false;
+            }
+            continue;
+        }
         if (!vm_loader_section(&l, &s, why, whylen)) return false;
     }
     if (!vm_loader_finish(&l, why, whylen)) return false;
@@ -323,7 +364,8 @@ static void take_one(struct monitor *m, int fd) {
     ok = ok && vm_spec_store_load(&s, &spec, why, sizeof why);
     if (ok) {
         snprintf(spec.spec.name, sizeof spec.spec.name, "%s", name);
-        ok = monitor_build_vm(m, &spec.spec, incoming_fill, st, VMS_RUNNING, why, sizeof why) == 0;
+        struct incoming_stream in = {st, fd};
+        ok = monitor_build_vm(m, &spec.spec, incoming_fill, &in, VMS_RUNNING, why, sizeof why) == 0;
     }
     vm_spec_store_free(&spec);
     snap_stream_close(st);

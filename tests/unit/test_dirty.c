@@ -21,7 +21,7 @@
 #define MiB (1024ull * 1024)
 #define NFRAMES (16 * MiB / 4096)
 #define WORDS (NFRAMES / 64)
-#define HARTS 3
+#define HARTS 2
 #define TLB_WAYS 8
 
 struct fixture {
@@ -301,7 +301,7 @@ static void test_precopy_with_harts_is_exact(void **state) {
     }
     for (uint64_t fr = 0; fr < HART_FRAMES; fr++) copy_frame(f, fr, dst);
     unsigned mismatches = 0;
-    for (int round = 0; round < 400; round++) {
+    for (int round = 0; round < 200; round++) {
         round_trip(f, dst, false);
         if (round % 4 != 3) continue;
         /* Let every hart run a turn or two first (the host may have few CPUs). */
