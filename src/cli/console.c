@@ -13,19 +13,21 @@
 
 #define CTRL_A 0x01
 
+void console_block_stop_signals(sigset_t *mask) {
+    sigemptyset(mask);
+    sigaddset(mask, SIGINT);
+    sigaddset(mask, SIGTERM);
+    sigaddset(mask, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, mask, NULL);
+}
+
 bool console_open(struct console *c, int in_fd, int out_fd) {
     memset(c, 0, sizeof *c);
     c->in_fd = in_fd;
     c->out_fd = out_fd;
     pthread_mutex_init(&c->out_lock, NULL);
-    /* Stop signals arrive through a signalfd so the run loop sees them
-     * between slices, with the terminal restored on the way out. */
     sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGHUP);
-    sigprocmask(SIG_BLOCK, &mask, NULL);
+    console_block_stop_signals(&mask);
     c->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     c->wake_fd = epoll_create1(EPOLL_CLOEXEC);
     if (c->signal_fd < 0 || c->wake_fd < 0) return false;

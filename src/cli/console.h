@@ -3,6 +3,7 @@
 #ifndef RVISOR_CONSOLE_H
 #define RVISOR_CONSOLE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +29,11 @@ struct console {
     size_t out_len;
 };
 
+/* Stop signals (SIGINT, SIGTERM, SIGHUP) arrive through a signalfd, so the
+ * run loop sees them between slices and restores the terminal on the way
+ * out. They must be blocked in every thread: call this before the first
+ * thread is made (threads inherit the mask); mask gets the set. */
+void console_block_stop_signals(sigset_t *mask);
 bool console_open(struct console *c, int in_fd, int out_fd);
 void console_close(struct console *c);
 /* vm_console.write callback */

@@ -59,6 +59,8 @@ int run_command(int argc, char **argv) {
     }
     struct frame_source frames = machine_memory_source(&mm);
     char err[256];
+    sigset_t stop_signals;
+    console_block_stop_signals(&stop_signals); /* before the event loop's thread exists */
     struct event_loop *loop = event_loop_create(err, sizeof err);
     if (!loop) {
         fprintf(stderr, "rvisor: %s\n", err);

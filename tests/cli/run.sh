@@ -97,5 +97,18 @@ LIMIT=10 expect bios-sparse-64G 1 "bios '$tmp/sparse' \\(68719476736 bytes\\) is
 # guest runs (and ends with its own failure code).
 LIMIT=10 expect drive-sparse-64G-is-fine 5 "code 5" -- run --bios "$isa/negative/fail_code.elf" --drive "file=$tmp/sparse"
 
+# SIGTERM stops a running guest cleanly (exit status 6, a message), not
+# the process: no thread of rvisor may take the signal's default action.
+"$rvisor" run "${K[@]}" --initrd "$guest/initrd.gz" --append "console=ttyS0 quiet" </dev/null >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+sleep 1
+kill -TERM "$pid"
+wait "$pid"; rc=$?
+if [ "$rc" = 6 ] && grep -q "signal" "$tmp/err"; then
+  passed=$((passed + 1)); echo "PASS sigterm-stops-the-guest"
+else
+  failed=$((failed + 1)); echo "FAIL sigterm-stops-the-guest: exit $rc (want 6), stderr:"; head -c 600 "$tmp/err"; echo
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
