@@ -660,6 +660,8 @@ static char *execute(struct monitor *m, const struct api_request *req, enum api_
         json_object_object_add(wo, "errors", json_object_new_uint64(sw.errors));
         json_object_object_add(wo, "waiting", json_object_new_uint64(sw.waiting));
         json_object_object_add(wo, "cpu_ns", json_object_new_uint64(sw.cpu_ns));
+        json_object_object_add(wo, "low_holds", json_object_new_uint64(sw.low_holds));
+        json_object_object_add(wo, "holding", json_object_new_boolean(sw.holding));
         json_object_object_add(o, "swap", wo);
         return ok_reply(o);
     }

@@ -360,6 +360,8 @@ static void print_swap(json_object *r) {
            (unsigned long long)field_u64(sw, "swap_outs"), (unsigned long long)field_u64(sw, "swap_ins"),
            (unsigned long long)field_u64(sw, "cancelled"), (unsigned long long)field_u64(sw, "errors"),
            (unsigned long long)field_u64(sw, "waiting"), (double)field_u64(sw, "cpu_ns") / 1e6);
+    printf("low state:      %s VMs above their targets (%llu times so far)\n",
+           field_bool(sw, "holding") ? "holding" : "not holding", (unsigned long long)field_u64(sw, "low_holds"));
 }
 
 static void print_memory(json_object *r) {

@@ -208,13 +208,21 @@ static bool hart_runnable(struct vm_entry *e, unsigned i, uint64_t now, uint64_t
     return true;
 }
 
+static uint64_t vm_alloc(const struct vm_entry *e);
+
+/* In ESX's low state a VM above its target does not run: what it would
+ * take next is what swapping is making room for. */
+static bool held_in_low_state(const struct monitor *m, const struct vm_entry *e) {
+    return m->hold_above_target && e->acct.target < e->acct.max && vm_alloc(e) > e->acct.target;
+}
+
 /* A runnable hart of the VM with the least virtual time. */
 static struct vm_entry *pick(struct monitor *m, uint64_t now, uint64_t *next_wake, unsigned *hart) {
     struct vm_entry *best = NULL;
     unsigned best_hart = 0;
     *next_wake = UINT64_MAX;
     for (struct vm_entry *e = m->vms; e; e = e->next) {
-        if (e->state != VMS_RUNNING) continue;
+        if (e->state != VMS_RUNNING || held_in_low_state(m, e)) continue;
         if (e->capped_until > now) {
             if (e->capped_until < *next_wake) *next_wake = e->capped_until;
             continue;
@@ -414,6 +422,14 @@ static bool reclaim_step(struct monitor *m) {
     uint64_t cpu0 = thread_cpu_ns();
     bool busy = reclaim_tick(m->reclaim, vms, n);
     m->reclaim_cpu_ns += thread_cpu_ns() - cpu0;
+    /* Held only while swapping goes on: with nothing left to swap, holding
+     * VMs would free nothing. */
+    struct reclaim_stats rs;
+    reclaim_get_stats(m->reclaim, &rs);
+    bool hold = rs.state == RECLAIM_LOW && busy;
+    if (hold && !m->hold_above_target) m->low_holds++;
+    if (!hold && m->hold_above_target) pthread_cond_broadcast(&m->work); /* held VMs may run again */
+    m->hold_above_target = hold;
     /* Harts waiting for memory may run now. */
     if (machine_memory_free_frames(&m->mem) > 0) pthread_cond_broadcast(&m->work);
     return busy;
@@ -501,6 +517,8 @@ void monitor_swap(struct monitor *m, struct monitor_swap *out) {
         for (unsigned i = 0; i < e->vm->nharts; i++) out->waiting += e->vcpu[i].mem_wait;
     }
     out->cpu_ns = m->reclaim_cpu_ns;
+    out->low_holds = m->low_holds;
+    out->holding = m->hold_above_target;
     pthread_mutex_unlock(&m->lock);
 }
 

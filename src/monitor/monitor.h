@@ -226,6 +226,8 @@ struct monitor_swap {
     uint64_t errors;             /* swap-file writes that failed */
     unsigned waiting;            /* harts waiting for a machine frame now */
     uint64_t cpu_ns;             /* host CPU the reclaimer used */
+    uint64_t low_holds;          /* times the low state held the VMs above their targets */
+    bool holding;                /* it does now */
 };
 void monitor_swap(struct monitor *m, struct monitor_swap *out);
 

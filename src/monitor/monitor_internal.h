@@ -90,6 +90,11 @@ struct monitor {
     uint64_t sample_ns;          /* active-memory sampling period */
     uint64_t sample_seed;
     struct migrate_incoming *incoming; /* --incoming: the listener (migrate.c), or NULL */
+    /* ESX's low state: free machine memory is under the low threshold and
+     * swapping makes progress, so VMs above their targets do not run
+     * until it is over (the memory manager sets it each tick). */
+    bool hold_above_target;
+    uint64_t low_holds;          /* times the low state began holding VMs */
 };
 
 uint64_t monitor_now_ns(void);

@@ -70,6 +70,7 @@ class Swap(unittest.TestCase):
         self.assertGreater(sw["swap_outs"], 5000, sw)
         self.assertGreater(sw["swap_ins"], 1000, sw)
         self.assertEqual(sw["errors"], 0, sw)
+        self.assertIn("low_holds", sw)  # ESX's low state held VMs above target (seen: a few times per run)
         pa, pb = self.stats("a")["pages"], self.stats("b")["pages"]
         self.assertGreater(pa["swap_outs"], 0, pa)
         # What the guests hold (own frames plus swapped) exceeds machine memory.
@@ -82,6 +83,7 @@ class Swap(unittest.TestCase):
             self.assertIn("42", con.command("echo $((6 * 7))"))
         out = self.mon.cli("memory").stdout
         self.assertIn("reclamation:", out)
+        self.assertIn("low state:", out)
 
     def test_without_swap_the_guest_that_runs_out_stops_and_the_other_goes_on(self):
         self.start("--machine-mem", "96M", "--swap", "off")

@@ -1,0 +1,81 @@
+/* What the harnesses that need a VM share: one pool of machine memory,
+ * made on first use and kept for the process (libFuzzer calls the harness
+ * many times; the pool is the only state kept between calls, and every VM
+ * must give all of its frames back when destroyed), a small VM as the
+ * unit tests make it (no event loop: devices work on the caller's thread),
+ * and a bounded run. */
+#ifndef RVISOR_FUZZ_VM_H
+#define RVISOR_FUZZ_VM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "hart/hart.h"
+#include "jit/jit.h"
+#include "monitor/machine_memory.h"
+#include "vm/htif.h"
+#include "vm/p2m.h"
+#include "vm/vm.h"
+
+#define FUZZ_MiB (1024ull * 1024)
+#define FUZZ_POOL (64 * FUZZ_MiB)
+#define FUZZ_MEM (4 * FUZZ_MiB) /* guest RAM of the harnesses' VMs */
+
+static inline struct machine_memory *fuzz_pool(void) {
+    static struct machine_memory mm;
+    static bool ready;
+    if (!ready) {
+        if (!machine_memory_init(&mm, FUZZ_POOL)) abort();
+        ready = true;
+    }
+    return &mm;
+}
+
+/* FUZZ_VERBOSE=1 in the environment: say why an input was refused, and
+ * how a run ended (for looking at one input: ./fuzz_boot FILE). */
+static inline void fuzz_say(const char *what, const char *msg) {
+    if (getenv("FUZZ_VERBOSE")) fprintf(stderr, "%s: %s\n", what, msg);
+}
+
+/* One hart, no drives or cards, the default virtio devices (rng, balloon),
+ * guest output dropped. NULL if vm_create refuses (a bug for these shapes). */
+static inline struct vm *fuzz_vm_create(enum vm_engine engine, uint64_t mem) {
+    static const struct vm_console quiet = {0};
+    struct frame_source fs = machine_memory_source(fuzz_pool());
+    struct vm_config cfg = {.mem_size = mem, .engine = engine, .jit_code_bytes = VM_JIT_CACHE_MIN, .ncpus = 1,
+                            .frames = &fs};
+    char err[256];
+    struct vm *vm = vm_create(&cfg, &quiet, err, sizeof err);
+    if (!vm) abort();
+    return vm;
+}
+
+/* Destroys vm and checks that it gave back every machine frame. */
+static inline void fuzz_vm_destroy(struct vm *vm) {
+    vm_destroy(vm);
+    if (machine_memory_used_frames(fuzz_pool()) != 0) __builtin_trap(); /* a leaked guest frame */
+}
+
+/* Runs hart 0 for about `insns` instructions (the translator may finish
+ * its block), in steps as vm_run_hart takes them, servicing timers and
+ * HTIF between steps; stops early when the VM exits or the hart waits. */
+static inline void fuzz_vm_run(struct vm *vm, int64_t insns) {
+    struct hart *h = vm->harts[0];
+    while (insns > 0 && vm->exit_reason == VM_RUNNING) {
+        int64_t step = insns < 2000 ? insns : 2000;
+        p2m_turn_begin(&vm->mem, 0);
+        enum hart_stop s = vm->jit[0] ? jit_run(vm->jit[0], h, step) : hart_run(h, step);
+        p2m_turn_end(&vm->mem, 0);
+        vm_update_timers(vm);
+        htif_poll(vm);
+        insns -= step;
+        if (s != HART_RAN) break;
+    }
+    if (getenv("FUZZ_VERBOSE"))
+        fprintf(stderr, "run: pc %#llx priv %d instret %llu exit %d %s\n", (unsigned long long)h->pc, h->priv,
+                (unsigned long long)h->icount, (int)vm->exit_reason, vm->exit_message);
+}
+
+#endif
