@@ -15,6 +15,7 @@ packages=(
   qemu-system-misc opensbi python3
   e2fsprogs
   libxxhash-dev
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets everything up if needed, then runs every test suite: unit tests (also
 # under AddressSanitizer and UBSan), bare-metal ISA tests, command-line
-# error handling, static checks of the binary, and end-to-end guest boots.
-# Ends with "N passed, N failed".
+# error handling, static checks of the binary, end-to-end guest boots, and
+# a short run of every fuzz harness. Ends with "N passed, N failed".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -78,6 +78,11 @@ count_summary "e2e" "$log/e2e" $?
 
 RVISOR="$asan/rvisor" python3 tests/e2e/run.py "test_boot_shell.py" >"$log/e2e-asan" 2>&1
 count_summary "e2e [sanitizers]" "$log/e2e-asan" $?
+
+# Coverage-guided fuzzing, briefly: every libFuzzer harness from its seed
+# corpus (bench/fuzz.sh runs them as long as asked).
+bash bench/fuzz.sh "${FUZZ_SECONDS:-10}" >"$log/fuzz" 2>&1
+count_summary "fuzz (${FUZZ_SECONDS:-10} s per harness)" "$log/fuzz" $?
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

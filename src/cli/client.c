@@ -814,7 +814,7 @@ int client_command(int argc, char **argv) {
     const char *drives[VM_MAX_DRIVES + 1], *nets[VM_MAX_NETS + 1]; /* one extra: the monitor says "too many" */
     unsigned ndrives = 0, nnets = 0;
     bool json = false, no_balloon = false;
-    optind = 1;
+    getopt_restart();
     opterr = 0;
     int ch, idx = -1;
     while ((ch = getopt_long(argc, argv, ":h", longopts, &idx)) != -1) {

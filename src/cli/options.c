@@ -69,6 +69,13 @@ void print_run_help(const char *prog) {
            prog, VM_MAX_HARTS, VM_MAX_DRIVES, VM_MAX_NETS, SANDBOX_EXIT_STATUS);
 }
 
+void getopt_restart(void) {
+    /* 0, not 1: glibc's full reset, which also drops what an earlier call
+     * left half-read (a cluster like -hh stops at its first h, leaving a
+     * pointer into that argv, read by the next parse if only optind = 1). */
+    optind = 0;
+}
+
 void print_serve_help(void) {
     printf("Usage: rvisor serve [--socket PATH] [--machine-mem SIZE] [--workers N]\n"
            "                    [--sharing on|off] [--share-rate N] [--swap on|off] [--swap-dir DIR]\n"
@@ -131,7 +138,7 @@ enum parse_result parse_run_options(int argc, char **argv, struct run_options *o
     };
     *o = (struct run_options){.mem_size = 256 * MiB, .cpus = 1};
     const char *mem_arg = NULL, *cpus_arg = NULL, *machine_arg = NULL, *jit_cache_arg = NULL;
-    optind = 1;
+    getopt_restart();
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -275,7 +282,7 @@ enum parse_result parse_serve_options(int argc, char **argv, struct serve_option
     *o = (struct serve_options){0};
     const char *mem_arg = NULL, *workers_arg = NULL, *sharing_arg = NULL, *rate_arg = NULL, *swap_arg = NULL;
     const char *tax_arg = NULL, *period_arg = NULL;
-    optind = 1;
+    getopt_restart();
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {

@@ -52,6 +52,9 @@ enum parse_result parse_run_options(int argc, char **argv, struct run_options *o
 /* Parses argv (argv[0] is "serve"). */
 enum parse_result parse_serve_options(int argc, char **argv, struct serve_options *o);
 
+/* Every command's getopt_long loop starts with this: a fresh parse. */
+void getopt_restart(void);
+
 void print_run_help(const char *prog);
 void print_serve_help(void);
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli/client.h"
+#include "cli/options.h"
 
 #define MAX_VMS 256
 
@@ -141,7 +142,7 @@ int top_command(int argc, char **argv) {
     const char *socket_path = NULL;
     double interval = 1.0;
     long iterations = 0;
-    optind = 1;
+    getopt_restart();
     opterr = 0;
     int ch;
     while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {

@@ -13,14 +13,17 @@
  *     the sections to vm_loader_section in stream order, as an incoming
  *     migration does.
  *   wrap modes (3 memory, 4 file, 5 stream): checksums make mutated images
- *     useless, so the next byte picks a section tag (TAGS[b % NTAGS]) and
- *     whether the section is added (bit 7) or replaces the first section
- *     with that tag in a valid base image; the rest is that section's
- *     payload. The image is written anew with snap_writer_fd (so every
- *     checksum holds) and loaded as in the raw mode of the same kind.
- * The base image is a 1-hart, 4 MiB interpreter VM with two frames of
- * memory (a loop at the start of RAM and a data frame), saved with its
- * "spec"; it is built on first use. An accepted image's VM runs a few
+ *     useless, so the next byte b picks a section tag (TAGS[(b & 15) %
+ *     NTAGS]), which section of that tag in a valid base image
+ *     ((b >> 4) & 7: the virtio ones are rng, balloon, console, blk) and
+ *     whether the new section replaces it or is added before it (bit 7);
+ *     the rest is that section's payload. The image is written anew with
+ *     snap_writer_fd (so every checksum holds) and loaded as in the raw
+ *     mode of the same kind.
+ * The base image is a 1-hart, 4 MiB interpreter VM with a virtio console
+ * and a disk besides rng and balloon, and two frames of memory (a loop at
+ * the start of RAM and a data frame), saved with its "spec"; it is built
+ * on first use. Every VM loaded into has that shape. An accepted image's VM runs a few
  * thousand instructions. A refused image is fine; a crash, a hang, a
  * leaked frame or a sanitizer report is a bug.
  *
@@ -50,7 +53,18 @@ static const char *const TAGS[] = {"vm", "hart", "uart", "plic", "aclint", "rtc"
 /* The base image's sections, in its order ("zero" is a migration stream's only). */
 static const char *const BASE_ORDER[] = {"spec", "vm", "hart", "uart", "plic", "aclint", "rtc", "virtio", "ram"};
 
-static struct vm *new_vm(void) { return fuzz_vm_create(VM_ENGINE_INTERP, FUZZ_MEM); }
+/* The shape of every VM here: the default devices, a virtio console and a
+ * disk (a 64 KiB memfd, which the disk keeps open by its own descriptor). */
+static struct vm *new_vm(void) {
+    int disk = memfd_create("fuzz-snapshot-disk", MFD_CLOEXEC);
+    if (disk < 0 || ftruncate(disk, 64 * 1024) != 0) abort();
+    char drive[64];
+    snprintf(drive, sizeof drive, "file=/proc/self/fd/%d", disk);
+    const char *drives[] = {drive};
+    struct vm *vm = fuzz_vm_create_with(VM_ENGINE_INTERP, FUZZ_MEM, true, drives, 1);
+    close(disk);
+    return vm;
+}
 
 /* A memfd holding len bytes, its path in path. */
 static int memfd_of(const void *data, size_t len, char path[64]) {
@@ -98,7 +112,8 @@ static const struct base *base_image(void) {
     h->x[11] = VIRT_RAM_BASE + 0x3000;
     hart_update_tlb_sets(h);
     struct vm_spec spec = {.name = "fuzz", .mem_size = FUZZ_MEM, .cpus = 1, .shares = 1000,
-                           .engine = VM_ENGINE_INTERP, .share_group = "group"};
+                           .engine = VM_ENGINE_INTERP, .share_group = "group", .virtio_console = true,
+                           .drives = {"file=/var/lib/rvisor/disk.img,serial=fuzz"}, .ndrives = 1};
     struct vm_spec_store store;
     char err[256];
     int fd = memfd_create("fuzz-base", MFD_CLOEXEC);
@@ -141,23 +156,26 @@ static bool put_section(struct snap_writer *w, const char *tag, uint32_t version
     return snap_write(w, p, len) && snap_section_end(w);
 }
 
-/* The base image with the fuzzed payload in a section of TAGS[sel % NTAGS],
- * added before or in place of the first of that tag; written to a memfd. */
+/* The base image with the fuzzed payload in a section of TAGS[(sel & 15) %
+ * NTAGS], added before (sel bit 7) or in place of the ((sel >> 4) & 7)th
+ * of that tag (or the last, if there are fewer); written to a memfd. */
 static int wrap(uint8_t sel, const uint8_t *payload, size_t len) {
     const struct base *b = base_image();
-    const char *tag = TAGS[sel % NTAGS];
+    const char *tag = TAGS[(sel & 15) % NTAGS];
     bool add = sel & 0x80;
     char err[256];
     struct snap_reader *r = snap_reader_mem(b->image, b->len, err, sizeof err);
+    if (!r) abort();
+    size_t have = snap_reader_count(r, tag), nth = (sel >> 4) & 7;
+    if (have && nth >= have) nth = have - 1;
     int fd = memfd_create("fuzz-wrap", MFD_CLOEXEC);
-    struct snap_writer *w = r && fd >= 0 ? snap_writer_fd(fd, err, sizeof err) : NULL;
+    struct snap_writer *w = fd >= 0 ? snap_writer_fd(fd, err, sizeof err) : NULL;
     bool ok = w != NULL, placed = false;
     for (size_t t = 0; ok && t < sizeof BASE_ORDER / sizeof BASE_ORDER[0]; t++) {
         struct snap_section s;
-        bool first = true;
+        size_t seen = 0;
         while (ok && snap_reader_find(r, BASE_ORDER[t], &s)) {
-            bool here = !placed && first && !strcmp(s.tag, tag);
-            first = false;
+            bool here = !placed && !strcmp(s.tag, tag) && seen++ == nth;
             if (here) {
                 ok = put_section(w, tag, s.version, payload, len, true);
                 placed = true;
@@ -326,7 +344,7 @@ static void write_seeds(const char *dir) {
     if (!r) abort();
     for (unsigned t = 0; t < NTAGS; t++) {
         struct snap_section s;
-        if (!snap_reader_find(r, TAGS[t], &s)) continue;
+        if (!strcmp(TAGS[t], "virtio") || !snap_reader_find(r, TAGS[t], &s)) continue; /* virtio: below */
         const uint8_t *p = s.data;
         size_t len = (size_t)s.len;
         uint8_t *flat = NULL;
@@ -349,6 +367,13 @@ static void write_seeds(const char *dir) {
         snprintf(name, sizeof name, "wrap-%s", TAGS[t]);
         write_seed(dir, name, (uint8_t)(WRAP_MEM + m), (int)t, p, len);
         free(flat);
+    }
+    /* Each virtio device's own section (the slots: rng, balloon, console, blk). */
+    struct snap_section s;
+    snap_reader_rewind(r);
+    for (unsigned k = 0; snap_reader_find(r, "virtio", &s); k++) {
+        snprintf(name, sizeof name, "wrap-virtio-%u", k);
+        write_seed(dir, name, (uint8_t)(WRAP_MEM + k % 3), (int)(6 | k << 4), s.data, (size_t)s.len);
     }
     snap_reader_close(r);
     /* A migration stream's "zero" (not in a file): frame 3 of RAM, in a stream. */

@@ -39,17 +39,27 @@ static inline void fuzz_say(const char *what, const char *msg) {
     if (getenv("FUZZ_VERBOSE")) fprintf(stderr, "%s: %s\n", what, msg);
 }
 
-/* One hart, no drives or cards, the default virtio devices (rng, balloon),
- * guest output dropped. NULL if vm_create refuses (a bug for these shapes). */
-static inline struct vm *fuzz_vm_create(enum vm_engine engine, uint64_t mem) {
+/* One hart, the default virtio devices (rng, balloon) and, if asked, a
+ * virtio console and disks (their --drive strings), guest output dropped.
+ * Aborts if vm_create refuses (a bug for these shapes). */
+static inline struct vm *fuzz_vm_create_with(enum vm_engine engine, uint64_t mem, bool virtio_console,
+                                             const char *const *drives, unsigned ndrives) {
     static const struct vm_console quiet = {0};
     struct frame_source fs = machine_memory_source(fuzz_pool());
     struct vm_config cfg = {.mem_size = mem, .engine = engine, .jit_code_bytes = VM_JIT_CACHE_MIN, .ncpus = 1,
-                            .frames = &fs};
+                            .frames = &fs, .console = virtio_console ? VM_CONSOLE_VIRTIO : VM_CONSOLE_UART};
+    for (unsigned i = 0; i < ndrives && i < VM_MAX_DRIVES; i++) cfg.drives[cfg.ndrives++] = drives[i];
     char err[256];
     struct vm *vm = vm_create(&cfg, &quiet, err, sizeof err);
-    if (!vm) abort();
+    if (!vm) {
+        fprintf(stderr, "vm_create: %s\n", err);
+        abort();
+    }
     return vm;
+}
+
+static inline struct vm *fuzz_vm_create(enum vm_engine engine, uint64_t mem) {
+    return fuzz_vm_create_with(engine, mem, false, NULL, 0);
 }
 
 /* Destroys vm and checks that it gave back every machine frame. */

@@ -175,4 +175,60 @@ programs = {
 }
 for name, (cfg, code) in programs.items():
     put("hart", name, bytes([cfg]) + code)
+
+# ---- virtio: slot, queue size, feature mask, commands, guest memory ----
+def desc(addr, length, flags=0, nxt=0): return struct.pack("<QIHH", addr, length, flags, nxt)
+NEXT, WRITE, INDIRECT = 1, 2, 4
+BUF = 0x1400  # free for buffers in the harness's layout (up to 0x1fff)
+
+
+def virtio_seed(slot, chains, cmds, bufs, qsize_log2=4, mask=0xffffffffffffffff):
+    """chains: {queue: [[descriptor, ...] per chain]}; bufs: {offset: bytes}."""
+    mem = bytearray(BUF)
+    end = BUF
+    for off, b in bufs.items():
+        end = max(end, off + len(b))
+    mem = mem.ljust(end, b"\0")
+    for q, qchains in chains.items():
+        n = 0
+        ring = []
+        for chain in qchains:
+            ring.append(n)
+            for d in chain:
+                mem[q * 0x400 + 16 * n:q * 0x400 + 16 * n + 16] = d
+                n += 1
+        avail = struct.pack("<HH", 0, len(ring)) + b"".join(struct.pack("<H", h) for h in ring)
+        mem[0x1000 + q * 0x100:0x1000 + q * 0x100 + len(avail)] = avail
+    for off, b in bufs.items():
+        mem[off:off + len(b)] = b
+    head = bytes([slot, qsize_log2]) + struct.pack("<Q", mask) + bytes([len(cmds)])
+    return head + b"".join(struct.pack("<BBHI", *c) for c in cmds) + bytes(mem)
+
+def notify(q): return (0, q, 0, 0)
+def a(off): return RAM + off
+
+put("virtio", "rng", virtio_seed(0, {0: [[desc(a(BUF), 64, WRITE)], [desc(a(BUF + 64), 16, WRITE)]]}, [notify(0)], {}))
+pfns = b"".join(struct.pack("<I", (RAM >> 12) + f) for f in (3, 4))
+put("virtio", "balloon-inflate-deflate",
+    virtio_seed(1, {0: [[desc(a(BUF), 8)]], 1: [[desc(a(BUF), 4)]], 2: [[desc(a(BUF + 0x100), 60)]]},
+                [notify(0), notify(1), notify(2), (1, 0, 0x100, 1)], {BUF: pfns}))
+put("virtio", "console-tx-rx",
+    virtio_seed(2, {0: [[desc(a(BUF + 0x100), 32, WRITE)]], 1: [[desc(a(BUF), 5)]],
+                    2: [[desc(a(BUF + 0x200), 8, WRITE)]], 3: [[desc(a(BUF + 0x300), 8)]]},
+                [notify(1), (4, 4, 0, 0x6c6c6568), notify(0)], {BUF: b"hello"}))
+blk_hdr = lambda t, sector: struct.pack("<IIQ", t, 0, sector)
+put("virtio", "blk-read",
+    virtio_seed(3, {0: [[desc(a(BUF), 16, 0 | NEXT, 1), desc(a(BUF + 0x200), 512, WRITE | NEXT, 2),
+                         desc(a(BUF + 0x600), 1, WRITE)]]}, [notify(0)], {BUF: blk_hdr(0, 1)}))
+put("virtio", "blk-write-flush-id",
+    virtio_seed(3, {0: [[desc(a(BUF), 16, NEXT, 1), desc(a(BUF + 0x200), 512, NEXT, 2), desc(a(BUF + 0x600), 1, WRITE)],
+                        [desc(a(BUF + 0x10), 16, NEXT, 4), desc(a(BUF + 0x601), 1, WRITE)],
+                        [desc(a(BUF + 0x20), 16, NEXT, 6), desc(a(BUF + 0x400), 20, WRITE | NEXT, 7),
+                         desc(a(BUF + 0x602), 1, WRITE)]]},
+                [notify(0)], {BUF: blk_hdr(1, 2) + blk_hdr(4, 0) + blk_hdr(8, 0), BUF + 0x200: b"\xab" * 512}))
+# An indirect table: one queue descriptor pointing at a table of three.
+indirect = desc(a(BUF), 16, NEXT, 1) + desc(a(BUF + 0x200), 512, WRITE | NEXT, 2) + desc(a(BUF + 0x600), 1, WRITE)
+put("virtio", "blk-indirect",
+    virtio_seed(3, {0: [[desc(a(BUF + 0x700), len(indirect), INDIRECT)]]}, [notify(0)],
+                {BUF: blk_hdr(0, 0), BUF + 0x700: indirect}))
 print("seeds written to", OUT)
