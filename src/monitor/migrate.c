@@ -199,23 +199,11 @@ static bool precopy(struct outgoing *o, char *err, size_t errlen) {
 /* The VM stopped: the last frames, its state, the end. */
 static bool stop_and_copy(struct outgoing *o, char *err, size_t errlen) {
     struct vm *vm = o->e->vm;
-    struct vm_snapshot_stats st;
-    size_t words = (size_t)(vm->mem.nframes + 63) / 64;
-    uint64_t *last = calloc(words ? words : 1, sizeof *last);
-    if (!last) {
-        snprintf(err, errlen, "out of host memory");
-        return false;
-    }
+    struct vm_snapshot_stats st = {0};
     event_loop_hold(o->m->loop);
-    /* Nothing runs now, so a collect settles at once; a frame a hart or
-     * device left unsettled is reported again by the next one. */
-    bool settled = false;
-    for (int tries = 0; !settled && tries < 50; tries++) {
-        p2m_dirty_collect(&vm->mem, last, &settled);
-        for (size_t i = 0; i < words; i++) o->dirty[i] |= last[i];
-    }
-    free(last);
-    bool ok = vm_snapshot_save_ram(vm, o->w, o->dirty, &st, err, errlen) && vm_snapshot_save_state(vm, o->w, err, errlen);
+    bool ok = p2m_dirty_collect_paused(&vm->mem, o->dirty);
+    if (!ok) snprintf(err, errlen, "out of host memory");
+    ok = ok && vm_snapshot_save_ram(vm, o->w, o->dirty, &st, err, errlen) && vm_snapshot_save_state(vm, o->w, err, errlen);
     event_loop_release(o->m->loop);
     o->out->frames += st.frames;
     o->out->rounds++;

@@ -19,19 +19,11 @@ static void stop_vm(struct monitor *m, struct vm_entry *e) {
     pthread_mutex_unlock(&m->lock);
 }
 
-/* The frames written since the dirty log started, the VM stopped: collects
- * settle at once then (no hart runs), but are repeated if one did not. */
+/* The frames written since the dirty log started, the VM stopped. */
 static bool collect_all(struct p2m *mem, uint64_t **out) {
     size_t words = (size_t)(mem->nframes + 63) / 64;
-    uint64_t *all = calloc(words ? words : 1, sizeof *all), *part = calloc(words ? words : 1, sizeof *part);
-    bool settled = false;
-    for (int tries = 0; all && part && !settled && tries < 50; tries++) {
-        p2m_dirty_collect(mem, part, &settled);
-        for (size_t i = 0; i < words; i++) all[i] |= part[i];
-    }
-    free(part);
-    *out = all;
-    return all != NULL;
+    *out = calloc(words ? words : 1, sizeof **out);
+    return *out && p2m_dirty_collect_paused(mem, *out);
 }
 
 /* Captures e's state into w. A running VM's memory is copied first while

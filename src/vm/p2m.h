@@ -248,6 +248,11 @@ bool p2m_dirty_start(struct p2m *m);
 uint64_t p2m_dirty_collect(struct p2m *m, uint64_t *out, bool *settled);
 /* Stops logging (writes mark nothing from now on); the bitmaps stay
  * allocated until p2m_destroy, so a hart still marking one is harmless. */
+/* With the VM paused (no hart in a turn, no device writing): ORs into acc
+ * every frame marked since the last collect, collecting until one settles
+ * (it does at once when nothing runs; a frame left unsettled is reported
+ * by the next). false: no host memory. */
+bool p2m_dirty_collect_paused(struct p2m *m, uint64_t *acc);
 void p2m_dirty_stop(struct p2m *m);
 /* Marks frame (index) in the current log; p2m_frame calls it on a write
  * while m->dirty.log is set, drop_batch for every frame it drops. */

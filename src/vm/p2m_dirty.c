@@ -161,3 +161,16 @@ void p2m_dirty_stop(struct p2m *m) {
     __atomic_store_n(&m->dirty.log, NULL, __ATOMIC_SEQ_CST);
     m->dirty.carry = false;
 }
+
+bool p2m_dirty_collect_paused(struct p2m *m, uint64_t *acc) {
+    size_t n = words(m);
+    uint64_t *part = malloc((n ? n : 1) * sizeof *part);
+    if (!part) return false;
+    bool settled = false;
+    for (int tries = 0; !settled && tries < 50; tries++) {
+        p2m_dirty_collect(m, part, &settled);
+        for (size_t i = 0; i < n; i++) acc[i] |= part[i];
+    }
+    free(part);
+    return true;
+}
