@@ -22,6 +22,9 @@ static const char magic[8] = "RVSNAP\r\n";
 static const uint8_t zeros[SNAP_PAGE_ALIGN];
 
 #define FILE_BUF (1u << 20)
+/* A file's data is handed to writeback every this many bytes, so that the
+ * closing fsync waits for the tail only, not for the whole file. */
+#define WRITEBACK_STEP (8u << 20)
 #define STREAM_BUF (64u << 10) /* grows to hold a whole section */
 
 uint64_t snap_checksum(const void *p, size_t n) { return XXH3_64bits(p, n); }
@@ -82,6 +85,7 @@ struct snap_writer {
     uint8_t *buf;
     size_t cap, used;
     uint64_t buf_off;    /* file offset of buf[0] */
+    uint64_t queued;     /* a file's bytes before this are in writeback */
     bool in_section;
     uint64_t sec_off;    /* the open section header's file offset */
     char tag[8];
@@ -117,10 +121,19 @@ static bool write_out(struct snap_writer *w, const void *buf, size_t n, int64_t 
     return true;
 }
 
+/* Starts writeback of what was written so far (not waiting for it): a
+ * hint only, so its failure is left for fsync to report. */
+static void start_writeback(struct snap_writer *w) {
+    if (w->stream || w->buf_off - w->queued < WRITEBACK_STEP) return;
+    sync_file_range(w->fd, (off_t)w->queued, (off_t)(w->buf_off - w->queued), SYNC_FILE_RANGE_WRITE);
+    w->queued = w->buf_off;
+}
+
 static bool flush(struct snap_writer *w) {
     if (!write_out(w, w->buf, w->used, -1)) return false;
     w->buf_off += w->used;
     w->used = 0;
+    start_writeback(w);
     return true;
 }
 
@@ -146,6 +159,7 @@ static bool put(struct snap_writer *w, const void *p, size_t n) {
             if (n >= w->cap) { /* big blobs skip the copy */
                 if (!write_out(w, p, n, -1)) return false;
                 w->buf_off += n;
+                start_writeback(w);
                 return true;
             }
         }

@@ -75,10 +75,11 @@ static const int late_calls[] = {
     SCMP_SYS(flock), SCMP_SYS(fstatfs), SCMP_SYS(unlink),
 };
 
-/* Only when snapshots are written: the new file and its directory are
- * synced, and the file renamed over the old one. */
+/* Only when snapshots are written: the new file is handed to writeback as
+ * it grows, it and its directory are synced, and the file renamed over
+ * the old one. */
 static const int snapshot_calls[] = {
-    SCMP_SYS(fsync), SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(renameat2),
+    SCMP_SYS(sync_file_range), SCMP_SYS(fsync), SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(renameat2),
 };
 
 /* What sanitizer runtimes call on top (sanitizer builds only; see
