@@ -161,6 +161,9 @@ void api_info_to_json(const struct vm_info *info, json_object *o) {
     json_object_object_add(o, "mem_size", json_object_new_uint64(info->mem_size));
     json_object_object_add(o, "mem_backed", json_object_new_uint64(info->mem_backed));
     json_object_object_add(o, "share_group", info->share_group[0] ? json_object_new_string(info->share_group) : NULL);
+    char genid[sizeof info->generation_id];
+    snprintf(genid, sizeof genid, "%s", info->generation_id);
+    json_object_object_add(o, "generation_id", json_object_new_string(genid));
     json_object *pg = json_object_new_object();
     json_object_object_add(pg, "backed", json_object_new_uint64(info->pages.backed));
     json_object_object_add(pg, "shared", json_object_new_uint64(info->pages.shared));

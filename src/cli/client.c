@@ -323,6 +323,7 @@ static void print_stats(json_object *r) {
                (unsigned long long)field_u64(pg, "swap_ins"));
     const char *group = field_str(r, "share_group");
     printf("share group:   %s\n", *group ? group : "(its own)");
+    printf("generation ID: %s\n", field_str(r, "generation_id"));
     json_object *al;
     if (json_object_object_get_ex(r, "alloc", &al) && al) {
         char min[32], target[32], bal[32], active[32];

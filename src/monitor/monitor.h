@@ -94,6 +94,7 @@ struct vm_info {
     int exit_status;         /* as `rvisor run` would exit, once stopped */
     char exit_message[256];
     char share_group[VM_NAME_MAX + 1]; /* empty: its own */
+    char generation_id[37];  /* the VM generation ID as a UUID string: a restore makes a new one */
     struct vm_mem_counts {   /* guest frames (4 KiB) by how they are held */
         uint64_t backed;         /* a machine frame of its own */
         uint64_t shared;         /* mapping a frame shared by page sharing */

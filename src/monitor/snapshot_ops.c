@@ -95,6 +95,10 @@ int monitor_vm_snapshot(struct monitor *m, const char *name, const char *path, b
 
 static bool restore_fill(struct vm *vm, void *ctx, char *why, size_t whylen) {
     if (!vm_snapshot_load(vm, ctx, why, whylen)) return false;
+    if (!vm_snapshot_new_instance(vm)) {
+        snprintf(why, whylen, "the host's random number generator failed");
+        return false;
+    }
     vm_snapshot_resume(vm);
     return true;
 }

@@ -129,6 +129,12 @@ static int soc(void *fdt, const struct vm *vm) {
     TRY(device_node(fdt, "pvpanic", VIRT_PVPANIC_BASE, VIRT_PVPANIC_SIZE, pvpanic_compat, sizeof pvpanic_compat));
     TRY(fdt_end_node(fdt));
 
+    static const char vmgenid_compat[] = "microsoft,vmgenid";
+    TRY(device_node(fdt, "rng", VIRT_VMGENID_BASE, VIRT_VMGENID_SIZE, vmgenid_compat, sizeof vmgenid_compat));
+    TRY(fdt_property_u32(fdt, "interrupts", VIRT_VMGENID_IRQ));
+    TRY(fdt_property_u32(fdt, "interrupt-parent", PHANDLE_PLIC));
+    TRY(fdt_end_node(fdt));
+
     static const char test_compat[] = "sifive,test1\0sifive,test0\0syscon";
     TRY(device_node(fdt, "test", VIRT_SYSCON_BASE, VIRT_SYSCON_SIZE, test_compat, sizeof test_compat));
     TRY(fdt_property_u32(fdt, "phandle", PHANDLE_SYSCON));

@@ -9,6 +9,8 @@
 #define VIRT_RTC_SIZE 0x1000ull
 #define VIRT_PVPANIC_BASE 0x102000ull
 #define VIRT_PVPANIC_SIZE 0x1000ull
+#define VIRT_VMGENID_BASE 0x103000ull
+#define VIRT_VMGENID_SIZE 0x1000ull
 #define VIRT_CLINT_BASE 0x2000000ull
 #define VIRT_CLINT_SIZE 0x10000ull
 #define VIRT_PLIC_BASE 0xc000000ull
@@ -23,6 +25,7 @@
 
 #define VIRT_UART_IRQ 10
 #define VIRT_RTC_IRQ 11
+#define VIRT_VMGENID_IRQ 12
 #define VIRT_PLIC_NDEV 95
 
 #define VIRT_TIMEBASE_HZ 10000000ull /* mtime ticks per second, as on QEMU virt */

@@ -21,6 +21,7 @@
 #include "dev/plic.h"
 #include "dev/uart16550.h"
 #include "dev/virtio_mmio.h"
+#include "dev/vmgenid.h"
 #include "io/vmstate.h"
 #include "vm/vm.h"
 
@@ -182,7 +183,7 @@ bool vm_snapshot_save_ram(struct vm *vm, struct snap_writer *w, const uint64_t *
 
 static bool save_devices(struct vm *vm, struct snap_writer *w) {
     if (!uart_save(vm->uart, w) || !plic_save(vm->plic, w) || !aclint_save(vm->aclint, w) ||
-        !goldfish_rtc_save(vm->rtc, w))
+        !goldfish_rtc_save(vm->rtc, w) || !vmgenid_save(vm->vmgenid, w))
         return false;
     for (unsigned i = 0; i < vm->nvirtio; i++)
         if (!virtio_mmio_save(vm->virtio[i].transport, w)) return false;
@@ -320,7 +321,8 @@ static bool load_device(struct vm_loader *l, const struct snap_section *s, char 
         return virtio_mmio_load(vm->virtio[l->virtio++].transport, s, err, errlen);
     }
     bool *seen = !strcmp(s->tag, "uart") ? &l->uart : !strcmp(s->tag, "plic") ? &l->plic
-               : !strcmp(s->tag, "aclint") ? &l->aclint : !strcmp(s->tag, "rtc") ? &l->rtc : NULL;
+               : !strcmp(s->tag, "aclint") ? &l->aclint : !strcmp(s->tag, "rtc") ? &l->rtc
+               : !strcmp(s->tag, "vmgenid") ? &l->vmgenid : NULL;
     if (!seen || *seen) {
         snprintf(err, errlen, "the snapshot has %s section '%s'", seen ? "a second" : "an unknown", s->tag);
         return false;
@@ -328,7 +330,8 @@ static bool load_device(struct vm_loader *l, const struct snap_section *s, char 
     *seen = seen == &l->uart     ? uart_load(vm->uart, s, err, errlen)
             : seen == &l->plic   ? plic_load(vm->plic, s, err, errlen)
             : seen == &l->aclint ? aclint_load(vm->aclint, s, err, errlen)
-                                 : goldfish_rtc_load(vm->rtc, s, err, errlen);
+            : seen == &l->rtc    ? goldfish_rtc_load(vm->rtc, s, err, errlen)
+                                 : vmgenid_load(vm->vmgenid, s, err, errlen);
     return *seen;
 }
 
@@ -378,7 +381,8 @@ bool vm_loader_finish(struct vm_loader *l, char *err, size_t errlen) {
 /* A file's sections in the order the loader needs: the machine first,
  * then memory (devices and harts point into it), then the rest. */
 bool vm_snapshot_load(struct vm *vm, struct snap_reader *r, char *err, size_t errlen) {
-    static const char *const order[] = {"vm", "ram", "zero", "hart", "uart", "plic", "aclint", "rtc", "virtio"};
+    static const char *const order[] = {"vm",  "ram", "zero", "hart",    "uart",
+                                        "plic", "aclint", "rtc", "vmgenid", "virtio"};
     struct vm_loader l;
     vm_loader_init(&l, vm);
     /* Memory is restored lazily from a mapping of the file of its own. */
@@ -399,6 +403,8 @@ bool vm_snapshot_load(struct vm *vm, struct snap_reader *r, char *err, size_t er
     }
     return vm_loader_finish(&l, err, errlen);
 }
+
+bool vm_snapshot_new_instance(struct vm *vm) { return vmgenid_new_generation(vm->vmgenid); }
 
 void vm_snapshot_resume(struct vm *vm) {
     for (unsigned i = 0; i < vm->nvirtio; i++) virtio_mmio_resume(vm->virtio[i].transport);

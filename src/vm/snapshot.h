@@ -45,6 +45,7 @@ bool vm_snapshot_save_ram(struct vm *vm, struct snap_writer *w, const uint64_t *
 struct vm_loader {
     struct vm *vm;
     bool have_vm, uart, plic, aclint, rtc;
+    bool vmgenid; /* optional: files from before it existed lack it */
     bool lazy;  /* memory is mapped from the VM's image (p2m_image_attach), not copied */
     unsigned harts, virtio;
     uint64_t ram_sections;
@@ -58,6 +59,13 @@ bool vm_loader_finish(struct vm_loader *l, char *err, size_t errlen);
  * untrusted); on failure err says what was wrong and the VM must be
  * destroyed. Call vm_snapshot_resume before the VM runs. */
 bool vm_snapshot_load(struct vm *vm, struct snap_reader *r, char *err, size_t errlen);
+
+/* Makes a VM loaded from a file a new instance of the one saved (a clone,
+ * as the same file may be restored again): a new generation ID and its
+ * interrupt, before the harts run, so that a guest with the driver reseeds
+ * its random number generator. A migrated VM stays the same instance and
+ * does not call this. false if the host's entropy source failed. */
+bool vm_snapshot_new_instance(struct vm *vm);
 
 /* Lets devices look at their queues again (a notification sent before the
  * snapshot may not have been served), once the VM is about to run. */

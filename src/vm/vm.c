@@ -18,6 +18,7 @@
 #include "dev/irq.h"
 #include "dev/plic.h"
 #include "dev/pvpanic.h"
+#include "dev/vmgenid.h"
 #include "dev/syscon.h"
 #include "dev/uart16550.h"
 #include "dev/virtio_console.h"
@@ -177,7 +178,8 @@ static bool add_devices(struct vm *vm, char *err, size_t errlen) {
     vm->rtc = goldfish_rtc_create((struct irq_line){board_irq, vm, VIRT_RTC_IRQ});
     vm->syscon = syscon_create(syscon_event, vm);
     vm->pvpanic = pvpanic_create(pvpanic_event, vm);
-    if (!vm->plic || !vm->aclint || !vm->uart || !vm->rtc || !vm->syscon || !vm->pvpanic) {
+    vm->vmgenid = vmgenid_create((struct irq_line){board_irq, vm, VIRT_VMGENID_IRQ});
+    if (!vm->plic || !vm->aclint || !vm->uart || !vm->rtc || !vm->syscon || !vm->pvpanic || !vm->vmgenid) {
         snprintf(err, errlen, "out of memory creating devices");
         return false;
     }
@@ -186,7 +188,8 @@ static bool add_devices(struct vm *vm, char *err, size_t errlen) {
               mmio_bus_add(&vm->bus, VIRT_UART_BASE, VIRT_UART_SIZE, &uart_mmio_ops, vm->uart) &&
               mmio_bus_add(&vm->bus, VIRT_RTC_BASE, VIRT_RTC_SIZE, &goldfish_rtc_mmio_ops, vm->rtc) &&
               mmio_bus_add(&vm->bus, VIRT_SYSCON_BASE, VIRT_SYSCON_SIZE, &syscon_mmio_ops, vm->syscon) &&
-              mmio_bus_add(&vm->bus, VIRT_PVPANIC_BASE, VIRT_PVPANIC_SIZE, &pvpanic_mmio_ops, vm->pvpanic);
+              mmio_bus_add(&vm->bus, VIRT_PVPANIC_BASE, VIRT_PVPANIC_SIZE, &pvpanic_mmio_ops, vm->pvpanic) &&
+              mmio_bus_add(&vm->bus, VIRT_VMGENID_BASE, VIRT_VMGENID_SIZE, &vmgenid_mmio_ops, vm->vmgenid);
     if (!ok) {
         snprintf(err, errlen, "device map overlaps");
         return false;
@@ -249,6 +252,13 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *conso
     return vm;
 }
 
+void vm_generation_id(struct vm *vm, char *out, size_t len) {
+    uint8_t id[VMGENID_SIZE];
+    vmgenid_get(vm->vmgenid, id);
+    snprintf(out, len, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", id[0], id[1], id[2],
+             id[3], id[4], id[5], id[6], id[7], id[8], id[9], id[10], id[11], id[12], id[13], id[14], id[15]);
+}
+
 void vm_destroy(struct vm *vm) {
     if (!vm) return;
     virtio_slots_destroy(vm);
@@ -258,6 +268,7 @@ void vm_destroy(struct vm *vm) {
     goldfish_rtc_destroy(vm->rtc);
     syscon_destroy(vm->syscon);
     pvpanic_destroy(vm->pvpanic);
+    vmgenid_destroy(vm->vmgenid);
     if (vm->wake_fd >= 0) close(vm->wake_fd);
     for (unsigned i = 1; i < vm->hart_wake_n; i++) close(vm->hart_wake_fd[i]);
     for (unsigned i = 0; i < vm->nharts; i++) {

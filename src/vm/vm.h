@@ -23,6 +23,7 @@ struct aclint;
 struct goldfish_rtc;
 struct syscon;
 struct pvpanic;
+struct vmgenid;
 struct virtio_mmio;
 struct virtio_console;
 struct virtio_balloon;
@@ -95,6 +96,7 @@ struct vm {
     struct goldfish_rtc *rtc;
     struct syscon *syscon;
     struct pvpanic *pvpanic;
+    struct vmgenid *vmgenid;
     struct vm_virtio_slot virtio[VIRT_VIRTIO_SLOTS]; /* slot i at VIRT_VIRTIO_BASE + i * VIRT_VIRTIO_SIZE */
     unsigned nvirtio;
     struct virtio_console *vconsole;  /* set when the console is virtio-console */
@@ -125,6 +127,9 @@ struct vm {
  * failure returns NULL with a message in err. */
 struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *console, char *err, size_t errlen);
 void vm_destroy(struct vm *vm);
+
+/* The VM generation ID (dev/vmgenid.h) as a UUID string; len >= 37. */
+void vm_generation_id(struct vm *vm, char *out, size_t len);
 
 /* mtime: virtual platform time in timebase ticks. */
 uint64_t vm_time(const struct vm *vm);

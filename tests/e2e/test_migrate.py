@@ -92,6 +92,7 @@ class Migration(unittest.TestCase):
         a.command(COUNTER)
         time.sleep(0.5)
         before = number(a.command("cat /tmp/c"))
+        gen = self.src.request(op="stats", name="a")["generation_id"]
         r = self.migrate("a")
         self.assertTrue(r["ok"], r)
         mig = r["migration"]
@@ -103,6 +104,7 @@ class Migration(unittest.TestCase):
         st = self.dst.request(op="stats", name="a")
         self.assertTrue(st["ok"], st)
         self.assertEqual(st["state"], "running", st)
+        self.assertEqual(st["generation_id"], gen, st)  # the same instance, not a clone
         b = self.attach(self.dst, "a")
         self.assertIn("SAME-42", b.command(CHECK, timeout=60))
         later = number(b.command("cat /tmp/c"))

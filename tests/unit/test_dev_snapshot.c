@@ -31,6 +31,7 @@
 #include "dev/virtio_mmio.h"
 #include "dev/virtio_net.h"
 #include "dev/virtio_rng.h"
+#include "dev/vmgenid.h"
 #include "io/snap_file.h"
 #include "virtio_driver.h"
 
@@ -536,6 +537,84 @@ static void test_rtc_roundtrip(void **state) {
     goldfish_rtc_destroy(r4);
 }
 
+/* ================= VM generation ID ================= */
+
+static void read_id(struct vmgenid *g, unsigned size, uint8_t id[VMGENID_SIZE]) {
+    for (unsigned off = 0; off < VMGENID_SIZE; off += size) {
+        uint64_t v = vmgenid_mmio_ops.read(g, off, size);
+        for (unsigned i = 0; i < size; i++) id[off + i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static void test_vmgenid(void **state) {
+    (void)state;
+    struct irq_rec i1 = {0}, i2 = {0};
+    struct vmgenid *g1 = vmgenid_create(rec_line(&i1)), *g2 = vmgenid_create(rec_line(&i2));
+    assert_non_null(g1);
+    assert_non_null(g2);
+    uint8_t a[VMGENID_SIZE], b[VMGENID_SIZE], c[VMGENID_SIZE];
+    vmgenid_get(g1, a);
+    vmgenid_get(g2, b);
+    assert_memory_not_equal(a, b, VMGENID_SIZE); /* two VMs: two IDs */
+    /* Every access size reads the same little-endian bytes; past the ID
+     * and writes: nothing. */
+    for (unsigned size = 1; size <= 8; size *= 2) {
+        read_id(g1, size, c);
+        assert_memory_equal(a, c, VMGENID_SIZE);
+    }
+    vmgenid_mmio_ops.write(g1, 0, ~0ull, 8);
+    assert_int_equal(vmgenid_mmio_ops.read(g1, 16, 8), 0);
+    assert_int_equal(vmgenid_mmio_ops.read(g1, 12, 8), (uint64_t)a[12] | (uint64_t)a[13] << 8 |
+                                                           (uint64_t)a[14] << 16 | (uint64_t)a[15] << 24);
+    vmgenid_get(g1, c);
+    assert_memory_equal(a, c, VMGENID_SIZE);
+    assert_int_equal(i1.calls, 0);
+
+    /* A new generation: a new ID and the line up until the guest reads it. */
+    assert_true(vmgenid_new_generation(g1));
+    vmgenid_get(g1, c);
+    assert_memory_not_equal(a, c, VMGENID_SIZE);
+    assert_true(i1.level);
+    (void)vmgenid_mmio_ops.read(g1, 0x800, 4); /* not the ID: the line stays */
+    assert_true(i1.level);
+    read_id(g1, 8, b);
+    assert_memory_equal(b, c, VMGENID_SIZE);
+    assert_false(i1.level);
+
+    /* Saved and loaded: the same ID and line (a migration keeps both). */
+    assert_true(vmgenid_new_generation(g1));
+    vmgenid_get(g1, a);
+    struct snap s;
+    assert_true(vmgenid_save(g1, snap_start(&s)));
+    snap_finish(&s);
+    struct snap_section sec = section(&s, "vmgenid");
+    char err[256];
+    if (!vmgenid_load(g2, &sec, err, sizeof err)) fail_msg("vmgenid_load: %s", err);
+    vmgenid_get(g2, b);
+    assert_memory_equal(a, b, VMGENID_SIZE);
+    assert_true(i2.level);
+
+    /* Hostile: irq_pending of 2, a short section; the device is untouched. */
+    struct snap bad;
+    struct irq_rec i3 = {0};
+    struct vmgenid *g3 = vmgenid_create(rec_line(&i3));
+    vmgenid_get(g3, c);
+    struct snap_section f = patch(&bad, &sec, sec.len - 1, 2, 1);
+    assert_false(vmgenid_load(g3, &f, err, sizeof err));
+    assert_non_null(strstr(err, "vmgenid"));
+    snap_free(&bad);
+    f = forge(&bad, &sec, sec.len - 1, 1, 0, 0, 0);
+    assert_false(vmgenid_load(g3, &f, err, sizeof err));
+    snap_free(&bad);
+    vmgenid_get(g3, b);
+    assert_memory_equal(b, c, VMGENID_SIZE);
+    assert_int_equal(i3.calls, 0);
+    snap_free(&s);
+    vmgenid_destroy(g1);
+    vmgenid_destroy(g2);
+    vmgenid_destroy(g3);
+}
+
 /* ================= virtio ================= */
 
 #define MEM_BASE 0x80000000ull
@@ -1000,6 +1079,7 @@ int main(void) {
         cmocka_unit_test(test_aclint_roundtrip),
         cmocka_unit_test(test_aclint_hostile),
         cmocka_unit_test(test_rtc_roundtrip),
+        cmocka_unit_test(test_vmgenid),
         cmocka_unit_test(test_virtio_rng_roundtrip),
         cmocka_unit_test(test_virtio_broken_roundtrip),
         cmocka_unit_test(test_virtio_hostile),
