@@ -562,6 +562,7 @@ static char *snapshot_reply(struct monitor *m, const struct api_request *req) {
     json_object_object_add(so, "bytes", json_object_new_uint64(res.bytes));
     if (req->op == API_OP_SNAPSHOT) {
         json_object_object_add(so, "frames", json_object_new_uint64(res.frames));
+        json_object_object_add(so, "aliased", json_object_new_uint64(res.aliased));
         json_object_object_add(so, "pause_ns", json_object_new_uint64(res.pause_ns));
     }
     json_object_object_add(so, "total_ns", json_object_new_uint64(res.total_ns));

@@ -752,8 +752,10 @@ static void print_snapshot(json_object *reply, const char *name, bool snapshot) 
     fmt_bytes(size, sizeof size, field_u64(s, "bytes"));
     double ms = (double)field_u64(s, "total_ns") / 1e6;
     if (snapshot)
-        printf("%s: saved to %s (%s, %llu frames) in %.1f ms, paused %.1f ms; now %s\n", name, field_str(s, "file"),
-               size, (unsigned long long)field_u64(s, "frames"), ms, (double)field_u64(s, "pause_ns") / 1e6,
+        printf("%s: saved to %s (%s, %llu frames, %llu more as copies of shared ones) in %.1f ms, paused %.1f ms; "
+               "now %s\n",
+               name, field_str(s, "file"), size, (unsigned long long)field_u64(s, "frames"),
+               (unsigned long long)field_u64(s, "aliased"), ms, (double)field_u64(s, "pause_ns") / 1e6,
                field_str(reply, "state"));
     else
         printf("%s: restored from %s (%s) in %.1f ms; %s\n", name, field_str(s, "file"), size, ms,

@@ -150,6 +150,7 @@ int monitor_vm_info(struct monitor *m, const char *name, struct vm_info *out);
 struct monitor_snapshot_result {
     uint64_t bytes;     /* the snapshot file's size */
     uint64_t frames;    /* guest frames stored in it */
+    uint64_t aliased;   /* guest frames stored as a reference to another's copy (page sharing) */
     uint64_t pause_ns;  /* how long the VM was stopped while its state was read */
     uint64_t total_ns;  /* the whole operation */
 };

@@ -51,6 +51,7 @@ static bool capture(struct monitor *m, struct vm_entry *e, bool live, struct sna
     if (live) p2m_dirty_stop(&vm->mem);
     free(dirty);
     out->frames = st.frames + last.frames;
+    out->aliased = st.aliased + last.aliased;
     if (!ok && snap_writer_error(w)) snprintf(err, errlen, "%s", snap_writer_error(w));
     return ok;
 }

@@ -485,6 +485,14 @@ bool p2m_private_mfn(struct p2m *m, uint64_t frame, uint64_t *mfn) {
     return true;
 }
 
+bool p2m_shared_mfn(const struct p2m *m, uint64_t frame, uint64_t *mfn) {
+    if (frame >= m->nframes) return false;
+    uint64_t e = __atomic_load_n(&m->map[frame], __ATOMIC_ACQUIRE);
+    if (entry_state(e) != P2M_SHARED) return false;
+    *mfn = entry_mfn(e);
+    return true;
+}
+
 bool p2m_protect(struct p2m *m, uint64_t frame, uint64_t *mfn) {
     if (frame >= m->nframes) return false;
     bool ok = false;

@@ -152,6 +152,9 @@ uint64_t p2m_drop_frames(struct p2m *m, const uint64_t *gpa, size_t n);
 /* The machine frame behind a private frame (P2M_PRIVATE or P2M_PROTECTED),
  * or false. */
 bool p2m_private_mfn(struct p2m *m, uint64_t frame, uint64_t *mfn);
+/* The shared machine frame a P2M_SHARED frame maps, or false. Names it
+ * only: the frame may be unshared the next moment. */
+bool p2m_shared_mfn(const struct p2m *m, uint64_t frame, uint64_t *mfn);
 /* P2M_PRIVATE -> P2M_PROTECTED; false if the frame is not private. The
  * caller flushes the harts' TLBs (m->flush) once for a batch. */
 bool p2m_protect(struct p2m *m, uint64_t frame, uint64_t *mfn);
@@ -267,6 +270,10 @@ void p2m_image_attach(struct p2m *m, const void *base, size_t len);
  * offset off (page aligned, inside the image) from now on: it is copied in
  * on first access. false if frame or off are out of range or no image. */
 bool p2m_image_map(struct p2m *m, uint64_t frame, uint64_t off);
+/* Guest frame `frame` (P2M_ZERO or P2M_IMAGE) reads as the same image page
+ * as `source`, a P2M_IMAGE frame, from now on. false if either is out of
+ * range or in another state. */
+bool p2m_image_alias(struct p2m *m, uint64_t frame, uint64_t source);
 /* p2m_frame's path for a P2M_IMAGE entry e, with m->lock held. */
 uint8_t *p2m_image_in_locked(struct p2m *m, uint64_t frame, uint64_t e);
 

@@ -31,6 +31,12 @@ bool p2m_image_map(struct p2m *m, uint64_t frame, uint64_t off) {
     return ok;
 }
 
+bool p2m_image_alias(struct p2m *m, uint64_t frame, uint64_t source) {
+    if (source >= m->nframes) return false;
+    uint64_t e = __atomic_load_n(&m->map[source], __ATOMIC_ACQUIRE);
+    return entry_state(e) == P2M_IMAGE && p2m_image_map(m, frame, entry_mfn(e) * PAGE_SIZE);
+}
+
 uint8_t *p2m_image_in_locked(struct p2m *m, uint64_t frame, uint64_t e) {
     uint64_t mfn;
     if (!m->frames.alloc(m->frames.pool, &mfn)) {

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <xxhash.h>
 
 #include "dev/aclint.h"
 #include "dev/goldfish_rtc.h"
@@ -44,10 +45,13 @@ static const struct vmstate_field vm_fields[] = {
 static const struct vmstate vm_vmstate = VMSTATE_TABLE("vm", 1, vm_fields);
 
 /* Guest memory: each "ram" section holds a table of runs of consecutive
- * frames, {first frame, count, XXH3 of their bytes}, then the frames
- * themselves from a page-aligned file offset, so that a restore could map
+ * frames, {first frame, count, XXH3 of their bytes}, then (version 2) a
+ * table of aliases, {frame, source}: frames that mapped one shared machine
+ * frame (page sharing) with a frame stored before them in this pass, whose
+ * contents they take instead of storing them again; then the frames
+ * themselves from a page-aligned file offset, so that a restore can map
  * them from the file instead of copying. */
-#define RAM_VERSION 1
+#define RAM_VERSION 2
 #define RAM_SECTION_FRAMES 4096u /* 16 MiB of data per section */
 #define RAM_RUN_FRAMES 256u
 
@@ -90,17 +94,76 @@ static bool write_failed(struct snap_writer *w, char *err, size_t errlen) {
     return false;
 }
 
-static bool put_ram(struct snap_writer *w, const struct run_list *data, const uint8_t *buf, char *err,
-                    size_t errlen) {
+struct ram_alias {
+    uint64_t frame, source;
+};
+
+struct ram_batch {
+    struct run_list data, zero;
+    struct ram_alias alias[RAM_SECTION_FRAMES];
+    unsigned nalias;
+    uint8_t *buf;  /* data.frames pages */
+    unsigned cap;  /* frames buf holds */
+};
+
+/* Shared machine frames stored in this pass, each with the guest frame it
+ * was stored as and a hash of the contents stored: a frame met later that
+ * maps the same machine frame becomes an alias only if it still holds
+ * those contents (it may have been unshared, and the machine frame reused,
+ * meanwhile). Open addressing on mfn; full, it stops taking entries. */
+struct stored_shared {
+    uint64_t mfn, frame;
+    XXH128_hash_t sum;
+    bool used;
+};
+
+struct shared_seen {
+    struct stored_shared *slot;
+    size_t mask, n;
+};
+
+static void seen_init(struct shared_seen *s, uint64_t shared) {
+    size_t cap = 16;
+    while (cap < 2 * shared && cap < (1u << 24)) cap *= 2;
+    s->slot = calloc(cap, sizeof *s->slot);
+    s->mask = s->slot ? cap - 1 : 0;
+    s->n = 0;
+}
+
+static struct stored_shared *seen_slot(const struct shared_seen *s, uint64_t mfn) {
+    if (!s->slot) return NULL;
+    for (size_t i = XXH3_64bits(&mfn, sizeof mfn) & s->mask;; i = (i + 1) & s->mask)
+        if (!s->slot[i].used || s->slot[i].mfn == mfn) return &s->slot[i];
+}
+
+static bool seen_find(const struct shared_seen *s, uint64_t mfn, XXH128_hash_t sum, uint64_t *frame) {
+    const struct stored_shared *e = seen_slot(s, mfn);
+    if (!e || !e->used || !XXH128_isEqual(e->sum, sum)) return false;
+    *frame = e->frame;
+    return true;
+}
+
+static void seen_add(struct shared_seen *s, uint64_t mfn, uint64_t frame, XXH128_hash_t sum) {
+    struct stored_shared *e = seen_slot(s, mfn);
+    if (!e || (!e->used && 2 * (s->n + 1) > s->mask + 1)) return;
+    s->n += !e->used;
+    *e = (struct stored_shared){mfn, frame, sum, true};
+}
+
+static bool put_ram(struct snap_writer *w, const struct ram_batch *b, char *err, size_t errlen) {
+    const struct run_list *data = &b->data;
     bool ok = snap_section_begin(w, "ram", RAM_VERSION) && snap_write_u32(w, data->n);
-    const uint8_t *p = buf;
+    const uint8_t *p = b->buf;
     for (unsigned i = 0; ok && i < data->n; i++) {
         size_t len = (size_t)data->runs[i].count * PAGE_SIZE;
         ok = snap_write_u64(w, data->runs[i].first) && snap_write_u32(w, data->runs[i].count) &&
              snap_write_u64(w, snap_checksum(p, len));
         p += len;
     }
-    ok = ok && snap_write_align(w) && snap_write(w, buf, (size_t)data->frames * PAGE_SIZE) && snap_section_end(w);
+    ok = ok && snap_write_u32(w, b->nalias);
+    for (unsigned i = 0; ok && i < b->nalias; i++)
+        ok = snap_write_u64(w, b->alias[i].frame) && snap_write_u64(w, b->alias[i].source);
+    ok = ok && snap_write_align(w) && snap_write(w, b->buf, (size_t)data->frames * PAGE_SIZE) && snap_section_end(w);
     return ok || write_failed(w, err, errlen);
 }
 
@@ -112,19 +175,13 @@ static bool put_zero(struct snap_writer *w, const struct run_list *zero, char *e
     return ok || write_failed(w, err, errlen);
 }
 
-struct ram_batch {
-    struct run_list data, zero;
-    uint8_t *buf;  /* data.frames pages */
-    unsigned cap;  /* frames buf holds */
-};
-
 /* Gathers the frames from *next on (all, or those marked in only) into
  * one section's worth: frames with data, and (only with a list) frames
  * that hold none, to be sent as zero. */
 static bool gather(struct vm *vm, const uint64_t *only, uint64_t *next, struct ram_batch *b,
-                   struct vm_snapshot_stats *st, char *err, size_t errlen) {
+                   struct shared_seen *seen, struct vm_snapshot_stats *st, char *err, size_t errlen) {
     struct p2m *m = &vm->mem;
-    b->data.n = b->data.frames = b->zero.n = b->zero.frames = 0;
+    b->data.n = b->data.frames = b->zero.n = b->zero.frames = b->nalias = 0;
     uint64_t f = *next;
     for (; f < m->nframes && b->data.frames < b->cap && b->zero.n < RAM_SECTION_FRAMES; f++) {
         if (only && !only[f / 64]) {
@@ -143,7 +200,20 @@ static bool gather(struct vm *vm, const uint64_t *only, uint64_t *next, struct r
             st->zero_frames++;
             data = false;
         }
-        if (data ? !run_add(&b->data, f) : only && !run_add(&b->zero, f)) break;
+        if (!data) {
+            if (only && !run_add(&b->zero, f)) break;
+            continue;
+        }
+        uint64_t mfn, source;
+        bool shared = p2m_shared_mfn(m, f, &mfn);
+        XXH128_hash_t sum = shared ? XXH3_128bits(page, PAGE_SIZE) : (XXH128_hash_t){0, 0};
+        if (shared && b->nalias < RAM_SECTION_FRAMES && seen_find(seen, mfn, sum, &source)) {
+            b->alias[b->nalias++] = (struct ram_alias){f, source};
+            st->aliased++;
+            continue;
+        }
+        if (!run_add(&b->data, f)) break;
+        if (shared) seen_add(seen, mfn, f, sum);
     }
     *next = f;
     st->frames += b->data.frames;
@@ -171,11 +241,14 @@ bool vm_snapshot_save_ram(struct vm *vm, struct snap_writer *w, const uint64_t *
         b->buf = buf;
         b->cap = (unsigned)want;
     }
+    struct shared_seen seen;
+    seen_init(&seen, __atomic_load_n(&vm->mem.shared, __ATOMIC_RELAXED));
     for (uint64_t next = 0; ok && next < vm->mem.nframes;) {
-        ok = gather(vm, only, &next, b, st, err, errlen);
-        if (ok && b->data.frames) ok = put_ram(w, &b->data, buf, err, errlen);
+        ok = gather(vm, only, &next, b, &seen, st, err, errlen);
+        if (ok && (b->data.frames || b->nalias)) ok = put_ram(w, b, err, errlen);
         if (ok && b->zero.n) ok = put_zero(w, &b->zero, err, errlen);
     }
+    free(seen.slot);
     if (buf) munmap(buf, buf_len);
     free(b);
     return ok;
@@ -209,11 +282,12 @@ bool vm_snapshot_save(struct vm *vm, struct snap_writer *w, struct vm_snapshot_s
 
 /* ---- loading ---- */
 
-/* A run table: {first, count[, checksum]} each, all inside guest memory. */
+/* A run table: {first, count[, checksum]} each, all inside guest memory;
+ * empty only if allow_empty. */
 static bool get_runs(struct snap_cursor *c, const struct p2m *m, struct ram_run *runs, uint64_t *sums,
-                     uint32_t *nruns, uint64_t *total) {
+                     uint32_t *nruns, uint64_t *total, bool allow_empty) {
     snap_get_u32(c, nruns);
-    if (c->bad || *nruns == 0 || *nruns > RAM_SECTION_FRAMES) return false;
+    if (c->bad || (*nruns == 0 && !allow_empty) || *nruns > RAM_SECTION_FRAMES) return false;
     *total = 0;
     for (uint32_t i = 0; i < *nruns; i++) {
         snap_get_u64(c, &runs[i].first);
@@ -227,21 +301,62 @@ static bool get_runs(struct snap_cursor *c, const struct p2m *m, struct ram_run 
     return true;
 }
 
+/* An alias table (version 2): {frame, source} each, both inside guest
+ * memory; a section holds at least one run or alias. */
+static bool get_aliases(struct snap_cursor *c, const struct p2m *m, struct ram_alias *alias, uint32_t *n,
+                        uint32_t nruns) {
+    snap_get_u32(c, n);
+    if (c->bad || *n > RAM_SECTION_FRAMES || (*n == 0 && nruns == 0)) return false;
+    for (uint32_t i = 0; i < *n; i++) {
+        snap_get_u64(c, &alias[i].frame);
+        snap_get_u64(c, &alias[i].source);
+        if (c->bad || alias[i].frame >= m->nframes || alias[i].source >= m->nframes) return false;
+    }
+    return true;
+}
+
+/* Gives each alias its source's contents as stored in this file (the
+ * source's latest copy, loaded by this section or an earlier one): with a
+ * mapped image the same image page, else a copy. */
+static bool load_aliases(struct vm_loader *l, const struct ram_alias *alias, uint32_t n, char *err, size_t errlen) {
+    struct p2m *m = &l->vm->mem;
+    uint8_t *page = l->lazy ? NULL : malloc(PAGE_SIZE);
+    bool ok = l->lazy || page;
+    if (!ok) snprintf(err, errlen, "out of host memory");
+    for (uint32_t i = 0; ok && i < n; i++) {
+        uint64_t f = alias[i].frame, src = alias[i].source;
+        ok = l->lazy ? p2m_image_alias(m, f, src)
+                     : p2m_state_of(m, src) != P2M_ZERO && p2m_read(m, m->base + src * PAGE_SIZE, page, PAGE_SIZE) &&
+                           p2m_write(m, m->base + f * PAGE_SIZE, page, PAGE_SIZE);
+        if (!ok)
+            snprintf(err, errlen, "guest memory at %#llx is an alias of %#llx, which holds no stored contents",
+                     (unsigned long long)(m->base + f * PAGE_SIZE), (unsigned long long)(m->base + src * PAGE_SIZE));
+    }
+    free(page);
+    return ok;
+}
+
 /* Copies a section's frames in, or with a mapped image (a file restore)
  * points the frames at their pages there, to be copied on first access
  * (the section's checksum, which covers them, was verified at open). */
 static bool load_ram_section(struct vm_loader *l, const struct snap_section *s, char *err, size_t errlen) {
     struct p2m *m = &l->vm->mem;
-    if (!vmstate_check_version(s, "ram", RAM_VERSION, err, errlen)) return false;
+    if (s->version < 1 || s->version > RAM_VERSION) {
+        snprintf(err, errlen, "section 'ram' has version %u, this rvisor reads versions 1 to %u", s->version,
+                 RAM_VERSION);
+        return false;
+    }
     struct snap_cursor c;
     snap_cursor_init(&c, s);
     struct ram_run *runs = malloc(RAM_SECTION_FRAMES * sizeof *runs);
     uint64_t *sums = malloc(RAM_SECTION_FRAMES * sizeof *sums);
-    uint32_t nruns = 0;
+    struct ram_alias *alias = malloc(RAM_SECTION_FRAMES * sizeof *alias);
+    uint32_t nruns = 0, nalias = 0;
     uint64_t total = 0;
-    bool ok = runs && sums;
+    bool ok = runs && sums && alias;
     if (!ok) snprintf(err, errlen, "out of host memory");
-    else if (!(ok = get_runs(&c, m, runs, sums, &nruns, &total)))
+    else if (!(ok = get_runs(&c, m, runs, sums, &nruns, &total, s->version >= 2) &&
+                    (s->version < 2 || get_aliases(&c, m, alias, &nalias, nruns))))
         snprintf(err, errlen, "a memory section names frames outside the guest's memory");
     const uint8_t *data = ok && total <= RAM_SECTION_FRAMES ? snap_get_aligned(&c, total * PAGE_SIZE) : NULL;
     if (ok && (!data || c.left)) {
@@ -266,8 +381,10 @@ static bool load_ram_section(struct vm_loader *l, const struct snap_section *s, 
         }
         data += len;
     }
+    ok = ok && load_aliases(l, alias, nalias, err, errlen);
     free(runs);
     free(sums);
+    free(alias);
     return ok;
 }
 
@@ -279,7 +396,7 @@ static bool load_zero_section(struct vm *vm, const struct snap_section *s, char 
     struct ram_run *runs = malloc(RAM_SECTION_FRAMES * sizeof *runs);
     uint32_t nruns = 0;
     uint64_t total = 0;
-    bool ok = runs && get_runs(&c, m, runs, NULL, &nruns, &total) && !c.left;
+    bool ok = runs && get_runs(&c, m, runs, NULL, &nruns, &total, false) && !c.left;
     if (!ok) snprintf(err, errlen, "a zero-frames section is damaged");
     for (uint32_t i = 0; ok && i < nruns; i++)
         p2m_drop_range(m, m->base + runs[i].first * PAGE_SIZE, (uint64_t)runs[i].count * PAGE_SIZE);

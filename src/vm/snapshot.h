@@ -20,6 +20,7 @@ struct vm;
 struct vm_snapshot_stats {
     uint64_t frames;       /* guest frames written to the snapshot */
     uint64_t zero_frames;  /* backed frames found all zero, left out */
+    uint64_t aliased;      /* frames stored as another's copy (one shared machine frame) */
 };
 
 /* Writes the VM's sections. The VM must be quiescent: no hart running and

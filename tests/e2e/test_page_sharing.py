@@ -99,6 +99,39 @@ class PageSharing(unittest.TestCase):
         self.assertLess(self.memory()["used"], 1 << 20, self.memory())
         self.assertEqual(self.mon.stop(), 0, self.mon.output())
 
+    def test_a_snapshot_stores_a_shared_frame_once(self):
+        self.start("--share-rate", "200000")
+        con = self.boot("s")
+        # 4 MiB of random data twice in tmpfs: 1024 pairs of equal frames.
+        con.command("dd if=/dev/urandom of=/tmp/x bs=1M count=4 2>/dev/null", timeout=60)
+        con.command("cp /tmp/x /tmp/y", timeout=60)
+        want = con.command("md5sum /tmp/x /tmp/y")
+        deadline = time.monotonic() + 60
+        while self.pages("s")["shared"] < 2000:
+            self.assertLess(time.monotonic(), deadline, self.pages("s"))
+            self.wait_scanned(20000)
+        pages = self.pages("s")
+        path = os.path.join(self.mon.dir, "s.snap")
+        r = self.mon.request(op="snapshot", name="s", file=path, stop=True)
+        self.assertTrue(r["ok"], r)
+        snap = r["snapshot"]
+        self.assertGreaterEqual(snap["aliased"], 1000, (snap, pages))
+        # Each pair's contents once: the file holds fewer pages than the
+        # frames with data, by the aliased ones.
+        self.assertLess(snap["bytes"], (pages["backed"] + pages["shared"] - 1000) * 4096, (snap, pages))
+        self.assertTrue(self.mon.request(op="destroy", name="s")["ok"])
+        r = self.mon.request(op="restore", name="t", file=path)
+        self.assertTrue(r["ok"], r)
+        t = SocketConsole(self.mon, "t")
+        self.addCleanup(t.close)
+        t.send("\n")
+        # The restored guest reads both copies back, and writing one leaves the other.
+        self.assertEqual(t.command("md5sum /tmp/x /tmp/y"), want)
+        t.command("dd if=/dev/zero of=/tmp/y bs=1M count=4 conv=notrunc 2>/dev/null")
+        out = t.command("md5sum /tmp/x")
+        self.assertIn(want.split()[0], out)
+        self.assertEqual(self.mon.stop(), 0, self.mon.output())
+
     def test_sharing_off(self):
         self.start("--sharing", "off")
         self.boot("o1", share_group="g")

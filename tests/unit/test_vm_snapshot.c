@@ -130,7 +130,7 @@ struct secs {
 };
 
 /* In the order vm_snapshot_save writes them ("zero": migration streams). */
-static const char *const tags[] = {"vm", "hart", "uart", "plic", "aclint", "rtc", "virtio", "ram", "zero"};
+static const char *const tags[] = {"vm", "hart", "uart", "plic", "aclint", "rtc", "vmgenid", "virtio", "ram", "zero"};
 
 static void split_image(const struct image *img, struct secs *out) {
     char err[256];
@@ -146,9 +146,13 @@ static void split_image(const struct image *img, struct secs *out) {
             memcpy(d->tag, s.tag, sizeof d->tag);
             size_t skip = 0;
             if (!strcmp(s.tag, "ram")) {
-                uint32_t nruns;
+                uint32_t nruns, nalias = 0;
                 memcpy(&nruns, s.data, 4);
                 d->split = 4 + 20 * (size_t)nruns; /* u32 count, {u64 first, u32 count, u64 sum} each */
+                if (s.version >= 2) { /* then u32 count, {u64 frame, u64 source} each */
+                    memcpy(&nalias, s.data + d->split, 4);
+                    d->split += 4 + 16 * (size_t)nalias;
+                }
                 skip = (size_t)(-(s.file_offset + d->split) % SNAP_PAGE_ALIGN);
             }
             d->len = (size_t)s.len - skip;
@@ -386,6 +390,7 @@ static struct sec ram_at(const struct sec *like, uint64_t first, uint32_t count,
     memcpy(buf + 12, &count, 4);
     memcpy(buf + 16, &sum, 8);
     struct sec s = *like;
+    s.version = 1; /* no alias table: older files load too */
     s.data = buf, s.split = 24, s.len = 24 + PAGE_SIZE;
     return s;
 }
@@ -429,8 +434,10 @@ static void test_refusals(void **state) {
     vm_destroy(vm);
     free(same.buf);
 
-    /* Each kind of section missing (the second of two harts, virtio devices). */
+    /* Each kind of section missing (the second of two harts, virtio devices)
+     * but "vmgenid", which files from before it existed lack. */
     for (unsigned t = 0; t < NELEM(tags) - 1; t++) {
+        if (!strcmp(tags[t], "vmgenid")) continue;
         char want[32];
         snprintf(want, sizeof want, "'%s'", tags[t]);
         bool two = !strcmp(tags[t], "hart") || !strcmp(tags[t], "virtio");
@@ -449,7 +456,7 @@ static void test_refusals(void **state) {
     buf[24 + 100] ^= 1;
     refused_edit(&secs, at, &bad, 1, "corrupt");
     bad = secs.s[at];
-    bad.version = 2;
+    bad.version = 3;
     refused_edit(&secs, at, &bad, 1, "version");
 
     /* A hart with an odd pc, mepc or sepc: no instruction makes one, and
@@ -667,12 +674,109 @@ static void test_hostile_images(void **state) {
     free_secs(&secs);
 }
 
+/* ---- 4: a shared machine frame is stored once ---- */
+
+/* Frames 10, 20 and 30 hold the same page, merged into one shared machine
+ * frame (page sharing's protocol, as in test_p2m); 40 holds another. */
+static struct vm *sharing_vm(void) {
+    struct vm *vm = new_vm(1, MEM);
+    static const uint64_t same[] = {10, 20, 30};
+    uint64_t mfn[3];
+    for (unsigned i = 0; i < 3; i++) {
+        assert_true(p2m_fill(&vm->mem, RAM + same[i] * PAGE_SIZE, 0x5a, PAGE_SIZE));
+        assert_true(p2m_protect(&vm->mem, same[i], &mfn[i]));
+    }
+    assert_true(p2m_fill(&vm->mem, RAM + 40 * PAGE_SIZE, 0x33, PAGE_SIZE));
+    assert_int_equal(p2m_share_in_place(&vm->mem, 10, mfn[0]), P2M_MERGED);
+    assert_int_equal(p2m_merge(&vm->mem, 20, mfn[1], false, mfn[0]), P2M_MERGED);
+    assert_int_equal(p2m_merge(&vm->mem, 30, mfn[2], false, mfn[0]), P2M_MERGED);
+    return vm;
+}
+
+static void expect_byte(struct vm *vm, uint64_t frame, uint8_t byte) {
+    static uint8_t page[PAGE_SIZE], want[PAGE_SIZE];
+    memset(want, byte, sizeof want);
+    assert_true(p2m_read(&vm->mem, RAM + frame * PAGE_SIZE, page, sizeof page));
+    if (memcmp(page, want, sizeof page)) fail_msg("frame %llu does not hold %#x", (unsigned long long)frame, byte);
+}
+
+/* Loaded, the three read alike and are independent again. */
+static void check_sharing_clone(struct vm *b) {
+    expect_byte(b, 10, 0x5a);
+    expect_byte(b, 20, 0x5a);
+    expect_byte(b, 30, 0x5a);
+    expect_byte(b, 40, 0x33);
+    assert_true(p2m_fill(&b->mem, RAM + 20 * PAGE_SIZE, 0x11, PAGE_SIZE));
+    expect_byte(b, 10, 0x5a);
+    expect_byte(b, 20, 0x11);
+    expect_byte(b, 30, 0x5a);
+}
+
+static void test_shared_frame_stored_once(void **state) {
+    (void)state;
+    struct vm *a = sharing_vm();
+    struct image img;
+    struct vm_snapshot_stats st;
+    save(a, &img, &st);
+    assert_int_equal(st.frames, 2); /* 10 and 40 */
+    assert_int_equal(st.aliased, 2); /* 20 and 30 */
+    vm_destroy(a);
+
+    /* Copied in (a migration target's way)... */
+    struct vm *b = new_vm(1, MEM);
+    char err[256];
+    if (!load(b, &img, err, sizeof err)) fail_msg("load: %s", err);
+    check_sharing_clone(b);
+    vm_destroy(b);
+
+    /* ... and mapped from a file (a restore's), copied on first access. */
+    char path[] = "/tmp/rvisor-test-snapshot-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, img.buf, img.len), (ssize_t)img.len);
+    close(fd);
+    struct snap_reader *r = snap_reader_open(path, 0, err, sizeof err);
+    unlink(path);
+    if (!r) fail_msg("snap_reader_open: %s", err);
+    b = new_vm(1, MEM);
+    if (!vm_snapshot_load(b, r, err, sizeof err)) fail_msg("load from a file: %s", err);
+    snap_reader_close(r);
+    assert_int_equal(p2m_state_of(&b->mem, 30), P2M_IMAGE);
+    check_sharing_clone(b);
+    vm_destroy(b);
+
+    /* An alias whose source holds nothing stored is refused. */
+    struct secs secs;
+    split_image(&img, &secs);
+    free(img.buf);
+    int at = find_sec(&secs, "ram", 0);
+    struct sec bad = secs.s[at];
+    uint8_t *buf = malloc(bad.len);
+    assert_non_null(buf);
+    bad.data = memcpy(buf, secs.s[at].data, bad.len);
+    uint32_t nruns;
+    memcpy(&nruns, buf, 4);
+    uint64_t nowhere = 500;
+    memcpy(buf + 4 + 20 * (size_t)nruns + 4 + 8, &nowhere, 8); /* the first alias's source */
+    build(&secs, at, &bad, 1, &img);
+    refused(1, MEM, &img, "holds no stored contents");
+    free(img.buf);
+    nowhere = NFRAMES;
+    memcpy(buf + 4 + 20 * (size_t)nruns + 4 + 8, &nowhere, 8);
+    build(&secs, at, &bad, 1, &img);
+    refused(1, MEM, &img, "outside the guest's memory");
+    free(img.buf);
+    free(buf);
+    free_secs(&secs);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_one_hart),
         cmocka_unit_test(test_round_trip_two_harts),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_hostile_images),
+        cmocka_unit_test(test_shared_frame_stored_once),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
