@@ -9,7 +9,8 @@
 #
 #   JOBS=n          processes (default: the number of CPUs)
 #   SEED=s          first seed (default: from the clock); job k starts at s + k * 2^40
-#   BUILD=dir       build directory (default: build-fuzz in the tree, reused)
+#   BUILD=dir       build directory (default: build-jitfuzz in the tree, reused;
+#                   not bench/fuzz.sh's build-fuzz, which clang configures)
 #   SANITIZE=1      a new build directory's build uses -Db_sanitize=address,undefined
 #   SLICE=s         seconds per process (default 60)
 set -euo pipefail
@@ -17,7 +18,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-60}
 jobs=${JOBS:-$(nproc)}
 seed=${SEED:-$(( ($(date +%s) % 1000000) << 24 ))}
-build=${BUILD:-$root/build-fuzz}
+build=${BUILD:-$root/build-jitfuzz}
 
 if [ ! -f "$build/build.ninja" ]; then
   opts=(-Dbuildtype=release)

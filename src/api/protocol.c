@@ -16,7 +16,7 @@
 
 #define MiB (1024ull * 1024)
 #define JSON_DEPTH 16
-#define MAX_MEM (0x80000000ull * 31) /* the most guest RAM (or balloon target) a request may give: 62 GiB */
+#define MAX_MEM VM_SPEC_MAX_MEM /* the most guest RAM (or balloon target) a request may give */
 
 struct op_desc {
     const char *name;

@@ -629,6 +629,11 @@ int monitor_build_vm(struct monitor *m, const struct vm_spec *spec, vm_fill_fn f
         return monitor_fail(err, errlen, MON_EINVAL, "VM names are 1 to %d letters, digits, '.', '_' or '-'", VM_NAME_MAX);
     if (spec->mem_size < (1 << 20)) return monitor_fail(err, errlen, MON_EINVAL, "guest memory must be at least 1 MiB");
     if (spec->mem_size & 0xfff) return monitor_fail(err, errlen, MON_EINVAL, "guest memory must be a multiple of 4 KiB");
+    /* The API's own bound, again: a snapshot file or a migration stream
+     * carries its VM's spec past the request parser. */
+    if (spec->mem_size > VM_SPEC_MAX_MEM)
+        return monitor_fail(err, errlen, MON_EINVAL, "guest memory must be at most %llu GiB",
+                            (unsigned long long)(VM_SPEC_MAX_MEM >> 30));
     if (spec->cpus < 1 || spec->cpus > VM_MAX_HARTS)
         return monitor_fail(err, errlen, MON_EINVAL, "cpus must be between 1 and %d", VM_MAX_HARTS);
     unsigned shares = spec->shares ? spec->shares : DEFAULT_SHARES;

@@ -39,6 +39,7 @@ struct monitor_config {
 
 #define VM_NAME_MAX 63
 
+#define VM_SPEC_MAX_MEM (0x80000000ull * 31) /* the most guest RAM a VM may have: 62 GiB (from 2 GiB to the 64 GiB mark) */
 struct vm_spec {
     char name[VM_NAME_MAX + 1];  /* [A-Za-z0-9_.-], 1..63 characters */
     const char *kernel, *initrd, *append, *bios;

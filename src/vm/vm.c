@@ -215,10 +215,16 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *conso
         return NULL;
     }
     vm->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (vm->wake_fd < 0) {
+        snprintf(err, errlen, "cannot create an eventfd: %s", strerror(errno));
+        free(vm);
+        return NULL;
+    }
     if (console) vm->console = *console;
     if (!cfg->frames || !p2m_init(&vm->mem, VIRT_RAM_BASE, cfg->mem_size, cfg->frames)) {
         snprintf(err, errlen, "cannot set up %llu MiB of guest memory: %s",
                  (unsigned long long)(cfg->mem_size >> 20), strerror(errno));
+        close(vm->wake_fd);
         free(vm);
         return NULL;
     }
