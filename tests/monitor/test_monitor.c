@@ -312,6 +312,11 @@ static void test_operation_errors(void **state) {
     s.kernel = e->kernel;
     s.cpus = 9;
     assert_int_equal(monitor_vm_create(e->m, &s, err, sizeof err), -MON_EINVAL);
+    /* Absurd memory, as a snapshot's spec could carry past the API. */
+    s.cpus = 1;
+    s.mem_size = VM_SPEC_MAX_MEM + 4096;
+    assert_int_equal(monitor_vm_create(e->m, &s, err, sizeof err), -MON_EINVAL);
+    assert_non_null(strstr(err, "at most 62 GiB"));
 }
 
 /* A monitor that may hold two VMs refuses a third until one is destroyed. */
