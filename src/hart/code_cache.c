@@ -1,11 +1,51 @@
 #include "hart/code_cache.h"
 
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 
-static struct code_page *code_page_new(uint64_t gpa) {
-    struct code_page *cp = malloc(sizeof *cp);
+/* Code pages are carved from arenas of this many, each page aligned to a
+ * cache line; an arena's memory is anonymous and zero until touched. */
+#define ARENA_PAGES 64
+#define PAGE_BYTES ((sizeof(struct code_page) + 63) & ~(size_t)63)
+
+struct code_arena {
+    struct code_arena *next;
+    unsigned used;
+    uint8_t *mem; /* ARENA_PAGES * PAGE_BYTES */
+};
+
+/* A page from the arenas (m->lock held), its slots zero. */
+static struct code_page *arena_take(struct code_map *m) {
+    if (m->spare) {
+        struct code_page *cp = m->spare;
+        m->spare = NULL;
+        return cp;
+    }
+    struct code_arena *a = m->arenas;
+    if (!a || a->used == ARENA_PAGES) {
+        a = malloc(sizeof *a);
+        if (!a) return NULL;
+        a->mem = mmap(NULL, ARENA_PAGES * PAGE_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (a->mem == MAP_FAILED) {
+            free(a);
+            return NULL;
+        }
+        a->used = 0;
+        a->next = m->arenas;
+        m->arenas = a;
+    }
+    return (struct code_page *)(void *)(a->mem + (size_t)a->used++ * PAGE_BYTES);
+}
+
+static struct code_page *code_page_new(struct code_map *m, uint64_t gpa) {
+    pthread_mutex_lock(&m->lock);
+    struct code_page *cp = arena_take(m);
+    pthread_mutex_unlock(&m->lock);
     if (!cp) return NULL;
-    for (unsigned i = 0; i < CODE_SLOTS; i++) cp->slot[i] = (struct insn){.fn = op_decode};
+    /* Only the eager map writes the slots (all of the page's memory). */
+    if (!m->lazy_slots)
+        for (unsigned i = 0; i < CODE_SLOTS; i++) cp->slot[i] = (struct insn){.fn = op_decode};
     cp->end = (struct insn){.fn = op_page_end};
     cp->gpa = gpa;
     cp->live = 0;
@@ -15,32 +55,46 @@ static struct code_page *code_page_new(uint64_t gpa) {
     return cp;
 }
 
-struct code_page *code_page_install(struct code_page **slot, uint64_t gpa, bool *created) {
+struct code_page *code_page_install(struct code_map *m, struct code_page **slot, uint64_t gpa, bool *created) {
     *created = false;
     struct code_page *cp = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
     if (cp) return cp;
-    cp = code_page_new(gpa);
+    cp = code_page_new(m, gpa);
     if (!cp) return NULL;
     struct code_page *none = NULL;
     if (__atomic_compare_exchange_n(slot, &none, cp, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
         *created = true;
         return cp;
     }
-    free(cp); /* another hart of this VM installed one first */
+    /* Another hart of this VM installed one first; this one was never
+     * published, so its slots are as made. */
+    pthread_mutex_lock(&m->lock);
+    if (!m->spare) m->spare = cp;
+    pthread_mutex_unlock(&m->lock);
     return none;
 }
 
 bool code_map_init(struct code_map *m, uint64_t nframes) {
+    memset(m, 0, sizeof *m);
     m->page = calloc(nframes ? nframes : 1, sizeof *m->page);
-    m->nframes = m->page ? nframes : 0;
-    return m->page != NULL;
+    if (!m->page) return false;
+    m->nframes = nframes;
+    pthread_mutex_init(&m->lock, NULL);
+    return true;
 }
 
+void code_map_use_lazy_slots(struct code_map *m) { m->lazy_slots = true; }
+
 void code_map_destroy(struct code_map *m) {
-    for (uint64_t f = 0; f < m->nframes; f++) free(m->page[f]);
+    if (!m->page) return;
+    for (struct code_arena *a = m->arenas, *next; a; a = next) {
+        next = a->next;
+        munmap(a->mem, ARENA_PAGES * PAGE_BYTES);
+        free(a);
+    }
+    pthread_mutex_destroy(&m->lock);
     free(m->page);
-    m->page = NULL;
-    m->nframes = 0;
+    memset(m, 0, sizeof *m);
 }
 
 void code_map_written(struct code_map *m, uint64_t frame, unsigned off, unsigned len) {
@@ -64,12 +118,13 @@ unsigned code_page_invalidate(struct code_page *cp, unsigned off, unsigned len) 
     unsigned last = (off + len - 1) / 2;
     if (last >= CODE_SLOTS) last = CODE_SLOTS - 1;
     /* Only fn is reset: the handler of a store that overwrites its own
-     * instruction still reads its other fields after the store. */
+     * instruction still reads its other fields after the store. Empty
+     * slots are only read, so a lazy page's untouched memory stays so. */
     unsigned reset = 0;
     for (unsigned s = first; s <= last; s++) {
         insn_fn *fn = &cp->slot[s].fn;
-        if (__atomic_load_n(fn, __ATOMIC_ACQUIRE) != op_decode &&
-            __atomic_exchange_n(fn, op_decode, __ATOMIC_ACQ_REL) != op_decode)
+        if (!code_slot_empty(__atomic_load_n(fn, __ATOMIC_ACQUIRE)) &&
+            !code_slot_empty(__atomic_exchange_n(fn, op_decode, __ATOMIC_ACQ_REL)))
             reset++;
     }
     if (!reset) return __atomic_load_n(&cp->live, __ATOMIC_SEQ_CST);

@@ -11,10 +11,18 @@
  * its pages become another's stack. Once stores have reset every decoded
  * slot, the page turns writable: the write TLB may map the frame again, so
  * a frame that is now data runs at full speed. The next decode in it takes
- * those mappings away first (see decode_slot and mem_store_slow). */
+ * those mappings away first (see decode_slot and mem_store_slow).
+ *
+ * An empty slot holds op_decode, or, in a map with lazy slots, NULL: there
+ * a page's slots start as zeroed memory that costs the host nothing until
+ * a slot is decoded (a page is ~48 KiB, and the translator decodes about
+ * one slot in six of the frames it runs). Only the binary translator may
+ * use lazy slots: it never runs a page's chain of slots, which would call
+ * the NULL. */
 #ifndef RVISOR_CODE_CACHE_H
 #define RVISOR_CODE_CACHE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -44,11 +52,22 @@ struct code_page {
 struct code_map {
     struct code_page **page; /* per guest frame: decoded code, or NULL (atomic) */
     uint64_t nframes;
+    bool lazy_slots;         /* see above */
+    /* Host machinery: code pages are carved from anonymous mappings
+     * (arenas), so that untouched slots stay unbacked; they are given back
+     * only with the map. */
+    pthread_mutex_t lock;
+    struct code_arena *arenas;
+    struct code_page *spare; /* a page made for a frame another hart won */
 };
 
 /* False if there is no host memory for the map. */
 bool code_map_init(struct code_map *m, uint64_t nframes);
 void code_map_destroy(struct code_map *m);
+/* Pages made from now on start with empty slots as zeroed memory (NULL
+ * handlers): for a VM whose code only the binary translator runs. Call
+ * it before any page is made. */
+void code_map_use_lazy_slots(struct code_map *m);
 /* The slot of guest frame `frame` (< nframes), for struct phys_page. */
 static inline struct code_page **code_map_slot(struct code_map *m, uint64_t frame) { return &m->page[frame]; }
 /* Bytes [off, off + len) of guest frame `frame` were written by someone
@@ -58,11 +77,14 @@ void code_map_written(struct code_map *m, uint64_t frame, unsigned off, unsigned
  * decoded instruction in it goes. */
 void code_map_forget(struct code_map *m, uint64_t frame);
 
-/* The code page in *slot, installing a new one for the frame at gpa if
- * there is none; *created tells whether this call installed it (then
- * stores to the frame must stop being mapped for writes). NULL if there
- * is no host memory. */
-struct code_page *code_page_install(struct code_page **slot, uint64_t gpa, bool *created);
+/* The code page in *slot (map m's slot of the frame at gpa), installing a
+ * new one if there is none; *created tells whether this call installed it
+ * (then stores to the frame must stop being mapped for writes). NULL if
+ * there is no host memory. */
+struct code_page *code_page_install(struct code_map *m, struct code_page **slot, uint64_t gpa, bool *created);
+/* Whether a slot's handler is the empty slot's (op_decode, or NULL in a
+ * map with lazy slots). */
+static inline bool code_slot_empty(insn_fn fn);
 /* Forgets decoded instructions overlapping bytes [off, off + len) of the
  * frame; returns how many decoded slots the page still has. */
 unsigned code_page_invalidate(struct code_page *cp, unsigned off, unsigned len);
@@ -84,5 +106,7 @@ const struct insn *code_page_decode(struct hart *h, struct code_page *cp, const 
 /* The stub every empty slot holds: decodes the instruction at h->pc. */
 void op_decode(struct hart *h, const struct insn *i);
 void op_page_end(struct hart *h, const struct insn *i);
+
+static inline bool code_slot_empty(insn_fn fn) { return !fn || fn == op_decode; }
 
 #endif

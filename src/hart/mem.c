@@ -240,7 +240,7 @@ struct fetch_entry *mem_fetch_fill(struct hart *h, uint64_t va) {
         return NULL;
     }
     bool created;
-    struct code_page *cp = code_page_install(pp.code, gpa & PAGE_MASK, &created);
+    struct code_page *cp = code_page_install(pp.code_map, pp.code, gpa & PAGE_MASK, &created);
     if (!cp) {
         h->env->fatal(h->owner, h, "out of host memory for decoded code");
         return NULL;

@@ -55,7 +55,8 @@ static __attribute__((noinline)) insn_fn decode_slot(struct hart *h, struct insn
     slot->rm = d.rm;
     slot->len = d.len;
     /* Another hart may have decoded this slot meanwhile: count it once. */
-    if (__atomic_exchange_n(&slot->fn, d.fn, __ATOMIC_ACQ_REL) != op_decode) __atomic_sub_fetch(&cp->live, 1, __ATOMIC_SEQ_CST);
+    if (!code_slot_empty(__atomic_exchange_n(&slot->fn, d.fn, __ATOMIC_ACQ_REL)))
+        __atomic_sub_fetch(&cp->live, 1, __ATOMIC_SEQ_CST);
     /* Another hart wrote the frame while this one read it: what was
      * decoded may be the old bytes, published after the writer's
      * invalidation. Undo it (this execution may use it: a write racing
@@ -72,7 +73,7 @@ void op_decode(struct hart *h, const struct insn *i) {
 
 const struct insn *code_page_decode(struct hart *h, struct code_page *cp, const uint8_t *host_page, uint64_t pc) {
     struct insn *slot = &cp->slot[(pc & ~PAGE_MASK) >> 1];
-    if (__atomic_load_n(&slot->fn, __ATOMIC_ACQUIRE) == op_decode) decode_slot(h, slot, host_page, pc);
+    if (code_slot_empty(__atomic_load_n(&slot->fn, __ATOMIC_ACQUIRE))) decode_slot(h, slot, host_page, pc);
     return slot;
 }
 

@@ -9,10 +9,12 @@
 #include <stdint.h>
 
 struct code_page;
+struct code_map;
 
 struct phys_page {
     uint8_t *host;            /* host address of the 4 KiB frame, NULL if not RAM */
     struct code_page **code;  /* decoded-instruction cache slot of that frame */
+    struct code_map *code_map;/* the map that slot is in (pages are made through it) */
     /* The shared zero frame behind every never-written guest frame (only
      * ever given for reads). The MMU never caches a translation to it, so
      * that backing a guest frame on its first write needs no shootdown. */

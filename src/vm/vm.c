@@ -65,6 +65,7 @@ void vm_request_exit(struct vm *vm, enum vm_exit_reason why, int code, const cha
 static bool phys_page(void *owner, uint64_t gpa, bool write, struct phys_page *out) {
     struct vm *vm = owner;
     out->host = p2m_frame(&vm->mem, gpa, write, &out->code);
+    out->code_map = &vm->mem.code;
     out->zero = out->host && out->host == p2m_zero_frame(&vm->mem);
     /* Not RAM (a device, a hole): the caller decides. */
     if (out->host || !p2m_contains(&vm->mem, gpa, 1)) return out->host != NULL;
@@ -230,6 +231,9 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *conso
     }
     vm->mem.flush = p2m_flush;
     vm->mem.flush_ctx = vm;
+    /* Only the translator runs this VM's code: its decoded-code pages may
+     * start unbacked. */
+    if (vm->cfg.engine == VM_ENGINE_JIT) code_map_use_lazy_slots(&vm->mem.code);
     vm->nharts = cfg->ncpus;
     for (unsigned i = 0; i < vm->nharts; i++) {
         vm->harts[i] = aligned_alloc(64, (sizeof(struct hart) + 63) & ~(size_t)63);

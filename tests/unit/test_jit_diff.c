@@ -1646,6 +1646,7 @@ static bool fake_page(void *owner, uint64_t gpa, bool write, struct phys_page *o
     uint64_t frame = (gpa - RAM_BASE) >> 12;
     out->host = m->ram + (frame << 12);
     out->code = code_map_slot(&m->code, frame);
+    out->code_map = &m->code;
     return true;
 }
 static bool in_device(uint64_t gpa, unsigned size) {

@@ -62,6 +62,7 @@ static bool fake_page(void *owner, uint64_t gpa, bool write, struct phys_page *o
     uint64_t frame = (gpa - RAM_BASE) >> 12;
     out->host = f->ram + (frame << 12);
     out->code = code_map_slot(&f->code, frame);
+    out->code_map = &f->code;
     out->zero = !write && f->zero_gpa && (gpa & ~0xfffull) == f->zero_gpa;
     return true;
 }
@@ -591,7 +592,7 @@ static void test_tlb_per_privilege(void **state) {
 
 static struct code_page *install_code_page(struct fixture *f, uint64_t gpa) {
     bool created;
-    struct code_page *cp = code_page_install(code_map_slot(&f->code, (gpa - RAM_BASE) >> 12), gpa, &created);
+    struct code_page *cp = code_page_install(&f->code, code_map_slot(&f->code, (gpa - RAM_BASE) >> 12), gpa, &created);
     assert_non_null(cp);
     assert_true(created);
     return cp;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <cmocka.h>
 
@@ -256,13 +257,62 @@ static void test_drop_frames_skips_addresses_outside_ram(void **state) {
     assert_int_equal(machine_memory_free_frames(&f->mm), free0 - 2);
 }
 
+/* Host pages wholly inside cp's slots that are resident. */
+static unsigned resident_slot_pages(const struct code_page *cp) {
+    uintptr_t lo = ((uintptr_t)&cp->slot[0] + 4095) & ~(uintptr_t)4095;
+    uintptr_t hi = (uintptr_t)&cp->slot[CODE_SLOTS] & ~(uintptr_t)4095;
+    unsigned char vec[16];
+    assert_true(hi > lo && (hi - lo) / 4096 <= sizeof vec);
+    assert_int_equal(mincore((void *)lo, hi - lo, vec), 0);
+    unsigned n = 0;
+    for (size_t i = 0; i < (hi - lo) / 4096; i++) n += vec[i] & 1;
+    return n;
+}
+
+/* A translator's map: a new page's empty slots are NULL in memory that is
+ * not touched (not resident) until a slot is decoded; invalidation resets
+ * decoded slots only. An interpreter's map writes op_decode everywhere. */
+static void test_lazy_code_pages_cost_nothing_until_used(void **state) {
+    (void)state;
+    struct code_map lazy, eager;
+    assert_true(code_map_init(&lazy, 8));
+    assert_true(code_map_init(&eager, 8));
+    code_map_use_lazy_slots(&lazy);
+    bool created;
+    struct code_page *cp = code_page_install(&lazy, code_map_slot(&lazy, 3), RAM_BASE + 3 * 4096, &created);
+    assert_non_null(cp);
+    assert_true(created);
+    assert_ptr_equal(code_page_install(&lazy, code_map_slot(&lazy, 3), RAM_BASE + 3 * 4096, &created), cp);
+    assert_false(created);
+    assert_int_equal(resident_slot_pages(cp), 0);
+    assert_null((void *)cp->slot[700].fn);
+    assert_true(code_slot_empty(cp->slot[700].fn));
+    assert_ptr_equal((void *)cp->end.fn, (void *)op_page_end);
+    cp->slot[700].fn = op_page_end; /* stands for a decoded instruction */
+    cp->live = 1;
+    assert_int_equal(resident_slot_pages(cp), 1);
+    assert_int_equal(code_page_invalidate(cp, 1400, 2), 0);
+    assert_int_equal(resident_slot_pages(cp), 1);
+    /* (Reading the rest maps only the host's shared zero page.) */
+    assert_int_equal(code_page_invalidate(cp, 0, 4096), 0);
+    assert_ptr_equal((void *)cp->slot[700].fn, (void *)op_decode);
+    assert_null((void *)cp->slot[100].fn);
+
+    struct code_page *ep = code_page_install(&eager, code_map_slot(&eager, 3), RAM_BASE + 3 * 4096, &created);
+    assert_non_null(ep);
+    assert_ptr_equal((void *)ep->slot[700].fn, (void *)op_decode);
+    assert_true(resident_slot_pages(ep) >= 10);
+    code_map_destroy(&lazy);
+    code_map_destroy(&eager);
+}
+
 static void test_drop_invalidates_decoded_code(void **state) {
     struct fixture *f = *state;
     write_frames(&f->m, RAM_BASE, 1, 0x13);
     struct code_page **slot;
     assert_non_null(p2m_frame(&f->m, RAM_BASE, false, &slot));
     bool created;
-    assert_non_null(code_page_install(slot, RAM_BASE, &created));
+    assert_non_null(code_page_install(&f->m.code, slot, RAM_BASE, &created));
     (*slot)->slot[10].fn = op_page_end; /* stands for a decoded instruction */
     assert_int_equal(p2m_drop_range(&f->m, RAM_BASE, 4096), 1);
     assert_ptr_equal((void *)(*slot)->slot[10].fn, (void *)op_decode);
@@ -494,6 +544,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_drop_range_frees_frames_and_reads_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drop_range_takes_whole_frames_inside_ram, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drop_frames_skips_addresses_outside_ram, setup, teardown),
+        cmocka_unit_test(test_lazy_code_pages_cost_nothing_until_used),
         cmocka_unit_test_setup_teardown(test_drop_invalidates_decoded_code, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dropped_frame_waits_for_running_harts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_frees_frames_still_waiting, setup, teardown),
