@@ -43,9 +43,11 @@ static struct code_page *code_page_new(struct code_map *m, uint64_t gpa) {
     struct code_page *cp = arena_take(m);
     pthread_mutex_unlock(&m->lock);
     if (!cp) return NULL;
-    /* Only the eager map writes the slots (all of the page's memory). */
-    if (!m->lazy_slots)
+    /* A slotless page's slots are never touched: its memory stays unbacked. */
+    cp->slotless = m->slotless;
+    if (!cp->slotless)
         for (unsigned i = 0; i < CODE_SLOTS; i++) cp->slot[i] = (struct insn){.fn = op_decode};
+    memset(cp->decoded, 0, sizeof cp->decoded); /* a spare page may have been used */
     cp->end = (struct insn){.fn = op_page_end};
     cp->gpa = gpa;
     cp->live = 0;
@@ -83,7 +85,7 @@ bool code_map_init(struct code_map *m, uint64_t nframes) {
     return true;
 }
 
-void code_map_use_lazy_slots(struct code_map *m) { m->lazy_slots = true; }
+void code_map_make_slotless(struct code_map *m) { m->slotless = true; }
 
 void code_map_destroy(struct code_map *m) {
     if (!m->page) return;
@@ -118,13 +120,18 @@ unsigned code_page_invalidate(struct code_page *cp, unsigned off, unsigned len) 
     unsigned last = (off + len - 1) / 2;
     if (last >= CODE_SLOTS) last = CODE_SLOTS - 1;
     /* Only fn is reset: the handler of a store that overwrites its own
-     * instruction still reads its other fields after the store. Empty
-     * slots are only read, so a lazy page's untouched memory stays so. */
+     * instruction still reads its other fields after the store. */
     unsigned reset = 0;
     for (unsigned s = first; s <= last; s++) {
+        if (cp->slotless) {
+            uint64_t bit = 1ull << (s % 64), *w = &cp->decoded[s / 64];
+            if ((__atomic_load_n(w, __ATOMIC_ACQUIRE) & bit) && (__atomic_fetch_and(w, ~bit, __ATOMIC_ACQ_REL) & bit))
+                reset++;
+            continue;
+        }
         insn_fn *fn = &cp->slot[s].fn;
-        if (!code_slot_empty(__atomic_load_n(fn, __ATOMIC_ACQUIRE)) &&
-            !code_slot_empty(__atomic_exchange_n(fn, op_decode, __ATOMIC_ACQ_REL)))
+        if (__atomic_load_n(fn, __ATOMIC_ACQUIRE) != op_decode &&
+            __atomic_exchange_n(fn, op_decode, __ATOMIC_ACQ_REL) != op_decode)
             reset++;
     }
     if (!reset) return __atomic_load_n(&cp->live, __ATOMIC_SEQ_CST);

@@ -13,12 +13,12 @@
  * a frame that is now data runs at full speed. The next decode in it takes
  * those mappings away first (see decode_slot and mem_store_slow).
  *
- * An empty slot holds op_decode, or, in a map with lazy slots, NULL: there
- * a page's slots start as zeroed memory that costs the host nothing until
- * a slot is decoded (a page is ~48 KiB, and the translator decodes about
- * one slot in six of the frames it runs). Only the binary translator may
- * use lazy slots: it never runs a page's chain of slots, which would call
- * the NULL. */
+ * The binary translator needs decoded instructions only while it
+ * translates, and never runs a page's chain of slots: a map for it has
+ * "slotless" pages, which keep only which parcels were decoded, in a
+ * bitmap, for invalidation, and decode into the caller's struct. Their
+ * slots are never touched, so of a page's ~48 KiB only the header's host
+ * page costs memory (pages come from anonymous arenas). */
 #ifndef RVISOR_CODE_CACHE_H
 #define RVISOR_CODE_CACHE_H
 
@@ -43,6 +43,8 @@ struct code_page {
      * write and published after it sees the change and undoes its slot. */
     uint32_t writes;
     bool writable;   /* write TLB entries may map the frame (atomic; see above) */
+    bool slotless;   /* see above: decoded parcels are the bits of `decoded` */
+    uint64_t decoded[CODE_SLOTS / 64]; /* slotless pages only (atomic) */
 };
 
 /* The code pages of one guest's RAM, one slot per guest frame. This file
@@ -52,7 +54,7 @@ struct code_page {
 struct code_map {
     struct code_page **page; /* per guest frame: decoded code, or NULL (atomic) */
     uint64_t nframes;
-    bool lazy_slots;         /* see above */
+    bool slotless;           /* its pages are slotless (see above) */
     /* Host machinery: code pages are carved from anonymous mappings
      * (arenas), so that untouched slots stay unbacked; they are given back
      * only with the map. */
@@ -64,10 +66,9 @@ struct code_map {
 /* False if there is no host memory for the map. */
 bool code_map_init(struct code_map *m, uint64_t nframes);
 void code_map_destroy(struct code_map *m);
-/* Pages made from now on start with empty slots as zeroed memory (NULL
- * handlers): for a VM whose code only the binary translator runs. Call
- * it before any page is made. */
-void code_map_use_lazy_slots(struct code_map *m);
+/* Pages made from now on are slotless: for a VM whose code only the
+ * binary translator runs. Call it before any page is made. */
+void code_map_make_slotless(struct code_map *m);
 /* The slot of guest frame `frame` (< nframes), for struct phys_page. */
 static inline struct code_page **code_map_slot(struct code_map *m, uint64_t frame) { return &m->page[frame]; }
 /* Bytes [off, off + len) of guest frame `frame` were written by someone
@@ -82,9 +83,7 @@ void code_map_forget(struct code_map *m, uint64_t frame);
  * (then stores to the frame must stop being mapped for writes). NULL if
  * there is no host memory. */
 struct code_page *code_page_install(struct code_map *m, struct code_page **slot, uint64_t gpa, bool *created);
-/* Whether a slot's handler is the empty slot's (op_decode, or NULL in a
- * map with lazy slots). */
-static inline bool code_slot_empty(insn_fn fn);
+
 /* Forgets decoded instructions overlapping bytes [off, off + len) of the
  * frame; returns how many decoded slots the page still has. */
 unsigned code_page_invalidate(struct code_page *cp, unsigned off, unsigned len);
@@ -99,14 +98,13 @@ static inline struct code_page *code_page_of(const struct insn *s, uint64_t pc) 
 }
 
 /* Decodes the instruction at pc (in the page mapped at host_page) into
- * its slot of cp, counting the slot as live; returns the slot. A slot that
- * is already decoded is returned as it is. */
-const struct insn *code_page_decode(struct hart *h, struct code_page *cp, const uint8_t *host_page, uint64_t pc);
+ * out, counting its parcel (its slot, unless cp is slotless) as decoded;
+ * an already decoded slot is copied as it is. false if a store reset the
+ * parcel meanwhile: whatever is being made from cp is already stale. */
+bool code_page_decode(struct hart *h, struct code_page *cp, const uint8_t *host_page, uint64_t pc, struct insn *out);
 
 /* The stub every empty slot holds: decodes the instruction at h->pc. */
 void op_decode(struct hart *h, const struct insn *i);
 void op_page_end(struct hart *h, const struct insn *i);
-
-static inline bool code_slot_empty(insn_fn fn) { return !fn || fn == op_decode; }
 
 #endif

@@ -10,21 +10,18 @@
 #include "hart/mem.h"
 #include "mmu/phys.h"
 
-/* Decodes the instruction at h->pc into slot; returns its handler. Out of
- * line, so that op_decode has no address-taken locals and its call to the
- * handler stays a jump (see dispatch.h). */
-static __attribute__((noinline)) insn_fn decode_slot(struct hart *h, struct insn *slot, const uint8_t *host_page,
-                                                     uint64_t pc) {
-    unsigned off = (unsigned)(pc & ~PAGE_MASK);
-    /* Count the slot before reading its bytes, then take away any write
-     * mappings of the frame (mem_store_slow gives them out only while the
-     * count is 0 and writable is set; both sides are SEQ_CST, so one of
-     * them sees the other). */
-    struct code_page *cp = code_page_of(slot, pc);
-    uint32_t writes = __atomic_load_n(&cp->writes, __ATOMIC_SEQ_CST);
+/* Counts a parcel of cp as decoded before its bytes are read, then takes
+ * away any write mappings of the frame (mem_store_slow gives them out
+ * only while the count is 0 and writable is set; both sides are SEQ_CST,
+ * so one of them sees the other). */
+static void count_decoding(struct hart *h, struct code_page *cp) {
     __atomic_add_fetch(&cp->live, 1, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&cp->writable, __ATOMIC_SEQ_CST) && __atomic_exchange_n(&cp->writable, false, __ATOMIC_SEQ_CST))
         h->phys->code_added(h->owner, cp->gpa);
+}
+
+/* Decodes the instruction at byte off of the page at host_page. */
+static void read_and_decode(const uint8_t *host_page, unsigned off, struct insn *d) {
     /* One load for the whole instruction (atomic when naturally aligned, as
      * Ziccif asks), so that another hart rewriting it is seen whole. */
     uint32_t word;
@@ -38,13 +35,25 @@ static __attribute__((noinline)) insn_fn decode_slot(struct hart *h, struct insn
         word = last;
     }
     uint16_t lo = (uint16_t)word;
-    struct insn d;
     if ((lo & 3) == 3) {
-        if (off == PAGE_SIZE - 2) d = (struct insn){.fn = op_cross_page, .len = 4};
-        else decode(word, &d);
+        if (off == PAGE_SIZE - 2) *d = (struct insn){.fn = op_cross_page, .len = 4};
+        else decode(word, d);
     } else {
-        decode(lo, &d);
+        decode(lo, d);
     }
+}
+
+/* Decodes the instruction at h->pc into slot; returns its handler. Out of
+ * line, so that op_decode has no address-taken locals and its call to the
+ * handler stays a jump (see dispatch.h). */
+static __attribute__((noinline)) insn_fn decode_slot(struct hart *h, struct insn *slot, const uint8_t *host_page,
+                                                     uint64_t pc) {
+    unsigned off = (unsigned)(pc & ~PAGE_MASK);
+    struct code_page *cp = code_page_of(slot, pc);
+    uint32_t writes = __atomic_load_n(&cp->writes, __ATOMIC_SEQ_CST);
+    count_decoding(h, cp);
+    struct insn d;
+    read_and_decode(host_page, off, &d);
     /* Other harts of the VM may be running this page: publish the operands
      * first and the handler last, so whoever sees the new handler sees them. */
     slot->imm = d.imm;
@@ -55,8 +64,7 @@ static __attribute__((noinline)) insn_fn decode_slot(struct hart *h, struct insn
     slot->rm = d.rm;
     slot->len = d.len;
     /* Another hart may have decoded this slot meanwhile: count it once. */
-    if (!code_slot_empty(__atomic_exchange_n(&slot->fn, d.fn, __ATOMIC_ACQ_REL)))
-        __atomic_sub_fetch(&cp->live, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_exchange_n(&slot->fn, d.fn, __ATOMIC_ACQ_REL) != op_decode) __atomic_sub_fetch(&cp->live, 1, __ATOMIC_SEQ_CST);
     /* Another hart wrote the frame while this one read it: what was
      * decoded may be the old bytes, published after the writer's
      * invalidation. Undo it (this execution may use it: a write racing
@@ -71,10 +79,25 @@ void op_decode(struct hart *h, const struct insn *i) {
     fn(h, slot);
 }
 
-const struct insn *code_page_decode(struct hart *h, struct code_page *cp, const uint8_t *host_page, uint64_t pc) {
+/* decode_slot for a slotless page: the parcel's bit stands for the slot. */
+static bool decode_slotless(struct hart *h, struct code_page *cp, const uint8_t *host_page, uint64_t pc,
+                            struct insn *out) {
+    unsigned off = (unsigned)(pc & ~PAGE_MASK), s = off >> 1;
+    uint64_t bit = 1ull << (s % 64), *w = &cp->decoded[s / 64];
+    uint32_t writes = __atomic_load_n(&cp->writes, __ATOMIC_SEQ_CST);
+    count_decoding(h, cp);
+    if (__atomic_fetch_or(w, bit, __ATOMIC_SEQ_CST) & bit) __atomic_sub_fetch(&cp->live, 1, __ATOMIC_SEQ_CST);
+    read_and_decode(host_page, off, out);
+    if (__atomic_load_n(&cp->writes, __ATOMIC_SEQ_CST) != writes) code_page_invalidate(cp, off, out->len);
+    return (__atomic_load_n(w, __ATOMIC_ACQUIRE) & bit) != 0;
+}
+
+bool code_page_decode(struct hart *h, struct code_page *cp, const uint8_t *host_page, uint64_t pc, struct insn *out) {
+    if (cp->slotless) return decode_slotless(h, cp, host_page, pc, out);
     struct insn *slot = &cp->slot[(pc & ~PAGE_MASK) >> 1];
-    if (code_slot_empty(__atomic_load_n(&slot->fn, __ATOMIC_ACQUIRE))) decode_slot(h, slot, host_page, pc);
-    return slot;
+    if (__atomic_load_n(&slot->fn, __ATOMIC_ACQUIRE) == op_decode) decode_slot(h, slot, host_page, pc);
+    memcpy(out, slot, sizeof *out);
+    return out->fn != op_decode;
 }
 
 /* Runs decoded instructions from `first` on. Returns how many it executed. */

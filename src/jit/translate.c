@@ -725,10 +725,8 @@ struct jit_block *jit_translate(struct jit_hart *j, struct hart *h, uint64_t vpc
             exit_to(t, pc - 1, pc, before_this(t));
             break;
         }
-        const struct insn *slot = code_page_decode(h, cp, host_page, pc);
         struct insn i;
-        memcpy(&i, slot, sizeof i);
-        if (code_slot_empty(i.fn)) { /* reset by a store meanwhile: this block is already stale */
+        if (!code_page_decode(h, cp, host_page, pc, &i)) { /* reset by a store meanwhile: this block is already stale */
             exit_to(t, pc - 1, pc, before_this(t));
             break;
         }

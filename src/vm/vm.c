@@ -231,9 +231,8 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *conso
     }
     vm->mem.flush = p2m_flush;
     vm->mem.flush_ctx = vm;
-    /* Only the translator runs this VM's code: its decoded-code pages may
-     * start unbacked. */
-    if (vm->cfg.engine == VM_ENGINE_JIT) code_map_use_lazy_slots(&vm->mem.code);
+    /* Only the translator runs this VM's code: no decoded slots to keep. */
+    if (vm->cfg.engine == VM_ENGINE_JIT) code_map_make_slotless(&vm->mem.code);
     vm->nharts = cfg->ncpus;
     for (unsigned i = 0; i < vm->nharts; i++) {
         vm->harts[i] = aligned_alloc(64, (sizeof(struct hart) + 63) & ~(size_t)63);

@@ -1697,14 +1697,16 @@ static struct machine *machine_new(bool jit) {
     assert_non_null(m);
     m->ram = aligned_alloc(4096, RAM_SIZE);
     assert_non_null(m->ram);
-    assert_true(code_map_init(&m->code, RAM_FRAMES));
     m->translated = jit;
+    assert_true(code_map_init(&m->code, RAM_FRAMES));
+    if (jit) code_map_make_slotless(&m->code); /* as a translator VM's */
     return m;
 }
 
 static void drop_code_pages(struct machine *m) {
     code_map_destroy(&m->code);
     assert_true(code_map_init(&m->code, RAM_FRAMES));
+    if (m->translated) code_map_make_slotless(&m->code);
 }
 
 static void machine_free(struct machine *m) {

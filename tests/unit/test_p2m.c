@@ -269,37 +269,39 @@ static unsigned resident_slot_pages(const struct code_page *cp) {
     return n;
 }
 
-/* A translator's map: a new page's empty slots are NULL in memory that is
- * not touched (not resident) until a slot is decoded; invalidation resets
- * decoded slots only. An interpreter's map writes op_decode everywhere. */
-static void test_lazy_code_pages_cost_nothing_until_used(void **state) {
+/* A translator's map: its pages are slotless, so their slots are never
+ * touched (not resident), decoding and invalidating use the bitmap; an
+ * interpreter's map writes op_decode into every slot. */
+static void test_slotless_code_pages_cost_only_their_header(void **state) {
     (void)state;
     struct code_map lazy, eager;
     assert_true(code_map_init(&lazy, 8));
     assert_true(code_map_init(&eager, 8));
-    code_map_use_lazy_slots(&lazy);
+    code_map_make_slotless(&lazy);
     bool created;
     struct code_page *cp = code_page_install(&lazy, code_map_slot(&lazy, 3), RAM_BASE + 3 * 4096, &created);
     assert_non_null(cp);
     assert_true(created);
+    assert_true(cp->slotless);
     assert_ptr_equal(code_page_install(&lazy, code_map_slot(&lazy, 3), RAM_BASE + 3 * 4096, &created), cp);
     assert_false(created);
     assert_int_equal(resident_slot_pages(cp), 0);
-    assert_null((void *)cp->slot[700].fn);
-    assert_true(code_slot_empty(cp->slot[700].fn));
-    assert_ptr_equal((void *)cp->end.fn, (void *)op_page_end);
-    cp->slot[700].fn = op_page_end; /* stands for a decoded instruction */
+    /* Parcel 700 decoded (as code_page_decode marks it): a store over it
+     * resets it and bumps the generation; one elsewhere does not. */
+    cp->decoded[700 / 64] |= 1ull << (700 % 64);
     cp->live = 1;
-    assert_int_equal(resident_slot_pages(cp), 1);
+    uint32_t gen = cp->gen;
+    assert_int_equal(code_page_invalidate(cp, 100, 8), 1);
+    assert_int_equal(cp->gen, gen);
     assert_int_equal(code_page_invalidate(cp, 1400, 2), 0);
-    assert_int_equal(resident_slot_pages(cp), 1);
-    /* (Reading the rest maps only the host's shared zero page.) */
+    assert_int_equal(cp->gen, gen + 1);
+    assert_int_equal(cp->decoded[700 / 64], 0);
     assert_int_equal(code_page_invalidate(cp, 0, 4096), 0);
-    assert_ptr_equal((void *)cp->slot[700].fn, (void *)op_decode);
-    assert_null((void *)cp->slot[100].fn);
+    assert_int_equal(resident_slot_pages(cp), 0);
 
     struct code_page *ep = code_page_install(&eager, code_map_slot(&eager, 3), RAM_BASE + 3 * 4096, &created);
     assert_non_null(ep);
+    assert_false(ep->slotless);
     assert_ptr_equal((void *)ep->slot[700].fn, (void *)op_decode);
     assert_true(resident_slot_pages(ep) >= 10);
     code_map_destroy(&lazy);
@@ -544,7 +546,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_drop_range_frees_frames_and_reads_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drop_range_takes_whole_frames_inside_ram, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drop_frames_skips_addresses_outside_ram, setup, teardown),
-        cmocka_unit_test(test_lazy_code_pages_cost_nothing_until_used),
+        cmocka_unit_test(test_slotless_code_pages_cost_only_their_header),
         cmocka_unit_test_setup_teardown(test_drop_invalidates_decoded_code, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dropped_frame_waits_for_running_harts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_frees_frames_still_waiting, setup, teardown),

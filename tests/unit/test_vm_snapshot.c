@@ -436,12 +436,12 @@ static void test_refusals(void **state) {
 
     /* Each kind of section missing (the second of two harts, virtio devices)
      * but "vmgenid", which files from before it existed lack. */
-    for (unsigned t = 0; t < NELEM(tags) - 1; t++) {
-        if (!strcmp(tags[t], "vmgenid")) continue;
+    static const char *const needed[] = {"vm", "hart", "uart", "plic", "aclint", "rtc", "virtio", "ram"};
+    for (unsigned t = 0; t < NELEM(needed); t++) {
         char want[32];
-        snprintf(want, sizeof want, "'%s'", tags[t]);
-        bool two = !strcmp(tags[t], "hart") || !strcmp(tags[t], "virtio");
-        refused_edit(&secs, find_sec(&secs, tags[t], two), NULL, 0, want);
+        snprintf(want, sizeof want, "'%s'", needed[t]);
+        bool two = !strcmp(needed[t], "hart") || !strcmp(needed[t], "virtio");
+        refused_edit(&secs, find_sec(&secs, needed[t], two), NULL, 0, want);
     }
 
     /* Memory sections naming frames outside RAM, a damaged frame, another version. */
