@@ -48,10 +48,13 @@
 
 enum { RAW_MEM, RAW_FILE, RAW_STREAM, WRAP_MEM, WRAP_FILE, WRAP_STREAM, NMODES };
 
-static const char *const TAGS[] = {"vm", "hart", "uart", "plic", "aclint", "rtc", "virtio", "ram", "zero", "spec"};
+/* New tags go at the end: a wrap seed's selector byte indexes this list. */
+static const char *const TAGS[] = {"vm",     "hart", "uart", "plic", "aclint", "rtc",
+                                   "virtio", "ram",  "zero", "spec", "vmgenid"};
 #define NTAGS (sizeof TAGS / sizeof TAGS[0])
 /* The base image's sections, in its order ("zero" is a migration stream's only). */
-static const char *const BASE_ORDER[] = {"spec", "vm", "hart", "uart", "plic", "aclint", "rtc", "virtio", "ram"};
+static const char *const BASE_ORDER[] = {"spec", "vm",      "hart",   "uart", "plic",
+                                         "aclint", "rtc", "vmgenid", "virtio", "ram"};
 
 /* The shape of every VM here: the default devices, a virtio console and a
  * disk (a 64 KiB memfd, which the disk keeps open by its own descriptor). */
@@ -108,6 +111,14 @@ static const struct base *base_image(void) {
     if (!p2m_write(&vm->mem, VIRT_RAM_BASE, code, sizeof code) ||
         !p2m_write(&vm->mem, VIRT_RAM_BASE + 0x3000, data, sizeof data))
         abort();
+    /* Frames 5 and 6 hold the same page, merged by page sharing: the image
+     * stores 6 as an alias of 5. */
+    uint64_t m5, m6;
+    if (!p2m_fill(&vm->mem, VIRT_RAM_BASE + 5 * 4096, 0x5a, 4096) ||
+        !p2m_fill(&vm->mem, VIRT_RAM_BASE + 6 * 4096, 0x5a, 4096) || !p2m_protect(&vm->mem, 5, &m5) ||
+        !p2m_protect(&vm->mem, 6, &m6) || p2m_share_in_place(&vm->mem, 5, m5) != P2M_MERGED ||
+        p2m_merge(&vm->mem, 6, m6, false, m5) != P2M_MERGED)
+        abort();
     h->pc = h->mtvec = VIRT_RAM_BASE;
     h->x[11] = VIRT_RAM_BASE + 0x3000;
     hart_update_tlb_sets(h);
@@ -131,14 +142,20 @@ static const struct base *base_image(void) {
 }
 
 /* Writes one section; a "ram" payload is its run table (u32 count, then
- * 20 bytes a run), zeros up to a page-aligned offset, then the frames. */
+ * 20 bytes a run), from version 2 its alias table (u32 count, then 16
+ * bytes an alias), zeros up to a page-aligned offset, then the frames. */
 static bool put_section(struct snap_writer *w, const char *tag, uint32_t version, const uint8_t *p, size_t len,
                         bool raw_ram_frames) {
     if (!snap_section_begin(w, tag, version)) return false;
     if (!strcmp(tag, "ram") && len >= 4) {
         uint32_t n;
         memcpy(&n, p, 4);
-        size_t head = 4 + 20 * (size_t)n;
+        size_t runs = 4 + 20 * (size_t)n, head = runs;
+        if (version >= 2 && runs + 4 <= len) {
+            uint32_t aliases;
+            memcpy(&aliases, p + runs, 4);
+            head += 4 + 16 * (size_t)aliases;
+        }
         if (head > len) head = len;
         size_t frames = raw_ram_frames ? len - head : 0;
         if (!raw_ram_frames) { /* a base payload: its frames are its last bytes, after the padding */
