@@ -133,24 +133,38 @@ static int cannot_add(struct monitor *m, const char *name, char *err, size_t err
     return 0;
 }
 
+/* No hart of e wants the CPU: each waits (wfi) or is stopped under HSM. */
 static bool vm_idle(const struct vm_entry *e) {
-    for (unsigned i = 0; i < e->vm->nharts; i++)
-        if (e->vcpu[i].running || !e->vcpu[i].idle) return false;
+    for (unsigned i = 0; i < e->vm->nharts; i++) {
+        const struct vcpu *c = &e->vcpu[i];
+        bool stopped = __atomic_load_n(&e->vm->harts[i]->hsm_stopped, __ATOMIC_ACQUIRE);
+        if (c->running || (!c->idle && !stopped)) return false;
+    }
     return true;
 }
 
-static uint64_t min_runnable_vtime(struct monitor *m) {
+/* The least virtual time of the VMs other than self that compete for the CPU. */
+static uint64_t min_runnable_vtime(struct monitor *m, const struct vm_entry *self) {
     uint64_t v = UINT64_MAX;
     for (struct vm_entry *e = m->vms; e; e = e->next)
-        if (e->state == VMS_RUNNING && !vm_idle(e) && e->vtime < v) v = e->vtime;
+        if (e != self && e->state == VMS_RUNNING && !vm_idle(e) && e->vtime < v) v = e->vtime;
     return v;
 }
 
-/* Wakes every hart of e (input arrived, it was resumed or started). A VM
- * that was idle or paused rejoins without a backlog of credit. */
+/* A VM that stopped competing for the CPU (idle, paused, not yet started)
+ * rejoins at most one turn ahead of those that kept competing: soon enough
+ * to answer what woke it, but without the credit it did not use meanwhile,
+ * which would give it every worker until the others' virtual time caught
+ * up (a VM that sleeps, then spins, would starve the rest for as long as
+ * it slept). Lock held. */
+static void rejoin(struct monitor *m, struct vm_entry *e) {
+    uint64_t v = min_runnable_vtime(m, e);
+    if (v != UINT64_MAX && v > TURN_NS && e->vtime < v - TURN_NS) e->vtime = v - TURN_NS;
+}
+
+/* Wakes every hart of e (input arrived, it was resumed or started). */
 void monitor_make_runnable(struct monitor *m, struct vm_entry *e) {
-    uint64_t v = min_runnable_vtime(m);
-    if (v != UINT64_MAX && e->vtime < v) e->vtime = v;
+    rejoin(m, e);
     for (unsigned i = 0; i < e->vm->nharts; i++) e->vcpu[i].idle = false;
     pthread_cond_broadcast(&m->work);
 }
@@ -159,6 +173,7 @@ void monitor_make_runnable(struct monitor *m, struct vm_entry *e) {
 static void kick(void *ctx) {
     struct vm_entry *e = ctx;
     pthread_mutex_lock(&e->mon->lock);
+    if (e->state == VMS_RUNNING && vm_idle(e)) rejoin(e->mon, e);
     for (unsigned i = 0; i < e->vm->nharts; i++) e->vcpu[i].idle = false;
     pthread_cond_broadcast(&e->mon->work);
     pthread_mutex_unlock(&e->mon->lock);
@@ -200,7 +215,10 @@ static bool hart_runnable(struct vm_entry *e, unsigned i, uint64_t now, uint64_t
     struct hart *h = e->vm->harts[i];
     if (c->running || __atomic_load_n(&h->hsm_stopped, __ATOMIC_ACQUIRE)) return false;
     if (c->mem_wait && !memory_for(e, c, now, next_wake)) return false;
-    if (c->idle && (c->wake_at_ns <= now || hart_pending_irqs(h) || e->in_len)) c->idle = false;
+    if (c->idle && (c->wake_at_ns <= now || hart_pending_irqs(h) || e->in_len)) {
+        if (vm_idle(e)) rejoin(e->mon, e);
+        c->idle = false;
+    }
     if (c->idle) {
         if (c->wake_at_ns < *next_wake) *next_wake = c->wake_at_ns;
         return false;
@@ -237,13 +255,18 @@ static struct vm_entry *pick(struct monitor *m, uint64_t now, uint64_t *next_wak
         /* Of its runnable harts, the one that waited longest: a hart spinning
          * on a lock must not starve the hart holding it. */
         bool found = false;
+        unsigned h = 0;
         for (unsigned i = 0; i < e->vm->nharts; i++)
             if (hart_runnable(e, i, now, next_wake) &&
-                (!found || e->vcpu[i].last_turn_ns < e->vcpu[best_hart].last_turn_ns)) {
+                (!found || e->vcpu[i].last_turn_ns < e->vcpu[h].last_turn_ns)) {
                 found = true;
-                best_hart = i;
+                h = i;
             }
-        if (found) best = e;
+        /* A hart that woke just now may have moved the VM's virtual time (rejoin). */
+        if (found && (!best || e->vtime < best->vtime)) {
+            best = e;
+            best_hart = h;
+        }
     }
     *hart = best_hart;
     return best;
