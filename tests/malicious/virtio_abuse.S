@@ -20,8 +20,10 @@
  *     marked itself DEVICE_NEEDS_RESET is left for the next round.
  *
  * Descriptors "in RAM" point into [BUFS, RAM_END), never at this program
- * or its rings' bookkeeping, so the devices cannot stop the attack by
- * overwriting it (they may scribble over the rings, which is fine). */
+ * or its rings' bookkeeping, and buffers that start below RAM are short,
+ * so that the devices cannot end the attack by overwriting the program or
+ * by taking its frames as reported free memory (they may scribble over
+ * the rings, which is fine). */
 #include "attack.h"
 
 #define RINGS 0x80100000       /* queue q's rings at RINGS + q * RING_STRIDE */
@@ -276,10 +278,12 @@ next_slot:
 poison_desc:
   RAND t0
   andi t1, s0, 15
+  li t3, 0                        /* 1: the address is below RAM */
   li t2, 4
   bgeu t1, t2, 5f                 /* three times in four: into RAM */
   mv a4, s0                       /* anywhere */
   beqz t1, 6f
+  li t3, 1
   li a4, 0
   li t2, 1
   beq t1, t2, 6f
@@ -289,11 +293,12 @@ poison_desc:
   srli t2, s0, 56                 /* across the end of RAM */
   li a4, RAM_END
   sub a4, a4, t2
+  li t3, 0
   j 6f
 5:
   srli t2, s0, 20                 /* into RAM, past this program and the rings */
-  li t3, BUFS_SPAN
-  remu t2, t2, t3
+  li t1, BUFS_SPAN
+  remu t2, t2, t1
   li a4, BUFS
   add a4, a4, t2
 6:
@@ -311,6 +316,13 @@ poison_desc:
   srli a4, s0, 40                 /* small (and a valid indirect table length) */
   andi a4, a4, 0x7f0
 7:
+  /* A range from below RAM that reaches into it would report this very
+   * program as free memory (free page reporting): the balloon would give
+   * its frames back and the attack would end in zeros. */
+  beqz t3, 9f
+  li t2, 0xffff
+  and a4, a4, t2
+9:
   sw a4, 8(a0)
   RAND t0
   andi t1, s0, 7                  /* NEXT, WRITE, INDIRECT */
