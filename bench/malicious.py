@@ -49,6 +49,8 @@ def main():
         probe.start()
         print("rvisor serve --workers %d, engine %s; every VM 1000 shares; the well-behaved VM: counter.S"
               % (args.workers, args.engine or "default"))
+        for a in sc.attackers:
+            print("  %-15s %d hart%s: %s" % (a.name, a.cpus, "s" if a.cpus > 1 else "", a.what))
         print("%-15s %5s %6s %6s %6s %8s %9s %6s %6s %6s  %-22s %s"
               % ("phase", "VMs", "good", "fair", "ratio", "MIPS", "MIPS/core", "mon", "scan", "idle",
                  "list ms p50/p99/max", "attackers' CPU (cores) and evidence"))
