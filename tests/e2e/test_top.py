@@ -38,7 +38,10 @@ class Top(unittest.TestCase):
                 self.assertEqual(len(r), 17, r)
             cpu = {k: float(v[2]) for k, v in rows.items()}
             mips = {k: float(v[3]) for k, v in rows.items()}
-            self.assertGreater(cpu["busy"], 50)
+            # A spinning VM has a core to itself on a quiet host; on one
+            # loaded by other work (CI neighbours) it still gets a good part.
+            self.assertGreater(cpu["busy"], 25)
+            self.assertGreater(cpu["busy"], 10 * max(cpu["idle"], 0.5))
             self.assertLess(cpu["idle"], 5)
             self.assertGreater(mips["busy"], 10 * max(mips["idle"], 0.1))
             self.assertGreater(float(rows["busy"][9]), 90)  # TLB hit rate of a shell loop
