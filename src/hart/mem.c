@@ -42,9 +42,37 @@ static void fail(struct hart *h, int cause, uint64_t tval) {
 
 static bool crosses_page(uint64_t va, unsigned size) { return (va & ~PAGE_MASK) + size > PAGE_SIZE; }
 
+/* A page-crossing access is done one byte at a time, which suits RAM only:
+ * devices take naturally aligned accesses of their register's size, and
+ * a byte of an 8-byte store must not reach the next page's device. So
+ * both pages must translate (a page fault names the page that failed) and
+ * be RAM, else the access faults with nothing done. */
+static bool crossing_pages_ok(struct hart *h, uint64_t va, enum access acc) {
+    uint64_t pages[2] = {va, (va | ~PAGE_MASK) + 1}, gpa[2];
+    for (unsigned i = 0; i < 2; i++) {
+        int cause = mem_translate(h, pages[i], acc, mem_data_priv(h), &gpa[i]);
+        if (cause) {
+            fail(h, cause, pages[i]);
+            return false;
+        }
+    }
+    for (unsigned i = 0; i < 2; i++) {
+        struct phys_page pp = {0};
+        if (h->phys->page(h->owner, gpa[i], false, &pp)) continue;
+        if (pp.retry) {
+            hart_stall(h);
+            return false;
+        }
+        hart_raise(h, acc == ACCESS_WRITE ? EXC_STORE_ACCESS : EXC_LOAD_ACCESS, va);
+        return false;
+    }
+    return true;
+}
+
 /* Loads or stores a page-crossing access one byte at a time; each byte
  * translates on its own so a fault reports the byte that faulted. */
 static bool load_bytewise(struct hart *h, uint64_t va, unsigned size) {
+    if (!crossing_pages_ok(h, va, ACCESS_READ)) return false;
     uint64_t v = 0;
     for (unsigned b = 0; b < size; b++) {
         uint8_t byte;
@@ -129,19 +157,8 @@ static void map_for_writes(struct hart *h, uint64_t va, uint8_t *host, struct co
 bool mem_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val) {
     h->stats.tlb_misses++;
     if (crosses_page(va, size)) {
-        /* Check both pages before writing anything, so a fault leaves memory unchanged. */
-        uint64_t gpa;
-        uint64_t second = (va | ~PAGE_MASK) + 1;
-        uint64_t bad = va;
-        int cause = mem_translate(h, va, ACCESS_WRITE, mem_data_priv(h), &gpa);
-        if (!cause) {
-            bad = second;
-            cause = mem_translate(h, second, ACCESS_WRITE, mem_data_priv(h), &gpa);
-        }
-        if (cause) {
-            fail(h, cause, bad);
-            return false;
-        }
+        /* Both pages are checked before anything is written, so a fault leaves memory unchanged. */
+        if (!crossing_pages_ok(h, va, ACCESS_WRITE)) return false;
         for (unsigned b = 0; b < size; b++)
             if (!mem_store8(h, va + b, (uint8_t)(val >> (8 * b)))) return false;
         return true;

@@ -71,6 +71,16 @@ RVTEST_BEGIN
   MIS_FSTORE(23, fsd, sbuf, 4, 0x0102030405060708, 0x0506070800000000, 0x0000000001020304)
   MIS_FSTORE(24, fsw, sbuf, 2, 0xffffffff3f800000, 0x00003f8000000000, 0)
 
+  /* Across a boundary between two devices (the RTC's last word, then the
+   * pvpanic register): an access fault, and nothing reaches either; a
+   * byte of the store reaching pvpanic would end the run as a panic. */
+  TEST_NUM(25); EXPECT_TRAP(CAUSE_LOAD_ACCESS); li a1, 0x101ffc; li a0, SENT
+  ld a0, 0(a1); CHECK_TRAP_TAKEN; CHECK_EQ(a0, SENT)
+  LOAD_TRAP_FIELD(t0, TR_TVAL); bne t0, a1, fail_far
+  TEST_NUM(26); EXPECT_TRAP(CAUSE_STORE_ACCESS); li a1, 0x101ffc; li a2, 0x0101010101010101
+  sd a2, 0(a1); CHECK_TRAP_TAKEN
+  LOAD_TRAP_FIELD(t0, TR_TVAL); bne t0, a1, fail_far
+
   RVTEST_PASS
 
 /* after a misaligned access (a1 = address, a4 = 0 load / 1 store):
