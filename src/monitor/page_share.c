@@ -17,9 +17,14 @@ enum node_kind { NODE_HINT, NODE_SHARED };
 
 /* One entry of the table, keyed by (hash, group). A hint names a private
  * frame (vm_id, gfn, mfn) that had this hash when scanned; a shared entry
- * holds a reference to its machine frame. */
+ * holds a reference to its machine frame. Hints are also indexed by their
+ * frame (vm_id, gfn), so that a frame has one hint, for what it held when
+ * last scanned: without it, every content a guest frame ever had when the
+ * scanner passed would stay in the table until its VM is destroyed (the
+ * table grew without bound under a guest that keeps writing new data). */
 struct node {
     struct node *next;
+    struct node *next_frame; /* a hint: the next in its frame bucket */
     uint64_t hash;
     uint32_t group;
     enum node_kind kind;
@@ -46,6 +51,7 @@ struct page_share {
     uint64_t zero_hash;
 
     struct node **bucket;
+    struct node **frame_bucket; /* hints by (vm_id, gfn); nbuckets of them too */
     size_t nbuckets, count;
     size_t sweep_pos;
 
@@ -65,7 +71,10 @@ struct page_share *page_share_create(struct machine_memory *mm) {
     ps->frames = machine_memory_source(mm);
     ps->nbuckets = MIN_BUCKETS;
     ps->bucket = calloc(ps->nbuckets, sizeof *ps->bucket);
-    if (!ps->bucket) {
+    ps->frame_bucket = calloc(ps->nbuckets, sizeof *ps->frame_bucket);
+    if (!ps->bucket || !ps->frame_bucket) {
+        free(ps->bucket);
+        free(ps->frame_bucket);
         free(ps);
         return NULL;
     }
@@ -73,7 +82,29 @@ struct page_share *page_share_create(struct machine_memory *mm) {
     return ps;
 }
 
+static size_t frame_bucket_of(const struct page_share *ps, uint32_t vm_id, uint64_t gfn) {
+    uint64_t k = (gfn ^ (uint64_t)vm_id << 40) * 0x9e3779b97f4a7c15ull;
+    return (size_t)(k ^ k >> 32) & (ps->nbuckets - 1);
+}
+
+static void frame_link(struct page_share *ps, struct node *n) {
+    size_t k = frame_bucket_of(ps, n->vm_id, n->gfn);
+    n->next_frame = ps->frame_bucket[k];
+    ps->frame_bucket[k] = n;
+}
+
+static void frame_unlink(struct page_share *ps, struct node *n) {
+    if (!ps->frame_bucket) return; /* the table is being destroyed */
+    for (struct node **p = &ps->frame_bucket[frame_bucket_of(ps, n->vm_id, n->gfn)]; *p; p = &(*p)->next_frame)
+        if (*p == n) {
+            *p = n->next_frame;
+            n->next_frame = NULL;
+            return;
+        }
+}
+
 static void free_node(struct page_share *ps, struct node *n) {
+    if (n->kind == NODE_HINT) frame_unlink(ps, n);
     if (n->kind == NODE_SHARED) {
         ps->frames.free(ps->frames.pool, n->mfn);
         ps->st.shared_frames--;
@@ -86,6 +117,8 @@ static void free_node(struct page_share *ps, struct node *n) {
 
 void page_share_destroy(struct page_share *ps) {
     if (!ps) return;
+    free(ps->frame_bucket);
+    ps->frame_bucket = NULL;
     for (size_t b = 0; b < ps->nbuckets; b++)
         while (ps->bucket[b]) {
             struct node *n = ps->bucket[b];
@@ -114,13 +147,18 @@ static struct node *lookup(struct page_share *ps, uint64_t hash, uint32_t group)
 
 static void grow(struct page_share *ps) {
     size_t nb = ps->nbuckets * 2;
-    struct node **b = calloc(nb, sizeof *b);
-    if (!b) return; /* longer chains, still correct */
-    struct node **old = ps->bucket;
+    struct node **b = calloc(nb, sizeof *b), **fb = calloc(nb, sizeof *fb);
+    if (!b || !fb) { /* longer chains, still correct */
+        free(b);
+        free(fb);
+        return;
+    }
+    struct node **old = ps->bucket, **old_frame = ps->frame_bucket;
     size_t oldn = ps->nbuckets;
     ps->bucket = b;
+    ps->frame_bucket = fb;
     ps->nbuckets = nb;
-    for (size_t i = 0; i < oldn; i++)
+    for (size_t i = 0; i < oldn; i++) {
         while (old[i]) {
             struct node *n = old[i];
             old[i] = n->next;
@@ -128,8 +166,39 @@ static void grow(struct page_share *ps) {
             n->next = b[k];
             b[k] = n;
         }
+        while (old_frame[i]) {
+            struct node *n = old_frame[i];
+            old_frame[i] = n->next_frame;
+            frame_link(ps, n);
+        }
+    }
     free(old);
+    free(old_frame);
     ps->sweep_pos = 0;
+}
+
+/* Frame (vm_id, gfn) is to have hint n (already in its hash bucket): the
+ * frame's older hint, for contents it no longer has, goes, unless the
+ * pending batch still refers to it (it then becomes a shared frame or
+ * dead). */
+static void hint_frame(struct page_share *ps, struct node *n, uint32_t vm_id, uint64_t gfn, uint64_t mfn) {
+    size_t k = frame_bucket_of(ps, vm_id, gfn);
+    for (struct node *o = ps->frame_bucket[k]; o; o = o->next_frame) {
+        if (o == n || o->vm_id != vm_id || o->gfn != gfn) continue;
+        if (o->pinned || o->promoting || o->dead) continue;
+        for (struct node **p = &ps->bucket[bucket_of(ps, o->hash, o->group)]; *p; p = &(*p)->next)
+            if (*p == o) {
+                *p = o->next;
+                free_node(ps, o);
+                break;
+            }
+        break;
+    }
+    frame_unlink(ps, n);
+    n->vm_id = vm_id;
+    n->gfn = gfn;
+    n->mfn = mfn;
+    frame_link(ps, n);
 }
 
 static struct node *insert_hint(struct page_share *ps, uint64_t hash, uint32_t group, uint32_t vm_id, uint64_t gfn,
@@ -143,6 +212,7 @@ static struct node *insert_hint(struct page_share *ps, uint64_t hash, uint32_t g
     ps->bucket[k] = n;
     ps->count++;
     ps->st.hints++;
+    hint_frame(ps, n, vm_id, gfn, mfn); /* n is in no frame bucket yet: its unlink finds nothing */
     return n;
 }
 
@@ -226,6 +296,7 @@ static void commit(struct page_share *ps) {
             continue;
         }
         ps->frames.get(ps->frames.pool, it->mfn); /* the table's reference */
+        frame_unlink(ps, n);
         n->kind = NODE_SHARED;
         n->mfn = it->mfn;
         ps->st.hints--;
@@ -309,9 +380,7 @@ static void scan_frame(struct page_share *ps, const struct share_vm *vms, unsign
     }
     const struct share_vm *owner = vm_by_id(vms, nvms, n->vm_id);
     if (!hint_holds(ps, n, owner)) { /* stale: this frame is the hint now */
-        n->vm_id = vm->id;
-        n->gfn = gfn;
-        n->mfn = mfn;
+        hint_frame(ps, n, vm->id, gfn, mfn);
         return;
     }
     if (!queue(ps, owner, n->gfn, ITEM_PROMOTE, n)) return;
