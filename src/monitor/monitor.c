@@ -796,8 +796,21 @@ int monitor_vm_pause(struct monitor *m, const char *name, char *err, size_t errl
     int rc = 0;
     struct vm_entry *e = monitor_locked_entry(m, name, err, errlen, &rc);
     if (!e) return rc;
-    if (e->state != VMS_RUNNING) rc = monitor_fail(err, errlen, MON_ESTATE, "VM '%s' is not running", name);
-    else e->state = VMS_PAUSED;
+    if (e->state != VMS_RUNNING) {
+        rc = monitor_fail(err, errlen, MON_ESTATE, "VM '%s' is not running", name);
+    } else {
+        e->state = VMS_PAUSED;
+        /* No guest instruction runs once this returns: wait for a worker in
+         * the middle of a turn of it (on a busy host that turn may go on
+         * long after the pause). The lock is let go while waiting, so the
+         * VM may be resumed, or destroyed (and its name reused), meanwhile. */
+        uint32_t id = e->id;
+        while (e->running && e->state == VMS_PAUSED) {
+            pthread_cond_wait(&m->idle_vm, &m->lock);
+            e = find(m, name);
+            if (!e || e->id != id) break;
+        }
+    }
     pthread_mutex_unlock(&m->lock);
     return rc;
 }
