@@ -38,6 +38,7 @@ GUEST = os.environ.get("RVISOR_GUEST", os.path.expanduser("~/.cache/rvisor/defau
 WORKERS = 2
 ALONE_S, EACH_S, ALL_S, SETTLE_S = 3.0, 3.0, 6.0, 0.5
 SHARE_FLOOR = 0.5         # of the fair share the well-behaved VM must keep
+STARVED_CORES = 0.5       # CPU the host gave the monitor below which shares are not judged
 SPEED_FLOOR = 0.5         # of its instructions per CPU-second alone
 # API requests. A request waits for no VM, but on a host loaded well past
 # its cores the monitor's threads wait for the CPU (seen: p99 0.5 s, max
@@ -105,6 +106,7 @@ class MaliciousGuests(unittest.TestCase):
         alone = results[0][2]
         self.assertGreater(alone["good_mips"], 0, alone)
         problems = []
+        starved = 0
         for label, names, r in results:
             good = r["vms"][scenario.GOOD]
             summary = ("phase %s: the well-behaved VM got %.2f cores of a fair %.2f (%d VMs, monitor %.2f cores, "
@@ -114,7 +116,12 @@ class MaliciousGuests(unittest.TestCase):
             print(summary)
             if good["state"] != "running":
                 problems.append("%s: the well-behaved VM is %s: %s" % (label, good["state"], good["exit_message"]))
-            if r["good_cores"] < SHARE_FLOOR * r["fair"]:
+            # Below half a core for the whole monitor, the host's scheduler,
+            # not the monitor's, decides which worker thread runs (a VM held
+            # by a preempted worker waits): the share cannot be judged.
+            if r["available"] < STARVED_CORES:
+                starved += 1
+            elif r["good_cores"] < SHARE_FLOOR * r["fair"]:
                 problems.append(summary + ": less than %d%% of its fair share" % (100 * SHARE_FLOOR))
             if r["good_mips_per_core"] < SPEED_FLOOR * alone["good_mips_per_core"]:
                 problems.append(summary + ": its code ran slower than %d%% of alone" % (100 * SPEED_FLOOR))
@@ -132,6 +139,11 @@ class MaliciousGuests(unittest.TestCase):
                 elif vm["counts"][a.evidence] <= 0:
                     problems.append("%s: %s did not attack (no %s): %r" % (label, a.name, a.evidence, vm))
         self.assertFalse(problems, "\n".join(problems))
+        if starved:
+            print("%d of %d phases: the host gave the monitor under %.1f cores, shares not judged"
+                  % (starved, len(results), STARVED_CORES))
+        if starved == len(results):
+            self.skipTest("the host was too busy to judge any phase's CPU shares")
 
 if __name__ == "__main__":
     unittest.main()
