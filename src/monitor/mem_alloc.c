@@ -37,11 +37,18 @@ double mem_account_active(const struct mem_account *a) {
     return a->latest > m ? a->latest : m;
 }
 
-uint64_t mem_account_balloon(const struct mem_account *a, uint64_t alloc, uint64_t inflated, uint64_t guest_free,
+uint64_t mem_account_balloon(struct mem_account *a, uint64_t alloc, uint64_t inflated, uint64_t guest_free,
                              uint64_t deflate) {
-    uint64_t want = inflated;
-    if (alloc > a->target) want += guest_free + (alloc - a->target);
-    else if (deflate) want -= deflate < want ? deflate : want;
+    uint64_t want = inflated, reserve = a->max / 32;
+    if (alloc > a->target) {
+        /* Fell short of the last request with its free memory gone: it has nothing more to give (mem_alloc.h). */
+        if (inflated < a->balloon && guest_free <= reserve) a->balloon_short = true;
+        if (!a->balloon_short) want += guest_free + (alloc - a->target);
+        else if (guest_free > reserve) want += guest_free - reserve;
+    } else {
+        a->balloon_short = false;
+        if (deflate) want -= deflate < want ? deflate : want;
+    }
     /* The balloon never takes the guest below its guaranteed minimum. */
     uint64_t most = a->max > a->min ? a->max - a->min : 0;
     return want > most ? most : want;

@@ -21,6 +21,7 @@ struct mem_account {
     bool estimated;        /* a sample has completed */
     uint64_t target;       /* frames it should hold; max when nothing is to be taken */
     uint64_t balloon;      /* frames the policy wants its balloon to hold */
+    bool balloon_short;    /* the guest could not give what was asked: no excess is asked of it until it reaches its target */
 };
 
 /* Default memory shares: ESX gives 10 per MiB of configured memory, so
@@ -39,8 +40,20 @@ double mem_account_active(const struct mem_account *a);
  * frames (free page reporting gave them back), so the balloon must take
  * all of it and then the excess: only that makes the guest give up pages
  * it uses. It stays put once alloc reached the target; with memory
- * plentiful again (`deflate` frames may be given back) it shrinks. */
-uint64_t mem_account_balloon(const struct mem_account *a, uint64_t alloc, uint64_t inflated, uint64_t guest_free,
+ * plentiful again (`deflate` frames may be given back) it shrinks.
+ *
+ * A guest whose balloon stayed below the last request (a->balloon) with
+ * no more than a reserve of free memory left (1/32 of its RAM) has given
+ * all it can: what it holds it cannot free (tmpfs, or anonymous memory
+ * without guest swap). Asking again would keep it at the edge of OOM for
+ * as long as it stays above its target: Linux's driver retries the
+ * inflation every 200 ms, takes each page the guest frees, and its
+ * deflate-on-OOM hands back a MiB at a time, so the guest's tasks starve
+ * (bench/idletax.py saw guests stop for minutes). From then on
+ * (a->balloon_short) the balloon takes only free memory beyond the
+ * reserve, and hypervisor swap takes the excess, until the VM is at its
+ * target again. */
+uint64_t mem_account_balloon(struct mem_account *a, uint64_t alloc, uint64_t inflated, uint64_t guest_free,
                              uint64_t deflate);
 
 #endif

@@ -4,7 +4,9 @@
  * active VM with equal shares end equal without the tax, and about 1:3.85
  * with ESX's 75%); mins, maxes and allocs respected; the shares-per-page
  * ratio itself; and, on many VMs with millions of frames, that no frame
- * was taken from a VM while another had a lower ratio. */
+ * was taken from a VM while another had a lower ratio. Also the balloon
+ * size the policy asks of a VM (monitor/mem_alloc.h), above all that a
+ * guest which cannot give more is not pressed again and again. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "monitor/mem_alloc.h"
 #include "monitor/mem_policy.h"
 
 static struct mem_policy_vm vm(uint64_t alloc, uint64_t min, uint64_t max, uint64_t shares, double active) {
@@ -209,6 +212,67 @@ static void test_many_vms_give_in_order_of_their_ratios(void **state) {
     }
 }
 
+/* ---- the balloon the policy asks for (mem_alloc.h) ---- */
+
+/* A 256 MiB VM with the given target (frames); its reserve is 2048 frames (8 MiB). */
+static struct mem_account account(uint64_t target) {
+    struct mem_account a;
+    mem_account_init(&a, 256u << 20, 0, 0);
+    a.target = target;
+    return a;
+}
+
+static void test_a_vm_above_target_is_asked_for_its_free_memory_and_the_excess(void **state) {
+    (void)state;
+    struct mem_account a = account(20000);
+    /* 25000 frames held, 100 in the balloon, 30000 free: all the free and 5000 more. */
+    a.balloon = mem_account_balloon(&a, 25000, 100, 30000, 0);
+    assert_int_equal(a.balloon, 100 + 30000 + 5000);
+    assert_false(a.balloon_short);
+    /* Still inflating (much free memory left): asked again, not taken as short. */
+    a.balloon = mem_account_balloon(&a, 24000, 20000, 12000, 0);
+    assert_int_equal(a.balloon, 20000 + 12000 + 4000);
+    assert_false(a.balloon_short);
+    /* Reached its target: the balloon stays; with memory plentiful it shrinks. */
+    assert_int_equal(mem_account_balloon(&a, 20000, 36000, 1000, 0), 36000);
+    assert_int_equal(mem_account_balloon(&a, 20000, 36000, 1000, 6000), 30000);
+}
+
+static void test_a_guest_that_has_nothing_more_to_give_is_not_pressed(void **state) {
+    (void)state;
+    struct mem_account a = account(20000);
+    a.balloon = mem_account_balloon(&a, 25000, 30000, 3000, 0);
+    assert_int_equal(a.balloon, 30000 + 3000 + 5000);
+    /* It gave 1000 of the 8000 asked and has 500 free left (its memory is
+     * tmpfs): nothing more is asked, hypervisor swap takes the excess. */
+    a.balloon = mem_account_balloon(&a, 25000, 31000, 500, 0);
+    assert_int_equal(a.balloon, 31000);
+    assert_true(a.balloon_short);
+    /* The next period it is still above target: the balloon stays (it used
+     * to ask for the free memory and the excess again, every second); a MiB
+     * given back on OOM stays given back. */
+    a.balloon = mem_account_balloon(&a, 25000, 31000, 500, 0);
+    assert_int_equal(a.balloon, 31000);
+    a.balloon = mem_account_balloon(&a, 25000, 30744, 700, 0);
+    assert_int_equal(a.balloon, 30744);
+    /* Free memory beyond its reserve (2048 frames) is still taken. */
+    a.balloon = mem_account_balloon(&a, 25000, 30744, 5048, 0);
+    assert_int_equal(a.balloon, 30744 + 3000);
+    /* Once at its target it is asked normally again. */
+    a.balloon = mem_account_balloon(&a, 20000, 33744, 3000, 0);
+    assert_false(a.balloon_short);
+    a.balloon = mem_account_balloon(&a, 21000, 33744, 3000, 0);
+    assert_int_equal(a.balloon, 33744 + 3000 + 1000);
+}
+
+static void test_the_balloon_never_takes_the_guaranteed_minimum(void **state) {
+    (void)state;
+    struct mem_account a;
+    mem_account_init(&a, 256u << 20, 200u << 20, 0); /* 51200 frames guaranteed of 65536 */
+    a.target = 51200;
+    assert_int_equal(mem_account_balloon(&a, 60000, 0, 60000, 0), 65536 - 51200);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_without_overcommit_nothing_is_taken),
@@ -221,6 +285,9 @@ int main(void) {
         cmocka_unit_test(test_no_vms_no_targets),
         cmocka_unit_test(test_the_shares_per_page_ratio),
         cmocka_unit_test(test_many_vms_give_in_order_of_their_ratios),
+        cmocka_unit_test(test_a_vm_above_target_is_asked_for_its_free_memory_and_the_excess),
+        cmocka_unit_test(test_a_guest_that_has_nothing_more_to_give_is_not_pressed),
+        cmocka_unit_test(test_the_balloon_never_takes_the_guaranteed_minimum),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
