@@ -45,6 +45,7 @@
 #define MEM_WAIT_LIMIT_NS 10000000000ull
 #define POLICY_TICK_NS 1000000000ull /* memory targets and balloons are revised this often */
 #define SAMPLE_FRAMES 100           /* frames per VM per sampling period, as ESX */
+#define TRIM_NS 10000000000ull      /* freed heap memory goes back to the host this often */
 
 uint64_t monitor_now_ns(void) {
     struct timespec ts;
@@ -474,7 +475,7 @@ static void *manager_main(void *arg) {
     /* A sharing batch takes three ticks (build, two grace periods): hash three ticks' worth. */
     unsigned budget = (unsigned)((uint64_t)m->share_rate * SCAN_TICK_NS * 3 / 1000000000ull);
     if (budget == 0) budget = 1;
-    uint64_t last_scan = 0, last_policy = 0, last_sample = monitor_now_ns();
+    uint64_t last_scan = 0, last_policy = 0, last_sample = monitor_now_ns(), last_trim = last_sample;
     bool reclaiming = false;
     pthread_mutex_lock(&m->lock);
     while (!m->shutting_down) {
@@ -493,6 +494,16 @@ static void *manager_main(void *arg) {
         if (now - last_policy >= POLICY_TICK_NS) {
             last_policy = now;
             policy_step(m);
+        }
+        if (now - last_trim >= TRIM_NS) {
+            /* glibc gives back only the tops of its arenas: without this the
+             * monitor's resident memory crept up with what its threads
+             * allocate and free (connections, VMs made, libslirp's buffers;
+             * bench/soak.py). A few milliseconds, without the lock. */
+            last_trim = now;
+            pthread_mutex_unlock(&m->lock);
+            malloc_trim(0);
+            pthread_mutex_lock(&m->lock);
         }
     }
     pthread_mutex_unlock(&m->lock);
