@@ -69,7 +69,8 @@ DISK_BYTES = 64 * MiB
 # The guest's workload, stored at the start of its disk and started by /init
 # (rvisor_run below). It counts iterations (i), disk round trips that read
 # back what was written (d) or not (e), and network round trips that worked
-# (n) or not (f), in /tmp/c.
+# (n) or not (f), in /tmp/c (renamed into place: a reader never sees it
+# empty).
 WORKLOAD = r"""# rvisor soak workload for {name} (bench/soak.py); /tmp/w is text (256 KiB
 # of base64): busybox wget --post-file stops at a NUL byte.
 ip link set eth0 up
@@ -91,7 +92,8 @@ while :; do
   else
     f=$((f+1))
   fi
-  echo "$i $d $e $n $f" >/tmp/c
+  echo "$i $d $e $n $f" >/tmp/c.new
+  mv /tmp/c.new /tmp/c
   sleep {sleep}
 done
 """
@@ -518,7 +520,9 @@ class Soak:
                 return False
             now = time.monotonic()
             self.console_latency = max(self.console_latency, now - t1)
-            self._progress(vm, now, m.group(1).decode().split())
+            trouble = self._progress(vm, now, m.group(1).decode().split())
+            if trouble:
+                self.ledger.problem(trouble + self._diagnose(con))
             if cli:
                 rc = con.detach()
                 if rc != 0 or b"detached" not in con.out:
@@ -528,22 +532,38 @@ class Soak:
         finally:
             con.close()
 
+    def _diagnose(self, con):
+        """What the guest runs (for a loop that seems stuck)."""
+        nonce = random.randrange(10 ** 6)
+        con.send(b"ps | grep -v ']$'; echo diag-%d-$((1+1))\n" % nonce)
+        start = con.pos
+        m = con.read_until(re.compile(rb"diag-%d-2" % nonce), 30)
+        if not m:
+            return " (no answer to ps)"
+        text = con.out[start:m.start()]
+        echo = text.rfind(b"diag-%d-$((1+1))" % nonce)  # what the shell printed follows the command's echo
+        text = text[echo:].decode(errors="replace").replace("\r", "")
+        return "; in the guest: " + " | ".join(line.strip() for line in text.split("\n")[1:] if line.strip())
+
     def _progress(self, vm, now, fields):
-        """Checks the loop's counters (iterations, disk ok, disk bad, net ok, net failed)."""
+        """Checks the loop's counters (iterations, disk ok, disk bad, net ok,
+        net failed); returns what is wrong with them, if anything."""
         if len(fields) != 5:
             if now - vm.born > STALL_S:
-                self.ledger.problem("%s: no workload counters %.0fs after boot" % (vm.name, now - vm.born))
-            return
+                return "%s: no workload counters %.0fs after boot" % (vm.name, now - vm.born)
+            return None
         i, d, e, n, f = map(int, fields)
         if e and (not vm.counters or vm.counters[2] != e or vm.counters_instance != vm.instance):
             self.ledger.problem("%s read back different data from its disk (%d of %d round trips)"
                                 % (vm.name, e, d + e))
+        trouble = None
         if vm.last and vm.last[1] == vm.instance:
             if i <= vm.last[2] and now - vm.last[0] > STALL_S:
-                self.ledger.problem("%s: its loop made no iteration in %.0fs (at %d)" % (vm.name, now - vm.last[0], i))
+                trouble = "%s: its loop made no iteration in %.0fs (at %d)" % (vm.name, now - vm.last[0], i)
         if not vm.last or vm.last[1] != vm.instance or i > vm.last[2]:
             vm.last = (now, vm.instance, i)
         vm.counters, vm.counters_instance = (i, d, e, n, f), vm.instance
+        return trouble
 
     def pause_check(self, vm):
         vm.pause_gen += 1
