@@ -173,6 +173,7 @@ void api_info_to_json(const struct vm_info *info, json_object *o) {
     json_object_object_add(pg, "swapped", json_object_new_uint64(info->pages.swapped));
     json_object_object_add(pg, "swap_outs", json_object_new_uint64(info->pages.swap_outs));
     json_object_object_add(pg, "swap_ins", json_object_new_uint64(info->pages.swap_ins));
+    json_object_object_add(pg, "dma_waits", json_object_new_uint64(info->pages.dma_waits));
     json_object_object_add(o, "pages", pg);
     json_object *al = json_object_new_object();
     json_object_object_add(al, "min", json_object_new_uint64(info->alloc.min));

@@ -139,7 +139,8 @@
  *       the zero frame), "zero_merged" (found zero by the scanner, given
  *       back, in total), "cow_breaks" (writes that copied a shared frame),
  *       "swapped" (in its swap file now), "swap_outs" and "swap_ins"
- *       (written out and read back, in total). "alloc": share-based
+ *       (written out and read back, in total), "dma_waits" (device copies
+ *       to or from its memory that waited for a frame, in total). "alloc": share-based
  *       allocation: "min" (bytes guaranteed), "shares" (memory shares),
  *       "active_percent" (estimated memory in active use, -1 before the
  *       first sample), "target" (bytes the policy lets it hold), "balloon"

@@ -318,9 +318,10 @@ static void print_stats(json_object *r) {
                (unsigned long long)field_u64(pg, "zero"), (unsigned long long)field_u64(pg, "zero_merged"),
                (unsigned long long)field_u64(pg, "cow_breaks"));
     if (pg && (field_u64(pg, "swapped") || field_u64(pg, "swap_outs")))
-        printf("swap:          %llu pages in its swap file; %llu written out, %llu read back in total\n",
+        printf("swap:          %llu pages in its swap file; %llu written out, %llu read back in total; "
+               "device copies waited for memory %llu times\n",
                (unsigned long long)field_u64(pg, "swapped"), (unsigned long long)field_u64(pg, "swap_outs"),
-               (unsigned long long)field_u64(pg, "swap_ins"));
+               (unsigned long long)field_u64(pg, "swap_ins"), (unsigned long long)field_u64(pg, "dma_waits"));
     const char *group = field_str(r, "share_group");
     printf("share group:   %s\n", *group ? group : "(its own)");
     printf("generation ID: %s\n", field_str(r, "generation_id"));

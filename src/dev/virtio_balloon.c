@@ -121,8 +121,11 @@ static bool serve_pfns(struct virtio_balloon *b, struct virtio_mmio *t, bool inf
             unsigned n = sizeof b->pfn_bytes - have;
             if (n > left) n = (unsigned)left;
             if (!m->read(m->ctx, gpa, b->pfn_bytes + have, n)) {
-                virtio_mmio_set_broken(t, "balloon PFN array not in guest memory");
-                return false;
+                if (virtio_mmio_dma_refused(t, "balloon PFN array not in guest memory")) return false;
+                /* No frame to read the rest back just now: those pages stay
+                 * in the guest's count of the balloon but keep their frames. */
+                budget = left = 0;
+                break;
             }
             have += n;
             gpa += n;
@@ -167,10 +170,9 @@ static bool take_stats(struct virtio_balloon *b, struct virtio_mmio *t) {
     for (unsigned s = 0; s < c->nread && have < sizeof b->stat_bytes; s++) {
         unsigned n = sizeof b->stat_bytes - have;
         if (n > c->seg[s].len) n = c->seg[s].len;
-        if (!m->read(m->ctx, c->seg[s].gpa, b->stat_bytes + have, n)) {
-            virtio_mmio_set_broken(t, "balloon stats buffer not in guest memory");
-            return false;
-        }
+        if (!m->read(m->ctx, c->seg[s].gpa, b->stat_bytes + have, n))
+            /* No frame just now: this report is skipped, the next one comes. */
+            return !virtio_mmio_dma_refused(t, "balloon stats buffer not in guest memory");
         have += n;
     }
     pthread_mutex_lock(&b->info_lock);

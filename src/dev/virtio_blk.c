@@ -2,6 +2,7 @@
 #include "dev/virtio_blk.h"
 
 #include <endian.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,9 +20,16 @@
 #define BATCH 64
 #define HEADER_LEN 16
 #define RANGE_LEN 16 /* struct virtio_blk_discard_write_zeroes */
-/* Internal outcome: the request is dropped without a used element, because
- * the device broke or was reset while the host I/O ran. */
+/* Internal outcomes: the request is dropped without a used element, because
+ * the device broke or was reset while the host I/O ran (ABANDON); or a
+ * guest frame could not be backed just now (AGAIN): the request goes back
+ * to the ring and is served again from the start a moment later, since
+ * every request type can be repeated (machine memory is being reclaimed;
+ * harts wait for it the same way). */
 #define ABANDON 0xff
+#define AGAIN 0xfe
+/* How long a request that found no frame waits before it is tried again. */
+#define RETRY_NS 2000000ull
 
 struct virtio_blk {
     struct disk_image img;
@@ -31,6 +39,10 @@ struct virtio_blk {
     struct event_notifier *kick; /* NULL without a loop */
     struct virtio_mmio *t;
     uint64_t generation; /* device resets; changed and read with the transport lock */
+    /* When to look at the queue again without a notification (0: no need):
+     * after a request found no frame, and after a restore. */
+    uint64_t retry_at_ns;
+    struct event_source *retry;
     /* Only the thread serving requests touches these. */
     struct virtq_chain chain;
     uint8_t *bounce;
@@ -64,9 +76,10 @@ static bool range_ok(const struct virtio_blk *b, uint64_t sector, uint64_t nsect
     return sector <= b->capacity && nsectors <= b->capacity - sector;
 }
 
-static uint8_t broke(struct virtio_blk *b, const char *why) {
-    virtio_mmio_set_broken(b->t, why);
-    return ABANDON;
+/* A buffer copy was refused: a bad address breaks the device, a frame
+ * that cannot be backed just now makes the request wait. */
+static uint8_t refused(struct virtio_blk *b, const char *why) {
+    return virtio_mmio_dma_refused(b->t, why) ? ABANDON : AGAIN;
 }
 
 /* Checks the data part of a read or write: whole sectors, inside the disk. */
@@ -87,7 +100,7 @@ static uint8_t do_read(struct virtio_blk *b, struct request *r) {
         lock(b);
         if (reset_since(b, r)) return ABANDON;
         if (!ok) return VIRTIO_BLK_S_IOERR;
-        if (!virtq_chain_write(&b->chain, m, off, b->bounce, n)) return broke(b, "read buffer not in guest memory");
+        if (!virtq_chain_write(&b->chain, m, off, b->bounce, n)) return refused(b, "read buffer not in guest memory");
         off += n;
         r->written = (uint32_t)off;
     }
@@ -111,7 +124,7 @@ static uint8_t do_write(struct virtio_blk *b, struct request *r) {
     for (uint64_t off = 0; off < len;) {
         size_t n = len - off < BOUNCE_SIZE ? (size_t)(len - off) : BOUNCE_SIZE;
         if (!virtq_chain_read(&b->chain, m, HEADER_LEN + off, b->bounce, n))
-            return broke(b, "write buffer not in guest memory");
+            return refused(b, "write buffer not in guest memory");
         unlock(b);
         bool ok = disk_image_write(&b->img, pos + off, b->bounce, n);
         lock(b);
@@ -125,7 +138,7 @@ static uint8_t do_write(struct virtio_blk *b, struct request *r) {
 static uint8_t get_id(struct virtio_blk *b, struct request *r) {
     size_t n = r->out_len < VIRTIO_BLK_ID_BYTES ? (size_t)r->out_len : VIRTIO_BLK_ID_BYTES;
     if (!virtq_chain_write(&b->chain, virtio_mmio_mem(b->t), 0, b->serial, n))
-        return broke(b, "id buffer not in guest memory");
+        return refused(b, "id buffer not in guest memory");
     r->written = (uint32_t)n;
     return VIRTIO_BLK_S_OK;
 }
@@ -139,7 +152,7 @@ static uint8_t do_ranges(struct virtio_blk *b, struct request *r) {
     unsigned n = (unsigned)(r->in_len / RANGE_LEN);
     uint8_t raw[VIRTIO_BLK_MAX_DISCARD_SEG * RANGE_LEN];
     if (!virtq_chain_read(&b->chain, virtio_mmio_mem(b->t), HEADER_LEN, raw, n * RANGE_LEN))
-        return broke(b, "discard ranges not in guest memory");
+        return refused(b, "discard ranges not in guest memory");
     struct {
         uint64_t sector;
         uint32_t num, flags;
@@ -184,14 +197,15 @@ static uint8_t execute(struct virtio_blk *b, struct request *r) {
     return VIRTIO_BLK_S_UNSUPP;
 }
 
-/* Serves the popped chain, lock held (dropped and retaken inside). */
-static void serve(struct virtio_blk *b) {
+/* Serves the popped chain, lock held (dropped and retaken inside). False
+ * if it must be served again later (AGAIN). */
+static bool serve(struct virtio_blk *b) {
     const struct virtq_chain *c = &b->chain;
     const struct guest_mem_ops *m = virtio_mmio_mem(b->t);
     if (c->write_len == 0) {
         /* Nowhere to say what went wrong. */
         virtio_mmio_set_broken(b->t, "block request without a status byte");
-        return;
+        return true;
     }
     struct request r = {
         .out_len = c->write_len - 1,
@@ -201,10 +215,8 @@ static void serve(struct virtio_blk *b) {
     uint8_t status = VIRTIO_BLK_S_IOERR; /* header short, or partly device-writable */
     if (c->read_len >= HEADER_LEN) {
         uint8_t hdr[HEADER_LEN];
-        if (!virtq_chain_read(c, m, 0, hdr, sizeof hdr)) {
-            virtio_mmio_set_broken(b->t, "block request header not in guest memory");
-            return;
-        }
+        if (!virtq_chain_read(c, m, 0, hdr, sizeof hdr))
+            return refused(b, "block request header not in guest memory") == ABANDON;
         uint32_t type;
         uint64_t sector;
         memcpy(&type, hdr, 4);
@@ -213,31 +225,75 @@ static void serve(struct virtio_blk *b) {
         r.sector = le64toh(sector);
         r.in_len = c->read_len - HEADER_LEN;
         status = execute(b, &r);
-        if (status == ABANDON) return;
+        if (status == ABANDON) return true;
+        if (status == AGAIN) return false;
     }
-    if (!virtq_chain_write(c, m, c->write_len - 1, &status, 1)) {
-        virtio_mmio_set_broken(b->t, "block status byte not in guest memory");
-        return;
-    }
+    if (!virtq_chain_write(c, m, c->write_len - 1, &status, 1))
+        return refused(b, "block status byte not in guest memory") == ABANDON;
+    if (!virtio_mmio_queue_push(b->t, 0, c->head, r.written + 1)) return errno != ENOMEM;
     /* Interrupt per request: with event index the driver asks for one only
      * when it is waiting, and a long batch must not delay the first. */
-    if (virtio_mmio_queue_push(b->t, 0, c->head, r.written + 1)) virtio_mmio_queue_interrupt(b->t, 0);
+    virtio_mmio_queue_interrupt(b->t, 0);
+    return true;
+}
+
+static void retry_later(struct virtio_blk *b) {
+    __atomic_store_n(&b->retry_at_ns, event_loop_now_ns() + RETRY_NS, __ATOMIC_RELEASE);
+    event_loop_wakeup(b->loop);
 }
 
 static void run_queue(struct virtio_blk *b) {
     /* Without a loop there is nobody to come back later: serve them all. */
     unsigned limit = b->kick ? BATCH : UINT_MAX, served = 0;
+    bool wait = false;
     lock(b);
-    while (served < limit && virtio_mmio_queue_pop(b->t, 0, &b->chain) > 0) {
-        serve(b);
+    while (served < limit) {
+        int got = virtio_mmio_queue_pop(b->t, 0, &b->chain);
+        wait = got == VIRTIO_MMIO_AGAIN;
+        if (got <= 0) break;
+        if (!serve(b)) {
+            virtio_mmio_queue_unpop(b->t, 0);
+            wait = true;
+            break;
+        }
         served++;
     }
     unlock(b);
+    /* Without a loop the next notification tries again. */
+    if (wait && b->loop) {
+        retry_later(b);
+        return;
+    }
     /* More may be waiting: come back after the loop's other work. */
     if (b->kick && served == limit) event_notifier_signal(b->kick);
 }
 
 static void kicked(void *ctx) { run_queue(ctx); }
+
+static unsigned retry_prepare(void *ctx, struct pollfd *fds, unsigned max, uint64_t *timeout_ns) {
+    struct virtio_blk *b = ctx;
+    (void)fds;
+    (void)max;
+    uint64_t at = __atomic_load_n(&b->retry_at_ns, __ATOMIC_ACQUIRE);
+    if (at) {
+        uint64_t now = event_loop_now_ns();
+        uint64_t wait = at > now ? at - now : 0;
+        if (wait < *timeout_ns) *timeout_ns = wait;
+    }
+    return 0;
+}
+
+static void retry_dispatch(void *ctx, struct pollfd *fds, unsigned n) {
+    struct virtio_blk *b = ctx;
+    (void)fds;
+    (void)n;
+    uint64_t at = __atomic_load_n(&b->retry_at_ns, __ATOMIC_ACQUIRE);
+    if (!at || at > event_loop_now_ns()) return;
+    __atomic_store_n(&b->retry_at_ns, 0, __ATOMIC_RELEASE);
+    run_queue(b);
+}
+
+static const struct event_source_ops retry_ops = {.prepare = retry_prepare, .dispatch = retry_dispatch};
 
 static void blk_notify(void *dev, struct virtio_mmio *t, unsigned q) {
     struct virtio_blk *b = dev;
@@ -280,7 +336,8 @@ static uint64_t blk_config_read(void *dev, uint64_t off, unsigned size) {
 
 /* Saved state (in the transport's section): only the capacity, to catch a
  * VM restored over another image. Snapshots are taken with the event loop
- * quiesced, so no request is in flight; the data is the image's business. */
+ * quiesced, so no request is in flight (one waiting for a frame went back
+ * to the ring); the data is the image's business. */
 static bool blk_save(void *dev, struct snap_writer *w) {
     struct virtio_blk *b = dev;
     return snap_write_u64(w, b->capacity);
@@ -298,6 +355,10 @@ static bool blk_load(void *dev, struct snap_cursor *c, char *err, size_t errlen)
                  (unsigned long long)b->capacity, (unsigned long long)cap);
         return false;
     }
+    /* Requests the driver made available (and notified, or was waiting to
+     * be retried) before the snapshot would wait for a notification that
+     * already came: look at the queue as soon as the VM runs. */
+    if (b->loop) retry_later(b);
     return true;
 }
 
@@ -422,6 +483,7 @@ static void blk_attach(void *dev, struct virtio_mmio *t) {
 }
 
 static void blk_free(struct virtio_blk *b) {
+    if (b->retry) event_loop_remove(b->loop, b->retry); /* waits out a running callback */
     event_notifier_destroy(b->kick); /* waits out a running callback */
     disk_image_close(&b->img);
     free(b->bounce);
@@ -450,7 +512,8 @@ bool virtio_blk_backend_create(const char *opts, const struct virtio_backend_env
         default_serial(b->serial, o.file);
     }
     b->loop = env->loop;
-    if (b->loop && !(b->kick = event_notifier_create(b->loop, kicked, b))) {
+    if (b->loop && (!(b->kick = event_notifier_create(b->loop, kicked, b)) ||
+                    !(b->retry = event_loop_add(b->loop, &retry_ops, b)))) {
         snprintf(err, errlen, "cannot create an event notifier");
         goto fail;
     }

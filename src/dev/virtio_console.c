@@ -55,7 +55,10 @@ static void deliver(struct virtio_console *c) {
         if (virtio_mmio_queue_pop(c->t, RX_QUEUE, &c->chain) <= 0) break;
         size_t n = c->in_len < c->chain.write_len ? c->in_len : (size_t)c->chain.write_len;
         if (!virtq_chain_write(&c->chain, m, 0, c->in, n)) {
-            virtio_mmio_set_broken(c->t, "console receive buffer not in guest memory");
+            if (virtio_mmio_dma_refused(c->t, "console receive buffer not in guest memory")) break;
+            /* No frame for the buffer just now: it goes back empty and the
+             * input waits for the next delivery. */
+            if (virtio_mmio_queue_push(c->t, RX_QUEUE, c->chain.head, 0)) any = true;
             break;
         }
         memmove(c->in, c->in + n, c->in_len - n);
@@ -84,8 +87,9 @@ static void transmit(struct virtio_console *c) {
             while (left) {
                 size_t k = left < sizeof c->out ? left : sizeof c->out;
                 if (!m->read(m->ctx, gpa, c->out, k)) {
-                    virtio_mmio_set_broken(c->t, "console transmit buffer not in guest memory");
-                    return;
+                    if (virtio_mmio_dma_refused(c->t, "console transmit buffer not in guest memory")) return;
+                    budget = left = 0; /* no frame to read it back just now: the rest is lost */
+                    break;
                 }
                 if (c->sink.write) c->sink.write(c->sink.ctx, c->out, k);
                 gpa += k;

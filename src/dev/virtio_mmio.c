@@ -1,6 +1,7 @@
 /* virtio-mmio version 2 transport (virtio 1.2 section 4.2), device side. */
 #include "dev/virtio_mmio.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,8 @@ struct virtio_mmio {
     struct virtio_mmio_regs regs;
     const char *broken_why;
     struct virtq q[VIRTIO_MMIO_MAX_QUEUES];
+    /* Host statistics: buffer copies refused for want of a frame. */
+    uint64_t dma_deferred;
 };
 
 static uint64_t offered(const struct virtio_mmio *t) { return t->ops->features | TRANSPORT_FEATURES; }
@@ -259,6 +262,10 @@ static bool usable(struct virtio_mmio *t, unsigned q) {
 int virtio_mmio_queue_pop(struct virtio_mmio *t, unsigned q, struct virtq_chain *c) {
     if (!usable(t, q)) return -1;
     int r = virtq_pop(&t->q[q], &t->mem, c);
+    if (r == VIRTQ_ERR_AGAIN) {
+        errno = ENOMEM;
+        return VIRTIO_MMIO_AGAIN;
+    }
     if (r < 0) {
         set_broken(t, virtq_strerror(r));
         return -1;
@@ -266,11 +273,23 @@ int virtio_mmio_queue_pop(struct virtio_mmio *t, unsigned q, struct virtq_chain 
     return r;
 }
 
+void virtio_mmio_queue_unpop(struct virtio_mmio *t, unsigned q) {
+    if (usable(t, q)) virtq_unpop(&t->q[q]);
+}
+
 bool virtio_mmio_queue_push(struct virtio_mmio *t, unsigned q, uint16_t head, uint32_t len) {
-    if (!usable(t, q)) return false;
+    if (!usable(t, q)) {
+        errno = EIO;
+        return false;
+    }
     int r = virtq_push(&t->q[q], &t->mem, head, len);
+    if (r == VIRTQ_ERR_AGAIN) {
+        errno = ENOMEM;
+        return false;
+    }
     if (r < 0) {
         set_broken(t, virtq_strerror(r));
+        errno = EIO;
         return false;
     }
     return true;
@@ -280,7 +299,10 @@ void virtio_mmio_queue_interrupt(struct virtio_mmio *t, unsigned q) {
     if (!usable(t, q)) return;
     bool irq;
     int r = virtq_need_interrupt(&t->q[q], &t->mem, &irq);
-    if (r < 0) {
+    /* Not knowing whether the driver wants it, interrupt: a spurious
+     * interrupt costs it a look at the used ring, a lost one a hang. */
+    if (r == VIRTQ_ERR_AGAIN) irq = true;
+    else if (r < 0) {
         set_broken(t, virtq_strerror(r));
         return;
     }
@@ -300,11 +322,26 @@ void virtio_mmio_config_changed(struct virtio_mmio *t) {
 
 void virtio_mmio_set_broken(struct virtio_mmio *t, const char *why) { set_broken(t, why); }
 
+bool virtio_mmio_dma_refused(struct virtio_mmio *t, const char *why) {
+    if (errno == ENOMEM) {
+        __atomic_fetch_add(&t->dma_deferred, 1, __ATOMIC_RELAXED);
+        return false;
+    }
+    set_broken(t, why);
+    return true;
+}
+
 uint32_t virtio_mmio_status(struct virtio_mmio *t) {
     pthread_mutex_lock(&t->lock);
     uint32_t s = t->regs.status;
     pthread_mutex_unlock(&t->lock);
     return s;
+}
+
+uint64_t virtio_mmio_dma_deferred(struct virtio_mmio *t) {
+    /* Without the lock: the monitor reads it holding its own, which the
+     * transport's interrupt path takes under the transport lock. */
+    return __atomic_load_n(&t->dma_deferred, __ATOMIC_RELAXED);
 }
 
 /* ---- snapshots: section "virtio", version 1: u32 device id, regs_vmstate,

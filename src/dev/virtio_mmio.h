@@ -119,9 +119,16 @@ void virtio_mmio_unlock(struct virtio_mmio *t);
 const struct guest_mem_ops *virtio_mmio_mem(struct virtio_mmio *t);
 /* Features the driver accepted (valid once FEATURES_OK is set). */
 uint64_t virtio_mmio_driver_features(struct virtio_mmio *t);
-/* 1 = chain taken, 0 = queue empty, -1 = device is (now) broken. */
+/* 1 = chain taken, 0 = queue empty, -1 = device is (now) broken,
+ * VIRTIO_MMIO_AGAIN = a ring frame could not be backed just now (machine
+ * memory is being reclaimed): nothing was taken, try again later. */
+#define VIRTIO_MMIO_AGAIN (-2)
 int virtio_mmio_queue_pop(struct virtio_mmio *t, unsigned q, struct virtq_chain *c);
-/* Returns a chain as used; false if the device is (now) broken. */
+/* Puts the chain popped last back (virtq_unpop): it is popped again later. */
+void virtio_mmio_queue_unpop(struct virtio_mmio *t, unsigned q);
+/* Returns a chain as used; false if the device is (now) broken (errno EIO)
+ * or the used ring could not be backed just now (errno ENOMEM: nothing
+ * was published, push it again later). */
 bool virtio_mmio_queue_push(struct virtio_mmio *t, unsigned q, uint16_t head, uint32_t len);
 /* After a batch of pushes: raise the used-buffer interrupt if the driver wants it. */
 void virtio_mmio_queue_interrupt(struct virtio_mmio *t, unsigned q);
@@ -129,9 +136,18 @@ void virtio_mmio_queue_interrupt(struct virtio_mmio *t, unsigned q);
 void virtio_mmio_config_changed(struct virtio_mmio *t);
 /* Marks the device DEVICE_NEEDS_RESET (why is for debugging) and interrupts. */
 void virtio_mmio_set_broken(struct virtio_mmio *t, const char *why);
+/* A backend's copy to or from a buffer was refused (virtq_chain_read or
+ * _write returned false): with errno ENOMEM the guest did nothing wrong
+ * (its frame could not be backed just now), the device stays usable and
+ * the backend drops or retries the request; otherwise the device is
+ * marked broken. Returns true if it was. */
+bool virtio_mmio_dma_refused(struct virtio_mmio *t, const char *why);
 
 /* Inspection (takes the lock): Status register, and whether broken. */
 uint32_t virtio_mmio_status(struct virtio_mmio *t);
+/* How many buffer copies were refused for want of a machine frame (no
+ * lock taken: callable while holding locks the interrupt path takes). */
+uint64_t virtio_mmio_dma_deferred(struct virtio_mmio *t);
 
 /* Saved state: section "virtio", version 1 (see virtio_mmio.c's tables):
  * the transport's registers and queues, then the backend's (ops->save).

@@ -137,6 +137,7 @@ static void segment_tcp4(struct virtio_net *n, const uint8_t *frame, size_t len,
 /* Puts one frame in the next receive chain (lock held). */
 static enum rx_result rx_put(struct virtio_net *n, struct virtio_mmio *t, const uint8_t *frame, size_t len) {
     int got = virtio_mmio_queue_pop(t, VIRTIO_NET_RXQ, &n->rx_chain);
+    if (got == VIRTIO_MMIO_AGAIN) return RX_DOWN; /* the ring has no frame just now: the frame is lost */
     if (got < 0) return RX_DOWN; /* not running, or broken now */
     if (got == 0) return RX_NOBUF;
     const struct virtq_chain *c = &n->rx_chain;
@@ -153,12 +154,12 @@ static enum rx_result rx_put(struct virtio_net *n, struct virtio_mmio *t, const 
         uint8_t hdr[VIRTIO_NET_HDR_LEN] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0};
         if (n->backend.rx_checksums_valid && (virtio_mmio_driver_features(t) & (1ull << VIRTIO_NET_F_GUEST_CSUM)))
             hdr[0] = VIRTIO_NET_HDR_F_DATA_VALID;
-        if (!virtq_chain_write(c, m, 0, hdr, sizeof hdr) ||
-            !virtq_chain_write(c, m, VIRTIO_NET_HDR_LEN, frame, len)) {
-            virtio_mmio_set_broken(t, "receive buffer not in guest memory");
+        if (virtq_chain_write(c, m, 0, hdr, sizeof hdr) && virtq_chain_write(c, m, VIRTIO_NET_HDR_LEN, frame, len))
+            used = (uint32_t)(VIRTIO_NET_HDR_LEN + len);
+        else if (virtio_mmio_dma_refused(t, "receive buffer not in guest memory"))
             return RX_DOWN;
-        }
-        used = (uint32_t)(VIRTIO_NET_HDR_LEN + len);
+        /* else no frame could back the buffer just now: it goes back
+         * empty and the frame is lost, as on a congested link. */
     }
     if (!virtio_mmio_queue_push(t, VIRTIO_NET_RXQ, c->head, used)) return RX_DOWN;
     return RX_DONE;
@@ -264,21 +265,23 @@ static bool tx_take(struct virtio_net *n, struct virtio_mmio *t, size_t *len) {
             seglen -= skip;
             skip = 0;
             if (!m->read(m->ctx, gpa, n->txbuf + pos, seglen)) {
-                virtio_mmio_set_broken(t, "transmit buffer not in guest memory");
-                return false;
+                if (virtio_mmio_dma_refused(t, "transmit buffer not in guest memory")) return false;
+                pos = 0; /* swapped out, no frame to read it back just now: dropped */
+                goto done;
             }
             pos += seglen;
         }
-        *len = pos;
         if (!virtq_chain_read(c, m, 0, n->txhdr, sizeof n->txhdr)) {
-            virtio_mmio_set_broken(t, "transmit buffer not in guest memory");
-            return false;
+            if (virtio_mmio_dma_refused(t, "transmit buffer not in guest memory")) return false;
+            goto done;
         }
+        *len = pos;
         /* Offload requests count only if their feature was negotiated. */
         uint64_t f = virtio_mmio_driver_features(t);
         if (!(f & (1ull << VIRTIO_NET_F_CSUM))) n->txhdr[0] &= (uint8_t)~VIRTIO_NET_HDR_F_NEEDS_CSUM;
         if (!(f & (1ull << VIRTIO_NET_F_HOST_TSO4))) n->txhdr[1] = VIRTIO_NET_HDR_GSO_NONE;
     }
+done:
     return virtio_mmio_queue_push(t, VIRTIO_NET_TXQ, c->head, 0);
 }
 

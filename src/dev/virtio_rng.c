@@ -61,8 +61,8 @@ static bool serve(struct virtio_rng *r, struct virtio_mmio *t, unsigned q) {
             size_t n = left < sizeof r->buf ? left : sizeof r->buf;
             size_t got = host_random(r->buf, n);
             if (got && !m->write(m->ctx, gpa, r->buf, got)) {
-                virtio_mmio_set_broken(t, "entropy buffer not in guest memory");
-                return false;
+                if (virtio_mmio_dma_refused(t, "entropy buffer not in guest memory")) return false;
+                goto out; /* no frame just now: the bytes given so far */
             }
             done += (uint32_t)got;
             gpa += got;

@@ -6,6 +6,7 @@
 #include "dev/virtqueue.h"
 
 #include <endian.h>
+#include <errno.h>
 #include <string.h>
 
 struct vdesc {
@@ -32,6 +33,7 @@ const char *virtq_strerror(int err) {
     case VIRTQ_ERR_FLAGS: return "indirect descriptor with NEXT flag";
     case VIRTQ_ERR_USED_ID: return "used id out of range";
     case VIRTQ_ERR_ALIGN: return "ring area misaligned";
+    case VIRTQ_ERR_AGAIN: return "ring frame could not be backed just now";
     }
     return "unknown virtqueue error";
 }
@@ -55,6 +57,9 @@ static bool wr16(const struct guest_mem_ops *m, uint64_t gpa, uint16_t v) {
     return m->write(m->ctx, gpa, &x, 2);
 }
 
+/* What a refused ring access means: a bad address, or no frame just now. */
+static int mem_err(void) { return errno == ENOMEM ? VIRTQ_ERR_AGAIN : VIRTQ_ERR_MEM; }
+
 static bool area_ok(const struct guest_mem_ops *m, uint64_t gpa, uint64_t len) {
     uint8_t b;
     if (gpa + len < gpa) return false;
@@ -70,7 +75,7 @@ int virtq_start(struct virtq *q, const struct guest_mem_ops *m) {
     if ((q->desc & 15) || (q->avail & 1) || (q->used & 3)) return VIRTQ_ERR_ALIGN;
     if (!area_ok(m, q->desc, 16 * (uint64_t)q->num) || !area_ok(m, q->avail, 6 + 2 * (uint64_t)q->num) ||
         !area_ok(m, q->used, 6 + 8 * (uint64_t)q->num))
-        return VIRTQ_ERR_MEM;
+        return mem_err();
     q->last_avail = q->used_idx = q->signalled_used = 0;
     q->ready = true;
     return VIRTQ_OK;
@@ -109,7 +114,7 @@ static int walk_indirect(const struct guest_mem_ops *m, const struct vdesc *ind,
     for (uint32_t count = 0;; count++) {
         if (count >= n) return VIRTQ_ERR_LOOP;
         struct vdesc d;
-        if (!read_desc(m, ind->addr + 16 * (uint64_t)i, &d)) return VIRTQ_ERR_MEM;
+        if (!read_desc(m, ind->addr + 16 * (uint64_t)i, &d)) return mem_err();
         if (d.flags & VIRTQ_DESC_F_INDIRECT) return VIRTQ_ERR_NESTED;
         int r = add_seg(c, &d);
         if (r) return r;
@@ -119,14 +124,15 @@ static int walk_indirect(const struct guest_mem_ops *m, const struct vdesc *ind,
     }
 }
 
-static int publish_avail_event(struct virtq *q, const struct guest_mem_ops *m) {
+/* Asks the driver to notify once it made slot `next` available. */
+static int publish_avail_event(struct virtq *q, const struct guest_mem_ops *m, uint16_t next) {
     if (!q->event_idx) return VIRTQ_OK;
-    if (!wr16(m, avail_event_addr(q), q->last_avail)) return VIRTQ_ERR_MEM;
+    if (!wr16(m, avail_event_addr(q), next)) return mem_err();
     return VIRTQ_OK;
 }
 
 static int read_avail_idx(struct virtq *q, const struct guest_mem_ops *m, uint16_t *idx) {
-    if (!rd16(m, q->avail + 2, idx)) return VIRTQ_ERR_MEM;
+    if (!rd16(m, q->avail + 2, idx)) return mem_err();
     /* The ring entries written before idx must be seen after it. */
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     if ((uint16_t)(*idx - q->last_avail) > q->num) return VIRTQ_ERR_AVAIL_IDX;
@@ -141,7 +147,7 @@ int virtq_pop(struct virtq *q, const struct guest_mem_ops *m, struct virtq_chain
     if (idx == q->last_avail) {
         /* Ask for a notification, then look again in case a buffer arrived
          * before the driver could see the request. */
-        if ((r = publish_avail_event(q, m))) return r;
+        if ((r = publish_avail_event(q, m, q->last_avail))) return r;
         if (!q->event_idx) return 0;
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
         if ((r = read_avail_idx(q, m, &idx))) return r;
@@ -149,7 +155,7 @@ int virtq_pop(struct virtq *q, const struct guest_mem_ops *m, struct virtq_chain
     }
 
     uint16_t head;
-    if (!rd16(m, avail_ring(q, q->last_avail & (q->num - 1)), &head)) return VIRTQ_ERR_MEM;
+    if (!rd16(m, avail_ring(q, q->last_avail & (q->num - 1)), &head)) return mem_err();
     if (head >= q->num) return VIRTQ_ERR_INDEX;
 
     c->head = head;
@@ -159,7 +165,7 @@ int virtq_pop(struct virtq *q, const struct guest_mem_ops *m, struct virtq_chain
     for (unsigned count = 0;; count++) {
         if (count >= q->num) return VIRTQ_ERR_LOOP;
         struct vdesc d;
-        if (!read_desc(m, q->desc + 16 * (uint64_t)i, &d)) return VIRTQ_ERR_MEM;
+        if (!read_desc(m, q->desc + 16 * (uint64_t)i, &d)) return mem_err();
         if (d.flags & VIRTQ_DESC_F_INDIRECT) {
             if (d.flags & VIRTQ_DESC_F_NEXT) return VIRTQ_ERR_FLAGS;
             r = walk_indirect(m, &d, c);
@@ -171,19 +177,23 @@ int virtq_pop(struct virtq *q, const struct guest_mem_ops *m, struct virtq_chain
         if (d.next >= q->num) return VIRTQ_ERR_INDEX;
         i = d.next;
     }
+    /* Published before the slot counts as taken, so that a refusal leaves
+     * the queue as it was (VIRTQ_ERR_AGAIN: the same chain is popped again). */
+    if ((r = publish_avail_event(q, m, (uint16_t)(q->last_avail + 1)))) return r;
     q->last_avail++;
-    if ((r = publish_avail_event(q, m))) return r;
     return 1;
 }
+
+void virtq_unpop(struct virtq *q) { q->last_avail--; }
 
 int virtq_push(struct virtq *q, const struct guest_mem_ops *m, uint16_t id, uint32_t len) {
     if (!q->ready) return VIRTQ_ERR_NOT_READY;
     if (id >= q->num) return VIRTQ_ERR_USED_ID;
     uint32_t elem[2] = {htole32(id), htole32(len)};
-    if (!m->write(m->ctx, used_ring(q, q->used_idx & (q->num - 1)), elem, sizeof elem)) return VIRTQ_ERR_MEM;
+    if (!m->write(m->ctx, used_ring(q, q->used_idx & (q->num - 1)), elem, sizeof elem)) return mem_err();
     /* The element must be visible before the index that publishes it. */
     __atomic_thread_fence(__ATOMIC_RELEASE);
-    if (!wr16(m, q->used + 2, (uint16_t)(q->used_idx + 1))) return VIRTQ_ERR_MEM;
+    if (!wr16(m, q->used + 2, (uint16_t)(q->used_idx + 1))) return mem_err();
     q->used_idx++;
     return VIRTQ_OK;
 }
@@ -192,20 +202,20 @@ int virtq_need_interrupt(struct virtq *q, const struct guest_mem_ops *m, bool *i
     *irq = false;
     if (!q->ready) return VIRTQ_ERR_NOT_READY;
     uint16_t old = q->signalled_used, now = q->used_idx;
-    q->signalled_used = now;
     if (old == now) return VIRTQ_OK;
     /* used->idx must be visible before we read the driver's wishes. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (q->event_idx) {
         uint16_t ev;
-        if (!rd16(m, used_event_addr(q), &ev)) return VIRTQ_ERR_MEM;
+        if (!rd16(m, used_event_addr(q), &ev)) return mem_err();
         /* 2.7.10: interrupt if used_event lies in (old, now]. */
         *irq = (uint16_t)(now - ev - 1) < (uint16_t)(now - old);
     } else {
         uint16_t flags;
-        if (!rd16(m, q->avail, &flags)) return VIRTQ_ERR_MEM;
+        if (!rd16(m, q->avail, &flags)) return mem_err();
         *irq = !(flags & VIRTQ_AVAIL_F_NO_INTERRUPT);
     }
+    q->signalled_used = now; /* only once decided: a refusal is decided again */
     return VIRTQ_OK;
 }
 

@@ -16,7 +16,9 @@
 
 /* How a device reaches guest-physical memory; the VM wires read/write to
  * p2m_read/p2m_write with ctx = its struct p2m. Both return false if any
- * byte of [gpa, gpa+n) is not guest RAM. */
+ * byte of [gpa, gpa+n) is not guest RAM, or with errno ENOMEM if a frame
+ * could not be backed just now (machine memory is being reclaimed): the
+ * guest did nothing wrong, and the same access may work a moment later. */
 struct guest_mem_ops {
     bool (*read)(void *ctx, uint64_t gpa, void *buf, size_t n);
     bool (*write)(void *ctx, uint64_t gpa, const void *buf, size_t n);
@@ -47,6 +49,8 @@ enum virtq_err {
     VIRTQ_ERR_FLAGS = -11,        /* INDIRECT together with NEXT */
     VIRTQ_ERR_USED_ID = -12,      /* pushed id is not a descriptor index */
     VIRTQ_ERR_ALIGN = -13,        /* ring area misaligned (desc 16, driver 2, device 4) */
+    VIRTQ_ERR_AGAIN = -14,        /* a ring frame could not be backed just now (errno ENOMEM): nothing
+                                     changed, try again later */
 };
 
 const char *virtq_strerror(int err);
@@ -93,6 +97,11 @@ void virtq_reset(struct virtq *q);
  * index on, also publishes avail_event so the driver notifies again. */
 int virtq_pop(struct virtq *q, const struct guest_mem_ops *m, struct virtq_chain *c);
 
+/* Gives the chain popped last back to the ring: the next virtq_pop takes
+ * it again (a request that must wait for guest memory). Only before any
+ * later pop, and before it was pushed. */
+void virtq_unpop(struct virtq *q);
+
 /* Returns a chain to the driver: used element (id, len written by the
  * device), then used->idx. Returns VIRTQ_OK or a negative error. */
 int virtq_push(struct virtq *q, const struct guest_mem_ops *m, uint16_t id, uint32_t len);
@@ -103,7 +112,8 @@ int virtq_push(struct virtq *q, const struct guest_mem_ops *m, uint16_t id, uint
 int virtq_need_interrupt(struct virtq *q, const struct guest_mem_ops *m, bool *irq);
 
 /* Copies up to n bytes into the chain's writable segments starting at byte
- * offset off of the writable part; returns false if guest memory refused. */
+ * offset off of the writable part; returns false if guest memory refused
+ * (errno ENOMEM: only for now, see guest_mem_ops). */
 bool virtq_chain_write(const struct virtq_chain *c, const struct guest_mem_ops *m, uint64_t off,
                        const void *buf, size_t n);
 

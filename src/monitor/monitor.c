@@ -918,6 +918,7 @@ static void fill_info(const struct vm_entry *e, struct vm_info *out) {
     out->pages.swapped = __atomic_load_n(&pm->swapped, __ATOMIC_RELAXED);
     out->pages.swap_outs = __atomic_load_n(&pm->swap_outs, __ATOMIC_RELAXED);
     out->pages.swap_ins = __atomic_load_n(&pm->swap_ins, __ATOMIC_RELAXED);
+    out->pages.dma_waits = vm_dma_waits(e->vm);
     snprintf(out->share_group, sizeof out->share_group, "%s", e->share_group_name);
     vm_generation_id(e->vm, out->generation_id, sizeof out->generation_id);
     out->alloc.min = e->acct.min << 12;

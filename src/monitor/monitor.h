@@ -105,6 +105,7 @@ struct vm_info {
         uint64_t swapped;        /* in its swap file now */
         uint64_t swap_outs;      /* written to its swap file, in total */
         uint64_t swap_ins;       /* read back from it, in total */
+        uint64_t dma_waits;      /* device copies that waited for a frame, in total */
     } pages;
     struct vm_mem_alloc {    /* share-based allocation */
         uint64_t min;            /* bytes guaranteed */

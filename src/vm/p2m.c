@@ -79,6 +79,7 @@ static uint8_t *back_frame(struct p2m *m, uint64_t frame, bool *again) {
     } else if (!m->frames.alloc(m->frames.pool, &mfn)) {
         m->exhausted = true;
         pthread_mutex_unlock(&m->lock);
+        errno = ENOMEM;
         return NULL;
     } else {
         __atomic_store_n(&m->map[frame], mfn << STATE_BITS | P2M_PRIVATE, __ATOMIC_RELEASE);
@@ -110,6 +111,7 @@ static uint8_t *break_sharing(struct p2m *m, uint64_t frame, bool *again) {
     struct p2m_release *r = malloc(sizeof *r + sizeof r->mfn[0]);
     if (!r) {
         m->exhausted = true;
+        errno = ENOMEM;
         return NULL;
     }
     pthread_mutex_lock(&m->lock);
@@ -125,6 +127,7 @@ static uint8_t *break_sharing(struct p2m *m, uint64_t frame, bool *again) {
         m->exhausted = true;
         pthread_mutex_unlock(&m->lock);
         free(r);
+        errno = ENOMEM;
         return NULL;
     }
     memcpy(frame_host(&m->frames, mfn), frame_host(&m->frames, entry_mfn(e)), PAGE_SIZE);
@@ -144,7 +147,10 @@ static uint8_t *break_sharing(struct p2m *m, uint64_t frame, bool *again) {
 }
 
 uint8_t *p2m_frame(struct p2m *m, uint64_t gpa, bool write, struct code_page ***code) {
-    if (!p2m_contains(m, gpa, 1)) return NULL;
+    if (!p2m_contains(m, gpa, 1)) {
+        errno = EFAULT;
+        return NULL;
+    }
     uint64_t frame = (gpa - m->base) >> PAGE_SHIFT;
     if (code) *code = code_map_slot(&m->code, frame);
     if (__atomic_load_n(&m->sample.on, __ATOMIC_RELAXED)) p2m_sample_touch(m, frame);
@@ -211,7 +217,10 @@ uint8_t *p2m_frame(struct p2m *m, uint64_t gpa, bool write, struct code_page ***
     } while (0)
 
 bool p2m_write(struct p2m *m, uint64_t gpa, const void *buf, size_t len) {
-    if (!p2m_contains(m, gpa, len)) return false;
+    if (!p2m_contains(m, gpa, len)) {
+        errno = EFAULT;
+        return false;
+    }
     bool ok = true;
     pthread_rwlock_rdlock(&m->access);
     FOR_EACH_FRAME_PIECE(gpa, len, {
@@ -228,7 +237,10 @@ bool p2m_write(struct p2m *m, uint64_t gpa, const void *buf, size_t len) {
 }
 
 bool p2m_fill(struct p2m *m, uint64_t gpa, uint8_t byte, size_t len) {
-    if (!p2m_contains(m, gpa, len)) return false;
+    if (!p2m_contains(m, gpa, len)) {
+        errno = EFAULT;
+        return false;
+    }
     bool ok = true;
     pthread_rwlock_rdlock(&m->access);
     FOR_EACH_FRAME_PIECE(gpa, len, {
@@ -249,7 +261,10 @@ bool p2m_fill(struct p2m *m, uint64_t gpa, uint8_t byte, size_t len) {
 }
 
 bool p2m_read(struct p2m *m, uint64_t gpa, void *buf, size_t len) {
-    if (!p2m_contains(m, gpa, len)) return false;
+    if (!p2m_contains(m, gpa, len)) {
+        errno = EFAULT;
+        return false;
+    }
     bool ok = true;
     pthread_rwlock_rdlock(&m->access);
     FOR_EACH_FRAME_PIECE(gpa, len, {

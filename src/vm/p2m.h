@@ -120,13 +120,16 @@ static inline bool p2m_contains(const struct p2m *m, uint64_t gpa, uint64_t len)
 }
 
 /* Host address of the frame holding gpa, for reading or (write) for writing,
- * backing it first if needed. NULL if gpa is not RAM, or on a write when
- * machine memory is exhausted (then m->exhausted is set). */
+ * backing it first if needed. NULL with errno as for p2m_write: EFAULT
+ * (not RAM), ENOMEM (machine memory exhausted; m->exhausted is set), EIO. */
 uint8_t *p2m_frame(struct p2m *m, uint64_t gpa, bool write, struct code_page ***code);
 /* The shared zero frame every never-written guest frame reads. */
 const uint8_t *p2m_zero_frame(const struct p2m *m);
 
-/* Copy to or from guest RAM; false if any byte lies outside RAM (or memory ran out). */
+/* Copy to or from guest RAM. False with errno EFAULT if any byte lies
+ * outside RAM, ENOMEM if a frame could not be backed or read back just now
+ * (machine memory exhausted: worth trying again once reclamation freed
+ * some), EIO if a swapped frame's contents were lost (m->failed). */
 bool p2m_write(struct p2m *m, uint64_t gpa, const void *buf, size_t len);
 bool p2m_read(struct p2m *m, uint64_t gpa, void *buf, size_t len);
 bool p2m_fill(struct p2m *m, uint64_t gpa, uint8_t byte, size_t len);

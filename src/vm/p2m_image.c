@@ -4,6 +4,7 @@
  * in the host's page cache. The snapshot's checksums were verified when it
  * was opened (io/snap_file.c); its writer replaces files by rename, so the
  * mapped pages cannot change under the VM. */
+#include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -41,6 +42,7 @@ uint8_t *p2m_image_in_locked(struct p2m *m, uint64_t frame, uint64_t e) {
     uint64_t mfn;
     if (!m->frames.alloc(m->frames.pool, &mfn)) {
         m->exhausted = true;
+        errno = ENOMEM;
         return NULL;
     }
     uint8_t *host = frame_host(&m->frames, mfn);

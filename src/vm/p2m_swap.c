@@ -152,6 +152,7 @@ static void lost(struct p2m *m, uint64_t frame, const char *why) {
     m->failed = true;
     snprintf(m->failure, sizeof m->failure, "guest frame 0x%llx lost: %s",
              (unsigned long long)(m->base + (frame << PAGE_SHIFT)), why);
+    errno = EIO;
 }
 
 uint8_t *p2m_swap_in_locked(struct p2m *m, uint64_t frame, uint64_t slot) {
@@ -163,6 +164,7 @@ uint8_t *p2m_swap_in_locked(struct p2m *m, uint64_t frame, uint64_t slot) {
     uint64_t mfn;
     if (!m->frames.alloc(m->frames.pool, &mfn)) {
         m->exhausted = true;
+        errno = ENOMEM;
         return NULL;
     }
     uint8_t *host = frame_host(&m->frames, mfn);

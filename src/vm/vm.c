@@ -268,6 +268,12 @@ void vm_generation_id(struct vm *vm, char *out, size_t len) {
              id[3], id[4], id[5], id[6], id[7], id[8], id[9], id[10], id[11], id[12], id[13], id[14], id[15]);
 }
 
+uint64_t vm_dma_waits(struct vm *vm) {
+    uint64_t n = 0;
+    for (unsigned i = 0; i < vm->nvirtio; i++) n += virtio_mmio_dma_deferred(vm->virtio[i].transport);
+    return n;
+}
+
 void vm_destroy(struct vm *vm) {
     if (!vm) return;
     virtio_slots_destroy(vm);

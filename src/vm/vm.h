@@ -130,6 +130,9 @@ void vm_destroy(struct vm *vm);
 
 /* The VM generation ID (dev/vmgenid.h) as a UUID string; len >= 37. */
 void vm_generation_id(struct vm *vm, char *out, size_t len);
+/* How many times its devices' copies to or from guest memory waited for
+ * a machine frame (virtio_mmio_dma_refused with ENOMEM), in total. */
+uint64_t vm_dma_waits(struct vm *vm);
 
 /* mtime: virtual platform time in timebase ticks. */
 uint64_t vm_time(const struct vm *vm);

@@ -3,6 +3,7 @@ touch more memory than the monitor's machine memory keep running: the
 monitor writes guest frames to per-VM swap files and reads them back on
 access, and the guests compute the right results. With `--swap off` the
 guest that runs out stops with a clear message and the other goes on."""
+import hashlib
 import os
 import sys
 import tempfile
@@ -84,6 +85,39 @@ class Swap(unittest.TestCase):
         out = self.mon.cli("memory").stdout
         self.assertIn("reclamation:", out)
         self.assertIn("low state:", out)
+
+    def test_a_disk_read_into_memory_that_must_be_swapped_for_waits_and_gets_the_right_data(self):
+        # The guest's page cache grows into frames the pool no longer has:
+        # the disk's DMA waits for reclamation as a hart does. Seen before:
+        # the first read that found no frame broke the disk for good and the
+        # reader hung.
+        data = os.urandom(96 << 20)
+        fd, disk = tempfile.mkstemp(prefix="rvisor-swapdisk-")
+        self.addCleanup(os.unlink, disk)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        want = hashlib.md5(data).hexdigest()
+        self.start("--machine-mem", "64M")
+        r = self.mon.request(op="create", name="d", kernel=KERNEL, initrd=INITRD, append=APPEND, mem="256M",
+                             drives=["file=%s,readonly=on" % disk])
+        self.assertTrue(r["ok"], r)
+        self.assertTrue(self.mon.request(op="start", name="d")["ok"])
+        con = SocketConsole(self.mon, "d")
+        self.addCleanup(con.close)
+        wait_for_shell(con)
+        # Reads until the disk has had to wait at least once (the first
+        # read did, in every run seen; timing decides), at least twice.
+        for i in range(4):
+            out = con.command("md5sum /dev/vda", timeout=300)
+            self.assertIn(want, out)
+            if i >= 1 and self.stats("d")["pages"]["dma_waits"] > 0:
+                break
+        st = self.stats("d")
+        self.assertGreater(st["pages"]["dma_waits"], 0, st["pages"])
+        self.assertGreater(self.swap()["swap_outs"], 1000)
+        self.assertEqual(st["state"], "running")
+        self.assertIn("42", con.command("echo $((6 * 7))"))
+        self.assertIn("waited for memory", self.mon.cli("stats", "d").stdout)
 
     def test_without_swap_the_guest_that_runs_out_stops_and_the_other_goes_on(self):
         self.start("--machine-mem", "96M", "--swap", "off")

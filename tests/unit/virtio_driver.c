@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,16 +16,48 @@ static bool fm_in(const struct fake_mem *m, uint64_t gpa, size_t n) {
 
 static bool fm_read(void *ctx, uint64_t gpa, void *buf, size_t n) {
     struct fake_mem *m = ctx;
-    if (!fm_in(m, gpa, n)) return false;
+    if (!fm_in(m, gpa, n)) {
+        errno = EFAULT;
+        return false;
+    }
     memcpy(buf, m->bytes + (gpa - m->base), n);
     return true;
 }
 
 static bool fm_write(void *ctx, uint64_t gpa, const void *buf, size_t n) {
     struct fake_mem *m = ctx;
-    if (!fm_in(m, gpa, n)) return false;
+    if (!fm_in(m, gpa, n)) {
+        errno = EFAULT;
+        return false;
+    }
     memcpy(m->bytes + (gpa - m->base), buf, n);
     return true;
+}
+
+static bool fm_starved(const struct fake_mem *m, uint64_t gpa, size_t n) {
+    if (!__atomic_load_n(&m->starving, __ATOMIC_ACQUIRE) || gpa >= m->starve_hi || gpa + n <= m->starve_lo)
+        return false;
+    errno = ENOMEM;
+    return true;
+}
+
+static bool fm_starving_read(void *ctx, uint64_t gpa, void *buf, size_t n) {
+    return !fm_starved(ctx, gpa, n) && fm_read(ctx, gpa, buf, n);
+}
+
+static bool fm_starving_write(void *ctx, uint64_t gpa, const void *buf, size_t n) {
+    return !fm_starved(ctx, gpa, n) && fm_write(ctx, gpa, buf, n);
+}
+
+struct guest_mem_ops fake_mem_starving_ops(struct fake_mem *m) {
+    return (struct guest_mem_ops){fm_starving_read, fm_starving_write, m};
+}
+
+void fake_mem_starve(struct fake_mem *m, uint64_t lo, uint64_t hi, bool on) {
+    __atomic_store_n(&m->starving, false, __ATOMIC_SEQ_CST);
+    m->starve_lo = lo;
+    m->starve_hi = hi;
+    __atomic_store_n(&m->starving, on, __ATOMIC_SEQ_CST);
 }
 
 void fake_mem_init(struct fake_mem *m, uint64_t base, size_t size) {

@@ -19,11 +19,19 @@ struct fake_mem {
     uint8_t *bytes;
     uint64_t base;
     size_t size;
+    /* While starving is set, the starving ops refuse every access that
+     * touches [starve_lo, starve_hi) with errno ENOMEM, as a p2m does when
+     * no machine frame can back a guest frame just now. */
+    bool starving;
+    uint64_t starve_lo, starve_hi;
 };
 
 void fake_mem_init(struct fake_mem *m, uint64_t base, size_t size);
 void fake_mem_free(struct fake_mem *m);
 struct guest_mem_ops fake_mem_ops(struct fake_mem *m);
+/* The same memory for a device under memory pressure (see starving). */
+struct guest_mem_ops fake_mem_starving_ops(struct fake_mem *m);
+void fake_mem_starve(struct fake_mem *m, uint64_t lo, uint64_t hi, bool on);
 /* Host pointer to gpa, which must lie inside the memory. */
 uint8_t *fake_mem_host(struct fake_mem *m, uint64_t gpa);
 
