@@ -30,6 +30,9 @@
 #define AGAIN 0xfe
 /* How long a request that found no frame waits before it is tried again. */
 #define RETRY_NS 2000000ull
+/* A request that waited this long for memory fails with an I/O error
+ * (swap full or off: none is coming); a hart gives up after as long. */
+#define GIVE_UP_NS 10000000000ull
 
 struct virtio_blk {
     struct disk_image img;
@@ -43,6 +46,9 @@ struct virtio_blk {
      * after a request found no frame, and after a restore. */
     uint64_t retry_at_ns;
     struct event_source *retry;
+    /* Only the thread serving requests touches these. */
+    uint64_t waiting_since_ns; /* the request at the ring's head first found no frame (0: it did not) */
+    bool give_up;              /* ...long enough ago that it now fails instead */
     /* Only the thread serving requests touches these. */
     struct virtq_chain chain;
     uint8_t *bounce;
@@ -197,6 +203,14 @@ static uint8_t execute(struct virtio_blk *b, struct request *r) {
     return VIRTIO_BLK_S_UNSUPP;
 }
 
+/* Still no frame to say how a request ended: once given up on, the device
+ * is lost (nothing else can tell the driver); before, try again later. */
+static bool give_up_broken(struct virtio_blk *b, const char *why) {
+    if (!b->give_up) return false;
+    virtio_mmio_set_broken(b->t, why);
+    return true;
+}
+
 /* Serves the popped chain, lock held (dropped and retaken inside). False
  * if it must be served again later (AGAIN). */
 static bool serve(struct virtio_blk *b) {
@@ -226,11 +240,17 @@ static bool serve(struct virtio_blk *b) {
         r.in_len = c->read_len - HEADER_LEN;
         status = execute(b, &r);
         if (status == ABANDON) return true;
-        if (status == AGAIN) return false;
+        if (status == AGAIN) {
+            if (!b->give_up) return false;
+            status = VIRTIO_BLK_S_IOERR;
+        }
     }
-    if (!virtq_chain_write(c, m, c->write_len - 1, &status, 1))
-        return refused(b, "block status byte not in guest memory") == ABANDON;
-    if (!virtio_mmio_queue_push(b->t, 0, c->head, r.written + 1)) return errno != ENOMEM;
+    if (!virtq_chain_write(c, m, c->write_len - 1, &status, 1)) {
+        if (refused(b, "block status byte not in guest memory") == ABANDON) return true;
+        return give_up_broken(b, "no frame for the status byte");
+    }
+    if (!virtio_mmio_queue_push(b->t, 0, c->head, r.written + 1))
+        return errno != ENOMEM || give_up_broken(b, "no frame for the used ring");
     /* Interrupt per request: with event index the driver asks for one only
      * when it is waiting, and a long batch must not delay the first. */
     virtio_mmio_queue_interrupt(b->t, 0);
@@ -251,11 +271,15 @@ static void run_queue(struct virtio_blk *b) {
         int got = virtio_mmio_queue_pop(b->t, 0, &b->chain);
         wait = got == VIRTIO_MMIO_AGAIN;
         if (got <= 0) break;
+        uint64_t now = event_loop_now_ns();
+        b->give_up = b->waiting_since_ns && now - b->waiting_since_ns >= GIVE_UP_NS;
         if (!serve(b)) {
             virtio_mmio_queue_unpop(b->t, 0);
+            if (!b->waiting_since_ns) b->waiting_since_ns = now;
             wait = true;
             break;
         }
+        b->waiting_since_ns = 0;
         served++;
     }
     unlock(b);

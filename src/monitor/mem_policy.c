@@ -26,7 +26,8 @@ uint64_t mem_policy_targets(struct mem_policy_vm *vms, size_t n, uint64_t budget
     uint64_t sum = 0;
     for (size_t i = 0; i < n; i++) {
         struct mem_policy_vm *v = &vms[i];
-        v->target = v->alloc < v->max ? v->alloc : v->max;
+        uint64_t claim = add_sat(v->alloc, v->ballooned);
+        v->target = claim < v->max ? claim : v->max;
         sum = add_sat(sum, v->target);
     }
     if (sum <= budget) return sum;

@@ -21,7 +21,11 @@
  *
  * Memory is never reclaimed below a VM's guaranteed min (the paper's min
  * size), nor left above its configured max. Targets only say what to take
- * away: a VM below its target grows on demand, as in ESX.
+ * away: a VM below its target grows on demand, as in ESX. What the
+ * policy's own balloon took from a VM counts as held: the VM claims it
+ * back, so a busy VM ballooned down while memory was short gets it back
+ * once an idle VM pays the tax (its target then lies above what it holds,
+ * and the balloon deflates by the difference).
  *
  * Pure arithmetic on the caller's array: no globals, no allocation. */
 #ifndef RVISOR_MEM_POLICY_H
@@ -32,6 +36,7 @@
 
 struct mem_policy_vm {
     uint64_t alloc;     /* frames it holds now (input) */
+    uint64_t ballooned; /* frames the policy's balloon took from it (input; counted as held) */
     uint64_t min;       /* frames it is guaranteed (never reclaimed below) */
     uint64_t max;       /* its configured RAM in frames (never above) */
     uint64_t shares;    /* memory shares, >= 1 */
@@ -40,15 +45,16 @@ struct mem_policy_vm {
 };
 
 /* Sets each vms[i].target so that the sum of targets is at most `budget` frames
- * where possible (never below min, never above max, never above alloc: targets
- * only say what to take away; a VM below its target keeps growing on demand).
+ * where possible (never below min, never above max, never above alloc +
+ * ballooned: targets only say what to take away; a VM below its target
+ * keeps growing on demand).
  * Frames are taken one chunk at a time from the VM whose shares-per-page
  * ratio, computed with its current target as P, is lowest; ties broken by lower index.
  * tax_percent is the idle memory tax rate tau in percent, 0..99 (0: pure shares; ESX's default 75).
  * Returns the sum of targets.
  *
  * A chunk is max(1, excess / 1024) frames, excess being how far the
- * starting targets (min(alloc, max) each) exceed the budget, so the result
+ * starting targets (min(alloc + ballooned, max) each) exceed the budget, so the result
  * is within one chunk of equal ratios at a cost of O(n * (2048 + n)) for
  * any amount of memory. If every VM reaches its min (or its alloc, when
  * that is lower) first, the returned sum is above the budget. */

@@ -402,8 +402,10 @@ static void sample_step(struct monitor *m) {
 /* Share-based allocation (ESX): when the VMs hold more than machine memory
  * minus ESX's high free threshold (6%), targets are set by shares with
  * idle memory taxed, and balloons move the VMs there; reclamation swaps
- * from the VMs furthest above theirs. With memory plentiful again (more
- * than 10% free) the policy's balloons deflate. */
+ * from the VMs furthest above theirs. What a policy balloon holds counts
+ * as the VM's (mem_policy.h): a VM whose target rose above what it holds
+ * gets that much back; with memory plentiful (more than 10% free) every
+ * policy balloon deflates. */
 static void policy_step(struct monitor *m) {
     struct mem_policy_vm pv[256];
     struct vm_entry *ev[256];
@@ -414,8 +416,9 @@ static void policy_step(struct monitor *m) {
         uint64_t alloc = vm_alloc(e);
         held += alloc;
         ev[n] = e;
-        pv[n++] = (struct mem_policy_vm){.alloc = alloc, .min = e->acct.min, .max = e->acct.max,
-                                         .shares = e->acct.shares, .active = mem_account_active(&e->acct)};
+        pv[n++] = (struct mem_policy_vm){.alloc = alloc, .ballooned = e->acct.balloon, .min = e->acct.min,
+                                         .max = e->acct.max, .shares = e->acct.shares,
+                                         .active = mem_account_active(&e->acct)};
     }
     uint64_t total = m->mem.nframes, used = machine_memory_used_frames(&m->mem);
     /* Shared frames count once in `used` but in every mapper's alloc. */
@@ -431,7 +434,11 @@ static void policy_step(struct monitor *m) {
         /* Decisions use the guest's free memory: keep its figures fresh. */
         if (!bi.has_stats || bi.stats_age_ms > 1000) vm_balloon_refresh_stats(e->vm);
         if (!bi.has_stats) continue;
-        e->acct.balloon = mem_account_balloon(&e->acct, pv[i].alloc, bi.balloon >> 12, bi.stats.free >> 12, deflate);
+        /* A target above what it holds: that much of the policy's balloon
+         * goes back (a busy VM regains what it gave while memory was short). */
+        uint64_t room = pv[i].target > pv[i].alloc ? pv[i].target - pv[i].alloc : 0;
+        e->acct.balloon = mem_account_balloon(&e->acct, pv[i].alloc, bi.balloon >> 12, bi.stats.free >> 12,
+                                              room > deflate ? room : deflate);
         apply_balloon(e);
     }
 }

@@ -97,7 +97,7 @@ class Swap(unittest.TestCase):
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         want = hashlib.md5(data).hexdigest()
-        self.start("--machine-mem", "64M")
+        self.start("--machine-mem", "48M")
         r = self.mon.request(op="create", name="d", kernel=KERNEL, initrd=INITRD, append=APPEND, mem="256M",
                              drives=["file=%s,readonly=on" % disk])
         self.assertTrue(r["ok"], r)

@@ -98,6 +98,36 @@ static void test_the_idle_memory_tax_moves_memory_to_the_active_vm(void **state)
     assert_near((double)idle, 100000 / 4.85, 0.05 * 100000 / 4.85);
 }
 
+/* The busy VM was ballooned down to 300 frames while memory was short;
+ * the idle one holds 900. What the balloon took counts as held, so the
+ * tax moves memory from the idle VM to the busy one: its target lies
+ * above what it holds (the policy then deflates its balloon by the
+ * difference). Seen before: the balloon stayed until 10% of machine
+ * memory was free, which reclamation (stopping at 4-6%) never reached. */
+static void test_what_the_policys_balloon_took_is_claimed_back_from_an_idle_vm(void **state) {
+    (void)state;
+    struct mem_policy_vm v[2] = {
+        {.alloc = 300, .ballooned = 500, .max = 1000, .shares = 100, .active = 1.0},
+        {.alloc = 900, .max = 1000, .shares = 100, .active = 0.05},
+    };
+    mem_policy_targets(v, 2, 1000, 75);
+    /* Equal ratios: P_busy * 1 = P_idle * (0.05 + 4 * 0.95), P_busy + P_idle = 1000. */
+    assert_in_range(v[0].target, 780, 810);
+    assert_in_range(v[1].target, 190, 220);
+    assert_true(v[0].target > v[0].alloc + 400);
+    /* Without the tax the shares split it evenly: still more than it holds. */
+    mem_policy_targets(v, 2, 1000, 0);
+    assert_in_range(v[0].target, 495, 505);
+    /* A VM without a policy balloon is never given a target above what it holds. */
+    v[0].ballooned = 0;
+    mem_policy_targets(v, 2, 1000, 75);
+    assert_int_equal(v[0].target, 300);
+    /* Nor above its RAM. */
+    v[0].ballooned = 5000;
+    mem_policy_targets(v, 2, 100000, 75);
+    assert_int_equal(v[0].target, 1000);
+}
+
 static void test_min_is_never_reclaimed_even_over_budget(void **state) {
     (void)state;
     struct mem_policy_vm v[2] = {vm(1000, 800, 1000, 1000, 0.0), vm(1000, 800, 1000, 1, 0.0)};
@@ -280,6 +310,7 @@ int main(void) {
         cmocka_unit_test(test_equal_ratios_give_from_the_lower_index_first),
         cmocka_unit_test(test_shares_two_to_one_split_two_to_one),
         cmocka_unit_test(test_the_idle_memory_tax_moves_memory_to_the_active_vm),
+        cmocka_unit_test(test_what_the_policys_balloon_took_is_claimed_back_from_an_idle_vm),
         cmocka_unit_test(test_min_is_never_reclaimed_even_over_budget),
         cmocka_unit_test(test_targets_never_exceed_max_or_alloc),
         cmocka_unit_test(test_no_vms_no_targets),

@@ -688,6 +688,27 @@ static void test_waits_for_memory(void **state) {
     assert_true(vdrv_broken(&d->v));
 }
 
+/* Memory that never comes back (swap full or off): after 10 s of waiting
+ * the request fails with an I/O error instead of hanging the guest's
+ * reader forever, and the device stays usable. */
+static void test_gives_up_on_memory_with_an_io_error(void **state) {
+    struct drv *d = *state;
+    fake_mem_starve(&d->mem, DATA + 0x2000, DATA + 0x3000, true);
+    uint16_t before = vdrv_used_idx(&d->v, 0);
+    post_read(d, 0, DATA, 16384);
+    nanosleep(&(struct timespec){9, 0}, NULL);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), before);
+    for (int tries = 0; vdrv_used_idx(&d->v, 0) == before && tries < 3000; tries++)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    assert_int_equal(vdrv_used_idx(&d->v, 0), (uint16_t)(before + 1));
+    assert_int_equal(status(d), VIRTIO_BLK_S_IOERR);
+    assert_false(vdrv_broken(&d->v));
+    fake_mem_starve(&d->mem, 0, 0, false);
+    assert_int_equal(req(d, VIRTIO_BLK_T_IN, 0, DATA, 4096, true), 4097);
+    assert_int_equal(status(d), VIRTIO_BLK_S_OK);
+}
+
 /* Without a loop the request waits for the next notification. */
 static void test_waits_for_memory_inline(void **state) {
     struct drv *d = *state;
@@ -798,6 +819,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_event_loop, setup_loop, teardown),
         cmocka_unit_test_setup_teardown(test_waits_for_memory, setup_loop, teardown),
         cmocka_unit_test_setup_teardown(test_waits_for_memory_inline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gives_up_on_memory_with_an_io_error, setup_loop, teardown),
         cmocka_unit_test_setup_teardown(test_options, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
