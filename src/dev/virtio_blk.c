@@ -521,13 +521,17 @@ bool virtio_blk_backend_create(const char *opts, const struct virtio_backend_env
     char *buf = strdup(opts ? opts : "");
     struct virtio_blk *b = calloc(1, sizeof *b);
     if (b) b->img.fd = -1;
-    if (!buf || !b || !(b->bounce = malloc(BOUNCE_SIZE))) {
+    if (!buf || !b) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
     struct blk_options o = {0};
     if (!parse_options(buf, &o, err, errlen)) goto fail;
     if (!disk_image_open(&b->img, o.file, o.readonly, err, errlen)) goto fail;
+    if (!(b->bounce = malloc(BOUNCE_SIZE))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     b->capacity = b->img.size / VIRTIO_BLK_SECTOR;
     if (o.serial) {
         memset(b->serial, 0, sizeof b->serial);
