@@ -11,6 +11,7 @@
  *           (VIRTIO_F_VERSION_1 always)
  *   [10]    n: how many commands follow (at most MAX_CMDS)
  *   n * 8   commands {u8 op, u8 arg, u16 off, u32 value}, see run_command
+ *           (one of them switches machine memory to exhausted and back)
  *   rest    the first MEM_IMAGE bytes of guest RAM: the queues' rings sit
  *           at fixed places in it (QUEUE_* below), descriptors point
  *           wherever the input says
@@ -91,7 +92,7 @@ static void run_command(struct vm *vm, unsigned slot, const uint8_t c[8]) {
     unsigned arg = c[1], off = (unsigned)(c[2] | c[3] << 8);
     uint32_t value;
     memcpy(&value, c + 4, 4);
-    switch (c[0] % 7) {
+    switch (c[0] % 8) {
     case 0: wr(vm, slot, VIRTIO_MMIO_QUEUE_NOTIFY, arg % NQUEUES); break;
     case 1: wr(vm, slot, off & 0x1fc, value); break;                              /* any register */
     case 2: mmio_bus_write(&vm->bus, slot_base(slot) + VIRTIO_MMIO_CONFIG + (off & 0xff), 1, value & 0xff); break;
@@ -109,6 +110,7 @@ static void run_command(struct vm *vm, unsigned slot, const uint8_t c[8]) {
         mmio_bus_read(&vm->bus, slot_base(slot) + VIRTIO_MMIO_CONFIG + (off & 0xff), 1u << (arg % 4), &v);
         break;
     }
+    case 7: fuzz_frames()->starved = arg & 1; break; /* no frame to back a write just now, or again */
     }
 }
 
@@ -136,6 +138,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (image_len && !p2m_write(&vm->mem, RAM, image, image_len)) __builtin_trap();
     set_up(vm, slot, qsize, mask);
     for (unsigned i = 0; i < ncmds; i++) run_command(vm, slot, cmds + 8 * i);
+    /* Memory back: what waited for it is served now. */
+    fuzz_frames()->starved = false;
     for (unsigned q = 0; q < NQUEUES; q++) wr(vm, slot, VIRTIO_MMIO_QUEUE_NOTIFY, q);
     if (getenv("FUZZ_VERBOSE")) {
         uint16_t used[NQUEUES] = {0};

@@ -39,13 +39,49 @@ static inline void fuzz_say(const char *what, const char *msg) {
     if (getenv("FUZZ_VERBOSE")) fprintf(stderr, "%s: %s\n", what, msg);
 }
 
+/* The pool as a VM sees it, with a switch that makes every allocation
+ * fail while it is on: machine memory exhausted, as under overcommit
+ * while reclamation catches up (devices then wait or drop, harts wait). */
+struct fuzz_frames {
+    struct frame_source real;
+    bool starved;
+};
+
+static inline bool fuzz_frames_alloc(void *ctx, uint64_t *mfn) {
+    struct fuzz_frames *f = ctx;
+    return !f->starved && f->real.alloc(f->real.pool, mfn);
+}
+static inline void fuzz_frames_free(void *ctx, uint64_t mfn) {
+    struct fuzz_frames *f = ctx;
+    f->real.free(f->real.pool, mfn);
+}
+static inline void fuzz_frames_get(void *ctx, uint64_t mfn) {
+    struct fuzz_frames *f = ctx;
+    f->real.get(f->real.pool, mfn);
+}
+
+/* The process's switchable source (a harness that starves it switches it
+ * back before destroying its VM). */
+static inline struct fuzz_frames *fuzz_frames(void) {
+    static struct fuzz_frames f;
+    static bool ready;
+    if (!ready) {
+        f.real = machine_memory_source(fuzz_pool());
+        ready = true;
+    }
+    return &f;
+}
+
 /* One hart, the default virtio devices (rng, balloon) and, if asked, a
- * virtio console and disks (their --drive strings), guest output dropped.
- * Aborts if vm_create refuses (a bug for these shapes). */
+ * virtio console and disks (their --drive strings), guest output dropped;
+ * its frames come from fuzz_frames(). Aborts if vm_create refuses (a bug
+ * for these shapes). */
 static inline struct vm *fuzz_vm_create_with(enum vm_engine engine, uint64_t mem, bool virtio_console,
                                              const char *const *drives, unsigned ndrives) {
     static const struct vm_console quiet = {0};
-    struct frame_source fs = machine_memory_source(fuzz_pool());
+    struct fuzz_frames *ff = fuzz_frames();
+    struct frame_source fs = {.alloc = fuzz_frames_alloc, .free = fuzz_frames_free, .get = fuzz_frames_get,
+                              .pool = ff, .base = ff->real.base, .zero_mfn = ff->real.zero_mfn};
     struct vm_config cfg = {.mem_size = mem, .engine = engine, .jit_code_bytes = VM_JIT_CACHE_MIN, .ncpus = 1,
                             .frames = &fs, .console = virtio_console ? VM_CONSOLE_VIRTIO : VM_CONSOLE_UART};
     for (unsigned i = 0; i < ndrives && i < VM_MAX_DRIVES; i++) cfg.drives[cfg.ndrives++] = drives[i];

@@ -231,4 +231,11 @@ indirect = desc(a(BUF), 16, NEXT, 1) + desc(a(BUF + 0x200), 512, WRITE | NEXT, 2
 put("virtio", "blk-indirect",
     virtio_seed(3, {0: [[desc(a(BUF + 0x700), len(indirect), INDIRECT)]]}, [notify(0)],
                 {BUF: blk_hdr(0, 0), BUF + 0x700: indirect}))
+# A read into a frame never written (0x3000: past the image), first while
+# machine memory is exhausted (command 7, arg 1: the request waits), then
+# with memory back.
+put("virtio", "blk-read-starved",
+    virtio_seed(3, {0: [[desc(a(BUF), 16, 0 | NEXT, 1), desc(a(0x3000), 512, WRITE | NEXT, 2),
+                         desc(a(BUF + 0x600), 1, WRITE)]]},
+                [(7, 1, 0, 0), notify(0), (7, 0, 0, 0), notify(0)], {BUF: blk_hdr(0, 1)}))
 print("seeds written to", OUT)
