@@ -108,6 +108,8 @@
                                       /* so translated code handles pcs that fit 32 bits too */
 #define ALIAS_W (RAM_BASE + 0x31000)  /* Sv39: F1 again, writable */
 #define SCRATCH (RAM_BASE + 0x40000)  /* a frame the program writes code into, then calls */
+#define SLED (RAM_BASE + 0x50000)     /* SLED_PAGES of c.jr ra: functions that only return */
+#define SLED_PAGES 4
 #define DATA_BASE (RAM_BASE + 0x100000)
 #define DATA_PAGES 16
 #define PT_BASE (RAM_BASE + 0x200000) /* root, two level-1 tables, two level-0 tables */
@@ -1131,6 +1133,232 @@ static void unit_smc(struct gen *g) {
     emit_slot(g, &p);
 }
 
+/* ---- calls and returns: the patterns a return predictor gets wrong
+ * (one was tried and not kept, bench/RESULTS.md 2026-12-07): recursion
+ * deeper than any predictor keeps, returns elsewhere than the call, code
+ * rewritten under a return, a code buffer emptied while a call waits ---- */
+
+/* A call to label l through link register `link` (ra or t0): jal, jalr
+ * through another register or through the link register itself, c.jalr. */
+static void emit_call(struct gen *g, unsigned l, unsigned link) {
+    unsigned k = below(g->r, 4);
+    if (k == 0) {
+        fixup(g, FX_J, l, g->pc);
+        emit(g, enc_j(0, link));
+        return;
+    }
+    unsigned rt = k == 1 ? link : pick_reg(g);
+    uint64_t anchor = emit_auipc_to(g, rt, l);
+    fixup(g, FX_LO12_I, l, anchor);
+    if (k == 3 && link == X_RA) {
+        emit(g, enc_i(0, rt, 0, rt, OPC_OP_IMM));
+        emitc(g, c_cr(1, rt, 0)); /* c.jalr */
+    } else {
+        emit(g, enc_i(0, rt, 0, link, OPC_JALR));
+    }
+}
+
+static void emit_ret(struct gen *g, unsigned link, int32_t imm) {
+    if (imm == 0 && chance(g->r, 50)) emitc(g, c_cr(0, link, 0)); /* c.jr */
+    else emit(g, enc_i(imm, link, 0, 0, OPC_JALR));
+}
+
+static void emit_j(struct gen *g, unsigned l) {
+    fixup(g, FX_J, l, g->pc);
+    emit(g, enc_j(0, 0));
+}
+
+/* rd = the address of label l */
+static void emit_la(struct gen *g, unsigned rd, unsigned l) {
+    uint64_t anchor = emit_auipc_to(g, rd, l);
+    fixup(g, FX_LO12_I, l, anchor);
+    emit(g, enc_i(0, rd, 0, rd, OPC_OP_IMM));
+}
+
+#define RAS_STACK_TOP (DATA_BASE + 10 * PAGE - 16) /* a read-write page in every variant */
+
+/* A recursive function that keeps ra on a stack in memory, sometimes
+ * deeper than the translator keeps return frames. */
+static void ras_recursion(struct gen *g) {
+    unsigned rc = pick_other(g, X_RA), rs;
+    do rs = pick_other(g, rc);
+    while (rs == X_RA);
+    uint32_t saved = g->forbidden;
+    g->forbidden |= 1u << X_RA | 1u << rc | 1u << rs;
+    unsigned f = new_label(g), base = new_label(g), after = new_label(g);
+    emit_li(g, rc, chance(g->r, 30) ? 60 + below(g->r, 50) : 1 + below(g->r, 12));
+    emit_li(g, rs, RAS_STACK_TOP);
+    emit_call(g, f, X_RA);
+    emit_j(g, after);
+    bind(g, f);
+    emit(g, enc_i(-8, rs, 0, rs, OPC_OP_IMM));
+    emit(g, enc_s(0, X_RA, rs, 3, OPC_STORE));
+    emit(g, enc_i(-1, rc, 0, rc, OPC_OP_IMM));
+    fixup(g, FX_B, base, g->pc);
+    emit(g, enc_b(0, 0, rc, 0)); /* beqz rc, base */
+    if (chance(g->r, 40)) leaf_units(g, 1);
+    emit_call(g, f, X_RA);
+    if (chance(g->r, 30)) leaf_units(g, 1);
+    bind(g, base);
+    emit(g, enc_i(0, rs, 3, X_RA, OPC_LOAD));
+    emit(g, enc_i(8, rs, 0, rs, OPC_OP_IMM));
+    emit_ret(g, X_RA, 0);
+    bind(g, after);
+    g->forbidden = saved;
+}
+
+/* The callee returns elsewhere than the call predicts: ra rewritten, or
+ * a return with an offset. */
+static void ras_wrong_return(struct gen *g) {
+    unsigned link = chance(g->r, 25) ? X_LINK : X_RA;
+    uint32_t saved = g->forbidden;
+    g->forbidden |= 1u << link;
+    unsigned f = new_label(g), other = new_label(g), after = new_label(g);
+    bool offset = chance(g->r, 40);
+    emit_call(g, f, link);
+    if (offset) {
+        emit_j(g, after); /* the predicted pc */
+        leaf_units(g, 1); /* where the return goes: 4 bytes on */
+        emit_j(g, after);
+    } else {
+        leaf_units(g, 1);
+        emit_j(g, after);
+    }
+    bind(g, f);
+    if (chance(g->r, 50)) leaf_units(g, 1);
+    if (!offset) emit_la(g, link, other);
+    emit_ret(g, link, offset ? 4 : 0);
+    bind(g, other);
+    leaf_units(g, 1);
+    bind(g, after);
+    g->forbidden = saved;
+}
+
+/* setjmp/longjmp: two calls deep, then a return straight to a saved
+ * address, then an ordinary call and return over the frames left. */
+static void ras_longjmp(struct gen *g) {
+    unsigned rj = pick_other(g, X_RA);
+    uint32_t saved = g->forbidden;
+    g->forbidden |= 1u << X_RA | 1u << X_LINK | 1u << rj;
+    unsigned f = new_label(g), h = new_label(g), landing = new_label(g), callee = new_label(g),
+             after = new_label(g);
+    emit_la(g, rj, landing);
+    emit_call(g, f, X_RA);
+    emit_j(g, after); /* never taken */
+    bind(g, f);
+    if (chance(g->r, 50)) leaf_units(g, 1);
+    emit_call(g, h, chance(g->r, 30) ? X_LINK : X_RA);
+    emit_j(g, after); /* never taken */
+    bind(g, h);
+    if (chance(g->r, 50)) leaf_units(g, 1);
+    emit(g, enc_i(0, rj, 0, X_RA, OPC_OP_IMM)); /* mv ra, rj */
+    emit_ret(g, X_RA, 0);
+    bind(g, landing);
+    emit_call(g, callee, X_RA);
+    emit_j(g, after);
+    bind(g, callee);
+    if (chance(g->r, 50)) leaf_units(g, 1);
+    emit_ret(g, X_RA, 0);
+    bind(g, after);
+    g->forbidden = saved;
+}
+
+/* Twice: a call to a function in the next page, which the second time
+ * rewrites the instruction its return lands on. The first return links
+ * the landing to that instruction's block, which the second must not run. */
+static void ras_code_change(struct gen *g) {
+    uint64_t f_at = (g->pc | (PAGE - 1)) + 1 + 2 * below(g->r, 32);
+    if (f_at + 1024 > CODE_END) {
+        ras_recursion(g);
+        return;
+    }
+    unsigned rc = pick_other(g, X_RA);
+    uint32_t saved = g->forbidden;
+    g->forbidden |= 1u << X_RA | 1u << rc;
+    struct smc_plan p;
+    plan_smc(g, &p);
+    unsigned top = new_label(g), slot = new_label(g), f = new_label(g), skip = new_label(g), after = new_label(g);
+    emit_li(g, rc, 2);
+    if (smc_needs_alignment(p.kind))
+        while ((g->pc + 4) & 3) emitc(g, C_NOP); /* the call below is 4 bytes */
+    bind(g, top);
+    fixup(g, FX_J, f, g->pc);
+    emit(g, enc_j(0, X_RA));
+    bind(g, slot);
+    emit_slot(g, &p);
+    emit(g, enc_i(-1, rc, 0, rc, OPC_OP_IMM));
+    fixup(g, FX_B, top, g->pc);
+    emit(g, enc_b(0, 0, rc, 1)); /* bnez rc, top */
+    emit_j(g, after);
+    if (g->pc > f_at) f_at = (g->pc | (PAGE - 1)) + 1;
+    fill_nops(g, g->pc, f_at); /* never run */
+    g->pc = f_at;
+    bind(g, f);
+    unsigned rt = pick_other(g, rc);
+    emit(g, enc_i(-1, rc, 0, rt, OPC_OP_IMM));
+    fixup(g, FX_B, skip, g->pc);
+    emit(g, enc_b(0, 0, rt, 1)); /* the first time round, no store */
+    emit_smc_store(g, &p, slot);
+    if (chance(g->r, 30)) emit(g, FENCE_I);
+    bind(g, skip);
+    emit_ret(g, X_RA, 0);
+    bind(g, after);
+    g->forbidden = saved;
+}
+
+/* Calls that never return (to the next instruction), more than a return
+ * predictor would keep, then a call and its return. */
+static void ras_overflow(struct gen *g) {
+    unsigned rc = pick_other(g, X_RA);
+    uint32_t saved = g->forbidden;
+    g->forbidden |= 1u << X_RA | 1u << rc;
+    unsigned top = new_label(g), f = new_label(g), after = new_label(g);
+    emit_li(g, rc, 20 + below(g->r, 120));
+    bind(g, top);
+    emit(g, enc_j(4, X_RA));
+    emit(g, enc_i(-1, rc, 0, rc, OPC_OP_IMM));
+    fixup(g, FX_B, top, g->pc);
+    emit(g, enc_b(0, 0, rc, 1));
+    emit_call(g, f, X_RA);
+    emit_j(g, after);
+    bind(g, f);
+    if (chance(g->r, 50)) leaf_units(g, 1);
+    emit_ret(g, X_RA, 0);
+    bind(g, after);
+    g->forbidden = saved;
+}
+
+static void unit_ras(struct gen *g) {
+    switch (below(g->r, 5)) {
+    case 0: ras_recursion(g); break;
+    case 1: ras_wrong_return(g); break;
+    case 2: ras_longjmp(g); break;
+    case 3: ras_code_change(g); break;
+    default: ras_overflow(g); break;
+    }
+}
+
+/* Calls into the sled, each a new block the first time: a long run fills
+ * the code buffer, which is then emptied while a call waits for its
+ * return, which must not lead into the emptied code. */
+static void unit_sled(struct gen *g) {
+    unsigned rt = pick_other(g, X_RA), rc = pick_other(g, rt);
+    while (rc == X_RA) rc = pick_other(g, rt);
+    bool flood = chance(g->r, 5);
+    unsigned n = flood ? SLED_PAGES * (unsigned)PAGE / 2 : 1 + below(g->r, 40);
+    uint64_t start = flood ? SLED : SLED + 2 * below(g->r, SLED_PAGES * (unsigned)PAGE / 2 - n);
+    emit_li(g, rt, start);
+    emit_li(g, rc, n);
+    unsigned top = new_label(g);
+    bind(g, top);
+    if (chance(g->r, 30)) emitc(g, c_cr(1, rt, 0)); /* c.jalr */
+    else emit(g, enc_i(0, rt, 0, X_RA, OPC_JALR));
+    emit(g, enc_i(2, rt, 0, rt, OPC_OP_IMM));
+    emit(g, enc_i(-1, rc, 0, rc, OPC_OP_IMM));
+    fixup(g, FX_B, top, g->pc);
+    emit(g, enc_b(0, 0, rc, 1));
+}
+
 /* Another frame's code changes through a second virtual mapping of it
  * (Sv39), or directly (M-mode): the frame's code page is shared. */
 static void unit_alias_smc(struct gen *g) {
@@ -1364,7 +1592,7 @@ enum unit_kind {
     K_RANDOM, K_FENCE, K_ALIAS_SMC,
     K_SMC, /* from here on: top level only (labels, link registers, nesting) */
     K_BRANCH, K_JAL, K_JALR, K_CALL, K_LOOP, K_FETCH_FAULT, K_ALIAS_CALL, K_ALIAS_REMAP, K_SCRATCH, K_STRAIGHT,
-    K_CROSS_PAGE, NKINDS
+    K_CROSS_PAGE, K_RAS, K_SLED, NKINDS
 };
 #define NLEAF K_SMC
 
@@ -1410,6 +1638,8 @@ static const struct {
     [K_SCRATCH] = {"scratch-code", unit_scratch_code, {2, 2, 2}},
     [K_STRAIGHT] = {"straight-line", unit_straight, {1, 1, 1}},
     [K_CROSS_PAGE] = {"cross-page", unit_cross_page, {2, 2, 2}},
+    [K_RAS] = {"calls", unit_ras, {3, 3, 3}},
+    [K_SLED] = {"sled", unit_sled, {1, 1, 1}},
 };
 
 /* A unit kind by weight; `top` allows the kinds with control flow. */
@@ -1474,6 +1704,7 @@ static void build_page_tables(struct gen *g) {
     *(uint64_t *)at(g, l0_pte_addr(ALIAS_X)) = leaf_pte(ALIAS_F1, PTE_V | PTE_R | PTE_X | PTE_A | user);
     l0[(ALIAS_W - RAM_BASE) >> 12] = leaf_pte(ALIAS_F1, rw | user);
     l0[(SCRATCH - RAM_BASE) >> 12] = leaf_pte(SCRATCH, rwx | user);
+    for (unsigned k = 0; k < SLED_PAGES; k++) l0[(SLED - RAM_BASE) / PAGE + k] = leaf_pte(SLED + k * PAGE, rwx | user);
     for (unsigned k = 0; k < DATA_PAGES; k++) {
         uint64_t pa = DATA_BASE + k * PAGE, flags = rw | user;
         switch (k) {
@@ -1593,6 +1824,7 @@ static void gen_program(struct program *p, struct gen *g, uint64_t seed, const b
     gen_alias_frame(g, ALIAS_F1);
     gen_alias_frame(g, ALIAS_F2);
     wr16(g, CODE_END - 2, 0x0013); /* the first half of a 4-byte instruction, at the end of the code pages */
+    for (uint64_t a = SLED; a < SLED + SLED_PAGES * PAGE; a += 2) wr16(g, a, c_cr(0, X_RA, 0)); /* c.jr ra */
 
     p->entry = g->pc = CODE_BASE + 2 * below(&r, 2048);
     p->total_units = 8 + below(&r, 180);
@@ -2137,7 +2369,7 @@ static struct options read_options(void) {
 
 struct totals {
     uint64_t programs, by_variant[NVARIANTS], insns, steps, finished, fatal, capped, mismatches;
-    uint64_t exceptions, interrupts, blocks, stale;
+    uint64_t exceptions, interrupts, blocks, stale, flushes;
 };
 
 static void print_totals(const struct totals *t, double secs) {
@@ -2147,8 +2379,8 @@ static void print_totals(const struct totals *t, double secs) {
            t->programs, t->by_variant[V_M], t->by_variant[V_S], t->by_variant[V_U], t->finished, t->fatal,
            t->capped, t->insns, t->steps, secs, t->programs / secs, t->insns / secs);
     printf("jit_diff: %" PRIu64 " traps, %" PRIu64 " interrupts, %" PRIu64 " blocks translated, %" PRIu64
-           " blocks retired by code changes; %" PRIu64 " mismatches\n",
-           t->exceptions, t->interrupts, t->blocks, t->stale, t->mismatches);
+           " blocks retired by code changes, %" PRIu64 " code-buffer flushes; %" PRIu64 " mismatches\n",
+           t->exceptions, t->interrupts, t->blocks, t->stale, t->flushes, t->mismatches);
 }
 
 static void test_lockstep(void **state) {
@@ -2186,6 +2418,7 @@ static void test_lockstep(void **state) {
         t.interrupts += ref->h.stats.interrupts;
         t.blocks += js.blocks;
         t.stale += js.stale;
+        t.flushes += js.flushes;
         if (!res.mismatch) continue;
         t.mismatches++;
         report(p, &res, ref, jit);
