@@ -29,9 +29,9 @@ The paper's busy VM ran dbench, whose working set is the guest's page
 cache. Not here: on this host a virtio-blk read is served from the host's
 page cache about as fast as from the guest's own cache (100 MiB with dd:
 0.36 s cold, 0.32-0.46 s cached), so more memory buys such a guest
-nothing; and under machine-memory pressure a virtio-blk read into a guest
-frame that cannot be backed just then breaks the device (see
-bench/RESULTS.md, 2026-12-06, the idle memory tax).
+nothing. (Until 2026-12-07 such a read, under machine-memory pressure,
+into a guest frame that could not be backed just then broke the device;
+it now waits for memory: README, "Device DMA waits for memory".)
 
 QEMU has no equivalent: no share-based allocation, no idle tax, no
 hypervisor swap, so two QEMU guests cannot be run "in M" at all (a memory
