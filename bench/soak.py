@@ -207,7 +207,29 @@ class Api:
             self.s = None
 
 
-class Console:
+class Stream:
+    """Output read from a descriptor as it comes; subclasses give fd()
+    and recv() (b"" or None: the stream ended)."""
+
+    def read_until(self, pattern, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            m = pattern.search(self.out, self.pos)
+            if m:
+                self.pos = m.end()
+                return m
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            r, _, _ = select.select([self.fd()], [], [], min(left, 1.0))
+            if r:
+                chunk = self.recv()
+                if not chunk:
+                    return None
+                self.out += chunk
+
+
+class Console(Stream):
     """A VM's console stream over the API."""
 
     def __init__(self, path, ledger, name):
@@ -230,22 +252,11 @@ class Console:
         ledger.request("console", time.monotonic() - t0, "ok")
         self.pos = 0
 
-    def read_until(self, pattern, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            m = pattern.search(self.out, self.pos)
-            if m:
-                self.pos = m.end()
-                return m
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            r, _, _ = select.select([self.s], [], [], min(left, 1.0))
-            if r:
-                chunk = self.s.recv(65536)
-                if not chunk:
-                    return None
-                self.out += chunk
+    def fd(self):
+        return self.s
+
+    def recv(self):
+        return self.s.recv(65536)
 
     def send(self, data):
         self.s.sendall(data)
@@ -254,7 +265,7 @@ class Console:
         self.s.close()
 
 
-class CliConsole:
+class CliConsole(Stream):
     """`rvisor console NAME` on a pseudo-terminal; Ctrl-A x detaches."""
 
     def __init__(self, rvisor, path, name):
@@ -267,25 +278,14 @@ class CliConsole:
         # Typed before the client put the terminal in raw mode, input would be flushed.
         self.attached = self.read_until(re.compile(rb"attached to"), REQUEST_TIMEOUT) is not None
 
-    def read_until(self, pattern, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            m = pattern.search(self.out, self.pos)
-            if m:
-                self.pos = m.end()
-                return m
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            r, _, _ = select.select([self.master], [], [], min(left, 1.0))
-            if r:
-                try:
-                    chunk = os.read(self.master, 65536)
-                except OSError:
-                    return None
-                if not chunk:
-                    return None
-                self.out += chunk
+    def fd(self):
+        return self.master
+
+    def recv(self):
+        try:
+            return os.read(self.master, 65536)
+        except OSError:
+            return None  # the client closed the terminal
 
     def send(self, data):
         os.write(self.master, data)

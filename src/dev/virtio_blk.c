@@ -49,7 +49,6 @@ struct virtio_blk {
     /* Only the thread serving requests touches these. */
     uint64_t waiting_since_ns; /* the request at the ring's head first found no frame (0: it did not) */
     bool give_up;              /* ...long enough ago that it now fails instead */
-    /* Only the thread serving requests touches these. */
     struct virtq_chain chain;
     uint8_t *bounce;
 };
@@ -271,11 +270,11 @@ static void run_queue(struct virtio_blk *b) {
         int got = virtio_mmio_queue_pop(b->t, 0, &b->chain);
         wait = got == VIRTIO_MMIO_AGAIN;
         if (got <= 0) break;
-        uint64_t now = event_loop_now_ns();
-        b->give_up = b->waiting_since_ns && now - b->waiting_since_ns >= GIVE_UP_NS;
+        /* The clock is read only for a request that waits. */
+        b->give_up = b->waiting_since_ns && event_loop_now_ns() - b->waiting_since_ns >= GIVE_UP_NS;
         if (!serve(b)) {
             virtio_mmio_queue_unpop(b->t, 0);
-            if (!b->waiting_since_ns) b->waiting_since_ns = now;
+            if (!b->waiting_since_ns) b->waiting_since_ns = event_loop_now_ns();
             wait = true;
             break;
         }

@@ -137,8 +137,8 @@ static void segment_tcp4(struct virtio_net *n, const uint8_t *frame, size_t len,
 /* Puts one frame in the next receive chain (lock held). */
 static enum rx_result rx_put(struct virtio_net *n, struct virtio_mmio *t, const uint8_t *frame, size_t len) {
     int got = virtio_mmio_queue_pop(t, VIRTIO_NET_RXQ, &n->rx_chain);
-    if (got == VIRTIO_MMIO_AGAIN) return RX_DOWN; /* the ring has no frame just now: the frame is lost */
-    if (got < 0) return RX_DOWN; /* not running, or broken now */
+    /* Not running, broken now, or (VIRTIO_MMIO_AGAIN) the ring has no frame just now: the frame is lost. */
+    if (got < 0) return RX_DOWN;
     if (got == 0) return RX_NOBUF;
     const struct virtq_chain *c = &n->rx_chain;
     const struct guest_mem_ops *m = virtio_mmio_mem(t);

@@ -62,7 +62,10 @@ static int mem_err(void) { return errno == ENOMEM ? VIRTQ_ERR_AGAIN : VIRTQ_ERR_
 
 static bool area_ok(const struct guest_mem_ops *m, uint64_t gpa, uint64_t len) {
     uint8_t b;
-    if (gpa + len < gpa) return false;
+    if (gpa + len < gpa) {
+        errno = EFAULT; /* read by mem_err */
+        return false;
+    }
     /* Guest RAM is one range, so its two ends being RAM covers the middle. */
     return m->read(m->ctx, gpa, &b, 1) && m->read(m->ctx, gpa + len - 1, &b, 1);
 }
@@ -250,5 +253,7 @@ bool virtq_chain_write(const struct virtq_chain *c, const struct guest_mem_ops *
 
 bool virtq_chain_read(const struct virtq_chain *c, const struct guest_mem_ops *m, uint64_t off, void *buf,
                       size_t n) {
-    return chain_copy(c, m, off, NULL, buf, &n) && n == 0;
+    if (!chain_copy(c, m, off, NULL, buf, &n)) return false;
+    if (n) errno = EFAULT; /* the chain holds fewer bytes: the guest's fault, not a wait (virtio_mmio_dma_refused) */
+    return n == 0;
 }

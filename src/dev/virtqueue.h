@@ -118,7 +118,8 @@ bool virtq_chain_write(const struct virtq_chain *c, const struct guest_mem_ops *
                        const void *buf, size_t n);
 
 /* Copies n bytes from the chain's readable segments starting at byte offset
- * off of the readable part; false if they hold fewer or memory refused. */
+ * off of the readable part; false if they hold fewer (errno EFAULT) or
+ * memory refused (errno as guest_mem_ops sets it). */
 bool virtq_chain_read(const struct virtq_chain *c, const struct guest_mem_ops *m, uint64_t off, void *buf,
                       size_t n);
 
