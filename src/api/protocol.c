@@ -206,6 +206,7 @@ void api_info_to_json(const struct vm_info *info, json_object *o) {
         json_object_object_add(j, "flushes", json_object_new_uint64(info->jit.flushes));
         json_object_object_add(j, "translate_ns", json_object_new_uint64(info->jit.translate_ns));
         json_object_object_add(j, "dispatches", json_object_new_uint64(info->jit.dispatches));
+        json_object_object_add(j, "fused_pairs", json_object_new_uint64(info->jit.fused));
     }
     json_object_object_add(o, "jit", j);
 }

@@ -292,6 +292,7 @@ static void print_engine(json_object *r) {
                (double)disp * 1e6 / (double)insns);
     else
         printf("dispatches:    %llu\n", (unsigned long long)disp);
+    printf("fused pairs:   %llu\n", (unsigned long long)field_u64(j, "fused_pairs"));
 }
 
 static void print_stats(json_object *r) {

@@ -335,6 +335,7 @@ void jit_get_stats(const struct jit_hart *j, struct jit_stats *out) {
     out->dispatches = __atomic_load_n(&s->dispatches, __ATOMIC_RELAXED);
     out->lookups = __atomic_load_n(&s->lookups, __ATOMIC_RELAXED);
     out->stale = __atomic_load_n(&s->stale, __ATOMIC_RELAXED);
+    out->fused = __atomic_load_n(&s->fused, __ATOMIC_RELAXED);
     uint8_t *code = __atomic_load_n(&j->code, __ATOMIC_RELAXED), *data = __atomic_load_n(&j->data, __ATOMIC_RELAXED);
     out->code_bytes = (uint64_t)(code - j->after_trampolines) + (uint64_t)(j->mem + j->size - data);
 }

@@ -30,6 +30,7 @@ struct jit_stats {
     uint64_t dispatches;      /* returns to the dispatcher (slice ends, exits, faults) */
     uint64_t lookups;         /* jump-cache misses served without leaving translated code */
     uint64_t stale;           /* blocks found retired by a change of their code */
+    uint64_t fused;           /* instructions translated with what the one before left (fused pairs) */
 };
 
 #define JIT_DEFAULT_CODE_BYTES (32u << 20)

@@ -6,6 +6,15 @@
  * translated (CSR writes, traps, fences of the instruction stream), or
  * where the code leaves the page.
  *
+ * Common pairs are fused: what the first of two instructions leaves that
+ * the second can use is kept for it alone (struct fused). An upper
+ * immediate (lui, auipc) followed by a user of that register (addi, a
+ * load, a store, jalr) gives the user a constant, so `auipc ra; jalr ra`
+ * is a direct jump (followed or chained like jal) and `lui; addi` one
+ * move; a compare (slt*) followed by `beqz`/`bnez` of its result branches
+ * on the compare's flags. Each instruction still writes its own
+ * destination, so an exception in the second sees the first complete.
+ *
  * The hot path runs straight through; what is rare (software-TLB misses,
  * faults, leaving the block) is emitted after it as cold stubs. Every way
  * out of a block leaves the hart exactly as the interpreter would: pc,
@@ -56,6 +65,14 @@ struct stub {
     enum x86_reg reg;   /* LOAD: the destination register */
 };
 
+/* What one instruction leaves for the next (register 0: nothing). */
+struct fused {
+    unsigned const_reg;      /* holds const_val (lui, auipc) */
+    uint64_t const_val;
+    unsigned flags_reg;      /* is 1 exactly when flags_cc holds on the host's flags (slt*) */
+    enum x86_cond flags_cc;
+};
+
 struct tr {
     struct x86_buf *b;
     struct jit_hart *j;
@@ -68,6 +85,8 @@ struct tr {
     unsigned n;         /* instructions of the block before this one */
     unsigned counted;   /* of those, how many the hot path has added to icount */
     unsigned mems, mems_counted; /* the same for loads and stores (stats.mem_ops) */
+    struct fused prev;  /* left by the instruction before this one */
+    struct fused now;   /* left by this one, for the next */
     struct stub stubs[MAX_STUBS];
     unsigned nstubs;
     bool too_many_stubs;
@@ -134,7 +153,10 @@ static enum x86_reg dest(unsigned rd, unsigned keep) {
 /* dst = guest r + imm */
 static void address(struct tr *t, enum x86_reg dst, unsigned r, int32_t imm) {
     int p = pinned(r);
-    if (p >= 0) {
+    if (r && r == t->prev.const_reg) {
+        x86_mov_ri(t->b, dst, t->prev.const_val + (uint64_t)(int64_t)imm);
+        t->j->stats.fused++;
+    } else if (p >= 0) {
         x86_lea(t->b, dst, x86_at((enum x86_reg)p, imm), true);
     } else {
         get(t, dst, r);
@@ -324,6 +346,13 @@ static void alu_imm(struct tr *t, const struct insn *i, enum x86_alu op, bool w)
         put_imm(t, i->rd, (uint64_t)(int64_t)i->imm);
         return;
     }
+    if (i->rs1 == t->prev.const_reg && (op == ALU_ADD || op == ALU_AND || op == ALU_OR || op == ALU_XOR)) {
+        uint64_t a = t->prev.const_val, b = (uint64_t)(int64_t)i->imm;
+        uint64_t v = op == ALU_ADD ? a + b : op == ALU_AND ? (a & b) : op == ALU_OR ? (a | b) : (a ^ b);
+        put_imm(t, i->rd, w ? v : (uint64_t)(int64_t)(int32_t)v);
+        t->j->stats.fused++;
+        return;
+    }
     enum x86_reg d = dest(i->rd, 64);
     if (op == ALU_ADD && w) {
         address(t, d, i->rs1, i->imm);
@@ -362,7 +391,8 @@ static void set_less(struct tr *t, const struct insn *i, bool imm, bool is_unsig
     else alu_guest(t, ALU_CMP, RAX, i->rs2, true);
     x86_setcc(t->b, is_unsigned ? CC_B : CC_L, RAX);
     x86_movzx8(t->b, RAX, RAX);
-    put(t, i->rd, RAX);
+    put(t, i->rd, RAX); /* moves: the flags stay for a fused branch */
+    t->now = (struct fused){.flags_reg = i->rd, .flags_cc = is_unsigned ? CC_B : CC_L};
 }
 
 static void mul(struct tr *t, const struct insn *i, bool w) {
@@ -482,6 +512,15 @@ static void store_fp(struct tr *t, const struct insn *i, unsigned size) {
 }
 
 static enum step branch(struct tr *t, const struct insn *i, enum x86_cond cc) {
+    if (i->rs2 == 0 && i->rs1 && i->rs1 == t->prev.flags_reg && (cc == CC_E || cc == CC_NE)) {
+        /* bnez/beqz of a compare's result: its condition, or the inverse (x86 flips the low bit). */
+        enum x86_cond fused = cc == CC_NE ? t->prev.flags_cc : (enum x86_cond)(t->prev.flags_cc ^ 1);
+        struct stub *s = add_stub(t, STUB_EXIT, x86_jcc(t->b, fused, NULL));
+        s->target = t->pc + (uint64_t)(int64_t)i->imm;
+        s->c = through_this(t, false);
+        t->j->stats.fused++;
+        return STEP_NEXT;
+    }
     int p = pinned(i->rs1);
     enum x86_reg a = p >= 0 ? (enum x86_reg)p : RAX;
     if (p < 0) get(t, RAX, i->rs1);
@@ -493,8 +532,14 @@ static enum step branch(struct tr *t, const struct insn *i, enum x86_cond cc) {
     return STEP_NEXT;
 }
 
-static enum step jalr(struct tr *t, const struct insn *i) {
+static enum step jalr(struct tr *t, const struct insn *i, uint64_t *follow) {
     struct x86_buf *b = t->b;
+    if (i->rs1 && i->rs1 == t->prev.const_reg) { /* auipc + jalr: a direct jump, as jal */
+        *follow = (t->prev.const_val + (uint64_t)(int64_t)i->imm) & ~1ull;
+        put_imm(t, i->rd, t->pc + i->len);
+        t->j->stats.fused++;
+        return STEP_FOLLOW;
+    }
     address(t, RAX, i->rs1, i->imm);
     x86_alu_ri(b, ALU_AND, RAX, -2, true);
     put_imm(t, i->rd, t->pc + i->len);
@@ -639,8 +684,11 @@ static enum step translate_one(struct tr *t, const struct insn *i, uint64_t *fol
     else if (IS(sltu)) set_less(t, i, false, true);
     else if (IS(slti)) set_less(t, i, true, false);
     else if (IS(sltiu)) set_less(t, i, true, true);
-    else if (IS(lui)) put_imm(t, i->rd, (uint64_t)(int64_t)i->imm);
-    else if (IS(auipc)) put_imm(t, i->rd, t->pc + (uint64_t)(int64_t)i->imm);
+    else if (IS(lui) || IS(auipc)) {
+        uint64_t v = (uint64_t)(int64_t)i->imm + (IS(auipc) ? t->pc : 0);
+        put_imm(t, i->rd, v);
+        if (writes(i->rd)) t->now = (struct fused){.const_reg = i->rd, .const_val = v};
+    }
     else if (IS(mul)) mul(t, i, true);
     else if (IS(mulw)) mul(t, i, false);
     else if (IS(mulh)) mul_high(t, i, true);
@@ -671,7 +719,7 @@ static enum step translate_one(struct tr *t, const struct insn *i, uint64_t *fol
     else if (IS(bge)) return branch(t, i, CC_GE);
     else if (IS(bltu)) return branch(t, i, CC_B);
     else if (IS(bgeu)) return branch(t, i, CC_AE);
-    else if (IS(jalr)) return jalr(t, i);
+    else if (IS(jalr)) return jalr(t, i, follow);
     else if (IS(jal)) {
         put_imm(t, i->rd, t->pc + i->len);
         *follow = t->pc + (uint64_t)(int64_t)i->imm;
@@ -709,6 +757,7 @@ struct jit_block *jit_translate(struct jit_hart *j, struct hart *h, uint64_t vpc
     t->n = t->counted = t->mems = t->mems_counted = 0;
     t->nstubs = 0;
     t->too_many_stubs = false;
+    t->now = (struct fused){0};
 
     /* Entry: the block runs only while its page's code is what was translated. */
     const uint8_t *entry = b.p;
@@ -731,6 +780,8 @@ struct jit_block *jit_translate(struct jit_hart *j, struct hart *h, uint64_t vpc
             break;
         }
         t->pc = pc;
+        t->prev = t->now;
+        t->now = (struct fused){0};
         uint64_t target = 0;
         enum step step = translate_one(t, &i, &target);
         if (b.full || t->too_many_stubs) break;

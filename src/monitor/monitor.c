@@ -955,6 +955,7 @@ static void fill_info(const struct vm_entry *e, struct vm_info *out) {
             out->jit.flushes += js.flushes;
             out->jit.translate_ns += js.translate_ns;
             out->jit.dispatches += js.dispatches;
+            out->jit.fused += js.fused;
         }
     }
     out->engine = e->vm->cfg.engine;

@@ -91,6 +91,7 @@ struct vm_info {
         uint64_t flushes;        /* a code buffer filled and was emptied */
         uint64_t translate_ns;   /* host time spent translating */
         uint64_t dispatches;     /* returns from translated code to the dispatcher */
+        uint64_t fused;          /* instructions translated fused with the one before */
     } jit;
     int exit_status;         /* as `rvisor run` would exit, once stopped */
     char exit_message[256];

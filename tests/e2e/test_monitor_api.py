@@ -250,6 +250,9 @@ class MonitorApi(unittest.TestCase):
         self.assertGreater(jit["translate_ns"], 0, jit)
         self.assertGreater(jit["dispatches"], 0, jit)
         self.assertLess(jit["dispatches"], stats["instructions"], jit)
+        # A Linux boot has lui+addi, auipc+jalr, slt+bnez pairs: some were fused.
+        self.assertGreater(jit["fused_pairs"], 100, jit)
+        self.assertLess(jit["fused_pairs"], jit["translated_instructions"], jit)
         stats2 = mon.request(op="stats", name="vm2")
         self.assertEqual(stats2["engine"], "interp")
         self.assertIsNone(stats2["jit"])
@@ -261,6 +264,7 @@ class MonitorApi(unittest.TestCase):
         self.assertRegex(human, r"translated:\s+[1-9]\d* blocks, [1-9]\d* guest instructions, \S+ of code now, "
                                 r"\d+ flushes\n")
         self.assertRegex(human, r"dispatches:\s+[1-9]\d* \(\d+ per million instructions\)\n")
+        self.assertRegex(human, r"fused pairs:\s+[1-9]\d*\n")
         human = mon.cli("stats", "vm2").stdout
         self.assertRegex(human, r"engine:\s+interp\n")
         self.assertNotIn("translated:", human)

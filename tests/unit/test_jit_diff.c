@@ -1414,6 +1414,82 @@ static void unit_jalr(struct gen *g) {
     bind_later(g, l, 1 + below(g->r, 6));
 }
 
+/* ---- pairs the translator fuses (src/jit/translate.c, struct fused): an
+ * upper immediate and its user, a compare and the branch on its result;
+ * with the user's destination the same register or another, the user a
+ * faulting or MMIO access, the branch taken or not ---- */
+
+/* auipc rb, hi; then the caller's user with lo: rb + lo == addr, if addr is in reach. */
+static bool emit_auipc_for(struct gen *g, unsigned rb, uint64_t addr, int32_t *lo) {
+    int64_t delta = (int64_t)(addr - g->pc);
+    if (delta < INT32_MIN + 4096 || delta > INT32_MAX - 4096) return false;
+    *lo = sext((uint64_t)delta & 0xfff, 12);
+    emit(g, enc_u((uint32_t)(((uint64_t)delta - (uint64_t)(int64_t)*lo) >> 12), rb, OPC_AUIPC));
+    return true;
+}
+
+static void unit_fused(struct gen *g) {
+    static const uint8_t alu_f3[] = {0, 4, 6, 7}; /* addi xori ori andi */
+    switch (below(g->r, 6)) {
+    case 0: { /* lui + an immediate ALU op reading it */
+        unsigned ru = pick_reg(g), rd = chance(g->r, 50) ? ru : pick_dst(g);
+        uint32_t hi = chance(g->r, 50) ? (uint32_t)next(g->r) : (chance(g->r, 50) ? 0x7ffffu : 0x80000u);
+        emit(g, enc_u(hi, ru, OPC_LUI));
+        if (chance(g->r, 30)) emit(g, enc_i(imm12(g->r), ru, 0, rd, OPC_OP_IMM_32)); /* addiw: may wrap at 32 bits */
+        else emit(g, enc_i(imm12(g->r), ru, alu_f3[below(g->r, 4)], rd, OPC_OP_IMM));
+        break;
+    }
+    case 1: { /* c.lui + c.addi / c.addiw */
+        unsigned r = pick_reg(g);
+        int32_t up = sext(next(g->r), 6), imm = sext(next(g->r), 6);
+        if (r == X_SP || !up) break;
+        emitc(g, c_ci(3, up, r, 1));
+        emitc(g, c_ci(chance(g->r, 50) ? 0 : 1, imm, r, 1));
+        break;
+    }
+    case 2: case 3: { /* auipc + a load or a store: pc-relative data, MMIO, faults */
+        bool store = below(g->r, 2);
+        static const uint8_t sizes[] = {1, 2, 4, 8};
+        unsigned f3 = below(g->r, 4);
+        uint64_t addr = data_addr(g, sizes[f3], store);
+        unsigned rb = pick_reg(g);
+        int32_t lo;
+        if (!emit_auipc_for(g, rb, addr, &lo)) break;
+        if (store) emit(g, enc_s(lo, chance(g->r, 20) ? rb : pick_src(g), rb, f3, OPC_STORE));
+        else emit(g, enc_i(lo, rb, f3 | (chance(g->r, 30) && f3 < 3 ? 4 : 0), chance(g->r, 30) ? rb : pick_dst(g),
+                           OPC_LOAD));
+        break;
+    }
+    case 4: { /* slt, sltu, slti, sltiu, then beqz/bnez of the result (c.beqz/c.bnez too) */
+        bool compressed = chance(g->r, 30);
+        unsigned rd = compressed ? pick_creg(g, true) : pick_reg(g), rs1 = pick_src(g), rs2 = pick_src(g);
+        unsigned k = below(g->r, 4);
+        if (k < 2) emit(g, enc_r(0, rs2, rs1, 2 + k, rd, OPC_OP));
+        else emit(g, enc_i(chance(g->r, 30) ? -1 : imm12(g->r), rs1, k, rd, OPC_OP_IMM));
+        unsigned l = new_label(g);
+        bool bnez = chance(g->r, 50);
+        if (compressed) {
+            fixup(g, FX_CB, l, g->pc);
+            emitc(g, c_bz(bnez, rd, 0));
+        } else {
+            fixup(g, FX_B, l, g->pc);
+            emit(g, enc_b(0, 0, rd, bnez ? 1 : 0));
+        }
+        bind_later(g, l, 1 + below(g->r, 4));
+        break;
+    }
+    case 5: { /* auipc + jalr to a label, the link in the auipc's register, another or none */
+        unsigned l = new_label(g), rt = pick_reg(g);
+        uint64_t anchor = emit_auipc_to(g, rt, l);
+        fixup(g, FX_LO12_I, l, anchor);
+        unsigned k = below(g->r, 3);
+        emit(g, enc_i(0, rt, 0, k == 0 ? rt : k == 1 ? 0 : pick_dst(g), OPC_JALR));
+        bind_later(g, l, 1 + below(g->r, 6));
+        break;
+    }
+    }
+}
+
 /* jal/jalr x5 to a body that returns through x5, jumped over on the way in. */
 static void unit_call(struct gen *g) {
     unsigned f = new_label(g), after = new_label(g);
@@ -1592,7 +1668,7 @@ enum unit_kind {
     K_RANDOM, K_FENCE, K_ALIAS_SMC,
     K_SMC, /* from here on: top level only (labels, link registers, nesting) */
     K_BRANCH, K_JAL, K_JALR, K_CALL, K_LOOP, K_FETCH_FAULT, K_ALIAS_CALL, K_ALIAS_REMAP, K_SCRATCH, K_STRAIGHT,
-    K_CROSS_PAGE, K_RAS, K_SLED, NKINDS
+    K_CROSS_PAGE, K_RAS, K_SLED, K_FUSED, NKINDS
 };
 #define NLEAF K_SMC
 
@@ -1640,6 +1716,7 @@ static const struct {
     [K_CROSS_PAGE] = {"cross-page", unit_cross_page, {2, 2, 2}},
     [K_RAS] = {"calls", unit_ras, {3, 3, 3}},
     [K_SLED] = {"sled", unit_sled, {1, 1, 1}},
+    [K_FUSED] = {"fused-pairs", unit_fused, {4, 4, 4}},
 };
 
 /* A unit kind by weight; `top` allows the kinds with control flow. */
@@ -2369,7 +2446,7 @@ static struct options read_options(void) {
 
 struct totals {
     uint64_t programs, by_variant[NVARIANTS], insns, steps, finished, fatal, capped, mismatches;
-    uint64_t exceptions, interrupts, blocks, stale, flushes;
+    uint64_t exceptions, interrupts, blocks, stale, flushes, fused;
 };
 
 static void print_totals(const struct totals *t, double secs) {
@@ -2379,8 +2456,9 @@ static void print_totals(const struct totals *t, double secs) {
            t->programs, t->by_variant[V_M], t->by_variant[V_S], t->by_variant[V_U], t->finished, t->fatal,
            t->capped, t->insns, t->steps, secs, t->programs / secs, t->insns / secs);
     printf("jit_diff: %" PRIu64 " traps, %" PRIu64 " interrupts, %" PRIu64 " blocks translated, %" PRIu64
-           " blocks retired by code changes, %" PRIu64 " code-buffer flushes; %" PRIu64 " mismatches\n",
-           t->exceptions, t->interrupts, t->blocks, t->stale, t->flushes, t->mismatches);
+           " blocks retired by code changes, %" PRIu64 " code-buffer flushes, %" PRIu64 " fused pairs; %" PRIu64
+           " mismatches\n",
+           t->exceptions, t->interrupts, t->blocks, t->stale, t->flushes, t->fused, t->mismatches);
 }
 
 static void test_lockstep(void **state) {
@@ -2419,6 +2497,7 @@ static void test_lockstep(void **state) {
         t.blocks += js.blocks;
         t.stale += js.stale;
         t.flushes += js.flushes;
+        t.fused += js.fused;
         if (!res.mismatch) continue;
         t.mismatches++;
         report(p, &res, ref, jit);
@@ -2433,6 +2512,8 @@ static void test_lockstep(void **state) {
     free(p);
     free(g);
     assert_int_equal(t.mismatches, 0);
+    /* The pairs above were translated fused, not one by one. */
+    if (t.programs >= 100 && !o.units_given) assert_true(t.fused > 0);
 }
 
 /* ------------------------------------------------------------------ */
