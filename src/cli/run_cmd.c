@@ -99,6 +99,9 @@ static void print_stats(const struct vm *vm) {
                     (unsigned long long)j.fused);
         }
     }
+    fprintf(stderr, "rvisor: decoded code: %llu code pages now, the map reset %llu times (budget %llu pages)\n",
+            (unsigned long long)vm->mem.code.npages, (unsigned long long)vm->mem.code.resets,
+            (unsigned long long)vm->mem.code.max_pages);
     uint64_t backed = vm->mem.backed << 12;
     fprintf(stderr, "rvisor: %llu instructions executed (engine: %s); guest memory %llu MiB, %llu MiB backed, %llu MiB never written\n",
             (unsigned long long)n, vm_engine_name(vm->cfg.engine), (unsigned long long)(vm->mem.size >> 20),

@@ -41,6 +41,7 @@ static struct code_page *arena_take(struct code_map *m) {
 static struct code_page *code_page_new(struct code_map *m, uint64_t gpa) {
     pthread_mutex_lock(&m->lock);
     struct code_page *cp = arena_take(m);
+    if (cp && ++m->npages > m->max_pages && m->max_pages) __atomic_store_n(&m->over_budget, true, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&m->lock);
     if (!cp) return NULL;
     /* A slotless page's slots are never touched: its memory stays unbacked. */
@@ -82,31 +83,62 @@ bool code_map_init(struct code_map *m, uint64_t nframes) {
     if (!m->page) return false;
     m->nframes = nframes;
     pthread_mutex_init(&m->lock, NULL);
+    pthread_rwlock_init(&m->users, NULL);
     return true;
+}
+
+void code_map_set_budget(struct code_map *m, uint64_t max_pages) { m->max_pages = max_pages; }
+
+static void free_arenas(struct code_arena *a) {
+    for (struct code_arena *next; a; a = next) {
+        next = a->next;
+        munmap(a->mem, ARENA_PAGES * PAGE_BYTES);
+        free(a);
+    }
+}
+
+void code_map_reset(struct code_map *m) {
+    pthread_mutex_lock(&m->lock);
+    for (uint64_t f = 0; f < m->nframes; f++) __atomic_store_n(&m->page[f], NULL, __ATOMIC_RELEASE);
+    struct code_arena *old = m->arenas;
+    m->arenas = NULL;
+    m->spare = NULL;
+    m->npages = 0;
+    __atomic_store_n(&m->over_budget, false, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&m->epoch, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&m->resets, 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&m->lock);
+    /* A device copy that found a page before the slots were cleared is done with it once this is taken. */
+    pthread_rwlock_wrlock(&m->users);
+    pthread_rwlock_unlock(&m->users);
+    free_arenas(old);
 }
 
 void code_map_make_slotless(struct code_map *m) { m->slotless = true; }
 
 void code_map_destroy(struct code_map *m) {
     if (!m->page) return;
-    for (struct code_arena *a = m->arenas, *next; a; a = next) {
-        next = a->next;
-        munmap(a->mem, ARENA_PAGES * PAGE_BYTES);
-        free(a);
-    }
+    free_arenas(m->arenas);
     pthread_mutex_destroy(&m->lock);
+    pthread_rwlock_destroy(&m->users);
     free(m->page);
     memset(m, 0, sizeof *m);
 }
 
 void code_map_written(struct code_map *m, uint64_t frame, unsigned off, unsigned len) {
+    if (!__atomic_load_n(&m->page[frame], __ATOMIC_ACQUIRE)) return; /* the common case: no code there */
+    pthread_rwlock_rdlock(&m->users);
     struct code_page *cp = __atomic_load_n(&m->page[frame], __ATOMIC_ACQUIRE);
     if (cp) code_page_written(cp, off, len);
+    pthread_rwlock_unlock(&m->users);
 }
 
 void code_map_forget(struct code_map *m, uint64_t frame) {
+    if (!__atomic_load_n(&m->page[frame], __ATOMIC_ACQUIRE)) return;
+    pthread_rwlock_rdlock(&m->users);
     struct code_page *cp = __atomic_load_n(&m->page[frame], __ATOMIC_ACQUIRE);
     if (cp) code_page_invalidate(cp, 0, CODE_SLOTS * 2);
+    pthread_rwlock_unlock(&m->users);
 }
 
 unsigned code_page_written(struct code_page *cp, unsigned off, unsigned len) {

@@ -18,7 +18,15 @@
  * "slotless" pages, which keep only which parcels were decoded, in a
  * bitmap, for invalidation, and decode into the caller's struct. Their
  * slots are never touched, so of a page's ~48 KiB only the header's host
- * page costs memory (pages come from anonymous arenas). */
+ * page costs memory (pages come from anonymous arenas).
+ *
+ * Pages are not freed one by one (a translation or a fetch-TLB entry may
+ * still point at one). Instead a map has a budget: once more pages were
+ * made than it allows, its owner resets the whole map at a moment no hart
+ * runs (code_map_reset), every hart forgets what it held (its fetch TLB,
+ * its translations) before it runs again, and the arenas go back to the
+ * host. A guest that sprays code thus costs bounded host memory, like a
+ * full code buffer. */
 #ifndef RVISOR_CODE_CACHE_H
 #define RVISOR_CODE_CACHE_H
 
@@ -61,6 +69,15 @@ struct code_map {
     pthread_mutex_t lock;
     struct code_arena *arenas;
     struct code_page *spare; /* a page made for a frame another hart won */
+    uint64_t npages;         /* pages made since the map was last reset (lock) */
+    uint64_t max_pages;      /* over this many, code_map_over_budget (0: no budget) */
+    uint64_t resets;         /* times code_map_reset emptied the map (atomic) */
+    uint32_t epoch;          /* bumped by each reset: harts compare it (atomic) */
+    bool over_budget;        /* atomic */
+    /* Held shared by code_map_written and code_map_forget while they use a
+     * page (device DMA and the p2m, which are not harts), exclusively by
+     * code_map_reset before it frees. */
+    pthread_rwlock_t users;
 };
 
 /* False if there is no host memory for the map. */
@@ -69,6 +86,17 @@ void code_map_destroy(struct code_map *m);
 /* Pages made from now on are slotless: for a VM whose code only the
  * binary translator runs. Call it before any page is made. */
 void code_map_make_slotless(struct code_map *m);
+/* The most pages the map may make before code_map_over_budget (0: no limit). */
+void code_map_set_budget(struct code_map *m, uint64_t max_pages);
+static inline bool code_map_over_budget(const struct code_map *m) {
+    return __atomic_load_n(&m->over_budget, __ATOMIC_RELAXED);
+}
+/* A hart that saw another epoch must forget every page before it runs. */
+static inline uint32_t code_map_epoch(const struct code_map *m) { return __atomic_load_n(&m->epoch, __ATOMIC_ACQUIRE); }
+/* Frees every page and bumps the epoch. The caller guarantees that no hart
+ * runs now and that each forgets its pages (fetch TLB, translations) before
+ * it runs again (vm.c: the VM's turn lock, held exclusively). */
+void code_map_reset(struct code_map *m);
 /* The slot of guest frame `frame` (< nframes), for struct phys_page. */
 static inline struct code_page **code_map_slot(struct code_map *m, uint64_t frame) { return &m->page[frame]; }
 /* Bytes [off, off + len) of guest frame `frame` were written by someone

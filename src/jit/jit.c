@@ -203,6 +203,8 @@ static void flush(struct jit_hart *j, struct hart *h) {
     madvise(j->after_trampolines, (size_t)(j->mem + j->size - j->after_trampolines), MADV_DONTNEED);
 }
 
+void jit_forget_code(struct jit_hart *j, struct hart *h) { flush(j, h); }
+
 static unsigned slot_of(const struct jit_hart *j, uint64_t vpc, unsigned mode, const struct code_page *cp) {
     uint64_t k = (vpc >> 1) ^ ((uint64_t)(uintptr_t)cp >> 6) ^ ((uint64_t)mode << 59);
     k *= 0x9e3779b97f4a7c15ull;

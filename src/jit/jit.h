@@ -42,6 +42,9 @@ bool jit_supported(void);
  * host refuses executable memory. */
 struct jit_hart *jit_hart_new(struct hart *h, size_t code_bytes);
 void jit_hart_free(struct jit_hart *j);
+/* Drops every translation (they point at code pages): the VM's code map
+ * was reset. Call it from the hart's thread, outside jit_run. */
+void jit_forget_code(struct jit_hart *j, struct hart *h);
 
 /* Runs h for up to `budget` instructions with translated code, as
  * hart_run does with the interpreter. */

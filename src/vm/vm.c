@@ -221,6 +221,12 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *conso
         free(vm);
         return NULL;
     }
+    /* Writers first, so that a code-map reset is not starved by harts whose turns overlap. */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&vm->turns, &attr);
+    pthread_rwlockattr_destroy(&attr);
     if (console) vm->console = *console;
     if (!cfg->frames || !p2m_init(&vm->mem, VIRT_RAM_BASE, cfg->mem_size, cfg->frames)) {
         snprintf(err, errlen, "cannot set up %llu MiB of guest memory: %s",
@@ -233,6 +239,11 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *conso
     vm->mem.flush_ctx = vm;
     /* Only the translator runs this VM's code: no decoded slots to keep. */
     if (vm->cfg.engine == VM_ENGINE_JIT) code_map_make_slotless(&vm->mem.code);
+    /* Decoded code for up to 1/16 of its frames (at least 16 MiB of code):
+     * far more than a kernel and its programs run, and at most a few
+     * hundred KiB of host memory (translator) or ~48 KiB per page
+     * (interpreter) per MiB of code; a guest spraying code resets it. */
+    code_map_set_budget(&vm->mem.code, vm->mem.nframes / 16 > 4096 ? vm->mem.nframes / 16 : 4096);
     vm->nharts = cfg->ncpus;
     for (unsigned i = 0; i < vm->nharts; i++) {
         vm->harts[i] = aligned_alloc(64, (sizeof(struct hart) + 63) & ~(size_t)63);
@@ -291,6 +302,7 @@ void vm_destroy(struct vm *vm) {
         jit_hart_free(vm->jit[i]);
     }
     p2m_destroy(&vm->mem);
+    pthread_rwlock_destroy(&vm->turns);
     free(vm);
 }
 
@@ -353,12 +365,33 @@ static uint64_t idle_time(const struct vm *vm, int only) {
 /* Set by vm_request_exit on any thread. */
 static bool exited(const struct vm *vm) { return __atomic_load_n(&vm->exit_reason, __ATOMIC_ACQUIRE) != VM_RUNNING; }
 
+/* A hart's caches hold pointers into the code map's pages: after a reset
+ * it forgets them all before it runs. */
+static void forget_old_code(struct vm *vm, unsigned i) {
+    uint32_t epoch = code_map_epoch(&vm->mem.code);
+    if (vm->code_epoch[i] == epoch) return;
+    hart_flush_tlb(vm->harts[i]);
+    if (vm->jit[i]) jit_forget_code(vm->jit[i], vm->harts[i]);
+    vm->code_epoch[i] = epoch;
+}
+
 /* One hart_run, inside a p2m turn: the p2m frees dropped frames only once
- * every hart has been outside hart_run since (see p2m.c). */
+ * every hart has been outside hart_run since (see p2m.c). A turn holds
+ * the turn lock shared; a code map over its budget is reset after a turn
+ * with it held exclusively (writers first: the other harts finish their
+ * turns, a slice at most, and wait). */
 static enum hart_stop run_hart(struct vm *vm, unsigned i) {
+    pthread_rwlock_rdlock(&vm->turns);
     p2m_turn_begin(&vm->mem, i);
+    forget_old_code(vm, i);
     enum hart_stop s = vm->jit[i] ? jit_run(vm->jit[i], vm->harts[i], SLICE_INSNS) : hart_run(vm->harts[i], SLICE_INSNS);
     p2m_turn_end(&vm->mem, i);
+    pthread_rwlock_unlock(&vm->turns);
+    if (code_map_over_budget(&vm->mem.code)) {
+        pthread_rwlock_wrlock(&vm->turns);
+        if (code_map_over_budget(&vm->mem.code)) code_map_reset(&vm->mem.code);
+        pthread_rwlock_unlock(&vm->turns);
+    }
     return s;
 }
 

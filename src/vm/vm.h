@@ -4,6 +4,7 @@
 #ifndef RVISOR_VM_H
 #define RVISOR_VM_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -102,6 +103,10 @@ struct vm {
     struct virtio_console *vconsole;  /* set when the console is virtio-console */
     struct virtio_balloon *balloon;   /* NULL with no_balloon */
     int wake_fd;                      /* eventfd: vm_run wakes when devices interrupt */
+    /* Held shared by each hart's turn (run_hart), exclusively to reset the
+     * code map (hart/code_cache.h): then no hart runs. */
+    pthread_rwlock_t turns;
+    uint32_t code_epoch[VM_MAX_HARTS]; /* the code map's epoch each hart's caches are from */
     /* vm_run's threads for harts 1.. sleep on these eventfds (created when
      * it starts; vm_kick writes the first hart_wake_n, read atomically). */
     int hart_wake_fd[VM_MAX_HARTS];

@@ -318,12 +318,6 @@ class Translator(unittest.TestCase):
                     self.assertEqual(len(flushes), 2, tail(g))
                     self.assertGreater(sum(flushes), 20, tail(g))
 
-    # Known limitation, kept visible rather than deleted: every guest frame
-    # code was ever fetched from keeps a 48 KiB code_page until the VM is
-    # destroyed, so RSS grows with the code a guest has ever run (about 12x
-    # its frames). Freeing them needs a grace period shared with the
-    # translator's blocks (which point at the page's generation).
-    @unittest.skip("code pages are never freed before the VM is destroyed (see the comment)")
     def test_hostile_code_spray_over_fresh_memory_keeps_rss_bounded(self):
         # 64 MiB of code, each half in a fresh 32 MiB mapping, twice over.
         # The guest never has more than ~33 MiB of code mapped, and the code
@@ -332,16 +326,22 @@ class Translator(unittest.TestCase):
         # must not need more.
         want = self.model("hostile", "spray", "64", "32768", "1")
         for engine in ENGINES:
-            with self.subTest(engine=engine), self.guest(engine, extra=("--jit-cache", "1M")) as g:
-                rss = [rss_mib(g.pid)]
-                for _ in range(2):
-                    out, rc = self.run_prog(g, "hostile spray 64 32768 1", 600)
-                    self.assert_pass(out, rc, "hostile spray", want)
-                    rss.append(rss_mib(g.pid))
-                report = "rvisor's RSS before, after the first and after the second run: %s MiB" % (
-                    ", ".join("%.0f" % r for r in rss))
-                self.assertLess(rss[1] - rss[0], 256, report)
-                self.assertLess(rss[2] - rss[1], 64, report)
+            with self.subTest(engine=engine):
+                with self.guest(engine, extra=("--jit-cache", "1M", "--stats")) as g:
+                    rss = [rss_mib(g.pid)]
+                    for _ in range(2):
+                        out, rc = self.run_prog(g, "hostile spray 64 32768 1", 600)
+                        self.assert_pass(out, rc, "hostile spray", want)
+                        rss.append(rss_mib(g.pid))
+                    report = "rvisor's RSS before, after the first and after the second run: %s MiB" % (
+                        ", ".join("%.0f" % r for r in rss))
+                    self.assertLess(rss[1] - rss[0], 256, report)
+                    self.assertLess(rss[2] - rss[1], 64, report)
+                # The guest ran code from more frames than the map's budget
+                # (4096 pages for 256 MiB): it was reset, and the RSS above held.
+                resets = re.findall(rb"decoded code: \d+ code pages now, the map reset (\d+) times", g.output)
+                self.assertEqual(len(resets), 1, tail(g))
+                self.assertGreater(int(resets[0]), 0, tail(g))
 
 if __name__ == "__main__":
     unittest.main()

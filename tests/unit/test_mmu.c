@@ -935,6 +935,39 @@ static void test_zero_frame_never_cached(void **state) {
     assert_int_equal(h->itlb->fetch[tlb_index(0x70010)].tag, TLB_INVALID);
 }
 
+/* A code map over its budget says so; a reset empties it (the pages are
+ * freed, the epoch moves for the harts), and code fetched afterwards gets
+ * fresh pages, counted again from zero. Device writes after the reset
+ * find nothing to invalidate. */
+static void test_code_map_budget_and_reset(void **state) {
+    struct fixture *f = *state;
+    struct hart *h = &f->h;
+    uint64_t root = use_paging(f, SATP_MODE_SV39);
+    code_map_set_budget(&f->code, 3);
+    for (unsigned k = 0; k < 4; k++) {
+        map(f, root, 3, 0x40000 + k * 0x1000, DATA + k * 0x1000, 0, V | R | W | X | A | D);
+        memset(host(f, DATA + k * 0x1000), 0x13, 4); /* not a zero frame */
+        assert_non_null(mem_fetch_fill(h, 0x40000 + k * 0x1000));
+        assert_int_equal(code_map_over_budget(&f->code), k == 3);
+    }
+    uint32_t epoch = code_map_epoch(&f->code);
+    code_map_reset(&f->code);
+    assert_false(code_map_over_budget(&f->code));
+    assert_int_equal(code_map_epoch(&f->code), epoch + 1);
+    assert_int_equal(f->code.resets, 1);
+    assert_int_equal(f->code.npages, 0);
+    for (unsigned k = 0; k < 4; k++) assert_null(*code_map_slot(&f->code, (DATA - RAM_BASE) / 4096 + k));
+    code_map_written(&f->code, (DATA - RAM_BASE) / 4096, 0, 4);
+    code_map_forget(&f->code, (DATA - RAM_BASE) / 4096 + 1);
+    /* What the hart holds must go before it fetches again (vm.c does this at its next turn). */
+    hart_flush_tlb(h);
+    struct fetch_entry *e = mem_fetch_fill(h, 0x40000);
+    assert_non_null(e);
+    assert_non_null(e->code);
+    assert_ptr_equal(e->code, *code_map_slot(&f->code, (DATA - RAM_BASE) / 4096));
+    assert_int_equal(f->code.npages, 1);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void) {
@@ -954,6 +987,7 @@ int main(void) {
         T(test_store_to_code_frame),
         T(test_overwritten_code_frame_becomes_writable),
         T(test_fetch_fill_registers_code),
+        T(test_code_map_budget_and_reset),
         T(test_misaligned_and_crossing),
         T(test_crossing_faults),
         T(test_mmio_miss_is_access_fault),
