@@ -61,11 +61,11 @@ def boot(api, sock, guest, name, mem, group=None):
     return socket_console(sock, name)
 
 
-def scanner_side(guest, sharing, args, barrier, out):
+def scanner_side(guest, sharing, cpu, args, barrier, out):
     extra = ["--workers", "1", "--share-rate", str(args.share_rate)]
     if not sharing:
         extra += ["--sharing", "off"]
-    serve, sock = pinned_serve(0 if sharing else 1, *extra)
+    serve, sock = pinned_serve(cpu, *extra)
     cons = []
     try:
         api = Api(sock)
@@ -93,9 +93,12 @@ def scanner_side(guest, sharing, args, barrier, out):
         serve.wait()
 
 
-def scanner_run(guest, args):
+def scanner_run(guest, args, k):
+    # The two cores need not be alike (the host's interrupts, its other
+    # work): the sides swap cores from one run to the next.
     out, barrier = {}, threading.Barrier(2)
-    threads = [threading.Thread(target=scanner_side, args=(guest, s, args, barrier, out)) for s in (True, False)]
+    threads = [threading.Thread(target=scanner_side, args=(guest, s, (k + (0 if s else 1)) % 2, args, barrier, out))
+               for s in (True, False)]
     for t in threads:
         t.start()
     for t in threads:
@@ -156,7 +159,7 @@ def main():
     args = ap.parse_args()
     guest = guest_dir()
     if args.only != "balloon":
-        runs = [scanner_run(guest, args) for _ in range(args.runs)]
+        runs = [scanner_run(guest, args, k) for k in range(args.runs)]
         on = statistics.median(r[True]["ppm"] for r in runs)
         off = statistics.median(r[False]["ppm"] for r in runs)
         print("scanner: 2 busy VMs in one share group per monitor, each monitor on a core of its own, %d runs" % args.runs)
