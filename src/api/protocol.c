@@ -207,6 +207,8 @@ void api_info_to_json(const struct vm_info *info, json_object *o) {
         json_object_object_add(j, "translate_ns", json_object_new_uint64(info->jit.translate_ns));
         json_object_object_add(j, "dispatches", json_object_new_uint64(info->jit.dispatches));
         json_object_object_add(j, "fused_pairs", json_object_new_uint64(info->jit.fused));
+        json_object_object_add(j, "jumps", json_object_new_uint64(info->jit.jumps));
+        json_object_object_add(j, "jump_cache_misses", json_object_new_uint64(info->jit.jump_misses));
     }
     json_object_object_add(o, "jit", j);
 }

@@ -292,6 +292,9 @@ static void print_engine(json_object *r) {
                (double)disp * 1e6 / (double)insns);
     else
         printf("dispatches:    %llu\n", (unsigned long long)disp);
+    uint64_t jumps = field_u64(j, "jumps"), misses = field_u64(j, "jump_cache_misses");
+    printf("jump cache:    %llu jumps, %.1f%% hits\n", (unsigned long long)jumps,
+           jumps ? 100.0 * (double)(jumps - misses) / (double)jumps : 0.0);
     printf("fused pairs:   %llu\n", (unsigned long long)field_u64(j, "fused_pairs"));
 }
 

@@ -91,11 +91,12 @@ static void print_stats(const struct vm *vm) {
             jit_get_stats(vm->jit[i], &j);
             fprintf(stderr, "rvisor: hart %u: jit: %llu blocks translated (%llu guest instructions), %llu KiB code cache, "
                             "%llu flushes, %.1f ms translating, %llu dispatches (%.0f per million instructions), "
-                            "%llu jump-cache misses, %llu fused pairs\n",
+                            "%llu jumps through the jump cache, %llu missed (%.1f%% hits), %llu fused pairs\n",
                     i, (unsigned long long)j.blocks, (unsigned long long)j.insns,
                     (unsigned long long)(j.code_bytes >> 10), (unsigned long long)j.flushes,
                     (double)j.translate_ns / 1e6, (unsigned long long)j.dispatches,
-                    h->icount ? (double)j.dispatches * 1e6 / (double)h->icount : 0.0, (unsigned long long)j.lookups,
+                    h->icount ? (double)j.dispatches * 1e6 / (double)h->icount : 0.0, (unsigned long long)j.jumps,
+                    (unsigned long long)j.lookups, j.jumps ? 100.0 * (double)(j.jumps - j.lookups) / (double)j.jumps : 0.0,
                     (unsigned long long)j.fused);
         }
     }

@@ -174,6 +174,9 @@ struct hart {
      * and the code page of the block that jump is in. */
     uint8_t *jit_link;
     const void *jit_link_cp;
+    /* The translator's jumps through the jump cache (counted inline, off
+     * the hart register; jit_get_stats reads it). */
+    uint64_t jit_jumps;
     /* The decoded code an AMO or SC is about to write (mem_atomic_ptr),
      * told of the write once it is done (mem_atomic_done), or NULL. */
     struct code_page *amo_code;

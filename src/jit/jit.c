@@ -147,6 +147,7 @@ struct jit_hart *jit_hart_new(struct hart *h, size_t code_bytes) {
     struct jit_hart *j = calloc(1, sizeof *j);
     if (!j) return NULL;
     j->size = code_bytes;
+    j->jumps = &h->jit_jumps;
     j->mem = map_code_buffer(code_bytes);
     j->table = calloc(TABLE_CAP, sizeof *j->table);
     j->jump_bytes = 8 * JUMP_CACHE_SIZE * sizeof(struct jump_entry);
@@ -336,6 +337,7 @@ void jit_get_stats(const struct jit_hart *j, struct jit_stats *out) {
     out->translate_ns = __atomic_load_n(&s->translate_ns, __ATOMIC_RELAXED);
     out->dispatches = __atomic_load_n(&s->dispatches, __ATOMIC_RELAXED);
     out->lookups = __atomic_load_n(&s->lookups, __ATOMIC_RELAXED);
+    out->jumps = __atomic_load_n(j->jumps, __ATOMIC_RELAXED);
     out->stale = __atomic_load_n(&s->stale, __ATOMIC_RELAXED);
     out->fused = __atomic_load_n(&s->fused, __ATOMIC_RELAXED);
     uint8_t *code = __atomic_load_n(&j->code, __ATOMIC_RELAXED), *data = __atomic_load_n(&j->data, __ATOMIC_RELAXED);

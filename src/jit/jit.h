@@ -28,7 +28,8 @@ struct jit_stats {
     uint64_t flushes;         /* the code buffer filled and was emptied */
     uint64_t translate_ns;    /* host time spent translating */
     uint64_t dispatches;      /* returns to the dispatcher (slice ends, exits, faults) */
-    uint64_t lookups;         /* jump-cache misses served without leaving translated code */
+    uint64_t jumps;           /* indirect jumps and jumps to other pages, through the jump cache */
+    uint64_t lookups;         /* of those, jump-cache misses (served without leaving translated code) */
     uint64_t stale;           /* blocks found retired by a change of their code */
     uint64_t fused;           /* instructions translated with what the one before left (fused pairs) */
 };

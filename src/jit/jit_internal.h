@@ -76,6 +76,7 @@ struct jit_hart {
     unsigned table_cap, nblocks;
 
     struct jit_stats stats;
+    const uint64_t *jumps; /* the hart's jit_jumps */
     FILE *perf_map; /* RVISOR_PERF_MAP set: /tmp/perf-PID.map */
 };
 

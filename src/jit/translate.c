@@ -251,6 +251,7 @@ static uint8_t *count_and_check(struct tr *t, struct counts c) {
  * the host's branch predictor), or to lookup_miss. */
 static void jump_through_cache(struct tr *t) {
     struct x86_buf *b = t->b;
+    x86_alu_mi(b, ALU_ADD, HMEM(jit_jumps), 1, true);
     x86_mov_rm(b, RDX, HMEM(itlb), true);
     x86_mov_rm(b, R8, x86_at(RDX, (int32_t)offsetof(struct tlb_set, jump_gen)), false);
     x86_mov_rm(b, RDX, HMEM(jump), true);

@@ -956,6 +956,8 @@ static void fill_info(const struct vm_entry *e, struct vm_info *out) {
             out->jit.translate_ns += js.translate_ns;
             out->jit.dispatches += js.dispatches;
             out->jit.fused += js.fused;
+            out->jit.jumps += js.jumps;
+            out->jit.jump_misses += js.lookups;
         }
     }
     out->engine = e->vm->cfg.engine;

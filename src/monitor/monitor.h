@@ -92,6 +92,8 @@ struct vm_info {
         uint64_t translate_ns;   /* host time spent translating */
         uint64_t dispatches;     /* returns from translated code to the dispatcher */
         uint64_t fused;          /* instructions translated fused with the one before */
+        uint64_t jumps;          /* jumps through the jump cache... */
+        uint64_t jump_misses;    /* ...and how many of them missed */
     } jit;
     int exit_status;         /* as `rvisor run` would exit, once stopped */
     char exit_message[256];

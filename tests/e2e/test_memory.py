@@ -47,8 +47,8 @@ class DemandZero(unittest.TestCase):
         for hart in (0, 1):
             self.assertRegex(out, r"hart %d: jit: [1-9]\d* blocks translated \([1-9]\d* guest instructions\), "
                                   r"[1-9]\d* KiB code cache, \d+ flushes, [\d.]+ ms translating, "
-                                  r"[1-9]\d* dispatches \(\d+ per million instructions\), \d+ jump-cache misses, "
-                                  r"[1-9]\d* fused pairs" % hart)
+                                  r"[1-9]\d* dispatches \(\d+ per million instructions\), [1-9]\d* jumps through the jump "
+                                  r"cache, \d+ missed \([\d.]+%% hits\), [1-9]\d* fused pairs" % hart)
         self.assertRegex(out, r"\d+ instructions executed \(engine: jit\)")
 
     def test_exhausted_machine_memory_stops_the_guest_cleanly(self):

@@ -253,6 +253,9 @@ class MonitorApi(unittest.TestCase):
         # A Linux boot has lui+addi, auipc+jalr, slt+bnez pairs: some were fused.
         self.assertGreater(jit["fused_pairs"], 100, jit)
         self.assertLess(jit["fused_pairs"], jit["translated_instructions"], jit)
+        # Returns and calls through registers went through the jump cache, mostly hitting.
+        self.assertGreater(jit["jumps"], 10000, jit)
+        self.assertLess(jit["jump_cache_misses"], jit["jumps"] / 2, jit)
         stats2 = mon.request(op="stats", name="vm2")
         self.assertEqual(stats2["engine"], "interp")
         self.assertIsNone(stats2["jit"])
@@ -264,6 +267,7 @@ class MonitorApi(unittest.TestCase):
         self.assertRegex(human, r"translated:\s+[1-9]\d* blocks, [1-9]\d* guest instructions, \S+ of code now, "
                                 r"\d+ flushes\n")
         self.assertRegex(human, r"dispatches:\s+[1-9]\d* \(\d+ per million instructions\)\n")
+        self.assertRegex(human, r"jump cache:\s+[1-9]\d* jumps, [\d.]+% hits\n")
         self.assertRegex(human, r"fused pairs:\s+[1-9]\d*\n")
         human = mon.cli("stats", "vm2").stdout
         self.assertRegex(human, r"engine:\s+interp\n")
