@@ -195,7 +195,7 @@ static void reg_write(struct virtio_mmio *t, uint64_t off, uint32_t v) {
 
 static bool size_ok(unsigned size) { return size == 1 || size == 2 || size == 4 || size == 8; }
 
-static uint64_t vm_read(void *dev, uint64_t off, unsigned size) {
+static uint64_t transport_read(void *dev, uint64_t off, unsigned size) {
     struct virtio_mmio *t = dev;
     uint64_t v = 0;
     if (!size_ok(size)) return 0;
@@ -210,7 +210,7 @@ static uint64_t vm_read(void *dev, uint64_t off, unsigned size) {
     return v;
 }
 
-static void vm_write(void *dev, uint64_t off, uint64_t val, unsigned size) {
+static void transport_write(void *dev, uint64_t off, uint64_t val, unsigned size) {
     struct virtio_mmio *t = dev;
     if (!size_ok(size)) return;
     pthread_mutex_lock(&t->lock);
@@ -223,7 +223,7 @@ static void vm_write(void *dev, uint64_t off, uint64_t val, unsigned size) {
     pthread_mutex_unlock(&t->lock);
 }
 
-const struct mmio_ops virtio_mmio_ops = {vm_read, vm_write};
+const struct mmio_ops virtio_mmio_ops = {transport_read, transport_write};
 
 struct virtio_mmio *virtio_mmio_create(const struct virtio_device_ops *ops, void *dev, struct guest_mem_ops mem,
                                        struct irq_line irq) {
