@@ -1,7 +1,8 @@
 /* `rvisor top`: a live view of every VM in a running monitor, in the manner
  * of esxtop and virt-top: host CPU used, guest instructions per second,
- * exits per second by reason, software-TLB hit rate, memory, and the
- * engine with the translator's figures. */
+ * exits per second by reason, software-TLB hit rate, memory (with what
+ * ESX's memory manager did to it), and the engine with the translator's
+ * figures; above them, the monitor's machine memory, page sharing and swap. */
 #include "cli/top.h"
 
 #include <getopt.h>
@@ -27,6 +28,15 @@ struct sample {
     uint64_t cpu_ns, insns, mem_size, backed;
     uint64_t mem_ops, tlb_misses, sbi, mmio, wfi, exc, irq;
     uint64_t blocks, code_bytes, flushes, translate_ns, dispatches;
+    uint64_t shared_pages, swapped_pages, balloon_bytes;
+    int64_t active_percent; /* -1: not estimated yet */
+};
+
+/* The monitor's memory figures (the `memory` request). */
+struct machine_sample {
+    bool ok;
+    char state[16];
+    uint64_t total, used, shared_frames, sharing_pages, cow_breaks, scanned, swapped, swap_outs, swap_ins;
 };
 
 static uint64_t u64(json_object *o, const char *key) {
@@ -37,6 +47,34 @@ static uint64_t u64(json_object *o, const char *key) {
 static void copy_str(char *dst, size_t len, json_object *o, const char *key) {
     json_object *v;
     snprintf(dst, len, "%s", json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "");
+}
+
+static json_object *member(json_object *o, const char *key) {
+    json_object *v = NULL;
+    return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_object) ? v : NULL;
+}
+
+static void take_machine_sample(const char *socket_path, struct machine_sample *m) {
+    memset(m, 0, sizeof *m);
+    json_object *reply = client_request(socket_path, "memory", NULL);
+    if (!reply) return;
+    json_object *sh = member(reply, "sharing"), *sw = member(reply, "swap");
+    m->ok = true;
+    m->total = u64(reply, "total");
+    m->used = u64(reply, "used");
+    if (sh) {
+        m->shared_frames = u64(sh, "shared_frames");
+        m->sharing_pages = u64(sh, "sharing_pages");
+        m->cow_breaks = u64(sh, "cow_breaks");
+        m->scanned = u64(sh, "scanned");
+    }
+    if (sw) {
+        copy_str(m->state, sizeof m->state, sw, "state");
+        m->swapped = u64(sw, "swapped");
+        m->swap_outs = u64(sw, "swap_outs");
+        m->swap_ins = u64(sw, "swap_ins");
+    }
+    json_object_put(reply);
 }
 
 /* Reads every VM's counters; returns how many, or -1 if the monitor is unreachable. */
@@ -66,6 +104,17 @@ static int take_sample(const char *socket_path, struct sample *out) {
                 s->exc = u64(c, "exceptions");
                 s->irq = u64(c, "interrupts");
             }
+            json_object *pg = member(v, "pages"), *al = member(v, "alloc");
+            s->active_percent = -1;
+            if (pg) {
+                s->shared_pages = u64(pg, "shared");
+                s->swapped_pages = u64(pg, "swapped");
+            }
+            if (al) {
+                json_object *a;
+                s->balloon_bytes = u64(al, "balloon");
+                if (json_object_object_get_ex(al, "active_percent", &a)) s->active_percent = json_object_get_int64(a);
+            }
             if (json_object_object_get_ex(v, "jit", &j) && json_object_is_type(j, json_type_object)) {
                 s->jit = true;
                 s->blocks = u64(j, "translated_blocks");
@@ -87,12 +136,30 @@ static const struct sample *find(const struct sample *s, int n, const char *name
 
 static double rate(uint64_t now, uint64_t then, double secs) { return now >= then ? (double)(now - then) / secs : 0; }
 
-static void draw(const struct sample *cur, int n, const struct sample *prev, int np, double secs, bool clear) {
+/* One line of the monitor's memory: what is in use, the reclamation
+ * state, page sharing and swap, with rates over the interval. */
+static void draw_machine(const struct machine_sample *m, const struct machine_sample *pm, double secs) {
+    if (!m->ok) return;
+    const struct machine_sample zero = {0};
+    if (!pm->ok) pm = &zero;
+    printf("machine memory %llu/%llu MiB, reclamation %s | sharing: %llu frames for %llu pages (%llu MiB saved), "
+           "%.0f CoW breaks/s, %.0f frames scanned/s | swap: %llu MiB, %.0f out/s, %.0f in/s\n",
+           (unsigned long long)(m->used >> 20), (unsigned long long)(m->total >> 20), *m->state ? m->state : "-",
+           (unsigned long long)m->shared_frames, (unsigned long long)m->sharing_pages,
+           (unsigned long long)((m->sharing_pages > m->shared_frames ? m->sharing_pages - m->shared_frames : 0) >> 8),
+           rate(m->cow_breaks, pm->cow_breaks, secs), rate(m->scanned, pm->scanned, secs),
+           (unsigned long long)(m->swapped >> 8), rate(m->swap_outs, pm->swap_outs, secs),
+           rate(m->swap_ins, pm->swap_ins, secs));
+}
+
+static void draw(const struct sample *cur, int n, const struct sample *prev, int np, const struct machine_sample *m,
+                 const struct machine_sample *pm, double secs, bool clear) {
     if (clear) printf("\033[H\033[2J");
-    printf("rvisor top - %d VMs, every %.1f s (q quits)\n\n", n, secs);
-    printf("%-16s %-8s %6s %8s %8s %8s %8s %8s %8s %7s %11s %-6s %8s %7s %5s %8s %10s\n", "NAME", "STATE", "CPU%",
-           "MIPS", "SBI/s", "MMIO/s", "WFI/s", "TRAP/s", "IRQ/s", "TLBHIT%", "MEM MiB", "ENGINE", "BLOCKS", "CODEKiB",
-           "FLUSH", "XLATEms", "DISP/Minsn");
+    printf("rvisor top - %d VMs, every %.1f s (q quits)\n", n, secs);
+    draw_machine(m, pm, secs);
+    printf("\n%-16s %-8s %6s %8s %8s %8s %8s %8s %8s %7s %11s %5s %5s %5s %4s %-6s %8s %7s %5s %8s %10s\n", "NAME",
+           "STATE", "CPU%", "MIPS", "SBI/s", "MMIO/s", "WFI/s", "TRAP/s", "IRQ/s", "TLBHIT%", "MEM MiB", "SHR", "SWP",
+           "BAL", "ACT%", "ENGINE", "BLOCKS", "CODEKiB", "FLUSH", "XLATEms", "DISP/Minsn");
     for (int i = 0; i < n; i++) {
         const struct sample *c = &cur[i], *p = find(prev, np, c->name);
         struct sample zero = {0};
@@ -100,12 +167,15 @@ static void draw(const struct sample *cur, int n, const struct sample *prev, int
         uint64_t ops = c->mem_ops - (p->mem_ops <= c->mem_ops ? p->mem_ops : 0);
         uint64_t misses = c->tlb_misses - (p->tlb_misses <= c->tlb_misses ? p->tlb_misses : 0);
         double hit = ops ? 100.0 * (double)(ops > misses ? ops - misses : 0) / (double)ops : 100.0;
-        printf("%-16.16s %-8s %6.1f %8.1f %8.0f %8.0f %8.0f %8.0f %8.0f %7.2f %5llu/%-5llu %-6.6s", c->name, c->state,
-               rate(c->cpu_ns, p->cpu_ns, secs) / 1e7, rate(c->insns, p->insns, secs) / 1e6,
+        char active[24] = "-";
+        if (c->active_percent >= 0) snprintf(active, sizeof active, "%lld", (long long)c->active_percent);
+        printf("%-16.16s %-8s %6.1f %8.1f %8.0f %8.0f %8.0f %8.0f %8.0f %7.2f %5llu/%-5llu %5llu %5llu %5llu %4s %-6.6s",
+               c->name, c->state, rate(c->cpu_ns, p->cpu_ns, secs) / 1e7, rate(c->insns, p->insns, secs) / 1e6,
                rate(c->sbi, p->sbi, secs), rate(c->mmio, p->mmio, secs), rate(c->wfi, p->wfi, secs),
                rate(c->exc, p->exc, secs), rate(c->irq, p->irq, secs), hit,
                (unsigned long long)(c->backed >> 20), (unsigned long long)(c->mem_size >> 20),
-               *c->engine ? c->engine : "-");
+               (unsigned long long)(c->shared_pages >> 8), (unsigned long long)(c->swapped_pages >> 8),
+               (unsigned long long)(c->balloon_bytes >> 20), active, *c->engine ? c->engine : "-");
         if (c->jit) {
             /* Totals, but the dispatch rate: per million guest instructions over this interval. */
             uint64_t insns = c->insns - (p->insns <= c->insns ? p->insns : 0);
@@ -126,7 +196,11 @@ static void usage(FILE *f) {
     fprintf(f, "Usage: rvisor top [--socket PATH] [--interval SECONDS] [--iterations N]\n"
                "A live view of every VM in the running monitor: host CPU%% used, guest MIPS,\n"
                "exits per second (SBI calls, MMIO, wfi, traps, interrupts), software-TLB hit\n"
-               "rate, memory backed / configured, and the engine (jit or interp). For the\n"
+               "rate, memory backed / configured, and of it in MiB: shared (SHR), swapped\n"
+               "(SWP), taken by the balloon (BAL), and the active estimate (ACT%%); the engine\n"
+               "(jit or interp). Above them the monitor's machine memory, its reclamation\n"
+               "state, page sharing (copy-on-write breaks and frames scanned per second) and\n"
+               "swap (frames out and in per second). For the\n"
                "translator, totals since creation: blocks translated, code-cache KiB in use,\n"
                "flushes of a full code cache, ms spent translating; and dispatches (returns to\n"
                "the translator's dispatcher) per million guest instructions over the interval.\n"
@@ -175,6 +249,8 @@ int top_command(int argc, char **argv) {
     }
     struct sample *prev = calloc(MAX_VMS, sizeof *prev), *cur = calloc(MAX_VMS, sizeof *cur);
     int np = prev && cur ? take_sample(socket_path, prev) : -1;
+    struct machine_sample mprev, mcur;
+    take_machine_sample(socket_path, &mprev);
     int status = np < 0;
     bool tty = isatty(STDOUT_FILENO);
     for (long k = 0; !status && (iterations == 0 || k < iterations); k++) {
@@ -188,7 +264,9 @@ int top_command(int argc, char **argv) {
             status = 1;
             break;
         }
-        draw(cur, n, prev, np, interval, tty);
+        take_machine_sample(socket_path, &mcur);
+        draw(cur, n, prev, np, &mcur, &mprev, interval, tty);
+        mprev = mcur;
         struct sample *t = prev;
         prev = cur;
         cur = t;

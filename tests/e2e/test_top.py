@@ -1,5 +1,6 @@
 """End-to-end: `rvisor top` shows each VM's CPU use, MIPS, exits, TLB hit rate,
-engine and the translator's figures."""
+memory (shared, swapped, ballooned, active), engine and the translator's
+figures, under a line of the monitor's machine memory, sharing and swap."""
 import os
 import re
 import sys
@@ -12,7 +13,7 @@ from test_monitor_api import APPEND, INITRD, KERNEL, Monitor  # noqa: E402
 
 class Top(unittest.TestCase):
     def test_top_tells_a_busy_vm_from_an_idle_one(self):
-        m = Monitor("--workers", "2")
+        m = Monitor("--workers", "2", "--sample-period", "1")
         try:
             m.cli("create", "idle", "--kernel", KERNEL, "--initrd", INITRD, "--append", APPEND,
                   "--engine", "interp")
@@ -25,7 +26,8 @@ class Top(unittest.TestCase):
             self.assertIn("NAME", out)
             self.assertIn("TLBHIT%", out)
             header = ["NAME", "STATE", "CPU%", "MIPS", "SBI/s", "MMIO/s", "WFI/s", "TRAP/s", "IRQ/s", "TLBHIT%",
-                      "MEM", "MiB", "ENGINE", "BLOCKS", "CODEKiB", "FLUSH", "XLATEms", "DISP/Minsn"]
+                      "MEM", "MiB", "SHR", "SWP", "BAL", "ACT%", "ENGINE", "BLOCKS", "CODEKiB", "FLUSH", "XLATEms",
+                      "DISP/Minsn"]
             frame = out.rsplit("rvisor top", 1)[1]  # the last frame
             rows = {}
             for line in frame.splitlines():
@@ -34,8 +36,19 @@ class Top(unittest.TestCase):
                     rows[f[0]] = f
             self.assertEqual(set(rows), {"idle", "busy"}, out)
             self.assertIn(header, [line.split() for line in frame.splitlines()], out)
+            # The monitor's memory: in use of all, the reclamation state, sharing and swap with rates.
+            self.assertRegex(frame, r"machine memory \d+/\d+ MiB, reclamation (high|soft|hard|low) \| sharing: "
+                                    r"\d+ frames for \d+ pages \(\d+ MiB saved\), \d+ CoW breaks/s, [1-9]\d* frames "
+                                    r"scanned/s \| swap: \d+ MiB, \d+ out/s, \d+ in/s")
             for r in rows.values():
-                self.assertEqual(len(r), 17, r)
+                self.assertEqual(len(r), 21, r)
+                # Shared, swapped and ballooned MiB; the active estimate once two periods passed.
+                for col in (11, 12, 13):
+                    self.assertRegex(r[col], r"^\d+$", r)
+                self.assertRegex(r[14], r"^\d+$", r)
+                self.assertLessEqual(int(r[14]), 100, r)
+            # Those four columns sit before the engine's.
+            rows = {k: v[:11] + v[15:] for k, v in rows.items()}
             cpu = {k: float(v[2]) for k, v in rows.items()}
             mips = {k: float(v[3]) for k, v in rows.items()}
             # A spinning VM has a core to itself on a quiet host; on one
