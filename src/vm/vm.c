@@ -239,10 +239,10 @@ struct vm *vm_create(const struct vm_config *cfg, const struct vm_console *conso
     vm->mem.flush_ctx = vm;
     /* Only the translator runs this VM's code: no decoded slots to keep. */
     if (vm->cfg.engine == VM_ENGINE_JIT) code_map_make_slotless(&vm->mem.code);
-    /* Decoded code for up to 1/16 of its frames (at least 16 MiB of code):
-     * far more than a kernel and its programs run, and at most a few
-     * hundred KiB of host memory (translator) or ~48 KiB per page
-     * (interpreter) per MiB of code; a guest spraying code resets it. */
+    /* Decoded code for up to 1/16 of its frames (at least 16 MiB of code,
+     * far more than a kernel and its programs run: a default boot holds
+     * ~520 pages), each costing a host page (translator) or up to ~48 KiB
+     * (interpreter); a guest spraying code resets the map. */
     code_map_set_budget(&vm->mem.code, vm->mem.nframes / 16 > 4096 ? vm->mem.nframes / 16 : 4096);
     vm->nharts = cfg->ncpus;
     for (unsigned i = 0; i < vm->nharts; i++) {
