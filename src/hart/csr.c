@@ -170,9 +170,12 @@ bool csr_write(struct hart *h, unsigned csr, uint64_t val) {
         hart_break(h);
         return true;
     }
-    case CSR_MCYCLE: case CSR_MINSTRET:
-        h->icount = val - (uint64_t)(h->slice - h->budget - h->stolen);
+    case CSR_MCYCLE: case CSR_MINSTRET: {
+        uint64_t icount = val - (uint64_t)(h->slice - h->budget - h->stolen);
+        h->icount_moved += icount - h->icount; /* the translator's slice ends by icount (jit_run) */
+        h->icount = icount;
         return true;
+    }
     case CSR_TSELECT: case CSR_TDATA1: case CSR_TDATA2: case CSR_TDATA3: return true;
     }
     if (csr >= CSR_PMPCFG0 && csr < CSR_PMPCFG0 + 16) {

@@ -177,6 +177,10 @@ struct hart {
     /* The translator's jumps through the jump cache (counted inline, off
      * the hart register; jit_get_stats reads it). */
     uint64_t jit_jumps;
+    /* How far writes of minstret/mcycle moved icount since jit_run looked
+     * (mod 2^64): its slice's end moves with them, or a guest rewriting
+     * minstret in a loop would never reach it. */
+    uint64_t icount_moved;
     /* The decoded code an AMO or SC is about to write (mem_atomic_ptr),
      * told of the write once it is done (mem_atomic_done), or NULL. */
     struct code_page *amo_code;

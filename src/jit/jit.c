@@ -289,7 +289,10 @@ enum hart_stop jit_run(struct jit_hart *j, struct hart *h, int64_t budget) {
     int64_t faults_left = budget; /* fetch faults make no instruction count: bound them too */
     h->slice = h->budget = h->stolen = 0;
     h->jit_link = NULL;
+    h->icount_moved = 0;
     for (;;) {
+        end += h->icount_moved;
+        h->icount_moved = 0;
         if (__atomic_load_n(&h->exit_request, __ATOMIC_RELAXED)) return HART_EXIT;
         if (h->mem_stall) return HART_MEMORY;
         if (h->hsm_stopped) return HART_STOPPED;
