@@ -141,6 +141,14 @@ def socket_console(sock, name):
     return Console(read)
 
 
+def stop_serve(serve, consoles):
+    """Stops reading the consoles, then the monitor (the runs' cleanup)."""
+    for c in consoles:
+        c.closed = True
+    serve.terminate()
+    serve.wait()
+
+
 def pass_mb(workload, args):
     return args.busy_data * MiB / 1e6 * PASS_DATA[workload]
 
@@ -234,10 +242,7 @@ def rvisor_run(guest, workload, tax, args, barrier):
         barrier.abort()
         raise
     finally:
-        for c in cons:
-            c.closed = True
-        serve.terminate()
-        serve.wait()
+        stop_serve(serve, cons)
         shutil.rmtree(swapdir, ignore_errors=True)
 
 
@@ -264,10 +269,7 @@ def reference_rvisor(guest, workload, args, barrier):
         barrier.abort()
         raise
     finally:
-        if con:
-            con.closed = True
-        serve.terminate()
-        serve.wait()
+        stop_serve(serve, [con] if con else [])
 
 
 def reference_qemu(guest, workload, args, barrier):

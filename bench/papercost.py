@@ -29,7 +29,7 @@ import threading
 import time
 
 from common import guest_dir
-from idletax import append, socket_console
+from idletax import append, socket_console, stop_serve
 from monitor import Api, start_serve
 
 FILL = "seq 1 2100000 > /tmp/w; echo READY; "  # ~16 MiB of text
@@ -87,10 +87,7 @@ def scanner_side(guest, sharing, cpu, args, barrier, out):
         barrier.abort()
         raise
     finally:
-        for c in cons:
-            c.closed = True
-        serve.terminate()
-        serve.wait()
+        stop_serve(serve, cons)
 
 
 def scanner_run(guest, args, k):
@@ -142,10 +139,7 @@ def balloon_run(guest, args, k):
         return {"ballooned": passes_per_min(big, w0, w1), "sized": passes_per_min(small, w0, w1),
                 "cores": cores, "actual": api(op="stats", name="ballooned")["balloon"]["actual"]}
     finally:
-        for c in cons:
-            c.closed = True
-        serve.terminate()
-        serve.wait()
+        stop_serve(serve, cons)
 
 
 def parse_size(s):
