@@ -18,6 +18,7 @@
 #include <json-c/json.h>
 
 #include "cli/options.h"
+#include "cli/reply_fields.h"
 #include "vm/platform.h"
 
 #define CTRL_A 0x01
@@ -144,29 +145,6 @@ static bool reply_ok(json_object *reply) {
     return json_object_object_get_ex(reply, "ok", &v) && json_object_get_boolean(v);
 }
 
-static const char *field_str(json_object *o, const char *key) {
-    json_object *v;
-    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string)) return "";
-    return json_object_get_string(v);
-}
-
-static bool field_bool(json_object *o, const char *key) {
-    json_object *v;
-    return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
-}
-
-static uint64_t field_u64(json_object *o, const char *key) {
-    json_object *v;
-    if (!json_object_object_get_ex(o, key, &v)) return 0;
-    return json_object_get_uint64(v);
-}
-
-static int64_t field_i64(json_object *o, const char *key) {
-    json_object *v;
-    if (!json_object_object_get_ex(o, key, &v)) return 0;
-    return json_object_get_int64(v);
-}
-
 /* Connects, sends req (taking it), returns the reply if it is ok; otherwise
  * prints the error and returns NULL. */
 static json_object *call(const char *path, json_object *req) {
@@ -223,11 +201,6 @@ static void fmt_bytes(char *out, size_t len, uint64_t b) {
 
 static void fmt_seconds(char *out, size_t len, uint64_t ns) {
     snprintf(out, len, "%.2fs", (double)ns / 1e9);
-}
-
-static bool field_has(json_object *o, const char *key) {
-    json_object *v;
-    return json_object_object_get_ex(o, key, &v) && v;
 }
 
 /* The balloon and the guest's own memory figures. */

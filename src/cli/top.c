@@ -17,6 +17,7 @@
 
 #include "cli/client.h"
 #include "cli/options.h"
+#include "cli/reply_fields.h"
 
 #define MAX_VMS 256
 
@@ -39,40 +40,29 @@ struct machine_sample {
     uint64_t total, used, shared_frames, sharing_pages, cow_breaks, scanned, swapped, swap_outs, swap_ins;
 };
 
-static uint64_t u64(json_object *o, const char *key) {
-    json_object *v;
-    return json_object_object_get_ex(o, key, &v) ? (uint64_t)json_object_get_uint64(v) : 0;
-}
-
 static void copy_str(char *dst, size_t len, json_object *o, const char *key) {
-    json_object *v;
-    snprintf(dst, len, "%s", json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "");
-}
-
-static json_object *member(json_object *o, const char *key) {
-    json_object *v = NULL;
-    return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_object) ? v : NULL;
+    snprintf(dst, len, "%s", field_str(o, key));
 }
 
 static void take_machine_sample(const char *socket_path, struct machine_sample *m) {
     memset(m, 0, sizeof *m);
     json_object *reply = client_request(socket_path, "memory", NULL);
     if (!reply) return;
-    json_object *sh = member(reply, "sharing"), *sw = member(reply, "swap");
+    json_object *sh = field_object(reply, "sharing"), *sw = field_object(reply, "swap");
     m->ok = true;
-    m->total = u64(reply, "total");
-    m->used = u64(reply, "used");
+    m->total = field_u64(reply, "total");
+    m->used = field_u64(reply, "used");
     if (sh) {
-        m->shared_frames = u64(sh, "shared_frames");
-        m->sharing_pages = u64(sh, "sharing_pages");
-        m->cow_breaks = u64(sh, "cow_breaks");
-        m->scanned = u64(sh, "scanned");
+        m->shared_frames = field_u64(sh, "shared_frames");
+        m->sharing_pages = field_u64(sh, "sharing_pages");
+        m->cow_breaks = field_u64(sh, "cow_breaks");
+        m->scanned = field_u64(sh, "scanned");
     }
     if (sw) {
         copy_str(m->state, sizeof m->state, sw, "state");
-        m->swapped = u64(sw, "swapped");
-        m->swap_outs = u64(sw, "swap_outs");
-        m->swap_ins = u64(sw, "swap_ins");
+        m->swapped = field_u64(sw, "swapped");
+        m->swap_outs = field_u64(sw, "swap_outs");
+        m->swap_ins = field_u64(sw, "swap_ins");
     }
     json_object_put(reply);
 }
@@ -91,37 +81,36 @@ static int take_sample(const char *socket_path, struct sample *out) {
             copy_str(s->name, sizeof s->name, v, "name");
             copy_str(s->state, sizeof s->state, v, "state");
             copy_str(s->engine, sizeof s->engine, v, "engine");
-            s->cpu_ns = u64(v, "cpu_ns");
-            s->insns = u64(v, "instructions");
-            s->mem_size = u64(v, "mem_size");
-            s->backed = u64(v, "mem_backed");
-            if (json_object_object_get_ex(v, "counts", &c)) {
-                s->mem_ops = u64(c, "mem_ops");
-                s->tlb_misses = u64(c, "tlb_misses");
-                s->sbi = u64(c, "sbi_calls");
-                s->mmio = u64(c, "mmio");
-                s->wfi = u64(c, "wfi");
-                s->exc = u64(c, "exceptions");
-                s->irq = u64(c, "interrupts");
+            s->cpu_ns = field_u64(v, "cpu_ns");
+            s->insns = field_u64(v, "instructions");
+            s->mem_size = field_u64(v, "mem_size");
+            s->backed = field_u64(v, "mem_backed");
+            if ((c = field_object(v, "counts"))) {
+                s->mem_ops = field_u64(c, "mem_ops");
+                s->tlb_misses = field_u64(c, "tlb_misses");
+                s->sbi = field_u64(c, "sbi_calls");
+                s->mmio = field_u64(c, "mmio");
+                s->wfi = field_u64(c, "wfi");
+                s->exc = field_u64(c, "exceptions");
+                s->irq = field_u64(c, "interrupts");
             }
-            json_object *pg = member(v, "pages"), *al = member(v, "alloc");
+            json_object *pg = field_object(v, "pages"), *al = field_object(v, "alloc");
             s->active_percent = -1;
             if (pg) {
-                s->shared_pages = u64(pg, "shared");
-                s->swapped_pages = u64(pg, "swapped");
+                s->shared_pages = field_u64(pg, "shared");
+                s->swapped_pages = field_u64(pg, "swapped");
             }
             if (al) {
-                json_object *a;
-                s->balloon_bytes = u64(al, "balloon");
-                if (json_object_object_get_ex(al, "active_percent", &a)) s->active_percent = json_object_get_int64(a);
+                s->balloon_bytes = field_u64(al, "balloon");
+                if (field_has(al, "active_percent")) s->active_percent = field_i64(al, "active_percent");
             }
-            if (json_object_object_get_ex(v, "jit", &j) && json_object_is_type(j, json_type_object)) {
+            if ((j = field_object(v, "jit"))) {
                 s->jit = true;
-                s->blocks = u64(j, "translated_blocks");
-                s->code_bytes = u64(j, "code_bytes");
-                s->flushes = u64(j, "flushes");
-                s->translate_ns = u64(j, "translate_ns");
-                s->dispatches = u64(j, "dispatches");
+                s->blocks = field_u64(j, "translated_blocks");
+                s->code_bytes = field_u64(j, "code_bytes");
+                s->flushes = field_u64(j, "flushes");
+                s->translate_ns = field_u64(j, "translate_ns");
+                s->dispatches = field_u64(j, "dispatches");
             }
         }
     json_object_put(reply);
