@@ -347,7 +347,7 @@ static void alu_imm(struct tr *t, const struct insn *i, enum x86_alu op, bool w)
         put_imm(t, i->rd, (uint64_t)(int64_t)i->imm);
         return;
     }
-    if (i->rs1 == t->prev.const_reg && (op == ALU_ADD || op == ALU_AND || op == ALU_OR || op == ALU_XOR)) {
+    if (i->rs1 && i->rs1 == t->prev.const_reg && (op == ALU_ADD || op == ALU_AND || op == ALU_OR || op == ALU_XOR)) {
         uint64_t a = t->prev.const_val, b = (uint64_t)(int64_t)i->imm;
         uint64_t v = op == ALU_ADD ? a + b : op == ALU_AND ? (a & b) : op == ALU_OR ? (a | b) : (a ^ b);
         put_imm(t, i->rd, w ? v : (uint64_t)(int64_t)(int32_t)v);
@@ -533,13 +533,19 @@ static enum step branch(struct tr *t, const struct insn *i, enum x86_cond cc) {
     return STEP_NEXT;
 }
 
+/* A jump whose target is known now (jal, a fused jalr): link, then the
+ * block follows it or exits to it (jit_translate). */
+static enum step direct_jump(struct tr *t, const struct insn *i, uint64_t target, uint64_t *follow) {
+    put_imm(t, i->rd, t->pc + i->len);
+    *follow = target;
+    return STEP_FOLLOW;
+}
+
 static enum step jalr(struct tr *t, const struct insn *i, uint64_t *follow) {
     struct x86_buf *b = t->b;
-    if (i->rs1 && i->rs1 == t->prev.const_reg) { /* auipc + jalr: a direct jump, as jal */
-        *follow = (t->prev.const_val + (uint64_t)(int64_t)i->imm) & ~1ull;
-        put_imm(t, i->rd, t->pc + i->len);
+    if (i->rs1 && i->rs1 == t->prev.const_reg) { /* auipc + jalr */
         t->j->stats.fused++;
-        return STEP_FOLLOW;
+        return direct_jump(t, i, (t->prev.const_val + (uint64_t)(int64_t)i->imm) & ~1ull, follow);
     }
     address(t, RAX, i->rs1, i->imm);
     x86_alu_ri(b, ALU_AND, RAX, -2, true);
@@ -721,11 +727,8 @@ static enum step translate_one(struct tr *t, const struct insn *i, uint64_t *fol
     else if (IS(bltu)) return branch(t, i, CC_B);
     else if (IS(bgeu)) return branch(t, i, CC_AE);
     else if (IS(jalr)) return jalr(t, i, follow);
-    else if (IS(jal)) {
-        put_imm(t, i->rd, t->pc + i->len);
-        *follow = t->pc + (uint64_t)(int64_t)i->imm;
-        return STEP_FOLLOW;
-    } else if (IS(fence)) fence(t, i);
+    else if (IS(jal)) return direct_jump(t, i, t->pc + (uint64_t)(int64_t)i->imm, follow);
+    else if (IS(fence)) fence(t, i);
     else if (t->fs_dirty && IS(flw)) load_fp(t, i, 4);
     else if (t->fs_dirty && IS(fld)) load_fp(t, i, 8);
     else if (t->fs_dirty && IS(fsw)) store_fp(t, i, 4);
