@@ -3,8 +3,10 @@ data into its tmpfs is saved to a file and restored, under `rvisor serve`
 (ops snapshot / restore) and under qemu-system-riscv64 (QMP `stop` +
 `migrate` to "exec:cat > FILE", then a new QEMU with `-incoming
 "exec:cat FILE"` and `cont`). Measured: the time to save and the file's
-size; how long the VM was stopped; the time from the restore request to a
-running VM, and to a shell that answers a command.
+size; the same with --direct (rvisor only: memory written with O_DIRECT);
+how long the VM was stopped; the time from the restore request to a
+running VM, and to a shell that answers a command, with the file in the
+host's page cache (just written) and with it dropped from the cache.
 
 Usage: python3 bench/snapshot.py [--runs N]"""
 import argparse
@@ -46,7 +48,30 @@ class SocketConsole:
         self.s.sendall(text.encode())
 
 
-def rvisor(guest, d):
+def evict(path):
+    """Drops path's pages from the host's page cache: a restore of it then
+    reads the disk, as one of a snapshot written long ago would."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def rvisor_restore(api, sock, name, path):
+    t0 = time.monotonic()
+    api(op="restore", name=name, file=path)
+    running = time.monotonic() - t0
+    con = SocketConsole(sock, name)
+    con.send("echo hi-$((6*7))\n")
+    con.wait(b"hi-42")
+    shell = time.monotonic() - t0
+    api(op="destroy", name=name)
+    return running, shell
+
+
+def rvisor(guest, d, run):
     serve, sock = start_serve("--machine-mem", "2G", "--sharing", "off")
     try:
         api = Api(sock)
@@ -56,22 +81,24 @@ def rvisor(guest, d):
         con = SocketConsole(sock, "a")
         con.wait(b"READY")
         time.sleep(0.5)
-        path = os.path.join(d, "rvisor.snap")
-        t0 = time.monotonic()
-        r = api(op="snapshot", name="a", file=path, stop=True)
-        save = time.monotonic() - t0
-        paused = r["snapshot"]["pause_ns"] / 1e9
+        paths = {False: os.path.join(d, "rvisor.snap"), True: os.path.join(d, "rvisor-direct.snap")}
+        save, paused = {}, None
+        # Both saves of one stopped VM, in turn first: whichever goes
+        # second finds the host's memory as the first left it.
+        for direct in ((False, True) if run % 2 == 0 else (True, False)):
+            t0 = time.monotonic()
+            r = api(op="snapshot", name="a", file=paths[direct], stop=True, direct=direct)
+            save[direct] = time.monotonic() - t0
+            if not direct:
+                paused = r["snapshot"]["pause_ns"] / 1e9
         api(op="destroy", name="a")
-        t0 = time.monotonic()
-        api(op="restore", name="b", file=path)
-        running = time.monotonic() - t0
-        con = SocketConsole(sock, "b")
-        con.send("echo hi-$((6*7))\n")
-        con.wait(b"hi-42")
-        shell = time.monotonic() - t0
-        size = os.path.getsize(path)
-        os.unlink(path)
-        return save, paused, size, running, shell
+        running, shell = rvisor_restore(api, sock, "b", paths[False])
+        evict(paths[True])
+        cold_running, cold_shell = rvisor_restore(api, sock, "c", paths[True])
+        size = os.path.getsize(paths[False])
+        for p in paths.values():
+            os.unlink(p)
+        return save[False], save[True], paused, size, running, shell, cold_running, cold_shell
     finally:
         serve.terminate()
         serve.wait()
@@ -93,6 +120,15 @@ def qemu(guest, d):
             raise RuntimeError("QEMU's migration to a file failed")
     finally:
         a.close()
+    running, shell = qemu_restore(guest, d, path)
+    evict(path)
+    cold_running, cold_shell = qemu_restore(guest, d, path)
+    size = os.path.getsize(path)
+    os.unlink(path)
+    return save, None, save, size, running, shell, cold_running, cold_shell
+
+
+def qemu_restore(guest, d, path):
     t0 = time.monotonic()
     b = QemuQmp(guest, d, APPEND, "-incoming", "exec:cat %s" % path)
     try:
@@ -107,9 +143,7 @@ def qemu(guest, d):
         shell = time.monotonic() - t0
     finally:
         b.close()
-    size = os.path.getsize(path)
-    os.unlink(path)
-    return save, save, size, running, shell
+    return running, shell
 
 
 def main():
@@ -119,18 +153,22 @@ def main():
     guest = guest_dir()
     d = tempfile.mkdtemp(prefix="rvisor-snapbench-")
     runs = {"qemu": [], "rvisor": []}
-    for _ in range(args.runs):
+    for run in range(args.runs):
         runs["qemu"].append(qemu(guest, d))
-        runs["rvisor"].append(rvisor(guest, d))
-    rows = ["time to save", "VM paused for", "file size", "restore: request to running VM",
-            "restore: request to shell answer"]
+        runs["rvisor"].append(rvisor(guest, d, run))
+    rows = ["time to save", "time to save, --direct (O_DIRECT)", "VM paused for", "file size",
+            "restore: request to running VM", "restore: request to shell answer",
+            "restore, file not in page cache: to running VM", "restore, file not in page cache: to shell answer"]
     print("256 MiB guest with 64 MiB of random data in tmpfs; median of %d runs" % args.runs)
     print("| measure | qemu-system-riscv64 | rvisor | rvisor / qemu |")
     print("|---|---|---|---|")
     for i, row in enumerate(rows):
-        q = median([r[i] for r in runs["qemu"]])
         v = median([r[i] for r in runs["rvisor"]])
-        fmt = (lambda x: "%.1f MiB" % (x / MiB)) if i == 2 else (lambda x: "%.1f ms" % (x * 1000))
+        fmt = (lambda x: "%.1f MiB" % (x / MiB)) if row == "file size" else (lambda x: "%.1f ms" % (x * 1000))
+        if runs["qemu"][0][i] is None:  # QEMU 7.2 has no direct-io for migration to a file
+            print("| %s | — | %s | — |" % (row, fmt(v)))
+            continue
+        q = median([r[i] for r in runs["qemu"]])
         print("| %s | %s | %s | %.2fx |" % (row, fmt(q), fmt(v), v / q if q else 0))
 
 

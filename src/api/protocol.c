@@ -32,7 +32,7 @@ static const char *const create_fields[] = {"name", "kernel", "initrd", "append"
                                             "mem_shares", "mem_min", NULL};
 
 static const char *const balloon_fields[] = {"name", "target", NULL};
-static const char *const snapshot_fields[] = {"name", "file", "stop", NULL};
+static const char *const snapshot_fields[] = {"name", "file", "stop", "direct", NULL};
 static const char *const restore_fields[] = {"name", "file", "paused", NULL};
 static const char *const migrate_fields[] = {"name", "uri", "downtime_ms", NULL};
 
@@ -368,18 +368,21 @@ static bool parse_create(json_object *root, struct api_request *req, char *err, 
     return true;
 }
 
-/* snapshot and restore: an absolute file path and one flag. */
+static bool get_flag(json_object *root, const char *name, bool *out, char *err, size_t errlen) {
+    json_object *b;
+    if (!json_object_object_get_ex(root, name, &b) || !b) return true;
+    if (!json_object_is_type(b, json_type_boolean)) return fail(err, errlen, "field \"%s\" must be true or false", name);
+    *out = json_object_get_boolean(b);
+    return true;
+}
+
+/* snapshot and restore: an absolute file path and flags. */
 static bool parse_snapshot(json_object *root, struct api_request *req, char *err, size_t errlen) {
     if (!get_string(root, "file", true, &req->file, err, errlen)) return false;
     if (req->file[0] != '/') return fail(err, errlen, "field \"file\" must be an absolute path");
     if (strlen(req->file) >= 4096) return fail(err, errlen, "field \"file\" is too long");
-    const char *flag = req->op == API_OP_SNAPSHOT ? "stop" : "paused";
-    json_object *b;
-    if (json_object_object_get_ex(root, flag, &b) && b) {
-        if (!json_object_is_type(b, json_type_boolean)) return fail(err, errlen, "field \"%s\" must be true or false", flag);
-        *(req->op == API_OP_SNAPSHOT ? &req->stop : &req->paused) = json_object_get_boolean(b);
-    }
-    return true;
+    if (req->op == API_OP_RESTORE) return get_flag(root, "paused", &req->paused, err, errlen);
+    return get_flag(root, "stop", &req->stop, err, errlen) && get_flag(root, "direct", &req->direct, err, errlen);
 }
 
 bool api_parse_request(const char *line, size_t len, struct api_request *req, char *err, size_t errlen) {
@@ -554,7 +557,8 @@ static char *list_reply(struct monitor *m) {
 static char *snapshot_reply(struct monitor *m, const struct api_request *req) {
     char err[512] = "";
     struct monitor_snapshot_result res;
-    int rc = req->op == API_OP_SNAPSHOT ? monitor_vm_snapshot(m, req->name, req->file, req->stop, &res, err, sizeof err)
+    unsigned flags = (req->stop ? MONITOR_SNAPSHOT_STOP : 0) | (req->direct ? MONITOR_SNAPSHOT_DIRECT : 0);
+    int rc = req->op == API_OP_SNAPSHOT ? monitor_vm_snapshot(m, req->name, req->file, flags, &res, err, sizeof err)
                                         : monitor_vm_restore(m, req->file, req->name, req->paused, &res, err, sizeof err);
     if (rc) return monitor_error_reply(rc, err);
     json_object *o = ok_object();
@@ -568,6 +572,7 @@ static char *snapshot_reply(struct monitor *m, const struct api_request *req) {
         json_object_object_add(so, "frames", json_object_new_uint64(res.frames));
         json_object_object_add(so, "aliased", json_object_new_uint64(res.aliased));
         json_object_object_add(so, "pause_ns", json_object_new_uint64(res.pause_ns));
+        json_object_object_add(so, "direct", json_object_new_boolean(res.direct));
     }
     json_object_object_add(so, "total_ns", json_object_new_uint64(res.total_ns));
     json_object_object_add(o, "snapshot", so);

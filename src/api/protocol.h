@@ -56,14 +56,18 @@
  *       at least 1 MiB. The guest's driver gets there in its own time: watch
  *       "balloon"."actual" in stats. Fails with "invalid" if the VM has no
  *       balloon, "bad_state" if it is stopped.
- *   {"op": "snapshot", "name": "vm1", "file": "/path/vm1.snap", "stop": false}
+ *   {"op": "snapshot", "name": "vm1", "file": "/path/vm1.snap", "stop": false, "direct": false}
  *       Saves the VM's state (harts, devices, the memory it wrote) into file,
  *       an absolute path the monitor writes, crash-safely: the file appears
  *       complete or not at all, and an older file at that path stays intact
  *       until then. The VM must be running or paused; a running VM is
  *       paused only while its state is read (reply: "pause_ns"), then runs
- *       on, unless "stop" is true. Reply: VM_INFO plus "snapshot": {"file",
- *       "bytes", "frames", "pause_ns", "total_ns"}.
+ *       on, unless "stop" is true. "direct": write guest memory with O_DIRECT
+ *       (around the host's page cache: a big snapshot neither fills nor
+ *       evicts it; a restore then reads the file from the disk), where the
+ *       file system allows. Reply: VM_INFO plus "snapshot": {"file",
+ *       "bytes", "frames", "pause_ns", "direct" (whether O_DIRECT was used),
+ *       "total_ns"}.
  *   {"op": "restore", "name": "vm2", "file": "/path/vm1.snap", "paused": false}
  *       Creates VM name from a snapshot, running (or paused) where it was
  *       saved: same memory, harts and devices, its clock going on from the
@@ -202,6 +206,7 @@ struct api_request {
     uint64_t balloon_target;     /* balloon: bytes */
     const char *file;            /* snapshot, restore: the snapshot file (points into root) */
     bool stop, paused;           /* snapshot: leave the VM paused; restore: create it paused */
+    bool direct;                 /* snapshot: memory around the host's page cache */
     const char *uri;             /* migrate: "tcp:HOST:PORT" (points into root) */
     unsigned downtime_ms;        /* migrate: 0 = the default */
     struct json_object *root;    /* the parsed request; owned */

@@ -645,10 +645,13 @@ static void usage(FILE *f, const char *cmd) {
         return;
     }
     if (strcmp(cmd, "snapshot") == 0) {
-        fprintf(f, "Usage: rvisor snapshot NAME FILE [--stop] [--socket PATH] [--json]\n"
+        fprintf(f, "Usage: rvisor snapshot NAME FILE [--stop] [--direct] [--socket PATH] [--json]\n"
                    "Save the VM's state (harts, devices, the memory it wrote) into FILE. The VM is\n"
                    "paused only while its state is read, then runs on (--stop leaves it paused).\n"
                    "FILE appears complete or not at all: an older FILE stays intact until then.\n"
+                   "--direct writes the memory around the host's page cache (O_DIRECT, where the\n"
+                   "file system allows): a big snapshot neither fills nor evicts the cache, and a\n"
+                   "restore then reads FILE from the disk.\n"
                    "`rvisor restore FILE --name NEW` brings it back, as many times as wanted.\n");
         return;
     }
@@ -730,11 +733,11 @@ static void print_snapshot(json_object *reply, const char *name, bool snapshot) 
     fmt_bytes(size, sizeof size, field_u64(s, "bytes"));
     double ms = (double)field_u64(s, "total_ns") / 1e6;
     if (snapshot)
-        printf("%s: saved to %s (%s, %llu frames, %llu more as copies of shared ones) in %.1f ms, paused %.1f ms; "
+        printf("%s: saved to %s (%s, %llu frames, %llu more as copies of shared ones%s) in %.1f ms, paused %.1f ms; "
                "now %s\n",
                name, field_str(s, "file"), size, (unsigned long long)field_u64(s, "frames"),
-               (unsigned long long)field_u64(s, "aliased"), ms, (double)field_u64(s, "pause_ns") / 1e6,
-               field_str(reply, "state"));
+               (unsigned long long)field_u64(s, "aliased"), field_bool(s, "direct") ? ", O_DIRECT" : "", ms,
+               (double)field_u64(s, "pause_ns") / 1e6, field_str(reply, "state"));
     else
         printf("%s: restored from %s (%s) in %.1f ms; %s\n", name, field_str(s, "file"), size, ms,
                field_str(reply, "state"));
@@ -762,7 +765,7 @@ int client_command(int argc, char **argv) {
     const char *cmd = argv[0];
     enum { OPT_SOCKET = 256, OPT_JSON, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_SHARES, OPT_CAP,
            OPT_BIOS, OPT_DRIVE, OPT_NET, OPT_CONSOLE, OPT_NO_BALLOON, OPT_ENGINE, OPT_JIT_CACHE,
-           OPT_SHARE_GROUP, OPT_MEM_SHARES, OPT_MEM_MIN, OPT_STOP, OPT_PAUSED, OPT_NAME, OPT_DOWNTIME };
+           OPT_SHARE_GROUP, OPT_MEM_SHARES, OPT_MEM_MIN, OPT_STOP, OPT_DIRECT, OPT_PAUSED, OPT_NAME, OPT_DOWNTIME };
     static const struct option longopts[] = {
         {"socket", required_argument, 0, OPT_SOCKET}, {"json", no_argument, 0, OPT_JSON},
         {"kernel", required_argument, 0, OPT_KERNEL}, {"initrd", required_argument, 0, OPT_INITRD},
@@ -775,6 +778,7 @@ int client_command(int argc, char **argv) {
         {"share-group", required_argument, 0, OPT_SHARE_GROUP},
         {"mem-shares", required_argument, 0, OPT_MEM_SHARES}, {"mem-min", required_argument, 0, OPT_MEM_MIN},
         {"stop", no_argument, 0, OPT_STOP},           {"paused", no_argument, 0, OPT_PAUSED},
+        {"direct", no_argument, 0, OPT_DIRECT},
         {"name", required_argument, 0, OPT_NAME},     {"downtime", required_argument, 0, OPT_DOWNTIME},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
     };
@@ -786,7 +790,7 @@ int client_command(int argc, char **argv) {
     bool balloon = strcmp(cmd, "balloon") == 0;
     bool snapshot = strcmp(cmd, "snapshot") == 0, restore = strcmp(cmd, "restore") == 0;
     bool migrate = strcmp(cmd, "migrate") == 0;
-    bool stop = false, paused = false;
+    bool stop = false, paused = false, direct = false;
     const char *downtime = NULL;
     const char *new_name = NULL;
     const char *socket_path = NULL, *kernel = NULL, *initrd = NULL, *append = NULL, *mem = NULL, *bios = NULL;
@@ -811,6 +815,10 @@ int client_command(int argc, char **argv) {
         case OPT_STOP:
             if (!snapshot) break;
             stop = true;
+            continue;
+        case OPT_DIRECT:
+            if (!snapshot) break;
+            direct = true;
             continue;
         case OPT_PAUSED:
             if (!restore) break;
@@ -945,6 +953,7 @@ int client_command(int argc, char **argv) {
         json_object_object_add(req, "file", json_object_new_string(abs));
         free(abs);
         if (stop) json_object_object_add(req, "stop", json_object_new_boolean(1));
+        if (direct) json_object_object_add(req, "direct", json_object_new_boolean(1));
         if (paused) json_object_object_add(req, "paused", json_object_new_boolean(1));
     } else if (migrate) {
         long ms = 0;

@@ -7,6 +7,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,34 @@ struct snap_writer {
     uint32_t version;
     XXH3_state_t *xx;    /* the open section's payload hash */
     char err[256];       /* the first failure: once set, every call fails */
+    int direct_fd;       /* the file again, O_DIRECT (snap_writer_direct), or -1 */
+    struct page_writer *pages; /* writes snap_write_pages' blobs meanwhile, or NULL */
+};
+
+/* The one blob of page data being written while the caller goes on (the
+ * next section's frames gathered as this one goes to disk). One blob at a
+ * time: a new one waits for the last, so a caller alternating two buffers
+ * never reuses one still being written. Its halves go out side by side,
+ * each from a thread of its own: a disk, or a virtualized one, takes two
+ * requests at once faster than one after the other. */
+#define PAGE_LANES 2
+
+struct page_lane {
+    struct page_writer *pw;
+    pthread_t thread;
+    const uint8_t *p; /* the part to write, NULL when idle */
+    size_t n;
+    uint64_t off;
+    int fd;
+};
+
+struct page_writer {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct page_lane lane[PAGE_LANES];
+    unsigned started; /* lanes whose thread runs */
+    int error;        /* errno of a failed write (0 when none); kept */
+    bool quit;
 };
 
 #define WNAME_FMT "%s%s%s"
@@ -107,18 +136,92 @@ __attribute__((format(printf, 2, 3))) static bool fail(struct snap_writer *w, co
     return false;
 }
 
-/* At off, or at the current position if off < 0 (all a pipe allows). */
-static bool write_out(struct snap_writer *w, const void *buf, size_t n, int64_t off) {
-    const uint8_t *p = buf;
+/* At off, or at the current position if off < 0 (all a pipe allows);
+ * 0 or the errno of the failure. */
+static int write_all(int fd, const uint8_t *p, size_t n, int64_t off) {
     while (n) {
-        ssize_t k = off < 0 ? write(w->fd, p, n) : pwrite(w->fd, p, n, (off_t)off);
+        ssize_t k = off < 0 ? write(fd, p, n) : pwrite(fd, p, n, (off_t)off);
         if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return fail(w, "cannot write " WNAME_FMT ": %s", WNAME(w), k ? strerror(errno) : "no progress");
+        if (k <= 0) return k ? errno : EIO;
         p += k;
         n -= (size_t)k;
         off += off < 0 ? 0 : k;
     }
-    return true;
+    return 0;
+}
+
+static bool write_out(struct snap_writer *w, const void *buf, size_t n, int64_t off) {
+    int e = write_all(w->fd, buf, n, off);
+    return !e || fail(w, "cannot write " WNAME_FMT ": %s", WNAME(w), strerror(e));
+}
+
+static void *page_lane_main(void *arg) {
+    struct page_lane *l = arg;
+    struct page_writer *pw = l->pw;
+    pthread_mutex_lock(&pw->lock);
+    for (;;) {
+        while (!l->p && !pw->quit) pthread_cond_wait(&pw->cond, &pw->lock);
+        if (!l->p) break;
+        const uint8_t *p = l->p;
+        size_t n = l->n;
+        uint64_t off = l->off;
+        int fd = l->fd;
+        pthread_mutex_unlock(&pw->lock);
+        int e = write_all(fd, p, n, (int64_t)off);
+        pthread_mutex_lock(&pw->lock);
+        if (e && !pw->error) pw->error = e;
+        l->p = NULL;
+        pthread_cond_broadcast(&pw->cond);
+    }
+    pthread_mutex_unlock(&pw->lock);
+    return NULL;
+}
+
+static bool lanes_busy(const struct page_writer *pw) {
+    for (unsigned i = 0; i < PAGE_LANES; i++)
+        if (pw->lane[i].p) return true;
+    return false;
+}
+
+/* Waits until no blob is being written; false (with the message) if one failed. */
+static bool pages_settle(struct snap_writer *w) {
+    struct page_writer *pw = w->pages;
+    if (!pw) return true;
+    pthread_mutex_lock(&pw->lock);
+    while (lanes_busy(pw)) pthread_cond_wait(&pw->cond, &pw->lock);
+    int e = pw->error;
+    pthread_mutex_unlock(&pw->lock);
+    return !e || fail(w, "cannot write " WNAME_FMT ": %s", WNAME(w), strerror(e));
+}
+
+static void pages_free(struct page_writer *pw) {
+    pthread_mutex_lock(&pw->lock);
+    pw->quit = true;
+    pthread_cond_broadcast(&pw->cond);
+    pthread_mutex_unlock(&pw->lock);
+    for (unsigned i = 0; i < pw->started; i++) pthread_join(pw->lane[i].thread, NULL); /* after the part in hand */
+    pthread_cond_destroy(&pw->cond);
+    pthread_mutex_destroy(&pw->lock);
+    free(pw);
+}
+
+static void pages_stop(struct snap_writer *w) {
+    if (w->pages) pages_free(w->pages);
+    w->pages = NULL;
+}
+
+static struct page_writer *pages_start(void) {
+    struct page_writer *pw = calloc(1, sizeof *pw);
+    if (!pw) return NULL;
+    pthread_mutex_init(&pw->lock, NULL);
+    pthread_cond_init(&pw->cond, NULL);
+    for (; pw->started < PAGE_LANES; pw->started++) {
+        pw->lane[pw->started].pw = pw;
+        if (pthread_create(&pw->lane[pw->started].thread, NULL, page_lane_main, &pw->lane[pw->started])) break;
+    }
+    if (pw->started == PAGE_LANES) return pw;
+    pages_free(pw);
+    return NULL;
 }
 
 /* Starts writeback of what was written so far (not waiting for it): a
@@ -130,7 +233,7 @@ static void start_writeback(struct snap_writer *w) {
 }
 
 static bool flush(struct snap_writer *w) {
-    if (!write_out(w, w->buf, w->used, -1)) return false;
+    if (!write_out(w, w->buf, w->used, w->stream ? -1 : (int64_t)w->buf_off)) return false;
     w->buf_off += w->used;
     w->used = 0;
     start_writeback(w);
@@ -157,7 +260,7 @@ static bool put(struct snap_writer *w, const void *p, size_t n) {
         } else {
             if (!flush(w)) return false;
             if (n >= w->cap) { /* big blobs skip the copy */
-                if (!write_out(w, p, n, -1)) return false;
+                if (!write_out(w, p, n, (int64_t)w->buf_off)) return false;
                 w->buf_off += n;
                 start_writeback(w);
                 return true;
@@ -181,6 +284,8 @@ static bool usable(struct snap_writer *w, bool want_section) {
 }
 
 static void destroy(struct snap_writer *w) {
+    pages_stop(w);
+    if (w->direct_fd >= 0) close(w->direct_fd);
     if (!w->stream && w->fd >= 0) close(w->fd);
     if (w->tmp) unlink(w->tmp);
     free(w->tmp);
@@ -193,7 +298,7 @@ static void destroy(struct snap_writer *w) {
 static struct snap_writer *new_writer(int fd, bool stream, char *err, size_t errlen) {
     struct snap_writer *w = calloc(1, sizeof *w);
     if (w) {
-        *w = (struct snap_writer){.fd = fd, .stream = stream, .cap = stream ? STREAM_BUF : FILE_BUF};
+        *w = (struct snap_writer){.fd = fd, .stream = stream, .cap = stream ? STREAM_BUF : FILE_BUF, .direct_fd = -1};
         w->buf = malloc(w->cap);
         w->xx = XXH3_createState();
         if (w->buf && w->xx) return w;
@@ -273,6 +378,42 @@ bool snap_write_u64(struct snap_writer *w, uint64_t v) {
     return snap_write(w, b, sizeof b);
 }
 
+bool snap_writer_settle(struct snap_writer *w) { return pages_settle(w) && !w->err[0]; }
+
+bool snap_writer_direct(struct snap_writer *w) {
+    if (w->stream || !w->tmp || w->direct_fd >= 0) return w->direct_fd >= 0;
+    w->direct_fd = open(w->tmp, O_WRONLY | O_DIRECT | O_CLOEXEC);
+    return w->direct_fd >= 0;
+}
+
+bool snap_write_pages(struct snap_writer *w, const void *data, size_t len) {
+    if (!usable(w, true)) return false;
+    uint64_t at = snap_writer_bytes(w);
+    if (w->stream || len < w->cap || len % SNAP_PAGE_ALIGN || at % SNAP_PAGE_ALIGN) return put_payload(w, data, len);
+    if (!pages_settle(w) || !flush(w)) return false; /* the slot is free, what precedes is out */
+    if (!w->pages && !(w->pages = pages_start())) return put_payload(w, data, len);
+    XXH3_64bits_update(w->xx, data, len);
+    /* O_DIRECT wants the memory aligned too (to the device's block size;
+     * a page covers every device this runs on). */
+    bool direct = w->direct_fd >= 0 && (uintptr_t)data % SNAP_PAGE_ALIGN == 0;
+    struct page_writer *pw = w->pages;
+    const uint8_t *p = data;
+    size_t part = len / PAGE_LANES / SNAP_PAGE_ALIGN * SNAP_PAGE_ALIGN;
+    pthread_mutex_lock(&pw->lock);
+    for (unsigned i = 0; i < PAGE_LANES; i++) {
+        struct page_lane *l = &pw->lane[i];
+        size_t off = i * part;
+        l->n = i == PAGE_LANES - 1 ? len - off : part;
+        l->p = l->n ? p + off : NULL;
+        l->off = at + off;
+        l->fd = direct ? w->direct_fd : w->fd;
+    }
+    pthread_cond_broadcast(&pw->cond);
+    pthread_mutex_unlock(&pw->lock);
+    w->buf_off += len; /* its writeback starts once it is written: at the next flush */
+    return true;
+}
+
 bool snap_write_align(struct snap_writer *w) {
     if (!usable(w, true)) return false;
     size_t pad = (size_t)(-snap_writer_bytes(w) % SNAP_PAGE_ALIGN);
@@ -325,7 +466,7 @@ static bool finish_file(struct snap_writer *w) {
 }
 
 bool snap_writer_commit(struct snap_writer *w, char *err, size_t errlen) {
-    bool ok = snap_section_begin(w, "end", 0) && snap_section_end(w) && flush(w) && (w->stream || finish_file(w));
+    bool ok = pages_settle(w) && snap_section_begin(w, "end", 0) && snap_section_end(w) && flush(w) && (w->stream || finish_file(w));
     if (!ok) snprintf(err, errlen, "%s", w->err);
     destroy(w);
     return ok;

@@ -59,6 +59,23 @@ bool snap_write_u64(struct snap_writer *w, uint64_t v);
 /* Pads the payload with zeros so that the next byte lands at a file offset
  * that is a multiple of SNAP_PAGE_ALIGN (page data a restore can mmap). */
 bool snap_write_align(struct snap_writer *w);
+/* Appends page data (len a multiple of SNAP_PAGE_ALIGN, at an aligned
+ * offset: after snap_write_align) to a file, which may still be writing it
+ * when this returns: data must stay as it is until the next
+ * snap_write_pages call returns or the writer is committed or aborted (a
+ * caller gathering pages alternates two buffers). Otherwise as snap_write.
+ * A write that fails is reported by a later call. */
+bool snap_write_pages(struct snap_writer *w, const void *data, size_t len);
+/* Waits until what snap_write_pages handed over is written (its memory
+ * may then be reused); false if any call failed. */
+bool snap_writer_settle(struct snap_writer *w);
+/* From now on snap_write_pages of page-aligned memory bypasses the host's
+ * page cache (O_DIRECT) — like QEMU's direct-io for migration to a file: a
+ * big snapshot neither grows nor evicts the cache, and where new cache
+ * pages cost more than the device (a virtualized host) it is faster; a
+ * restore then reads the file from the device. False (and nothing
+ * changes) for a stream or a file system without O_DIRECT (tmpfs). */
+bool snap_writer_direct(struct snap_writer *w);
 /* Closes the open section, filling in its length and checksum. */
 bool snap_section_end(struct snap_writer *w);
 /* Writes the end section and, for a file, the header's length, fsyncs it,

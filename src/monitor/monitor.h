@@ -158,12 +158,17 @@ struct monitor_snapshot_result {
     uint64_t aliased;   /* guest frames stored as a reference to another's copy (page sharing) */
     uint64_t pause_ns;  /* how long the VM was stopped while its state was read */
     uint64_t total_ns;  /* the whole operation */
+    bool direct;        /* memory went around the host's page cache */
+};
+enum monitor_snapshot_flags {
+    MONITOR_SNAPSHOT_STOP = 1,   /* leave the VM paused afterwards */
+    MONITOR_SNAPSHOT_DIRECT = 2, /* write memory with O_DIRECT where the file system can (snap_writer_direct) */
 };
 /* Saves VM name's state into path, crash-safely: until the new file is
  * complete and on disk, path keeps its previous contents. A running VM is
  * paused only while its state is read, then runs on, unless stop (it is
  * then left paused). MON_ESTATE for a VM not started or stopped. */
-int monitor_vm_snapshot(struct monitor *m, const char *name, const char *path, bool stop,
+int monitor_vm_snapshot(struct monitor *m, const char *name, const char *path, unsigned flags,
                         struct monitor_snapshot_result *out, char *err, size_t errlen);
 /* Creates VM name from the snapshot at path, running, or paused if asked.
  * A damaged, foreign or newer file is refused (MON_EINVAL) and nothing is

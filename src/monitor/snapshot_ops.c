@@ -56,7 +56,7 @@ static bool capture(struct monitor *m, struct vm_entry *e, bool live, struct sna
     return ok;
 }
 
-int monitor_vm_snapshot(struct monitor *m, const char *name, const char *path, bool stop,
+int monitor_vm_snapshot(struct monitor *m, const char *name, const char *path, unsigned flags,
                         struct monitor_snapshot_result *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     uint64_t t0 = monitor_now_ns();
@@ -77,12 +77,13 @@ int monitor_vm_snapshot(struct monitor *m, const char *name, const char *path, b
 
     char why[512] = "";
     struct snap_writer *w = snap_writer_create(path, why, sizeof why);
+    if (w && (flags & MONITOR_SNAPSHOT_DIRECT)) out->direct = snap_writer_direct(w);
     bool ok = w && capture(m, e, was_running, w, out, why, sizeof why);
     if (w) out->bytes = snap_writer_bytes(w) + SNAP_HEADER_SIZE;
 
     pthread_mutex_lock(&m->lock);
     e->busy = NULL;
-    if (was_running && !stop && e->state == VMS_PAUSED) {
+    if (was_running && !(flags & MONITOR_SNAPSHOT_STOP) && e->state == VMS_PAUSED) {
         e->state = VMS_RUNNING;
         monitor_make_runnable(m, e);
     }

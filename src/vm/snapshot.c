@@ -52,7 +52,10 @@ static const struct vmstate vm_vmstate = VMSTATE_TABLE("vm", 1, vm_fields);
  * themselves from a page-aligned file offset, so that a restore can map
  * them from the file instead of copying. */
 #define RAM_VERSION 2
-#define RAM_SECTION_FRAMES 4096u /* 16 MiB of data per section */
+#define RAM_SECTION_FRAMES 4096u /* at most 16 MiB of data per section */
+/* What a pass gathers per section: one batch goes to the file while the
+ * next is gathered, so two are held (16 MiB in all). */
+#define RAM_BATCH_FRAMES 2048u
 #define RAM_RUN_FRAMES 256u
 
 #define ZERO_VERSION 1
@@ -102,7 +105,7 @@ struct ram_batch {
     struct run_list data, zero;
     struct ram_alias alias[RAM_SECTION_FRAMES];
     unsigned nalias;
-    uint8_t *buf;  /* data.frames pages */
+    uint8_t *buf;  /* data.frames pages: one of two, the other may still be going to the file */
     unsigned cap;  /* frames buf holds */
 };
 
@@ -163,7 +166,8 @@ static bool put_ram(struct snap_writer *w, const struct ram_batch *b, char *err,
     ok = ok && snap_write_u32(w, b->nalias);
     for (unsigned i = 0; ok && i < b->nalias; i++)
         ok = snap_write_u64(w, b->alias[i].frame) && snap_write_u64(w, b->alias[i].source);
-    ok = ok && snap_write_align(w) && snap_write(w, b->buf, (size_t)data->frames * PAGE_SIZE) && snap_section_end(w);
+    ok = ok && snap_write_align(w) && snap_write_pages(w, b->buf, (size_t)data->frames * PAGE_SIZE) &&
+         snap_section_end(w);
     return ok || write_failed(w, err, errlen);
 }
 
@@ -225,14 +229,14 @@ bool vm_snapshot_save_ram(struct vm *vm, struct snap_writer *w, const uint64_t *
     memset(st, 0, sizeof *st);
     struct ram_batch *b = malloc(sizeof *b);
     /* Populated at once: page faults one by one cost more than the copy. */
-    uint64_t want = RAM_SECTION_FRAMES;
+    uint64_t want = RAM_BATCH_FRAMES;
     if (only) { /* a round of a migration: often a few frames */
         want = 0;
         for (uint64_t i = 0; i < (vm->mem.nframes + 63) / 64; i++) want += (uint64_t)__builtin_popcountll(only[i]);
-        if (want > RAM_SECTION_FRAMES) want = RAM_SECTION_FRAMES;
+        if (want > RAM_BATCH_FRAMES) want = RAM_BATCH_FRAMES;
         if (!want) want = 1;
     }
-    size_t buf_len = (size_t)want * PAGE_SIZE;
+    size_t buf_len = 2 * (size_t)want * PAGE_SIZE;
     uint8_t *buf = mmap(NULL, buf_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (buf == MAP_FAILED) buf = NULL;
     bool ok = b && buf;
@@ -245,10 +249,15 @@ bool vm_snapshot_save_ram(struct vm *vm, struct snap_writer *w, const uint64_t *
     seen_init(&seen, __atomic_load_n(&vm->mem.shared, __ATOMIC_RELAXED));
     for (uint64_t next = 0; ok && next < vm->mem.nframes;) {
         ok = gather(vm, only, &next, b, &seen, st, err, errlen);
-        if (ok && (b->data.frames || b->nalias)) ok = put_ram(w, b, err, errlen);
+        if (ok && (b->data.frames || b->nalias)) {
+            ok = put_ram(w, b, err, errlen);
+            b->buf = b->buf == buf ? buf + buf_len / 2 : buf; /* the other one is free once put_ram returned */
+        }
         if (ok && b->zero.n) ok = put_zero(w, &b->zero, err, errlen);
     }
     free(seen.slot);
+    /* The last batch may still be going out from buf. */
+    ok = snap_writer_settle(w) && ok;
     if (buf) munmap(buf, buf_len);
     free(b);
     return ok;

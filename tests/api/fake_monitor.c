@@ -319,7 +319,7 @@ void fake_guest_exit(struct monitor *m, const char *name, int status, const char
 }
 
 /* Snapshots: the pretend VM's shape in a small text file. */
-int monitor_vm_snapshot(struct monitor *m, const char *name, const char *path, bool stop,
+int monitor_vm_snapshot(struct monitor *m, const char *name, const char *path, unsigned flags,
                         struct monitor_snapshot_result *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&m->lock);
@@ -336,7 +336,8 @@ int monitor_vm_snapshot(struct monitor *m, const char *name, const char *path, b
             out->bytes = (uint64_t)ftell(f);
             fclose(f);
             out->frames = 1;
-            if (stop) v->info.state = VMS_PAUSED;
+            if (flags & MONITOR_SNAPSHOT_STOP) v->info.state = VMS_PAUSED;
+            out->direct = (flags & MONITOR_SNAPSHOT_DIRECT) != 0;
         }
     }
     pthread_mutex_unlock(&m->lock);

@@ -1546,6 +1546,15 @@ static void test_snapshot_ops(void **state) {
     expect_error(rpc(f, "{\"op\":\"snapshot\",\"name\":\"s1\"}"), "bad_request", "missing field \"file\"");
     expect_error(rpc(f, "{\"op\":\"snapshot\",\"name\":\"s1\",\"file\":\"/x\",\"stop\":1}"), "bad_request",
                  "must be true or false");
+    expect_error(rpc(f, "{\"op\":\"snapshot\",\"name\":\"s1\",\"file\":\"/x\",\"direct\":\"yes\"}"), "bad_request",
+                 "\"direct\" must be true or false");
+    expect_error(rpc(f, "{\"op\":\"restore\",\"name\":\"s5\",\"file\":\"/x\",\"direct\":true}"), "bad_request",
+                 "unknown field \"direct\"");
+    r = rpc(f, "{\"op\":\"snapshot\",\"name\":\"s3\",\"file\":\"%s\",\"direct\":true}", file);
+    assert_true(is_ok(r));
+    assert_true(json_object_get_boolean(json_object_object_get(obj(r, "snapshot"), "direct")));
+    assert_string_equal(str(r, "state"), "running");
+    json_object_put(r);
     expect_error(rpc(f, "{\"op\":\"restore\",\"name\":\"s5\",\"file\":\"/x\",\"stop\":true}"), "bad_request",
                  "unknown field \"stop\"");
     expect_error(rpc(f, "{\"op\":\"snapshot\",\"name\":\"nope\",\"file\":\"/tmp/x\"}"), "not_found", "nope");
@@ -1564,6 +1573,9 @@ static void test_cli_snapshot(void **state) {
     expect_has(c->out, "c1: saved to ");
     expect_has(c->out, "/rel.snap"); /* made absolute for the monitor */
     expect_has(c->out, "now running");
+    CLI(c, "snapshot", "c1", "rel.snap", "--direct", "--socket", f->path);
+    assert_int_equal(c->status, 0);
+    expect_has(c->out, "O_DIRECT");
     CLI(c, "restore", "rel.snap", "--name", "c2", "--paused", "--socket", f->path);
     assert_int_equal(c->status, 0);
     expect_has(c->out, "c2: restored from ");

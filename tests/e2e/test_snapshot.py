@@ -26,6 +26,19 @@ def number(text):
     return float(m.group(1))
 
 
+def o_direct_works(d):
+    """Whether d's file system takes O_DIRECT (tmpfs does not)."""
+    path = os.path.join(d, "o_direct.probe")
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o600))
+        return True
+    except OSError:
+        return False
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+
+
 class Snapshot(unittest.TestCase):
     def setUp(self):
         self.mon = Monitor("--machine-mem", "1G")
@@ -120,8 +133,10 @@ class Snapshot(unittest.TestCase):
         self.assertTrue(self.mon.request(op="resume", name="a")["ok"])
         self.assertIn("original", a.command("cat /tmp/who"))
         # The CLI does the same.
-        out = self.mon.cli("snapshot", "b", self.file).stdout
+        out = self.mon.cli("snapshot", "b", self.file, "--direct").stdout
         self.assertIn("b: saved to " + self.file, out)
+        if o_direct_works(self.mon.dir):
+            self.assertIn("O_DIRECT", out)
         out = self.mon.cli("restore", self.file, "--name", "d").stdout
         self.assertIn("d: restored from", out)
         self.assertIn("clone-b", self.attach("d").command("cat /tmp/who"))

@@ -369,6 +369,101 @@ static void test_a_failed_write_leaves_the_old_file(void **state) {
     free(now);
 }
 
+/* Page data handed to snap_write_pages goes out while the caller fills
+ * the other of two buffers (and, with direct, around the page cache):
+ * each section must hold what its buffer held when it was handed over,
+ * not what was written into the buffer after the next call returned. */
+static void pages_round_trip(struct fixture *f, bool direct) {
+    char err[256] = "";
+    const size_t blob = 2 * MiB;
+    const unsigned sections = 6;
+    uint8_t *buf[2];
+    for (int i = 0; i < 2; i++) {
+        buf[i] = mmap(NULL, blob, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        assert_true(buf[i] != MAP_FAILED);
+    }
+    struct snap_writer *w = snap_writer_create(f->path, err, sizeof err);
+    assert_non_null(w);
+    if (direct) {
+        /* Only a file system without O_DIRECT (tmpfs) may say no. */
+        char probe[160];
+        snprintf(probe, sizeof probe, "%s/probe", f->dir);
+        int pfd = open(probe, O_WRONLY | O_CREAT | O_DIRECT, 0600);
+        bool can = pfd >= 0;
+        if (pfd >= 0) close(pfd);
+        unlink(probe);
+        assert_int_equal(snap_writer_direct(w), can);
+    }
+    for (unsigned k = 0; k < sections; k++) {
+        uint8_t *b = buf[k % 2];
+        for (size_t i = 0; i < blob; i++) b[i] = pattern(i, 10 + k);
+        assert_true(snap_section_begin(w, "ram", 1));
+        assert_true(snap_write_u32(w, k)); /* unaligned: goes through the buffer */
+        assert_true(snap_write_align(w));
+        assert_true(snap_write_pages(w, b, blob));
+        assert_true(snap_section_end(w));
+        /* The buffer of the section before is free now: spoil it. */
+        if (k) memset(buf[(k - 1) % 2], 0xee, blob);
+    }
+    if (!snap_writer_commit(w, err, sizeof err)) fail_msg("%s", err);
+    struct snap_reader *r = snap_reader_open(f->path, 0, err, sizeof err);
+    if (!r) fail_msg("%s", err);
+    struct snap_section s;
+    for (unsigned k = 0; k < sections; k++) {
+        assert_true(snap_reader_find(r, "ram", &s));
+        assert_true(s.len > blob && s.len <= blob + SNAP_PAGE_ALIGN);
+        uint32_t n;
+        memcpy(&n, s.data, 4);
+        assert_int_equal(n, k);
+        const uint8_t *data = s.data + (s.len - blob);
+        for (size_t i = 0; i < blob; i++)
+            if (data[i] != pattern(i, 10 + k)) fail_msg("section %u byte %zu differs", k, i);
+    }
+    assert_false(snap_reader_find(r, "ram", &s));
+    snap_reader_close(r);
+    assert_int_equal(leftovers(f), 0);
+    for (int i = 0; i < 2; i++) munmap(buf[i], blob);
+}
+
+static void test_pages_written_meanwhile(void **state) { pages_round_trip(*state, false); }
+
+static void test_pages_written_direct(void **state) { pages_round_trip(*state, true); }
+
+/* A page write that fails after snap_write_pages returned is reported by
+ * the commit, which leaves the old file. */
+static void test_a_failed_page_write_is_reported(void **state) {
+    struct fixture *f = *state;
+    char err[256];
+    make_file(f->path, 1);
+    size_t len, len2;
+    uint8_t *old = read_all(f->path, &len);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = {.rlim_cur = MiB, .rlim_max = MiB};
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(2);
+        uint8_t *b = mmap(NULL, 2 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        struct snap_writer *w = snap_writer_create(f->path, err, sizeof err);
+        if (b == MAP_FAILED || !w || !snap_section_begin(w, "ram", 1) || !snap_write_align(w)) _exit(3);
+        snap_writer_direct(w);
+        snap_write_pages(w, b, 2 * MiB); /* may fail now or later */
+        snap_section_end(w);
+        if (snap_writer_commit(w, err, sizeof err) || !strstr(err, strerror(EFBIG))) _exit(6);
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    uint8_t *now = read_all(f->path, &len2);
+    assert_int_equal(len, len2);
+    assert_memory_equal(old, now, len);
+    assert_int_equal(leftovers(f), 0);
+    free(old);
+    free(now);
+}
+
 static void test_misuse_is_reported_at_commit(void **state) {
     struct fixture *f = *state;
     char err[256] = "";
@@ -1423,6 +1518,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_commit_replaces_the_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failed_write_leaves_the_old_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_misuse_is_reported_at_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pages_written_meanwhile, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pages_written_direct, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_failed_page_write_is_reported, setup, teardown),
         cmocka_unit_test(test_streams),
         cmocka_unit_test_setup_teardown(test_hostile_images, setup, teardown),
         cmocka_unit_test(test_too_many_sections),
