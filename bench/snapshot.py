@@ -170,6 +170,8 @@ def main():
             continue
         q = median([r[i] for r in runs["qemu"]])
         print("| %s | %s | %s | %.2fx |" % (row, fmt(q), fmt(v), v / q if q else 0))
+    for i, row in enumerate(rows[:2]):
+        print("rvisor %s, run by run: %s" % (row, ", ".join("%.1f ms" % (r[i] * 1000) for r in runs["rvisor"])))
 
 
 if __name__ == "__main__":

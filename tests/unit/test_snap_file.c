@@ -464,6 +464,53 @@ static void test_a_failed_page_write_is_reported(void **state) {
     free(now);
 }
 
+/* Big sections are verified after the walk, two threads taking them in
+ * turn: a damaged one is still refused, and of two the first is named. */
+static void test_big_sections_verified(void **state) {
+    struct fixture *f = *state;
+    char err[256] = "";
+    const size_t len = 3 * MiB / 2;
+    uint8_t *big = malloc(len);
+    assert_non_null(big);
+    struct snap_writer *w = snap_writer_create(f->path, err, sizeof err);
+    assert_non_null(w);
+    for (unsigned k = 0; k < 10; k++) {
+        char tag[8];
+        snprintf(tag, sizeof tag, "b%u", k);
+        for (size_t i = 0; i < len; i++) big[i] = pattern(i, k);
+        assert_true(snap_section_begin(w, tag, 1));
+        assert_true(snap_write(w, big, len));
+        assert_true(snap_section_end(w));
+    }
+    if (!snap_writer_commit(w, err, sizeof err)) fail_msg("%s", err);
+    struct snap_reader *r = snap_reader_open(f->path, 0, err, sizeof err);
+    if (!r) fail_msg("%s", err);
+    struct snap_section s[10];
+    for (unsigned k = 0; k < 10; k++) {
+        char tag[8];
+        snprintf(tag, sizeof tag, "b%u", k);
+        assert_true(snap_reader_find(r, tag, &s[k]));
+        assert_int_equal(s[k].len, len);
+    }
+    uint64_t off3 = s[3].file_offset + len / 2, off7 = s[7].file_offset + len - 1;
+    snap_reader_close(r);
+    int fd = open(f->path, O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t b = 0;
+    assert_int_equal(pread(fd, &b, 1, (off_t)off7), 1);
+    b ^= 0x10;
+    assert_int_equal(pwrite(fd, &b, 1, (off_t)off7), 1);
+    assert_null(snap_reader_open(f->path, 0, err, sizeof err));
+    if (!strstr(err, "section 'b7' is corrupt (checksum)")) fail_msg("%s", err);
+    assert_int_equal(pread(fd, &b, 1, (off_t)off3), 1);
+    b ^= 0x01;
+    assert_int_equal(pwrite(fd, &b, 1, (off_t)off3), 1);
+    assert_null(snap_reader_open(f->path, 0, err, sizeof err));
+    if (!strstr(err, "section 'b3' is corrupt (checksum)")) fail_msg("%s", err);
+    close(fd);
+    free(big);
+}
+
 static void test_misuse_is_reported_at_commit(void **state) {
     struct fixture *f = *state;
     char err[256] = "";
@@ -1519,6 +1566,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_a_failed_write_leaves_the_old_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_misuse_is_reported_at_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pages_written_meanwhile, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_big_sections_verified, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pages_written_direct, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failed_page_write_is_reported, setup, teardown),
         cmocka_unit_test(test_streams),
