@@ -184,14 +184,7 @@ uint8_t *p2m_frame(struct p2m *m, uint64_t gpa, bool write, struct code_page ***
                 again = true; /* copied in by another hart meanwhile */
             pthread_mutex_unlock(&m->lock);
             break;
-        case P2M_SWAPPED:
-            pthread_mutex_lock(&m->lock);
-            if (__atomic_load_n(&m->map[frame], __ATOMIC_ACQUIRE) == e)
-                host = p2m_swap_in_locked(m, frame, entry_mfn(e));
-            else
-                again = true; /* read back by another hart meanwhile */
-            pthread_mutex_unlock(&m->lock);
-            break;
+        case P2M_SWAPPED: host = p2m_swap_in(m, frame, e, &again); break;
         }
         if (host || !again) return host;
     }

@@ -20,10 +20,12 @@ bool p2m_still_protected(struct p2m *m, uint64_t frame, uint64_t mfn);
 
 /* Swap: the frame's slot goes back to the file (m->lock held). */
 void p2m_swap_free_slot(struct p2m *m, uint64_t slot);
-/* Reads frame (index) back from its slot (m->lock held, entry SWAPPED):
- * the host address of its new private frame, or NULL if memory is short
- * (m->exhausted) or its contents are lost (m->failed). */
-uint8_t *p2m_swap_in_locked(struct p2m *m, uint64_t frame, uint64_t slot);
+/* Reads frame (index), whose entry was e (SWAPPED), back from its slot,
+ * m->lock not held (taken around, not during, the read): the host address
+ * of its new private frame, or NULL with *again set if the entry changed
+ * meanwhile, or NULL if memory is short (m->exhausted) or its contents
+ * are lost (m->failed). */
+uint8_t *p2m_swap_in(struct p2m *m, uint64_t frame, uint64_t e, bool *again);
 void p2m_swap_destroy(struct p2m *m);
 
 #endif

@@ -155,33 +155,58 @@ static void lost(struct p2m *m, uint64_t frame, const char *why) {
     errno = EIO;
 }
 
-uint8_t *p2m_swap_in_locked(struct p2m *m, uint64_t frame, uint64_t slot) {
+/* The read runs without m->lock, so that other harts' faults, the
+ * reclaimer and the sharing scanner do not wait for the disk: the entry is
+ * checked again before the frame is installed. If it changed meanwhile
+ * (another hart read it back, or it was dropped and its slot perhaps
+ * reused), this read is thrown away. A slot can only be rewritten after
+ * its entry changed, and it can only come back to the same value through
+ * a completed swap-out, which swap_outs counts: a checksum mismatch with
+ * the entry unchanged is a damaged file only if no swap-out completed. */
+uint8_t *p2m_swap_in(struct p2m *m, uint64_t frame, uint64_t e, bool *again) {
+    pthread_mutex_lock(&m->lock);
     struct p2m_swap *s = m->swap;
-    if (!s || slot >= s->nslots) {
+    uint64_t slot = entry_mfn(e), mfn = 0;
+    uint8_t *host = NULL;
+    if (__atomic_load_n(&m->map[frame], __ATOMIC_ACQUIRE) != e) {
+        *again = true; /* read back by another hart meanwhile */
+    } else if (!s || slot >= s->nslots) {
         lost(m, frame, "its swap slot is gone");
-        return NULL;
-    }
-    uint64_t mfn;
-    if (!m->frames.alloc(m->frames.pool, &mfn)) {
+    } else if (!m->frames.alloc(m->frames.pool, &mfn)) {
         m->exhausted = true;
         errno = ENOMEM;
+    } else {
+        host = frame_host(&m->frames, mfn);
+    }
+    if (!host) {
+        pthread_mutex_unlock(&m->lock);
         return NULL;
     }
-    uint8_t *host = frame_host(&m->frames, mfn);
-    if (!read_all(s->fd, host, slot << PAGE_SHIFT)) {
-        m->frames.free(m->frames.pool, mfn);
+    uint64_t sum = s->sum[slot], outs = __atomic_load_n(&m->swap_outs, __ATOMIC_RELAXED);
+    int fd = s->fd;
+    pthread_mutex_unlock(&m->lock);
+
+    bool read = read_all(fd, host, slot << PAGE_SHIFT);
+    bool intact = read && XXH3_64bits(host, PAGE_SIZE) == sum;
+
+    pthread_mutex_lock(&m->lock);
+    if (__atomic_load_n(&m->map[frame], __ATOMIC_ACQUIRE) != e ||
+        (read && !intact && __atomic_load_n(&m->swap_outs, __ATOMIC_RELAXED) != outs)) {
+        *again = true;
+    } else if (!read) {
         lost(m, frame, "reading the swap file failed");
-        return NULL;
-    }
-    if (XXH3_64bits(host, PAGE_SIZE) != s->sum[slot]) {
-        m->frames.free(m->frames.pool, mfn);
+    } else if (!intact) {
         lost(m, frame, "the swap file does not hold what was written (checksum mismatch)");
-        return NULL;
+    } else {
+        __atomic_store_n(&m->map[frame], mfn << STATE_BITS | P2M_PRIVATE, __ATOMIC_SEQ_CST);
+        s->free[s->nfree++] = slot;
+        __atomic_fetch_add(&m->backed, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_sub(&m->swapped, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&m->swap_ins, 1, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&m->lock);
+        return host;
     }
-    __atomic_store_n(&m->map[frame], mfn << STATE_BITS | P2M_PRIVATE, __ATOMIC_SEQ_CST);
-    s->free[s->nfree++] = slot;
-    __atomic_fetch_add(&m->backed, 1, __ATOMIC_RELAXED);
-    __atomic_fetch_sub(&m->swapped, 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&m->swap_ins, 1, __ATOMIC_RELAXED);
-    return host;
+    m->frames.free(m->frames.pool, mfn);
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
 }

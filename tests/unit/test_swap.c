@@ -4,6 +4,8 @@
  * dropping swapped frames, a swap-in that must wait for memory; and the
  * monitor's reclaimer (monitor/reclaim.c) bringing free memory back up. */
 #include <dirent.h>
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -217,6 +220,55 @@ static void test_swap_in_waits_for_memory_and_loses_nothing(void **state) {
     assert_true(pattern_intact(f, a, 99));
 }
 
+/* Swap-ins read the file without the p2m's lock: harts reading the same
+ * frames back at once while the reclaimer swaps them out again (slots
+ * freed and reused under the readers) must always get the frame's own
+ * contents, and nothing may be declared lost. */
+#define RACE_FRAMES 16
+struct swap_race {
+    struct fixture *f;
+    volatile bool stop;
+    unsigned bad, reads;
+};
+
+static void *race_reader(void *arg) {
+    struct swap_race *r = arg;
+    unsigned reads = 0;
+    for (unsigned i = 0; !r->stop; i++) {
+        uint64_t k = i % RACE_FRAMES;
+        if (!pattern_intact(r->f, RAM_BASE + 4096 * k, 1000 + (uint32_t)k)) __atomic_fetch_add(&r->bad, 1, __ATOMIC_RELAXED);
+        reads++;
+    }
+    __atomic_fetch_add(&r->reads, reads, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+static void test_concurrent_swap_ins_lose_nothing(void **state) {
+    struct fixture *f = *state;
+    for (uint64_t k = 0; k < RACE_FRAMES; k++) write_pattern(f, RAM_BASE + 4096 * k, 1000 + (uint32_t)k);
+    struct swap_race r = {.f = f};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&t[i], NULL, race_reader, &r), 0);
+    unsigned outs = 0;
+    time_t give_up = time(NULL) + 20;
+    for (unsigned round = 0; outs < 1000 && time(NULL) < give_up; round++) {
+        uint64_t k = (round * 7) % RACE_FRAMES, mfn;
+        if (p2m_state_of(&f->m, k) != P2M_PRIVATE || !p2m_protect(&f->m, k, &mfn)) {
+            sched_yield();
+            continue;
+        }
+        outs += p2m_swap_out(&f->m, k, mfn) == P2M_SWAP_OUT;
+    }
+    r.stop = true;
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    assert_int_equal(r.bad, 0);
+    assert_false(f->m.failed);
+    assert_int_equal(outs, 1000);
+    assert_true(f->m.swap_ins > 500);
+    for (uint64_t k = 0; k < RACE_FRAMES; k++) assert_true(pattern_intact(f, RAM_BASE + 4096 * k, 1000 + (uint32_t)k));
+    assert_int_equal(f->m.swapped, 0);
+}
+
 static void test_reclamation_states_follow_esx_thresholds(void **state) {
     (void)state;
     assert_int_equal(reclaim_state_for(600, 10000), RECLAIM_HIGH);
@@ -268,6 +320,7 @@ int main(void) {
         cmocka_unit_test(test_a_full_swap_file_leaves_frames_in_memory),
         cmocka_unit_test_setup_teardown(test_dropping_a_swapped_frame_frees_its_slot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_swap_in_waits_for_memory_and_loses_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_swap_ins_lose_nothing, setup, teardown),
         cmocka_unit_test(test_reclamation_states_follow_esx_thresholds),
         cmocka_unit_test_setup_teardown(test_the_reclaimer_swaps_until_memory_is_no_longer_short, setup, teardown),
     };
