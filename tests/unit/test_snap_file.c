@@ -333,11 +333,10 @@ static void test_commit_replaces_the_file(void **state) {
     snap_reader_close(r);
 }
 
-/* A write error under a file writer (EFBIG from RLIMIT_FSIZE, in a child):
- * reported with its strerror text, later calls fail, the old file stays. */
-static void test_a_failed_write_leaves_the_old_file(void **state) {
-    struct fixture *f = *state;
-    char err[256];
+/* Runs child (which _exits 0 if all went as it expected) in a process
+ * whose files may not grow past 1 MiB (EFBIG), over an existing snapshot
+ * at f->path: that file must stay as it was, and no temporary file. */
+static void with_writes_failing(struct fixture *f, void (*child)(struct fixture *)) {
     make_file(f->path, 1);
     size_t len, len2;
     uint8_t *old = read_all(f->path, &len);
@@ -347,15 +346,8 @@ static void test_a_failed_write_leaves_the_old_file(void **state) {
         signal(SIGXFSZ, SIG_IGN);
         struct rlimit rl = {.rlim_cur = MiB, .rlim_max = MiB};
         if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(2);
-        struct snap_writer *w = snap_writer_create(f->path, err, sizeof err);
-        if (!w || !snap_section_begin(w, "ram", 1)) _exit(3);
-        uint8_t page[PAGE] = {1};
-        bool ok = true;
-        for (unsigned i = 0; i < 1024 && ok; i++) ok = snap_write(w, page, sizeof page);
-        if (ok || !strstr(snap_writer_error(w), strerror(EFBIG))) _exit(4);
-        if (snap_section_end(w) || snap_write(w, page, 1)) _exit(5); /* failing fast */
-        if (snap_writer_commit(w, err, sizeof err) || !strstr(err, strerror(EFBIG))) _exit(6);
-        _exit(0);
+        child(f);
+        _exit(1);
     }
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -368,6 +360,22 @@ static void test_a_failed_write_leaves_the_old_file(void **state) {
     free(old);
     free(now);
 }
+
+/* A write error is reported with its strerror text; later calls fail. */
+static void write_until_it_fails(struct fixture *f) {
+    char err[256];
+    struct snap_writer *w = snap_writer_create(f->path, err, sizeof err);
+    if (!w || !snap_section_begin(w, "ram", 1)) _exit(3);
+    uint8_t page[PAGE] = {1};
+    bool ok = true;
+    for (unsigned i = 0; i < 1024 && ok; i++) ok = snap_write(w, page, sizeof page);
+    if (ok || !strstr(snap_writer_error(w), strerror(EFBIG))) _exit(4);
+    if (snap_section_end(w) || snap_write(w, page, 1)) _exit(5); /* failing fast */
+    if (snap_writer_commit(w, err, sizeof err) || !strstr(err, strerror(EFBIG))) _exit(6);
+    _exit(0);
+}
+
+static void test_a_failed_write_leaves_the_old_file(void **state) { with_writes_failing(*state, write_until_it_fails); }
 
 /* Page data handed to snap_write_pages goes out while the caller fills
  * the other of two buffers (and, with direct, around the page cache):
@@ -430,39 +438,20 @@ static void test_pages_written_meanwhile(void **state) { pages_round_trip(*state
 static void test_pages_written_direct(void **state) { pages_round_trip(*state, true); }
 
 /* A page write that fails after snap_write_pages returned is reported by
- * the commit, which leaves the old file. */
-static void test_a_failed_page_write_is_reported(void **state) {
-    struct fixture *f = *state;
+ * the commit. */
+static void write_pages_that_fail(struct fixture *f) {
     char err[256];
-    make_file(f->path, 1);
-    size_t len, len2;
-    uint8_t *old = read_all(f->path, &len);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        signal(SIGXFSZ, SIG_IGN);
-        struct rlimit rl = {.rlim_cur = MiB, .rlim_max = MiB};
-        if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(2);
-        uint8_t *b = mmap(NULL, 2 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        struct snap_writer *w = snap_writer_create(f->path, err, sizeof err);
-        if (b == MAP_FAILED || !w || !snap_section_begin(w, "ram", 1) || !snap_write_align(w)) _exit(3);
-        snap_writer_direct(w);
-        snap_write_pages(w, b, 2 * MiB); /* may fail now or later */
-        snap_section_end(w);
-        if (snap_writer_commit(w, err, sizeof err) || !strstr(err, strerror(EFBIG))) _exit(6);
-        _exit(0);
-    }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-    uint8_t *now = read_all(f->path, &len2);
-    assert_int_equal(len, len2);
-    assert_memory_equal(old, now, len);
-    assert_int_equal(leftovers(f), 0);
-    free(old);
-    free(now);
+    uint8_t *b = mmap(NULL, 2 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct snap_writer *w = snap_writer_create(f->path, err, sizeof err);
+    if (b == MAP_FAILED || !w || !snap_section_begin(w, "ram", 1) || !snap_write_align(w)) _exit(3);
+    snap_writer_direct(w);
+    snap_write_pages(w, b, 2 * MiB); /* may fail now or later */
+    snap_section_end(w);
+    if (snap_writer_commit(w, err, sizeof err) || !strstr(err, strerror(EFBIG))) _exit(6);
+    _exit(0);
 }
+
+static void test_a_failed_page_write_is_reported(void **state) { with_writes_failing(*state, write_pages_that_fail); }
 
 /* Big sections are verified after the walk, two threads taking them in
  * turn: a damaged one is still refused, and of two the first is named. */
