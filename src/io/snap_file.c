@@ -112,6 +112,7 @@ struct page_lane {
     size_t n;
     uint64_t off;
     int fd;
+    int plain_fd; /* the buffered fd, if fd is the O_DIRECT one; else -1 */
 };
 
 struct page_writer {
@@ -165,9 +166,12 @@ static void *page_lane_main(void *arg) {
         const uint8_t *p = l->p;
         size_t n = l->n;
         uint64_t off = l->off;
-        int fd = l->fd;
+        int fd = l->fd, plain_fd = l->plain_fd;
         pthread_mutex_unlock(&pw->lock);
         int e = write_all(fd, p, n, (int64_t)off);
+        /* A file system may take O_DIRECT at open and refuse a request
+         * (its own alignment rules): the bytes then go the usual way. */
+        if (e == EINVAL && plain_fd >= 0) e = write_all(plain_fd, p, n, (int64_t)off);
         pthread_mutex_lock(&pw->lock);
         if (e && !pw->error) pw->error = e;
         l->p = NULL;
@@ -407,6 +411,7 @@ bool snap_write_pages(struct snap_writer *w, const void *data, size_t len) {
         l->p = l->n ? p + off : NULL;
         l->off = at + off;
         l->fd = direct ? w->direct_fd : w->fd;
+        l->plain_fd = direct ? w->fd : -1;
     }
     pthread_cond_broadcast(&pw->cond);
     pthread_mutex_unlock(&pw->lock);
