@@ -9,7 +9,6 @@
 #include "cli/console.h"
 #include "cli/options.h"
 #include "io/event_loop.h"
-#include "jit/jit.h"
 #include "monitor/machine_memory.h"
 #include "monitor/sandbox.h"
 #include "vm/boot.h"
@@ -78,24 +77,24 @@ int run_command(int argc, char **argv) {
 static void print_stats(const struct vm *vm) {
     uint64_t n = 0;
     for (unsigned i = 0; i < vm->nharts; i++) {
-        const struct hart *h = vm->harts[i];
-        const struct hart_stats *s = &h->stats;
-        n += h->icount;
+        struct vm_hart_figures f;
+        vm_hart_figures(vm, i, &f);
+        const struct hart_stats *s = &f.counts;
+        n += f.instructions;
         fprintf(stderr, "rvisor: hart %u: %llu instructions, %llu loads/stores (%llu software-TLB misses), "
                         "%llu SBI calls, %llu MMIO, %llu traps, %llu interrupts, %llu WFI waits\n",
-                i, (unsigned long long)h->icount, (unsigned long long)s->mem_ops, (unsigned long long)s->tlb_misses,
+                i, (unsigned long long)f.instructions, (unsigned long long)s->mem_ops, (unsigned long long)s->tlb_misses,
                 (unsigned long long)s->sbi_calls, (unsigned long long)s->mmio, (unsigned long long)s->exceptions,
                 (unsigned long long)s->interrupts, (unsigned long long)s->wfi);
-        if (vm->jit[i]) {
-            struct jit_stats j;
-            jit_get_stats(vm->jit[i], &j);
+        if (f.translated) {
+            const struct jit_stats j = f.jit;
             fprintf(stderr, "rvisor: hart %u: jit: %llu blocks translated (%llu guest instructions), %llu KiB code cache, "
                             "%llu flushes, %.1f ms translating, %llu dispatches (%.0f per million instructions), "
                             "%llu jumps through the jump cache, %llu missed (%.1f%% hits), %llu fused pairs\n",
                     i, (unsigned long long)j.blocks, (unsigned long long)j.insns,
                     (unsigned long long)(j.code_bytes >> 10), (unsigned long long)j.flushes,
                     (double)j.translate_ns / 1e6, (unsigned long long)j.dispatches,
-                    h->icount ? (double)j.dispatches * 1e6 / (double)h->icount : 0.0, (unsigned long long)j.jumps,
+                    f.instructions ? (double)j.dispatches * 1e6 / (double)f.instructions : 0.0, (unsigned long long)j.jumps,
                     (unsigned long long)j.lookups, j.jumps ? 100.0 * (double)(j.jumps - j.lookups) / (double)j.jumps : 0.0,
                     (unsigned long long)j.fused);
         }

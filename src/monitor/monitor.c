@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include "io/event_loop.h"
-#include "jit/jit.h"
 #include "monitor/machine_memory.h"
 #include "monitor/monitor_internal.h"
 #include "monitor/mem_alloc.h"
@@ -935,20 +934,18 @@ static void fill_info(const struct vm_entry *e, struct vm_info *out) {
     out->alloc.balloon = e->acct.balloon << 12;
     out->cpu_ns = e->cpu_ns;
     for (unsigned i = 0; i < e->vm->nharts; i++) {
-        const struct hart *h = e->vm->harts[i];
-        /* Read while the harts run: each counter is a single word, so only freshness suffers. */
-        out->instructions += __atomic_load_n(&h->icount, __ATOMIC_RELAXED);
-        out->counts.mem_ops += __atomic_load_n(&h->stats.mem_ops, __ATOMIC_RELAXED);
-        out->counts.tlb_misses += __atomic_load_n(&h->stats.tlb_misses, __ATOMIC_RELAXED);
-        out->counts.sbi_calls += __atomic_load_n(&h->stats.sbi_calls, __ATOMIC_RELAXED);
-        out->counts.mmio += __atomic_load_n(&h->stats.mmio, __ATOMIC_RELAXED);
-        out->counts.wfi += __atomic_load_n(&h->stats.wfi, __ATOMIC_RELAXED);
-        out->counts.exceptions += __atomic_load_n(&h->stats.exceptions, __ATOMIC_RELAXED);
-        out->counts.interrupts += __atomic_load_n(&h->stats.interrupts, __ATOMIC_RELAXED);
-        if (e->vm->jit[i]) {
-            /* Word-sized counters of a hart that may be running: fresh enough. */
-            struct jit_stats js;
-            jit_get_stats(e->vm->jit[i], &js);
+        struct vm_hart_figures f;
+        vm_hart_figures(e->vm, i, &f);
+        out->instructions += f.instructions;
+        out->counts.mem_ops += f.counts.mem_ops;
+        out->counts.tlb_misses += f.counts.tlb_misses;
+        out->counts.sbi_calls += f.counts.sbi_calls;
+        out->counts.mmio += f.counts.mmio;
+        out->counts.wfi += f.counts.wfi;
+        out->counts.exceptions += f.counts.exceptions;
+        out->counts.interrupts += f.counts.interrupts;
+        if (f.translated) {
+            const struct jit_stats js = f.jit;
             out->jit.blocks += js.blocks;
             out->jit.insns += js.insns;
             out->jit.code_bytes += js.code_bytes;

@@ -36,6 +36,24 @@ static uint64_t host_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+void vm_hart_figures(const struct vm *vm, unsigned i, struct vm_hart_figures *out) {
+    const struct hart *h = vm->harts[i];
+    *out = (struct vm_hart_figures){
+        .instructions = __atomic_load_n(&h->icount, __ATOMIC_RELAXED),
+        .counts = {
+            .mem_ops = __atomic_load_n(&h->stats.mem_ops, __ATOMIC_RELAXED),
+            .tlb_misses = __atomic_load_n(&h->stats.tlb_misses, __ATOMIC_RELAXED),
+            .sbi_calls = __atomic_load_n(&h->stats.sbi_calls, __ATOMIC_RELAXED),
+            .mmio = __atomic_load_n(&h->stats.mmio, __ATOMIC_RELAXED),
+            .wfi = __atomic_load_n(&h->stats.wfi, __ATOMIC_RELAXED),
+            .exceptions = __atomic_load_n(&h->stats.exceptions, __ATOMIC_RELAXED),
+            .interrupts = __atomic_load_n(&h->stats.interrupts, __ATOMIC_RELAXED),
+        },
+        .translated = vm->jit[i] != NULL,
+    };
+    if (vm->jit[i]) jit_get_stats(vm->jit[i], &out->jit);
+}
+
 uint64_t vm_time(const struct vm *vm) {
     return (host_ns() - vm->clock_base_ns) / (1000000000ull / VIRT_TIMEBASE_HZ);
 }

@@ -13,6 +13,7 @@
 #include "dev/mmio.h"
 #include "dev/virtio_backend.h"
 #include "hart/hart.h"
+#include "jit/jit.h"
 #include "vm/frames.h"
 #include "vm/p2m.h"
 #include "vm/engine.h"
@@ -138,6 +139,16 @@ void vm_generation_id(struct vm *vm, char *out, size_t len);
 /* How many times its devices' copies to or from guest memory waited for
  * a machine frame (virtio_mmio_dma_refused with ENOMEM), in total. */
 uint64_t vm_dma_waits(struct vm *vm);
+
+/* What hart i has done so far. It may be running: each counter is read
+ * as one word, so only freshness suffers. */
+struct vm_hart_figures {
+    uint64_t instructions;
+    struct hart_stats counts;
+    bool translated;      /* it runs translated code: jit holds the translator's figures */
+    struct jit_stats jit;
+};
+void vm_hart_figures(const struct vm *vm, unsigned i, struct vm_hart_figures *out);
 
 /* mtime: virtual platform time in timebase ticks. */
 uint64_t vm_time(const struct vm *vm);
