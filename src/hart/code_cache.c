@@ -125,21 +125,23 @@ void code_map_destroy(struct code_map *m) {
     memset(m, 0, sizeof *m);
 }
 
-void code_map_written(struct code_map *m, uint64_t frame, unsigned off, unsigned len) {
+/* Bytes [off, off + len) of frame's decoded code are stale: a write
+ * (counted on the page) or the frame's contents replaced. Under `users`,
+ * so that a reset cannot free the page meanwhile. */
+static void stale(struct code_map *m, uint64_t frame, unsigned off, unsigned len, bool write) {
     if (!__atomic_load_n(&m->page[frame], __ATOMIC_ACQUIRE)) return; /* the common case: no code there */
     pthread_rwlock_rdlock(&m->users);
     struct code_page *cp = __atomic_load_n(&m->page[frame], __ATOMIC_ACQUIRE);
-    if (cp) code_page_written(cp, off, len);
+    if (cp && write) code_page_written(cp, off, len);
+    else if (cp) code_page_invalidate(cp, off, len);
     pthread_rwlock_unlock(&m->users);
 }
 
-void code_map_forget(struct code_map *m, uint64_t frame) {
-    if (!__atomic_load_n(&m->page[frame], __ATOMIC_ACQUIRE)) return;
-    pthread_rwlock_rdlock(&m->users);
-    struct code_page *cp = __atomic_load_n(&m->page[frame], __ATOMIC_ACQUIRE);
-    if (cp) code_page_invalidate(cp, 0, CODE_SLOTS * 2);
-    pthread_rwlock_unlock(&m->users);
+void code_map_written(struct code_map *m, uint64_t frame, unsigned off, unsigned len) {
+    stale(m, frame, off, len, true);
 }
+
+void code_map_forget(struct code_map *m, uint64_t frame) { stale(m, frame, 0, CODE_SLOTS * 2, false); }
 
 unsigned code_page_written(struct code_page *cp, unsigned off, unsigned len) {
     __atomic_add_fetch(&cp->writes, 1, __ATOMIC_SEQ_CST);
