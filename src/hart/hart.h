@@ -171,7 +171,7 @@ struct hart {
     int64_t slice;           /* budget the current chain started with */
     const struct insn *next_insn; /* RVISOR_LOOP_DISPATCH: what the handler chose to run next */
     /* The translator's chaining: a jump to point at the next block, or NULL,
-     * and the code page of the block that jump is in. */
+     * and the code page and mode of the block that jump is in (jit_link_key). */
     uint8_t *jit_link;
     const void *jit_link_cp;
     /* The translator's jumps through the jump cache (counted inline, off
@@ -181,6 +181,9 @@ struct hart {
      * (mod 2^64): its slice's end moves with them, or a guest rewriting
      * minstret in a loop would never reach it. */
     uint64_t icount_moved;
+    /* The translator's return prediction (src/jit/ras.c): the lowest host
+     * stack pointer a guest call may still push a frame from. */
+    uintptr_t jit_ras_floor;
     /* The decoded code an AMO or SC is about to write (mem_atomic_ptr),
      * told of the write once it is done (mem_atomic_done), or NULL. */
     struct code_page *amo_code;

@@ -15,6 +15,8 @@
 #include "jit/jit_internal.h"
 #include "hart/mem.h"
 
+_Static_assert(_Alignof(struct code_page) >= 8, "jit_link_key keeps the mode in a code page pointer's low bits");
+
 #define TABLE_CAP (1u << 16) /* blocks per hart before the code buffer is flushed: at most half of this */
 #define TRAMPOLINE_BYTES 4096
 
@@ -35,7 +37,8 @@ static uint64_t now_ns(void) {
 /* ---- trampolines ----
  * enter(h, code): saves the host's callee-saved registers, loads the
  *   pinned guest registers and jumps into a block. The stack stays 16-byte
- *   aligned, so blocks call C directly.
+ *   aligned, so blocks call C directly; above it go the return frames of
+ *   guest calls (ras.c), which both exits throw away.
  * exit_spill: stores the pinned registers back and returns from enter.
  * exit_raw: returns without storing them (memory is already up to date).
  * lookup_miss: rax holds a guest pc the jump cache did not know (see
@@ -66,6 +69,7 @@ static void build_trampolines(struct jit_hart *j) {
     for (unsigned k = 0; k < NSAVED; k++) x86_push(&b, saved[k]);
     x86_alu_ri(&b, ALU_SUB, RSP, 8, true);
     x86_lea(&b, HART, x86_at(RDI, JIT_HART_BIAS), true);
+    jit_ras_enter(&b);
     x86_mov_rr(&b, RAX, RSI, true); /* RSI may hold a guest register */
     for (unsigned k = 0; k < JIT_PINNED; k++) x86_mov_rm(&b, jit_pinned_host[k], guest_reg(jit_pinned_guest[k]), true);
     x86_jmp_r(&b, RAX);
@@ -73,7 +77,7 @@ static void build_trampolines(struct jit_hart *j) {
     j->exit_spill = b.p;
     for (unsigned k = 0; k < JIT_PINNED; k++) x86_mov_mr(&b, guest_reg(jit_pinned_guest[k]), jit_pinned_host[k], true);
     j->exit_raw = b.p;
-    x86_alu_ri(&b, ALU_ADD, RSP, 8, true);
+    jit_ras_unwind(&b, 8); /* past the return frames and the pad */
     for (unsigned k = NSAVED; k-- > 0;) x86_pop(&b, saved[k]);
     x86_ret(&b);
 
@@ -88,6 +92,7 @@ static void build_trampolines(struct jit_hart *j) {
     x86_mov_ri(&b, RDX, (uintptr_t)j);
     x86_call_far(&b, (const void *)jit_lookup_slow);
     pop_volatile(&b);
+    jit_ras_drop_if_flushed(&b, &j->ras_flushed);
     x86_test_rr(&b, RAX, RAX, true);
     x86_jcc(&b, CC_E, j->exit_spill);
     x86_jmp_r(&b, RAX);
@@ -110,7 +115,7 @@ static void build_trampolines(struct jit_hart *j) {
 
     /* The first exit through a chained jump: the stub's call is right
      * after the jump (whose rel32 ends 5 bytes before the return address),
-     * and is followed by the target pc and the code page. */
+     * and is followed by the target pc and the link key (jit_link_key). */
     j->link_thunk = b.p;
     x86_pop(&b, R11);
     x86_mov_rm(&b, RAX, x86_at(R11, 0), true);
@@ -199,6 +204,7 @@ static void flush(struct jit_hart *j, struct hart *h) {
     j->nblocks = 0;
     for (int p = 0; p < 4; p++) tlb_set_flush_jumps(&h->tlb[p]);
     h->jit_link = NULL;
+    j->ras_flushed = 1;
     j->stats.flushes++;
     /* Give the host back the pages the old code used. */
     madvise(j->after_trampolines, (size_t)(j->mem + j->size - j->after_trampolines), MADV_DONTNEED);
@@ -270,8 +276,9 @@ static struct jit_block *block_for(struct jit_hart *j, struct hart *h, uint64_t 
 }
 
 /* A jump-cache miss in translated code. Safe to translate (and so to
- * flush the code buffer) here: no return address into translated code is
- * on the stack, and the caller jumps to what this returns. */
+ * flush the code buffer) here: the caller jumps to what this returns, and
+ * the only return addresses into translated code on the stack are the
+ * landings of return frames, which lookup_miss drops after a flush. */
 static const uint8_t *jit_lookup_slow(struct hart *h, uint64_t pc, struct jit_hart *j) {
     j->stats.lookups++;
     const struct fetch_entry *e = &h->itlb->fetch[tlb_index(pc)];
@@ -319,12 +326,13 @@ enum hart_stop jit_run(struct jit_hart *j, struct hart *h, int64_t budget) {
             return HART_EXIT;
         }
         /* A chained jump within one page goes straight to its target from now on. */
-        if (h->jit_link && h->jit_link_cp == e->code) x86_patch_rel32(h->jit_link, b->entry);
+        if (h->jit_link && h->jit_link_cp == jit_link_key(e->code, b->mode)) x86_patch_rel32(h->jit_link, b->entry);
         h->jit_link = NULL;
         hart_update_tlb_sets(h); /* FS may have become Dirty: its jump cache */
         h->icount_limit = end;
         h->break_pending = 0;
         j->stats.dispatches++;
+        j->ras_flushed = 0; /* enter starts with no return frames */
         j->enter(h, b->entry);
     }
     return __atomic_load_n(&h->exit_request, __ATOMIC_RELAXED) ? HART_EXIT : HART_RAN;

@@ -39,6 +39,15 @@ static inline unsigned jit_mode(const struct hart *h) {
     return (unsigned)h->priv | ((h->mstatus & MSTATUS_FS) == MSTATUS_FS ? JIT_MODE_FS_DIRTY : 0);
 }
 
+/* What a chained jump's first exit tells the dispatcher besides its
+ * target: the code page of its block and, in the pointer's low bits, the
+ * block's mode. The jump is linked only to a block of the same page and
+ * mode: FS may have become Dirty inside the block (an FP handler), and a
+ * block for Dirty must not run when FS is Clean again. */
+static inline const void *jit_link_key(const struct code_page *cp, unsigned mode) {
+    return (const void *)((uintptr_t)cp | mode);
+}
+
 /* One translation: guest code from vpc (in the frame cp, translated when
  * cp's generation was gen) for one mode (jit_mode). Lives in the data end
  * of the code buffer, beside its code. */
@@ -75,6 +84,10 @@ struct jit_hart {
     struct jit_block **table;
     unsigned table_cap, nblocks;
 
+    /* Set by a flush: lookup_miss then drops the return frames (ras.c),
+     * whose landings were in the code just emptied. */
+    uint32_t ras_flushed;
+
     struct jit_stats stats;
     const uint64_t *jumps; /* the hart's jit_jumps */
     FILE *perf_map; /* RVISOR_PERF_MAP set: /tmp/perf-PID.map */
@@ -87,6 +100,28 @@ struct tr *jit_translator_new(void);
  * h's current mode. NULL when the code buffer is full. */
 struct jit_block *jit_translate(struct jit_hart *j, struct hart *h, uint64_t vpc, struct code_page *cp,
                                 const uint8_t *host_page);
+
+/* Return prediction on the host stack (ras.c). Frames are kept at most
+ * this deep; the emitters use RCX (and jit_ras_return compares the target
+ * in RAX). */
+#define JIT_RAS_DEPTH 64
+/* In the entry trampoline once HART is set: the sentinel frame and the floor. */
+void jit_ras_enter(struct x86_buf *b);
+/* Sets RSP `past` bytes beyond the sentinel frame (8: past the entry
+ * trampoline's pad too, to leave; minus a frame: onto the sentinel, to
+ * drop every frame above it). */
+void jit_ras_unwind(struct x86_buf *b, int32_t past);
+/* Drops every frame if *flushed is set (and clears it); uses R11. */
+void jit_ras_drop_if_flushed(struct x86_buf *b, const uint32_t *flushed);
+/* At a guest call to return to ret_pc: pushes a frame and calls over
+ * what comes next, unless the stack is full. The caller emits the landing
+ * (code that goes on at ret_pc: where the host return comes back to),
+ * then points both rel32 fields in `past` (NULL if the buffer is full)
+ * just past it. */
+void jit_ras_push(struct x86_buf *b, uint64_t ret_pc, uint8_t *past[2]);
+/* At a guest return to the pc in RAX: `ret`s to the landing if the top
+ * frame predicts it; else drops that frame and falls through. */
+void jit_ras_return(struct x86_buf *b);
 
 /* What a load's or store's cold stub tells the slow path: the bytes right
  * after the stub's call to load_thunk or store_thunk (so unaligned: read

@@ -267,6 +267,26 @@ static void jump_through_cache(struct tr *t) {
     x86_jmp_m(b, x86_at_index(RDX, RCX, 1, (int32_t)offsetof(struct jump_entry, code)));
 }
 
+/* Goes to the block for `target`: a chained jump when the target is in
+ * the block's page (the dispatcher points it at the target's block the
+ * first time it is taken), the jump cache otherwise. */
+static void chain_to(struct tr *t, uint64_t target) {
+    struct x86_buf *b = t->b;
+    if ((target & PAGE_MASK) == t->page) {
+        /* The jump's displacement is patched while other code may run: align it. */
+        while (((uintptr_t)b->p + 1) & 3) x86_nop(b, 1);
+        uint8_t *field = x86_jmp(b, NULL);
+        if (field) x86_patch_rel32(field, b->p);
+        x86_call(b, t->j->link_thunk);
+        const void *key = jit_link_key(t->cp, (unsigned)t->priv | (t->fs_dirty ? JIT_MODE_FS_DIRTY : 0));
+        x86_data(b, &target, sizeof target);
+        x86_data(b, &key, sizeof key);
+    } else {
+        x86_mov_ri(b, RAX, target);
+        jump_through_cache(t);
+    }
+}
+
 /* Leaves the block at `from` for `target` after counting c: a chained
  * jump when the target is in the block's page (the dispatcher points it at
  * the target's block the first time it is taken), the jump cache
@@ -278,19 +298,7 @@ static void exit_to(struct tr *t, uint64_t from, uint64_t target, struct counts 
     uint8_t *over = NULL;
     if (target <= from) over = count_and_check(t, c);
     else add_counts(t, c);
-    if ((target & PAGE_MASK) == t->page) {
-        /* The jump's displacement is patched while other code may run: align it. */
-        while (((uintptr_t)b->p + 1) & 3) x86_nop(b, 1);
-        uint8_t *field = x86_jmp(b, NULL);
-        if (field) x86_patch_rel32(field, b->p);
-        x86_call(b, t->j->link_thunk);
-        const struct code_page *cp = t->cp;
-        x86_data(b, &target, sizeof target);
-        x86_data(b, &cp, sizeof cp);
-    } else {
-        x86_mov_ri(b, RAX, target);
-        jump_through_cache(t);
-    }
+    chain_to(t, target);
     if (over) x86_patch_rel32(over, b->p);
     set_pc(t, target);
     x86_jmp(b, t->j->exit_spill);
@@ -533,10 +541,26 @@ static enum step branch(struct tr *t, const struct insn *i, enum x86_cond cc) {
     return STEP_NEXT;
 }
 
+/* ra and t0 are the link registers: writing one makes a jump a call,
+ * jumping through one (and writing none) a return. */
+static bool is_link(unsigned r) { return r == 1 || r == 5; }
+
+/* A guest call to return to pc + len: a return frame (see ras.c) whose
+ * landing, right after the host call, goes on at the return address (the
+ * return was counted at its own site). The call itself goes on past it. */
+static void push_return(struct tr *t, const struct insn *i) {
+    uint8_t *past[2];
+    jit_ras_push(t->b, t->pc + i->len, past);
+    chain_to(t, t->pc + i->len);
+    for (int k = 0; k < 2; k++)
+        if (past[k]) x86_patch_rel32(past[k], t->b->p);
+}
+
 /* A jump whose target is known now (jal, a fused jalr): link, then the
  * block follows it or exits to it (jit_translate). */
 static enum step direct_jump(struct tr *t, const struct insn *i, uint64_t target, uint64_t *follow) {
     put_imm(t, i->rd, t->pc + i->len);
+    if (is_link(i->rd)) push_return(t, i);
     *follow = target;
     return STEP_FOLLOW;
 }
@@ -551,6 +575,11 @@ static enum step jalr(struct tr *t, const struct insn *i, uint64_t *follow) {
     x86_alu_ri(b, ALU_AND, RAX, -2, true);
     put_imm(t, i->rd, t->pc + i->len);
     uint8_t *over = count_and_check(t, through_this(t, false));
+    if (is_link(i->rd)) {
+        push_return(t, i);
+    } else if (!writes(i->rd) && is_link(i->rs1)) {
+        jit_ras_return(b);
+    }
     jump_through_cache(t);
     if (over) x86_patch_rel32(over, b->p);
     x86_mov_mr(b, HMEM(pc), RAX, true);

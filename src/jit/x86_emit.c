@@ -181,6 +181,11 @@ void x86_push(struct x86_buf *b, enum x86_reg r) {
     rex(b, false, 0, -1, r, false);
     byte(b, 0x50 + (r & 7));
 }
+void x86_push_imm(struct x86_buf *b, int32_t imm) {
+    if (!room(b)) return;
+    byte(b, 0x68);
+    imm32(b, (uint32_t)imm);
+}
 void x86_pop(struct x86_buf *b, enum x86_reg r) {
     if (!room(b)) return;
     rex(b, false, 0, -1, r, false);
@@ -188,6 +193,12 @@ void x86_pop(struct x86_buf *b, enum x86_reg r) {
 }
 void x86_ret(struct x86_buf *b) {
     if (room(b)) byte(b, 0xc3);
+}
+void x86_ret_imm(struct x86_buf *b, uint16_t bytes) {
+    if (!room(b)) return;
+    byte(b, 0xc2);
+    byte(b, bytes & 0xff);
+    byte(b, bytes >> 8);
 }
 void x86_call_r(struct x86_buf *b, enum x86_reg r) { op_rr(b, 0xff, 2, r, false, false); }
 void x86_jmp_r(struct x86_buf *b, enum x86_reg r) { op_rr(b, 0xff, 4, r, false, false); }

@@ -83,8 +83,12 @@ void x86_movzx8(struct x86_buf *b, enum x86_reg dst, enum x86_reg src8);
 void x86_cmov_rr(struct x86_buf *b, enum x86_cond cc, enum x86_reg dst, enum x86_reg src, bool w);
 
 void x86_push(struct x86_buf *b, enum x86_reg r);
+/* push of a sign-extended imm32 (8 bytes) */
+void x86_push_imm(struct x86_buf *b, int32_t imm);
 void x86_pop(struct x86_buf *b, enum x86_reg r);
 void x86_ret(struct x86_buf *b);
+/* ret, then drops `bytes` more of the stack (ret imm16). */
+void x86_ret_imm(struct x86_buf *b, uint16_t bytes);
 void x86_call_r(struct x86_buf *b, enum x86_reg r);
 void x86_jmp_r(struct x86_buf *b, enum x86_reg r);
 void x86_jmp_m(struct x86_buf *b, struct x86_mem m);

@@ -2607,10 +2607,67 @@ static void test_li(void **state) {
     free(g);
 }
 
+/* The translator predicts returns (src/jit/ras.c): a loop that calls a
+ * function in its page and a function in the next page takes no jump
+ * through the jump cache for their returns, only for the call to the
+ * other page, and gets the interpreter's results. */
+static void test_returns_are_predicted(void **state) {
+    (void)state;
+    if (!jit_supported()) skip();
+    struct program *p = calloc(1, sizeof *p);
+    struct gen *g = calloc(1, sizeof *g);
+    assert_non_null(p);
+    assert_non_null(g);
+    p->ram = calloc(1, RAM_SIZE);
+    assert_non_null(p->ram);
+    p->s.priv = PRIV_M;
+    g->ram = p->ram;
+    const unsigned S2 = 18, A0 = 10, A1 = 11, CALLS = 1000;
+    g->pc = p->entry = CODE_BASE;
+    emit(g, enc_i((int32_t)CALLS, 0, 0, S2, OPC_OP_IMM));       /* li s2, CALLS */
+    uint64_t loop = g->pc;
+    emit(g, enc_j(0x100, X_RA));                                  /* call near */
+    emit(g, enc_j((int32_t)(CODE_BASE + PAGE + 0x40 - g->pc), X_LINK)); /* call far, through t0 */
+    emit(g, enc_i(-1, S2, 0, S2, OPC_OP_IMM));                    /* addi s2, s2, -1 */
+    emit(g, enc_b((int32_t)(loop - g->pc), 0, S2, 1));            /* bnez s2, loop */
+    p->end = g->pc;
+    emit(g, enc_j(0, 0));                                         /* j . */
+    g->pc = loop + 0x100;                                         /* near: a0 += 1, ret */
+    emit(g, enc_i(1, A0, 0, A0, OPC_OP_IMM));
+    emit(g, enc_i(0, X_RA, 0, 0, OPC_JALR));
+    g->pc = CODE_BASE + PAGE + 0x40;                              /* far: a1 += a0, jr t0 */
+    emit(g, enc_r(0, A0, A1, 0, A1, OPC_OP));
+    emit(g, enc_i(0, X_LINK, 0, 0, OPC_JALR));
+
+    struct machine *ref = machine_new(false), *jit = machine_new(true);
+    machine_load(ref, p);
+    machine_load(jit, p);
+    for (int k = 0; k < 100 && jit->h.pc != p->end; k++) advance(jit, 1000);
+    for (int k = 0; k < 100 && ref->h.pc != p->end; k++) advance(ref, 1000);
+    assert_int_equal(jit->h.pc, p->end);
+    assert_int_equal(ref->h.pc, p->end);
+    assert_int_equal(jit->h.x[A0], CALLS);
+    assert_int_equal(jit->h.x[A1], (uint64_t)CALLS * (CALLS + 1) / 2);
+    assert_int_equal(jit->h.x[A1], ref->h.x[A1]);
+    struct jit_stats js;
+    jit_get_stats(jit->jit, &js);
+    /* The far calls (one per pass) go through the jump cache; the 2000
+     * returns would too if they were not predicted. */
+    print_message("%u passes: %llu jumps through the jump cache\n", CALLS, (unsigned long long)js.jumps);
+    assert_true(js.jumps >= CALLS);
+    assert_true(js.jumps < CALLS + CALLS / 10);
+    machine_free(ref);
+    machine_free(jit);
+    free(p->ram);
+    free(p);
+    free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_encoders),
         cmocka_unit_test(test_li),
+        cmocka_unit_test(test_returns_are_predicted),
         cmocka_unit_test(test_lockstep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

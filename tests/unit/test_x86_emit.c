@@ -430,6 +430,8 @@ static void test_stack_and_indirect(void **state) {
     CHECK("push r12", 2, x86_push(b, R12));
     CHECK("push r13", 2, x86_push(b, R13));
     CHECK("push r15", 2, x86_push(b, R15));
+    CHECK("push 0x12345678", 5, x86_push_imm(b, 0x12345678));
+    CHECK("push -0x80000000", 5, x86_push_imm(b, INT32_MIN));
     CHECK("pop rax", 1, x86_pop(b, RAX));
     CHECK("pop rsp", 1, x86_pop(b, RSP));
     CHECK("pop rdi", 1, x86_pop(b, RDI));
@@ -437,6 +439,8 @@ static void test_stack_and_indirect(void **state) {
     CHECK("pop r12", 2, x86_pop(b, R12));
     CHECK("pop r15", 2, x86_pop(b, R15));
     CHECK("ret", 1, x86_ret(b));
+    CHECK("ret 0x18", 3, x86_ret_imm(b, 24));
+    CHECK("ret 0x1234", 3, x86_ret_imm(b, 0x1234));
 
     CHECK("call rax", 2, x86_call_r(b, RAX));
     CHECK("call rsp", 2, x86_call_r(b, RSP));
@@ -634,8 +638,10 @@ static void e_setcc(struct x86_buf *b) { x86_setcc(b, CC_LE, RSI); }
 static void e_movzx8(struct x86_buf *b) { x86_movzx8(b, R9, RDI); }
 static void e_cmov_rr(struct x86_buf *b) { x86_cmov_rr(b, CC_G, R9, R10, true); }
 static void e_push(struct x86_buf *b) { x86_push(b, R12); }
+static void e_push_imm(struct x86_buf *b) { x86_push_imm(b, -5); }
 static void e_pop(struct x86_buf *b) { x86_pop(b, R12); }
 static void e_ret(struct x86_buf *b) { x86_ret(b); }
+static void e_ret_imm(struct x86_buf *b) { x86_ret_imm(b, 24); }
 static void e_call_r(struct x86_buf *b) { x86_call_r(b, R11); }
 static void e_jmp_r(struct x86_buf *b) { x86_jmp_r(b, R11); }
 static void e_jmp_m(struct x86_buf *b) { x86_jmp_m(b, x86_at_index(R12, R13, 8, 0x12345678)); }
@@ -649,7 +655,7 @@ static void (*const emitters[])(struct x86_buf *) = {
     e_mov_rr,  e_mov_rm,    e_mov_mr,  e_mov_ri0,   e_mov_ri32,  e_mov_ri_neg, e_mov_ri64, e_mov_mi,  e_load,
     e_store1,  e_store2,    e_store8,  e_lea,       e_movsxd,    e_alu_rr,     e_alu_rm,   e_alu_mr,  e_alu_ri,
     e_alu_ri8, e_alu_mi,    e_alu_mi8, e_test_rr,   e_shift_ri,  e_shift_rcl,  e_imul_rr,  e_imul_rm, e_unary,
-    e_cqo,     e_setcc,     e_movzx8,  e_cmov_rr,   e_push,      e_pop,        e_ret,      e_call_r,  e_jmp_r,
+    e_cqo,     e_setcc,     e_movzx8,  e_cmov_rr,   e_push,      e_push_imm, e_pop,        e_ret,      e_ret_imm, e_call_r,  e_jmp_r,
     e_jmp_m,   e_mfence,    e_nop,     e_jmp,       e_jcc,       e_call,
 };
 
