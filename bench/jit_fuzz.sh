@@ -52,7 +52,7 @@ wait
 cat "$out"/*.log | awk -v secs="$secs" '
   /^jit_diff: [0-9]+ programs/ { programs += $2; for (i = 3; i < NF; i++) if ($(i + 1) == "instructions" && $(i + 2) == "in") insns += $i }
   /^jit_diff: .*mismatches$/ { mismatches += $(NF - 1) }
-  END { printf "jit_fuzz: %d programs, %d instructions in %d s (%.0f programs/s, %.0f instructions/s); %d mismatches\n",
+  END { printf "jit_fuzz: %.0f programs, %.0f instructions in %d s (%.0f programs/s, %.0f instructions/s); %d mismatches\n",
                programs, insns, secs, programs / secs, insns / secs, mismatches }'
 # Every mismatch: the first report, the shrunk reproducer and its report.
 if grep -q "MISMATCH" "$out"/*.log; then
