@@ -87,6 +87,16 @@ struct tr {
     unsigned mems, mems_counted; /* the same for loads and stores (stats.mem_ops) */
     struct fused prev;  /* left by the instruction before this one */
     struct fused now;   /* left by this one, for the next */
+    /* What registers hold in terms of others, for zext.w and sext.w
+     * (`slli r, r, 32; srli/srai r, r, 32`, usually after an addiw and
+     * interleaved with other work, so not fusable as pairs): w_sum[r]
+     * says r = sext32(src + imm), shifted[r] that r = (src + imm) << 32,
+     * src unwritten since; src 0: nothing known. The shift right then
+     * computes from src, three dependencies through memory fewer. */
+    struct w_sum {
+        uint8_t src;
+        int32_t imm;
+    } w_sum[32], shifted[32];
     struct stub stubs[MAX_STUBS];
     unsigned nstubs;
     bool too_many_stubs;
@@ -376,6 +386,20 @@ static void alu_imm(struct tr *t, const struct insn *i, enum x86_alu op, bool w)
 static void shift_imm(struct tr *t, const struct insn *i, enum x86_shift op, bool w) {
     if (!writes(i->rd)) return;
     enum x86_reg d = dest(i->rd, 64);
+    struct w_sum k = t->shifted[i->rs1];
+    if (k.src && w && i->imm == 32 && op != SHIFT_SHL) { /* (src + imm) zero- or sign-extended */
+        int p = pinned(k.src);
+        if (p >= 0) {
+            x86_lea(t->b, d, x86_at((enum x86_reg)p, k.imm), false);
+        } else {
+            get(t, d, k.src);
+            x86_lea(t->b, d, x86_at(d, k.imm), false);
+        }
+        if (op == SHIFT_SAR) x86_movsxd(t->b, d, d);
+        put(t, i->rd, d);
+        t->j->stats.fused++;
+        return;
+    }
     get(t, d, i->rs1);
     x86_shift_ri(t->b, op, d, (unsigned)i->imm & (w ? 63 : 31), w);
     if (!w) x86_movsxd(t->b, d, d);
@@ -563,6 +587,21 @@ static enum step direct_jump(struct tr *t, const struct insn *i, uint64_t target
     if (is_link(i->rd)) push_return(t, i);
     *follow = target;
     return STEP_FOLLOW;
+}
+
+/* After an instruction: what w_sum[] and shifted[] know. */
+static void track_sums(struct tr *t, const struct insn *i) {
+    if (!writes(i->rd)) return;
+    unsigned rd = i->rd, rs = i->rs1;
+    struct w_sum sum = {0}, shifted = {0};
+    if (i->fn == op_addiw && rs != rd) sum = (struct w_sum){(uint8_t)rs, i->imm};
+    if (i->fn == op_slli && i->imm == 32) shifted = rs == rd ? t->w_sum[rd] : (struct w_sum){(uint8_t)rs, 0};
+    for (unsigned r = 1; r < 32; r++) {
+        if (t->w_sum[r].src == rd) t->w_sum[r].src = 0;
+        if (t->shifted[r].src == rd) t->shifted[r].src = 0;
+    }
+    t->w_sum[rd] = sum;
+    t->shifted[rd] = shifted;
 }
 
 static enum step jalr(struct tr *t, const struct insn *i, uint64_t *follow) {
@@ -791,6 +830,8 @@ struct jit_block *jit_translate(struct jit_hart *j, struct hart *h, uint64_t vpc
     t->nstubs = 0;
     t->too_many_stubs = false;
     t->now = (struct fused){0};
+    memset(t->w_sum, 0, sizeof t->w_sum);
+    memset(t->shifted, 0, sizeof t->shifted);
 
     /* Entry: the block runs only while its page's code is what was translated. */
     const uint8_t *entry = b.p;
@@ -818,6 +859,7 @@ struct jit_block *jit_translate(struct jit_hart *j, struct hart *h, uint64_t vpc
         uint64_t target = 0;
         enum step step = translate_one(t, &i, &target);
         if (b.full || t->too_many_stubs) break;
+        track_sums(t, &i);
         if (step == STEP_END) {
             t->n++;
             break;

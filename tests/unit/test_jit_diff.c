@@ -1430,7 +1430,7 @@ static bool emit_auipc_for(struct gen *g, unsigned rb, uint64_t addr, int32_t *l
 
 static void unit_fused(struct gen *g) {
     static const uint8_t alu_f3[] = {0, 4, 6, 7}; /* addi xori ori andi */
-    switch (below(g->r, 6)) {
+    switch (below(g->r, 7)) {
     case 0: { /* lui + an immediate ALU op reading it */
         unsigned ru = pick_reg(g), rd = chance(g->r, 50) ? ru : pick_dst(g);
         uint32_t hi = chance(g->r, 50) ? (uint32_t)next(g->r) : (chance(g->r, 50) ? 0x7ffffu : 0x80000u);
@@ -1485,6 +1485,24 @@ static void unit_fused(struct gen *g) {
         unsigned k = below(g->r, 3);
         emit(g, enc_i(0, rt, 0, k == 0 ? rt : k == 1 ? 0 : pick_dst(g), OPC_JALR));
         bind_later(g, l, 1 + below(g->r, 6));
+        break;
+    }
+    case 6: { /* zext.w / sext.w as slli 32 then srli/srai 32, of a register or of an addiw's result, with
+               * what comes between writing the source, the shifted register, another or none (the
+               * translator computes the shift right from the source) */
+        unsigned r = pick_reg(g), src = pick_src(g), mid = below(g->r, 4);
+        if (chance(g->r, 50)) {
+            emit(g, enc_i(chance(g->r, 20) ? 0 : imm12(g->r), src, 0, r, OPC_OP_IMM_32));
+            emit(g, enc_i(32, r, 1, r, OPC_OP_IMM));
+        } else {
+            emit(g, enc_i(32, src, 1, r, OPC_OP_IMM));
+        }
+        if (mid == 1 && writable(g, src)) emit(g, enc_i(imm12(g->r), src, 0, src, OPC_OP_IMM));
+        else if (mid == 2) emit(g, enc_i(imm12(g->r), r, 0, r, OPC_OP_IMM));
+        else if (mid == 3) emit(g, enc_i(imm12(g->r), pick_src(g), 0, pick_dst(g), OPC_OP_IMM));
+        unsigned amount = chance(g->r, 85) ? 32 : 31 + 2 * below(g->r, 2); /* 31 and 33 are not the idiom */
+        emit(g, enc_i((chance(g->r, 50) ? 0x400 : 0) | (int32_t)amount, r, 5, chance(g->r, 70) ? r : pick_dst(g),
+                      OPC_OP_IMM));
         break;
     }
     }
