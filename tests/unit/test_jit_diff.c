@@ -2593,19 +2593,31 @@ static void test_encoders(void **state) {
     }
 }
 
-/* emit_li, run by the interpreter, leaves every value it is given. */
-static void test_li(void **state) {
-    (void)state;
+/* An empty M-mode program, and a generator that writes into its RAM. */
+static struct program *m_program(struct gen **g) {
     struct program *p = calloc(1, sizeof *p);
-    struct gen *g = calloc(1, sizeof *g);
+    *g = calloc(1, sizeof **g);
     assert_non_null(p);
-    assert_non_null(g);
+    assert_non_null(*g);
     p->ram = calloc(1, RAM_SIZE);
     assert_non_null(p->ram);
     p->s.priv = PRIV_M;
+    (*g)->ram = p->ram;
+    return p;
+}
+static void free_program(struct program *p, struct gen *g) {
+    free(p->ram);
+    free(p);
+    free(g);
+}
+
+/* emit_li, run by the interpreter, leaves every value it is given. */
+static void test_li(void **state) {
+    (void)state;
+    struct gen *g;
+    struct program *p = m_program(&g);
     struct machine *m = machine_new(false);
     uint64_t r = 42;
-    g->ram = p->ram;
     g->r = &r;
     for (unsigned k = 0; k < 200; k++) {
         uint64_t v = k < 40 ? interesting(&r) : next(&r) >> below(&r, 64);
@@ -2620,9 +2632,7 @@ static void test_li(void **state) {
         assert_int_equal(m->h.x[rd], v);
     }
     machine_free(m);
-    free(p->ram);
-    free(p);
-    free(g);
+    free_program(p, g);
 }
 
 /* The translator predicts returns (src/jit/ras.c): a loop that calls a
@@ -2632,14 +2642,8 @@ static void test_li(void **state) {
 static void test_returns_are_predicted(void **state) {
     (void)state;
     if (!jit_supported()) skip();
-    struct program *p = calloc(1, sizeof *p);
-    struct gen *g = calloc(1, sizeof *g);
-    assert_non_null(p);
-    assert_non_null(g);
-    p->ram = calloc(1, RAM_SIZE);
-    assert_non_null(p->ram);
-    p->s.priv = PRIV_M;
-    g->ram = p->ram;
+    struct gen *g;
+    struct program *p = m_program(&g);
     const unsigned S2 = 18, A0 = 10, A1 = 11, CALLS = 1000;
     g->pc = p->entry = CODE_BASE;
     emit(g, enc_i((int32_t)CALLS, 0, 0, S2, OPC_OP_IMM));       /* li s2, CALLS */
@@ -2676,9 +2680,7 @@ static void test_returns_are_predicted(void **state) {
     assert_true(js.jumps < CALLS + CALLS / 10);
     machine_free(ref);
     machine_free(jit);
-    free(p->ram);
-    free(p);
-    free(g);
+    free_program(p, g);
 }
 
 int main(void) {
