@@ -136,8 +136,8 @@ struct hart {
     /* Hot machinery first: translated code reaches the first 256 bytes
      * with one-byte displacements (see JIT_HART_BIAS). The binary
      * translator's run control: translated code returns to its dispatcher
-     * once icount reaches icount_limit (another thread may lower it to 0),
-     * or after a handler asked for a break (hart_break). */
+     * once icount reaches icount_limit (by signed distance), or after a
+     * handler asked for a break (hart_break). */
     uint64_t icount_limit;
     uint32_t break_pending;  /* a 32-bit flag: translated code compares it whole */
     uint64_t load_val;       /* result of a slow-path load */

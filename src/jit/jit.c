@@ -308,7 +308,9 @@ enum hart_stop jit_run(struct jit_hart *j, struct hart *h, int64_t budget) {
             if (!hart_pending_irqs(h)) return HART_IDLE;
             h->wfi = false;
         }
-        if (h->icount >= end || faults_left <= 0) break;
+        /* By the signed distance: a guest that writes minstret may move
+         * icount and end anywhere, across 0 and 2^64 too. */
+        if ((int64_t)(h->icount - end) >= 0 || faults_left <= 0) break;
 
         uint64_t pc = h->pc;
         struct fetch_entry *e = &h->itlb->fetch[tlb_index(pc)];

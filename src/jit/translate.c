@@ -245,7 +245,9 @@ static struct counts through_this(const struct tr *t, bool mem) {
 }
 
 /* Adds c.insns to icount, leaving the new value in RCX, and jumps to a
- * new jcc's target if the slice is used up; returns that jcc's field. */
+ * new jcc's target if the slice is used up (icount - icount_limit not
+ * negative: minstret writes may put either anywhere); returns that jcc's
+ * field. */
 static uint8_t *count_and_check(struct tr *t, struct counts c) {
     struct x86_buf *b = t->b;
     add_mems(t, c.mems);
@@ -253,7 +255,7 @@ static uint8_t *count_and_check(struct tr *t, struct counts c) {
     if (c.insns) x86_alu_ri(b, ALU_ADD, RCX, (int32_t)c.insns, true);
     x86_mov_mr(b, HMEM(icount), RCX, true);
     x86_alu_rm(b, ALU_CMP, RCX, HMEM(icount_limit), true);
-    return x86_jcc(b, CC_AE, NULL);
+    return x86_jcc(b, CC_NS, NULL);
 }
 
 /* Jumps to the block for the guest pc in RAX through the jump cache of

@@ -79,7 +79,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "hart/code_cache.h"
 #include "hart/csr.h"
@@ -2683,11 +2685,64 @@ static void test_returns_are_predicted(void **state) {
     free_program(p, g);
 }
 
+/* A guest that keeps setting minstret to 0 moves the translator's slice
+ * end back by what it ran each time; found by fuzz_hart: the end crossed
+ * below 0, wrapped to near 2^64 and the slice never ended. Each run must
+ * return (SIGALRM ends the test otherwise) having run the loop. */
+static void alarm_fired(int sig) {
+    (void)sig;
+    static const char msg[] = "test_minstret_rewound_to_zero: a slice never ended\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    _exit(1);
+}
+static void test_minstret_rewound_to_zero(void **state) {
+    (void)state;
+    if (!jit_supported()) skip();
+    struct gen *g;
+    struct program *p = m_program(&g);
+    const unsigned A0 = 10;
+    g->pc = p->entry = CODE_BASE;
+    for (int k = 0; k < 4; k++) emit(g, enc_i(1, A0, 0, A0, OPC_OP_IMM));   /* addi a0, a0, 1 */
+    emit(g, enc_csr(5, CSR_MINSTRET, 0, 0));                                 /* csrwi minstret, 0 */
+    emit(g, enc_j((int32_t)(CODE_BASE - g->pc), 0));                        /* j to the start */
+    struct machine *m = machine_new(true);
+    signal(SIGALRM, alarm_fired);
+    alarm(20);
+    for (int64_t budget = 1000; budget < 1012; budget++) { /* one of them lands the end just below 0 */
+        machine_load(m, p);
+        advance(m, budget);
+        assert_true(m->h.x[A0] >= 4);
+    }
+    /* minstret set just below 2^64 once, then a loop: icount wraps past 0
+     * inside the slice, which still runs its whole budget. */
+    memset(p->ram, 0, RAM_SIZE);
+    g->pc = CODE_BASE;
+    emit(g, enc_i(-2048, 0, 0, X_LINK, OPC_OP_IMM));                       /* li t0, -2048 */
+    emit(g, enc_csr(1, CSR_MINSTRET, X_LINK, 0));                           /* csrw minstret, t0 */
+    uint64_t loop = g->pc;
+    emit(g, enc_i(1, A0, 0, A0, OPC_OP_IMM));                               /* addi a0, a0, 1 */
+    emit(g, enc_j((int32_t)(loop - g->pc), 0));                             /* j loop */
+    machine_load(m, p);
+    advance(m, 100);      /* past the write */
+    uint64_t before = m->h.x[A0];
+    struct jit_stats js0, js1;
+    jit_get_stats(m->jit, &js0);
+    advance(m, 10000);
+    jit_get_stats(m->jit, &js1);
+    assert_in_range(m->h.x[A0] - before, 4900, 5100);
+    assert_true(js1.dispatches - js0.dispatches < 10); /* not a return to the dispatcher per pass */
+    alarm(0);
+    signal(SIGALRM, SIG_DFL);
+    machine_free(m);
+    free_program(p, g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_encoders),
         cmocka_unit_test(test_li),
         cmocka_unit_test(test_returns_are_predicted),
+        cmocka_unit_test(test_minstret_rewound_to_zero),
         cmocka_unit_test(test_lockstep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
