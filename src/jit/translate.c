@@ -79,6 +79,7 @@ struct tr {
     struct code_page *cp;
     uint32_t gen;
     uint64_t page;      /* guest-virtual page of the block */
+    unsigned mode;      /* the mode it is translated for (jit_mode) */
     int priv;           /* the privilege it runs at */
     bool fs_dirty;      /* FP state is Dirty: FP loads and stores inline */
     uint64_t pc;        /* the instruction being translated */
@@ -290,7 +291,7 @@ static void chain_to(struct tr *t, uint64_t target) {
         uint8_t *field = x86_jmp(b, NULL);
         if (field) x86_patch_rel32(field, b->p);
         x86_call(b, t->j->link_thunk);
-        const void *key = jit_link_key(t->cp, (unsigned)t->priv | (t->fs_dirty ? JIT_MODE_FS_DIRTY : 0));
+        const void *key = jit_link_key(t->cp, t->mode);
         x86_data(b, &target, sizeof target);
         x86_data(b, &key, sizeof key);
     } else {
@@ -826,8 +827,9 @@ struct jit_block *jit_translate(struct jit_hart *j, struct hart *h, uint64_t vpc
     t->cp = cp;
     t->gen = __atomic_load_n(&cp->gen, __ATOMIC_ACQUIRE);
     t->page = vpc & PAGE_MASK;
+    t->mode = jit_mode(h);
     t->priv = h->priv;
-    t->fs_dirty = (jit_mode(h) & JIT_MODE_FS_DIRTY) != 0;
+    t->fs_dirty = (t->mode & JIT_MODE_FS_DIRTY) != 0;
     t->n = t->counted = t->mems = t->mems_counted = 0;
     t->nstubs = 0;
     t->too_many_stubs = false;
@@ -891,7 +893,7 @@ struct jit_block *jit_translate(struct jit_hart *j, struct hart *h, uint64_t vpc
     hdr -= (uintptr_t)hdr % alignof(struct jit_block);
     struct jit_block *blk = (struct jit_block *)(void *)hdr;
     j->data = hdr;
-    *blk = (struct jit_block){.vpc = vpc, .cp = cp, .gen = t->gen, .mode = (uint8_t)jit_mode(h),
+    *blk = (struct jit_block){.vpc = vpc, .cp = cp, .gen = t->gen, .mode = (uint8_t)t->mode,
                               .ninsns = (uint16_t)t->n, .entry = entry};
     j->code = b.p;
     j->stats.blocks++;

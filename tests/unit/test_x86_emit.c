@@ -655,8 +655,8 @@ static void (*const emitters[])(struct x86_buf *) = {
     e_mov_rr,  e_mov_rm,    e_mov_mr,  e_mov_ri0,   e_mov_ri32,  e_mov_ri_neg, e_mov_ri64, e_mov_mi,  e_load,
     e_store1,  e_store2,    e_store8,  e_lea,       e_movsxd,    e_alu_rr,     e_alu_rm,   e_alu_mr,  e_alu_ri,
     e_alu_ri8, e_alu_mi,    e_alu_mi8, e_test_rr,   e_shift_ri,  e_shift_rcl,  e_imul_rr,  e_imul_rm, e_unary,
-    e_cqo,     e_setcc,     e_movzx8,  e_cmov_rr,   e_push,      e_push_imm, e_pop,        e_ret,      e_ret_imm, e_call_r,  e_jmp_r,
-    e_jmp_m,   e_mfence,    e_nop,     e_jmp,       e_jcc,       e_call,
+    e_cqo,     e_setcc,     e_movzx8,  e_cmov_rr,   e_push,      e_push_imm,   e_pop,      e_ret,     e_ret_imm,
+    e_call_r,  e_jmp_r,     e_jmp_m,   e_mfence,    e_nop,       e_jmp,        e_jcc,      e_call,
 };
 
 #define CANARY 0xa5
