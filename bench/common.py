@@ -10,6 +10,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RVISOR = os.environ.get("RVISOR", os.path.join(ROOT, "build", "rvisor"))
 QEMU = os.environ.get("QEMU", "qemu-system-riscv64")
 
+# CPU-bound busybox workloads (bench/cpu.py, bench/ab.py), each timed by the
+# guest itself from /proc/uptime.
+WORKLOADS = {
+    "sh-loop": "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done",
+    "gzip": "seq 1 400000 > /tmp/s; gzip -9 -c /tmp/s > /dev/null",
+    "sort": "seq 1 400000 > /tmp/s; sort -r /tmp/s > /dev/null",
+    "bzip2": "seq 1 200000 > /tmp/s; bzip2 -9 -c /tmp/s > /dev/null",
+    "md5sum": "seq 1 400000 > /tmp/s; cat /tmp/s /tmp/s /tmp/s /tmp/s > /tmp/t; md5sum /tmp/t > /dev/null",
+}
+
+
+def timed(cmd):
+    return ("read a b < /proc/uptime; %s; read c d < /proc/uptime; "
+            "echo T $(awk -v a=$a -v c=$c 'BEGIN{print c-a}')" % cmd)
+
 
 def guest_dir():
     out = subprocess.run([os.path.join(ROOT, "guests", "build.sh")], check=True, capture_output=True, text=True)

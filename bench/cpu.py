@@ -3,21 +3,7 @@ workload is timed by the guest itself (/proc/uptime before and after), so
 boot time does not count."""
 import argparse
 
-from common import guest_dir, guest_seconds, median, run_guest
-
-WORKLOADS = {
-    "sh-loop": "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done",
-    "gzip": "seq 1 400000 > /tmp/s; gzip -9 -c /tmp/s > /dev/null",
-    "sort": "seq 1 400000 > /tmp/s; sort -r /tmp/s > /dev/null",
-    "bzip2": "seq 1 200000 > /tmp/s; bzip2 -9 -c /tmp/s > /dev/null",
-    "md5sum": "seq 1 400000 > /tmp/s; cat /tmp/s /tmp/s /tmp/s /tmp/s > /tmp/t; md5sum /tmp/t > /dev/null",
-}
-
-
-def timed(cmd):
-    return ("read a b < /proc/uptime; %s; read c d < /proc/uptime; "
-            "echo T $(awk -v a=$a -v c=$c 'BEGIN{print c-a}')" % cmd)
-
+from common import WORKLOADS, guest_dir, guest_seconds, median, run_guest, timed
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--runs", type=int, default=3)
